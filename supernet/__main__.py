@@ -1,0 +1,5 @@
+"""``python -m supernet`` = the ``supernet`` pipeline command."""
+
+from .cli.pipeline import main
+
+main()

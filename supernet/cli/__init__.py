@@ -1,0 +1,1 @@
+"""Console scripts: one small Hydra entry point per command (see pyproject.toml)."""

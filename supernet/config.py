@@ -1,0 +1,88 @@
+"""Turning the composed Hydra config into objects, with every check done before any work.
+
+Each command calls its ``check_*`` functions first, so a typo costs a second, not a training run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from .data import check_data_config
+from .errors import UsageError
+from .optim import check_optim_config
+from .sampling import check_sampler_config
+from .space import SearchSpace
+
+
+def to_dict(cfg: Any) -> Any:
+    """A resolved plain-Python copy of an OmegaConf node (checkpoints store only plain data)."""
+    if isinstance(cfg, DictConfig) or OmegaConf.is_config(cfg):
+        return OmegaConf.to_container(cfg, resolve=True)
+    return cfg
+
+
+def space_settings(space_cfg: Mapping, data_cfg: Mapping) -> dict[str, int]:
+    """``space.*`` with nulls filled from ``data.default_space``."""
+    default = data_cfg.get("default_space") or {}
+    out = {}
+    for group, key in (("depth", "min"), ("depth", "max"), ("width", "min"), ("width", "max"), ("width", "step")):
+        value = (space_cfg.get(group) or {}).get(key)
+        if value is None:
+            value = (default.get(group) or {}).get(key)
+        if value is None:
+            raise UsageError(f"space.{group}.{key} is not set and data={data_cfg.get('name')} has no default")
+        try:
+            out[f"{group}_{key}"] = int(value)
+        except (TypeError, ValueError):
+            raise UsageError(f"space.{group}.{key}={value!r} must be an integer") from None
+    return out
+
+
+def build_space(space_cfg: Mapping, data_cfg: Mapping, in_features: int = 1, num_classes: int = 2) -> SearchSpace:
+    """The space; with the placeholder sizes it only validates the ranges (before data loads)."""
+    return SearchSpace(in_features=in_features, num_classes=num_classes, **space_settings(space_cfg, data_cfg))
+
+
+def check_trainer_config(cfg: Mapping) -> None:
+    epochs = cfg.get("max_epochs")
+    if epochs is None or int(epochs) < 1:
+        raise UsageError(f"trainer.max_epochs={epochs} must be >= 1")
+    accelerator = str(cfg.get("accelerator", "auto"))
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise UsageError(f"trainer.accelerator={accelerator} but no CUDA device is visible; use trainer.accelerator=cpu or auto")
+    devices = cfg.get("devices", 1)
+    if isinstance(devices, int) and devices < 1:
+        raise UsageError(f"trainer.devices={devices} must be >= 1 (or 'auto')")
+    if accelerator in ("gpu", "cuda") and isinstance(devices, int) and devices > torch.cuda.device_count():
+        raise UsageError(f"trainer.devices={devices} but only {torch.cuda.device_count()} GPUs are visible")
+
+
+def check_train_config(cfg: DictConfig) -> None:
+    check_data_config(cfg.data)
+    build_space(cfg.space, cfg.data)
+    check_sampler_config(cfg.sampler)
+    check_optim_config(cfg.optim)
+    check_trainer_config(cfg.trainer)
+
+
+def trainer_kwargs(cfg: Mapping) -> dict[str, Any]:
+    """``conf/trainer`` as ``pl.Trainer`` kwargs, resolving ``precision: auto``."""
+    kwargs = {k: v for k, v in to_dict(cfg).items() if v is not None}
+    if kwargs.get("precision", "auto") == "auto":
+        on_gpu = torch.cuda.is_available() and kwargs.get("accelerator", "auto") in ("auto", "gpu", "cuda")
+        kwargs["precision"] = "bf16-mixed" if on_gpu and torch.cuda.is_bf16_supported() else "32-true"
+    return kwargs
+
+
+def write_json(path: Path, payload: Mapping) -> None:
+    """Atomic JSON write: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    os.replace(tmp, path)

@@ -1,0 +1,100 @@
+"""The training phase: data -> supernet -> Lightning fit -> checkpoints, TensorBoard, result.json."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from omegaconf import DictConfig
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.loggers import TensorBoardLogger
+
+from ..checkpoint import read_checkpoint, resolve_checkpoint
+from ..config import build_space, check_train_config, to_dict, trainer_kwargs, write_json
+from ..data import load_data
+from ..training import AtomicCheckpointIO, SupernetModule, TensorDataModule, plain_hparams
+
+log = logging.getLogger(__name__)
+
+
+def resume_target(ckpt_path: str | None) -> tuple[Path | None, Path | None]:
+    """(checkpoint file, run dir to continue in). Resuming from a run dir or `last` continues in
+    that run's dir, so its checkpoints, TensorBoard curves and result.json stay in one place."""
+    if not ckpt_path:
+        return None, None
+    ckpt = resolve_checkpoint(ckpt_path)
+    read_checkpoint(ckpt)  # corrupt or foreign files stop here, before any work
+    in_place = str(ckpt_path) == "last" or Path(ckpt_path).is_dir()
+    return ckpt, (ckpt.parent.parent if in_place else None)
+
+
+def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
+    check_train_config(cfg)
+    ckpt, resume_dir = resume_target(cfg.get("ckpt_path"))
+    if resume_dir is not None:
+        log.info("resuming %s in place from %s", resume_dir, ckpt)
+        out_dir = resume_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.set_float32_matmul_precision("high")  # TF32 on GPUs that have it
+    pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
+
+    started = time.perf_counter()
+    bundle = load_data(cfg.data)
+    space = build_space(cfg.space, cfg.data, bundle.in_features, bundle.num_classes)
+    module = SupernetModule(
+        space=space.to_dict(),
+        data_info=bundle.info(),
+        sampler=to_dict(cfg.sampler),
+        optim=to_dict(cfg.optim),
+        seed=int(cfg.seed),
+        skip_nonfinite=bool(cfg.train.skip_nonfinite),
+    )
+    datamodule = TensorDataModule(
+        bundle, int(cfg.data.batch_size), int(cfg.data.eval_batch_size), int(cfg.seed),
+        loader=cfg.data.loader, num_workers=int(cfg.data.get("num_workers", 0)),
+    )
+    checkpoint = ModelCheckpoint(
+        dirpath=out_dir / "checkpoints", filename="epoch{epoch:03d}", save_last=True,
+        save_top_k=0, every_n_epochs=1, auto_insert_metric_name=False,
+    )
+    loggers = []
+    if cfg.logger.name == "tensorboard":
+        tb = TensorBoardLogger(save_dir=str(out_dir), name="", version="", default_hp_metric=False)
+        tb.log_hyperparams(plain_hparams(to_dict(cfg)), {"hp/acc_min": 0.0, "hp/acc_mid": 0.0, "hp/acc_max": 0.0})
+        loggers.append(tb)
+    trainer = pl.Trainer(
+        **trainer_kwargs(cfg.trainer),
+        default_root_dir=str(out_dir),
+        logger=loggers or False,
+        callbacks=[checkpoint],
+        plugins=[AtomicCheckpointIO()],
+        enable_model_summary=False,
+    )
+    trainer.fit(module, datamodule=datamodule, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
+
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if not k.startswith("hp/")}
+    result = {
+        "task": "train",
+        "status": "ok",
+        "metrics": metrics,
+        "epochs": trainer.current_epoch,
+        "global_step": trainer.global_step,
+        "nonfinite_skips": module.nonfinite_skips,
+        "wall_s": round(time.perf_counter() - started, 2),
+        "space": space.to_dict(),
+        "space_size": space.size(),
+        "data": bundle.summary(),
+        "device": str(module.device),
+        "paths": {
+            "run_dir": str(out_dir),
+            "checkpoint": str(out_dir / "checkpoints" / "last.ckpt"),
+            "tensorboard": str(out_dir),
+        },
+    }
+    if trainer.is_global_zero:
+        write_json(out_dir / "result.json", result)
+    return result

@@ -1,0 +1,65 @@
+"""Which subnets a training step trains (``conf/sampler/``).
+
+- ``uniform``: one random path per step (single-path one-shot).
+- ``sandwich``: the largest, the smallest and ``n_random`` random paths per step; with
+  ``distill: true`` the largest net learns from the labels and the others from its detached
+  soft predictions (in-place distillation, as in BigNAS/AttentiveNAS).
+
+The archs of a step are drawn from a generator seeded by ``(seed, epoch, batch)``, so a resumed
+run and every DDP rank draw exactly the same archs without any communication.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Mapping
+
+from .errors import UsageError
+from .space import Arch, SearchSpace
+
+SAMPLERS = ("uniform", "sandwich")
+
+
+@dataclass(frozen=True)
+class ArchSampler:
+    space: SearchSpace
+    name: str = "sandwich"
+    n_random: int = 2
+    distill: bool = True
+    temperature: float = 1.0
+    seed: int = 0
+
+    @classmethod
+    def from_config(cls, space: SearchSpace, cfg: Mapping, seed: int) -> "ArchSampler":
+        check_sampler_config(cfg)
+        return cls(
+            space,
+            name=cfg["name"],
+            n_random=int(cfg.get("n_random", 2)),
+            distill=bool(cfg.get("distill", True)),
+            temperature=float(cfg.get("temperature", 1.0)),
+            seed=seed,
+        )
+
+    def archs(self, epoch: int, batch: int) -> list[Arch]:
+        """The paths of one step. For sandwich, element 0 is the largest (the teacher)."""
+        rng = random.Random((self.seed * 1_000_003 + epoch) * 1_000_003 + batch)
+        if self.name == "uniform":
+            return [self.space.sample(rng)]
+        randoms = [self.space.sample(rng) for _ in range(self.n_random)]
+        return [self.space.largest(), self.space.smallest(), *randoms]
+
+    @property
+    def teacher_first(self) -> bool:
+        return self.name == "sandwich" and self.distill
+
+
+def check_sampler_config(cfg: Mapping) -> None:
+    name = cfg.get("name")
+    if name not in SAMPLERS:
+        raise UsageError(f"sampler.name={name!r} is unknown; choose one of {list(SAMPLERS)}")
+    if int(cfg.get("n_random", 0)) < 0:
+        raise UsageError(f"sampler.n_random={cfg.get('n_random')} must be >= 0")
+    if float(cfg.get("temperature", 1.0)) <= 0:
+        raise UsageError(f"sampler.temperature={cfg.get('temperature')} must be > 0")

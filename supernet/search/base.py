@@ -1,0 +1,331 @@
+"""What every search strategy shares: the `Strategy` interface, budgets (`Constraints`) and the
+repair that brings an arch back under them, objectives, and config validation.
+
+A strategy only proposes and learns; it never sees a model. The runner (`runner.py`) asks it for
+a batch of archs, scores them with an evaluator and tells it the records::
+
+    strategy = EvolutionStrategy(space, cfg, Constraints(max_params=100_000), ["val_acc"], seed=0)
+    archs = strategy.ask()                       # valid for the space and the budgets
+    strategy.tell(archs, evaluator.evaluate(archs))
+    json.dumps(strategy.state_dict())            # resumable, no pickle
+
+A record is a dict with ``val_acc``, ``params``, ``flops``, optionally ``latency_ms``, and
+``feasible`` (set by the runner: latency is only known after measurement).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import UsageError
+from ..space import Arch, SearchSpace, as_arch
+
+# +1: maximised, -1: minimised.
+OBJECTIVES: dict[str, int] = {"val_acc": 1, "params": -1, "flops": -1, "latency_ms": -1}
+
+# Keys every strategy reads; each strategy adds its own in `Strategy.defaults`.
+COMMON_DEFAULTS: dict[str, Any] = {
+    "budget": 1000,
+    "objectives": ["val_acc"],
+    "constraints": {"max_params": None, "max_flops": None, "max_latency_ms": None},
+    "latency": {"batch_size": 1, "repeats": 20, "warmup": 5},
+}
+
+
+def plain(obj: Any) -> Any:
+    """A config node (dict, OmegaConf DictConfig/ListConfig, tuples) as plain JSON-able data,
+    without importing omegaconf."""
+    if isinstance(obj, Mapping):
+        return {str(k): plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)) or (
+        isinstance(obj, Sequence) and not isinstance(obj, (str, bytes))
+    ):
+        return [plain(v) for v in obj]
+    return obj
+
+
+# ---------------------------------------------------------------------------- constraints
+@dataclass(frozen=True)
+class Constraints:
+    """Budgets a chosen arch must meet. Params and FLOPs are checked in closed form before an
+    arch is evaluated (so no candidate breaks them); latency only after it is measured (a
+    candidate that breaks it is recorded as infeasible, never dropped)."""
+
+    max_params: int | None = None
+    max_flops: int | None = None
+    max_latency_ms: float | None = None
+
+    @classmethod
+    def from_cfg(cls, node: Mapping | None) -> Constraints:
+        node = plain(node or {})
+        unknown = set(node) - {"max_params", "max_flops", "max_latency_ms"}
+        if unknown:
+            raise UsageError(
+                f"search.constraints has unknown key(s) {sorted(unknown)}: "
+                "use max_params, max_flops, max_latency_ms"
+            )
+        values = {}
+        for key in ("max_params", "max_flops", "max_latency_ms"):
+            v = node.get(key)
+            if v is None:
+                continue
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+                raise UsageError(
+                    f"search.constraints.{key}={v!r} must be a non-negative number or null (none)"
+                )
+            values[key] = float(v) if key == "max_latency_ms" else int(v)
+        return cls(**values)
+
+    def to_dict(self) -> dict:
+        return {
+            "max_params": self.max_params,
+            "max_flops": self.max_flops,
+            "max_latency_ms": self.max_latency_ms,
+        }
+
+    def static_ok(self, space: SearchSpace, arch: Sequence[int]) -> bool:
+        """Whether `arch` meets the closed-form budgets (params, FLOPs)."""
+        if self.max_params is not None and space.params(arch) > self.max_params:
+            return False
+        return self.max_flops is None or space.flops(arch) <= self.max_flops
+
+    def feasible(self, record: Mapping) -> bool:
+        """Whether an evaluated record meets every budget (latency included when it is set)."""
+        return self.violation(record) == 0.0
+
+    def violation(self, record: Mapping) -> float:
+        """Sum of relative excesses over the budgets: 0 when feasible, larger = further off."""
+        total = 0.0
+        for key, limit in (
+            ("params", self.max_params),
+            ("flops", self.max_flops),
+            ("latency_ms", self.max_latency_ms),
+        ):
+            if limit is None:
+                continue
+            value = record.get(key)
+            if value is None:
+                if key == "latency_ms":
+                    raise UsageError(
+                        "search.constraints.max_latency_ms is set but the evaluator did not "
+                        "measure latency_ms"
+                    )
+                continue
+            if value > limit:
+                total += (value - limit) / max(limit, 1e-12)
+        return total
+
+    def check_space(self, space: SearchSpace) -> None:
+        """Raise when no arch of the space can meet a closed-form budget; the smallest arch has
+        the fewest params and FLOPs (both grow with every width and with depth)."""
+        small = space.smallest()
+        for key, limit, value in (
+            ("max_params", self.max_params, space.params(small)),
+            ("max_flops", self.max_flops, space.flops(small)),
+        ):
+            if limit is not None and limit < value:
+                unit = key.removeprefix("max_")
+                raise UsageError(
+                    f"search.constraints.{key}={limit} is below the smallest arch in the space "
+                    f"({value} {unit} for {list(small)}); use at least {value}"
+                )
+
+
+def repair(space: SearchSpace, constraints: Constraints, arch: Sequence[int]) -> Arch:
+    """The arch brought under the closed-form budgets with small changes: shrink, one grid step
+    at a time, the layer whose step saves the most parameters; once every layer is at the
+    minimum width, drop the last layer. Deterministic; returns `arch` itself when it is fine.
+    Ends at `space.smallest()` at worst, which `Constraints.check_space` has checked."""
+    layers = list(space.validate(arch))
+    step = space.width_step
+    while not constraints.static_ok(space, layers):
+        best_i, best_saving = -1, 0
+        base = space.params(layers)
+        for i, w in enumerate(layers):
+            if w - step < space.width_min:
+                continue
+            trial = layers.copy()
+            trial[i] = w - step
+            saving = base - space.params(trial)
+            if saving > best_saving:
+                best_i, best_saving = i, saving
+        if best_i >= 0:
+            layers[best_i] -= step
+        elif len(layers) > space.depth_min:
+            layers.pop()
+        else:  # already the smallest arch; check_space should have refused this budget
+            raise UsageError(
+                f"no arch in the space meets search.constraints={constraints.to_dict()}"
+            )
+    return tuple(layers)
+
+
+def propose(
+    space: SearchSpace,
+    constraints: Constraints,
+    make: Callable[[], Arch],
+    seen: set[Arch] | None = None,
+    tries: int = 32,
+) -> Arch:
+    """Call `make()` until it gives an arch within the budgets (and not in `seen`, when given);
+    after `tries` attempts repair the last one. Rejection keeps proposals spread over the
+    feasible region; repair guarantees one comes back, so nothing is silently dropped."""
+    seen = seen if seen is not None else set()
+    arch = make()
+    fallback = None
+    for _ in range(tries):
+        if constraints.static_ok(space, arch):
+            if arch not in seen:
+                return arch
+            fallback = fallback or arch
+        arch = make()
+    fixed = repair(space, constraints, arch)
+    if fixed in seen and fallback is not None:
+        return fallback
+    return fixed
+
+
+# ---------------------------------------------------------------------------- objectives
+def check_objectives(objectives: Sequence[str]) -> list[str]:
+    objectives = [str(o) for o in objectives]
+    for o in objectives:
+        if o not in OBJECTIVES:
+            raise UsageError(
+                f"search.objectives contains unknown objective {o!r}: use val_acc and any of "
+                f"{[k for k in OBJECTIVES if k != 'val_acc']}"
+            )
+    if "val_acc" not in objectives:
+        raise UsageError(
+            f"search.objectives={objectives} must include val_acc, e.g. [val_acc, params]"
+        )
+    if len(set(objectives)) != len(objectives):
+        raise UsageError(f"search.objectives={objectives} lists an objective twice")
+    return objectives
+
+
+def minimised(record: Mapping, objectives: Sequence[str]) -> tuple[float, ...]:
+    """The record as a point to minimise (accuracy negated)."""
+    return tuple(-OBJECTIVES[o] * float(record[o]) for o in objectives)
+
+
+def fitness_key(record: Mapping) -> tuple:
+    """Single-objective order, larger is better: feasible first, then less budget violation,
+    then accuracy, then fewer params (a cheaper arch wins a tie)."""
+    return (
+        bool(record["feasible"]),
+        -float(record.get("violation", 0.0)),
+        float(record["val_acc"]),
+        -int(record["params"]),
+    )
+
+
+def constrained_ranks(
+    records: Sequence[Mapping], objectives: Sequence[str]
+) -> tuple[list[int], list[float]]:
+    """Front number and crowding distance per record, with Deb's constrained dominance:
+    feasible records are sorted into Pareto fronts; infeasible ones come after every feasible
+    front, ordered by how far they break the budgets."""
+    from .pareto import rank_and_crowding
+
+    feas = [i for i, r in enumerate(records) if r["feasible"]]
+    infeas = sorted(
+        (i for i, r in enumerate(records) if not r["feasible"]),
+        key=lambda i: float(records[i].get("violation", 0.0)),
+    )
+    ranks, crowd = [0] * len(records), [0.0] * len(records)
+    r_feas, c_feas = rank_and_crowding([minimised(records[i], objectives) for i in feas])
+    for i, r, c in zip(feas, r_feas, c_feas, strict=True):
+        ranks[i], crowd[i] = r, c
+    offset = max(r_feas, default=-1) + 1
+    for k, i in enumerate(infeas):
+        ranks[i], crowd[i] = offset + k, 0.0
+    return ranks, crowd
+
+
+# ---------------------------------------------------------------------------- rng state
+def rng_state(rng: random.Random) -> list:
+    version, internal, gauss = rng.getstate()
+    return [version, list(internal), gauss]
+
+
+def set_rng_state(rng: random.Random, state: Sequence) -> None:
+    version, internal, gauss = state
+    rng.setstate((version, tuple(internal), gauss))
+
+
+def arch_list(archs: Sequence[Sequence[int]]) -> list[list[int]]:
+    return [list(a) for a in archs]
+
+
+# ---------------------------------------------------------------------------- the interface
+class Strategy:
+    """Base of every search strategy. Subclasses set `name` and `defaults`, implement `ask`,
+    `tell`, and extend `state_dict` / `load_state_dict` with their own state (plain JSON)."""
+
+    name = "base"
+    defaults: dict[str, Any] = {}
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        cfg: Mapping,
+        constraints: Constraints,
+        objectives: list[str],
+        seed: int,
+    ) -> None:
+        self.space = space
+        self.cfg = {**COMMON_DEFAULTS, **self.defaults, **plain(cfg)}
+        self.constraints = constraints
+        self.objectives = check_objectives(objectives)
+        self.seed = int(seed)
+        self.rng = random.Random(self.seed)
+        # Every arch told so far, so proposals can avoid archs whose score is already known.
+        self.seen: set[Arch] = set()
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1
+
+    @classmethod
+    def check_config(cls, cfg: Mapping, space: SearchSpace) -> None:
+        """Raise `UsageError` for a bad strategy-specific key (`cfg` has defaults filled in)."""
+
+    def ask(self) -> list[Arch]:
+        raise NotImplementedError
+
+    def tell(self, archs: list[Arch], records: list[dict]) -> None:
+        self.seen.update(as_arch(a) for a in archs)
+
+    def sample_feasible(self, seen: set[Arch] | None = None) -> Arch:
+        return propose(self.space, self.constraints, lambda: self.space.sample(self.rng), seen)
+
+    def state_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "rng": rng_state(self.rng),
+            "seen": sorted(arch_list(self.seen)),
+        }
+
+    def load_state_dict(self, d: dict) -> None:
+        if d.get("name") != self.name:
+            raise UsageError(
+                f"the saved search state is for strategy {d.get('name')!r}, not {self.name!r}: "
+                "resume with the same search= or start a new run dir"
+            )
+        set_rng_state(self.rng, d["rng"])
+        self.seen = {as_arch(a) for a in d["seen"]}
+
+
+def check_range(key: str, value: Any, lo: float, hi: float | None = None, integer=False) -> None:
+    """Raise `UsageError` unless lo <= value (<= hi)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if integer:
+        ok = ok and float(value).is_integer()
+    ok = ok and value >= lo and (hi is None or value <= hi)
+    if not ok:
+        kind = "an integer" if integer else "a number"
+        bound = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
+        raise UsageError(f"search.{key}={value!r} must be {kind} {bound}")

@@ -1,0 +1,31 @@
+"""Random search, the baseline every other strategy must beat at the same number of evaluations.
+
+    supernet-search ckpt_path=... search=random search.budget=1000
+
+Each batch holds `batch` archs drawn uniformly (depth, then each width) within the budgets, and
+not scored before where the space allows (rejection, then repair after 32 tries).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ..space import Arch, SearchSpace
+from .base import Strategy, check_range
+
+
+class RandomStrategy(Strategy):
+    name = "random"
+    defaults = {"batch": 50}
+
+    @classmethod
+    def check_config(cls, cfg: Mapping, space: SearchSpace) -> None:
+        check_range("batch", cfg["batch"], 1, integer=True)
+
+    def ask(self) -> list[Arch]:
+        avoid = set(self.seen)
+        batch: list[Arch] = []
+        for _ in range(int(self.cfg["batch"])):
+            batch.append(self.sample_feasible(avoid))
+            avoid.add(batch[-1])
+        return batch

@@ -1,0 +1,224 @@
+"""Lightning systems: `SupernetModule` trains the weight-sharing supernet; the data module serves
+device-resident batches; `AtomicCheckpointIO` writes checkpoints crash-safely.
+
+Run it through the CLI (``supernet-train``), or in a notebook:
+
+    module = SupernetModule(space=space.to_dict(), data_info=bundle.info(), sampler={"name": "sandwich"},
+                            optim={"name": "adamw", "lr": 2e-3}, seed=0)
+    pl.Trainer(max_epochs=5).fit(module, datamodule=TensorDataModule(bundle, batch_size=128))
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from pytorch_lightning.plugins.io import TorchCheckpointIO
+from torch.utils.data import DataLoader, TensorDataset
+from torchmetrics.classification import MulticlassAccuracy
+
+from .data import DataBundle, TensorLoader
+from .errors import NonFiniteLossError
+from .model import SuperMLP
+from .optim import build_optimizer, build_schedule
+from .sampling import ArchSampler
+from .space import SearchSpace
+
+log = logging.getLogger(__name__)
+
+REFERENCES = ("min", "mid", "max")
+
+
+class TensorDataModule(pl.LightningDataModule):
+    """Serves a `DataBundle`. With ``loader="tensor"`` (default) the tensors move to the training
+    device once and batches are index slices; ``loader="dataloader"`` uses a torch DataLoader
+    (for data too large for the device)."""
+
+    def __init__(
+        self,
+        bundle: DataBundle,
+        batch_size: int = 128,
+        eval_batch_size: int = 2048,
+        seed: int = 0,
+        loader: str = "tensor",
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__()
+        self.bundle, self.batch_size, self.eval_batch_size = bundle, batch_size, eval_batch_size
+        self.seed, self.loader, self.num_workers = seed, loader, num_workers
+
+    def to_device(self, device: torch.device) -> None:
+        if self.loader == "tensor":
+            self.bundle.to(device)
+
+    def _rank(self) -> tuple[int, int]:
+        t = self.trainer
+        return (t.global_rank, t.world_size) if t is not None else (0, 1)
+
+    def _epoch(self) -> int:
+        return self.trainer.current_epoch if self.trainer is not None else 0
+
+    def train_dataloader(self) -> Any:
+        b = self.bundle
+        if self.loader == "dataloader":
+            g = torch.Generator().manual_seed(self.seed)
+            return DataLoader(
+                TensorDataset(b.train_x, b.train_y), batch_size=self.batch_size, shuffle=True,
+                generator=g, num_workers=self.num_workers,
+            )
+        return TensorLoader(
+            lambda: (b.train_x, b.train_y), self.batch_size, shuffle=True, seed=self.seed,
+            epoch=self._epoch, rank=self._rank,
+        )
+
+    def val_dataloader(self) -> Any:
+        b = self.bundle
+        if self.loader == "dataloader":
+            return DataLoader(TensorDataset(b.val_x, b.val_y), batch_size=self.eval_batch_size)
+        return TensorLoader(lambda: (b.val_x, b.val_y), self.eval_batch_size, shuffle=False, rank=self._rank)
+
+
+class SupernetModule(pl.LightningModule):
+    """Trains `SuperMLP` with one optimizer step per batch over the sampler's paths.
+
+    Manual optimisation: each path's loss is back-propagated on its own (its graph is freed at
+    once) and the gradients add up before the single step, so the sandwich rule's extra paths cost
+    only their own compute and memory.
+    """
+
+    def __init__(
+        self,
+        space: dict,
+        data_info: dict,
+        sampler: dict,
+        optim: dict,
+        seed: int = 0,
+        skip_nonfinite: bool = False,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+        self.space = SearchSpace.from_dict(space)
+        self.model = SuperMLP(self.space)
+        self.sampler = ArchSampler.from_config(self.space, sampler, seed)
+        self.references = {"min": self.space.smallest(), "mid": self.space.middle(), "max": self.space.largest()}
+        self.val_acc = torch.nn.ModuleDict(
+            {r: MulticlassAccuracy(self.space.num_classes, average="micro") for r in REFERENCES}
+        )
+        self.nonfinite_skips = 0
+
+    def forward(self, x: torch.Tensor, arch: Any = None) -> torch.Tensor:
+        return self.model(x, arch)
+
+    # ------------------------------------------------------------------ training
+    def on_fit_start(self) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if hasattr(datamodule, "to_device"):
+            datamodule.to_device(self.device)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        x, y = batch
+        opt = self.optimizers()
+        opt.zero_grad(set_to_none=True)
+        archs = self.sampler.archs(self.current_epoch, batch_idx)
+        soft_targets = None
+        losses = []
+        for i, arch in enumerate(archs):
+            logits = self.model(x, arch)
+            if soft_targets is not None:
+                t = self.sampler.temperature
+                # Soft-label cross-entropy to the largest net's detached predictions.
+                loss = F.cross_entropy(logits / t, soft_targets) * (t * t)
+            else:
+                loss = F.cross_entropy(logits, y)
+            if i == 0 and self.sampler.teacher_first:
+                soft_targets = (logits.detach() / self.sampler.temperature).softmax(-1)
+            self.manual_backward(loss)
+            losses.append(loss.detach())
+        total = torch.stack(losses)
+        if not torch.isfinite(total).all():  # one host sync per step, only a bool
+            bad = archs[int((~torch.isfinite(total)).nonzero()[0])]
+            self._nonfinite(batch_idx, bad, total)
+            return
+        opt.step()
+        self.lr_schedulers().step()
+        self.log("train/loss", total[0], prog_bar=True)
+        if len(archs) > 1:
+            self.log("train/loss_min", total[1])
+        self.log("train/lr", opt.param_groups[0]["lr"])
+
+    def _nonfinite(self, batch_idx: int, arch: tuple, losses: torch.Tensor) -> None:
+        where = f"epoch {self.current_epoch}, batch {batch_idx}, global step {self.global_step}"
+        if not self.hparams.skip_nonfinite:
+            raise NonFiniteLossError(
+                f"non-finite loss {losses.tolist()} at {where} for arch {list(arch)}; the last good "
+                "checkpoint is kept (set train.skip_nonfinite=true to skip such steps)"
+            )
+        self.optimizers().zero_grad(set_to_none=True)
+        self.nonfinite_skips += 1
+        log.warning("skipped a non-finite step at %s (arch %s)", where, list(arch))
+        self.log("train/nonfinite_skips", float(self.nonfinite_skips))
+
+    # ------------------------------------------------------------------ validation
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        x, y = batch
+        for ref, arch in self.references.items():
+            self.val_acc[ref].update(self.model(x, arch), y)
+
+    def on_validation_epoch_end(self) -> None:
+        for ref in REFERENCES:
+            acc = self.val_acc[ref].compute()
+            self.log(f"val/acc_{ref}", acc, prog_bar=ref != "mid", sync_dist=False)
+            self.log(f"hp/acc_{ref}", acc)
+            self.val_acc[ref].reset()
+
+    # ------------------------------------------------------------------ optimisation
+    def configure_optimizers(self) -> Any:
+        optimizer = build_optimizer(self.model.parameters(), self.hparams.optim)
+        total = int(self.trainer.estimated_stepping_batches)
+        schedule = build_schedule(optimizer, self.hparams.optim, total)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["supernet"] = {"format": 1, "space": self.space.to_dict(), "data": self.hparams.data_info}
+        checkpoint["nonfinite_skips"] = self.nonfinite_skips
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.nonfinite_skips = int(checkpoint.get("nonfinite_skips", 0))
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Writes each checkpoint to ``<name>.tmp`` and renames it, so a kill mid-write never leaves a
+    truncated ``last.ckpt`` behind (rename is atomic on POSIX file systems)."""
+
+    def save_checkpoint(self, checkpoint: dict, path: Any, storage_options: Any = None) -> None:
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        super().save_checkpoint(checkpoint, tmp, storage_options)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+
+def plain_hparams(cfg: Mapping) -> dict:
+    """Flatten a nested config to ``{"a/b": scalar}`` for TensorBoard's HParams tab."""
+    out: dict[str, Any] = {}
+
+    def walk(prefix: str, node: Any) -> None:
+        if isinstance(node, Mapping):
+            for k, v in node.items():
+                walk(f"{prefix}/{k}" if prefix else str(k), v)
+        elif isinstance(node, (list, tuple)):
+            out[prefix] = str(list(node))
+        elif node is None or isinstance(node, (bool, int, float, str)):
+            out[prefix] = "null" if node is None else node
+        else:
+            out[prefix] = str(node)
+
+    walk("", cfg)
+    return out
