@@ -1,0 +1,40 @@
+"""Batched prefix-tree scoring equals one-at-a-time scoring; cache and latency work."""
+
+import random
+
+import torch
+
+from supernet import SearchSpace, SuperMLP
+from supernet.evaluate import InheritedEvaluator
+
+SPACE = SearchSpace(in_features=64, num_classes=10, depth_min=1, depth_max=3, width_min=8, width_max=64, width_step=8)
+
+
+def make_evaluator(**kwargs):
+    torch.manual_seed(0)
+    x = torch.randn(500, 64)
+    net = SuperMLP(SPACE)
+    y = net(x, SPACE.largest()).argmax(1)  # labels the largest net gets right: accuracies spread out
+    return InheritedEvaluator(net, SPACE, x, y, **kwargs)
+
+
+def test_batched_equals_naive():
+    ev = make_evaluator(chunk_size=128)
+    rng = random.Random(0)
+    archs = list(dict.fromkeys([SPACE.smallest(), SPACE.largest()] + [SPACE.sample(rng) for _ in range(60)]))
+    batched = ev.accuracies(archs)
+    naive = ev.accuracies_naive(archs, batch_size=100)
+    for arch, a, b in zip(archs, batched, naive):
+        assert abs(a - b) <= 1 / 500, (arch, a, b)
+    assert batched[1] == 1.0  # the largest net defines the labels
+
+
+def test_cache_and_records():
+    ev = make_evaluator(latency={"batch_size": 8, "warmup": 1, "repeats": 3})
+    first = ev.evaluate([(8,), (16, 8)])
+    assert ev.n_scored == 2
+    again = ev.evaluate([(16, 8), (8,)])
+    assert ev.n_scored == 2  # cache hits cost nothing
+    assert again[0] == first[1]
+    assert first[0]["params"] == SPACE.params((8,)) and first[0]["flops"] == SPACE.flops((8,))
+    assert first[0]["latency_ms"] > 0
