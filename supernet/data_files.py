@@ -437,8 +437,9 @@ def table_raw_data(
 ) -> RawData:
     """The shared table path: choose features, classes, splits; fit on training rows; encode."""
     if target not in df.columns:
+        hint = "; if the file is not comma-separated, set data.sep" if df.shape[1] == 1 else ""
         raise UsageError(
-            f"{source}: target column {target!r} not found; columns: {list(df.columns)}"
+            f"{source}: target column {target!r} not found; columns: {list(df.columns)}{hint}"
         )
     features = _select_features(df, cfg, target, source)
     categorical = [str(c) for c in (cfg.get("categorical") or [])]
@@ -523,6 +524,28 @@ def report_classes(
     if ratio >= 10:
         log.warning("%s: classes are imbalanced (largest/smallest %.1f); accuracy can hide a poor "
                     "minority class", source, ratio)
+
+
+def raw_features(spec: Mapping[str, Any], inputs: Any) -> torch.Tensor:
+    """Apply a saved ``preprocess`` spec: a DataFrame (tables) or images / image paths (image
+    folders) -> raw float features ``(N, F)``; the model's normalisation comes after this.
+    Built-in sets have an empty spec: their inputs are already raw features and pass through."""
+    kind = spec.get("kind") if spec else None
+    if kind == "table":
+        return TablePreprocessor.from_spec(spec).transform(inputs)
+    if kind == "image":
+        from PIL import Image
+
+        def one(item: Any) -> torch.Tensor:
+            if isinstance(item, (str, os.PathLike)):
+                with Image.open(item) as img:
+                    return image_to_tensor(img, spec)
+            return image_to_tensor(item, spec)
+
+        return torch.stack([one(item) for item in inputs])
+    if kind is None:
+        return torch.as_tensor(inputs, dtype=torch.float32)
+    raise UsageError(f"preprocess kind {kind!r} is unknown (expected 'table' or 'image')")
 
 
 # ---------------------------------------------------------------------------- image folders
