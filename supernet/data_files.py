@@ -31,9 +31,14 @@ The fitted encoding is saved as ``RawData.preprocess`` (plain JSON/YAML data, ex
 model); `TablePreprocessor.from_spec(spec).transform(df)` applies it to raw rows of a DataFrame.
 
 Image folders (``data=image_folder``): torchvision's `ImageFolder` layout (one sub-folder per
-class), every image resized to ``data.image_size`` square, grayscale (``data.grayscale``) or RGB,
-scaled to [0, 1] and flattened channel-first; read once into tensors. `image_to_tensor` applies
-the same steps to a PIL image.
+class; hidden folders skipped), every image resized to ``data.image_size`` square, grayscale
+(``data.grayscale``) or RGB, scaled to [0, 1] and flattened channel-first; read once into tensors.
+`image_to_tensor` applies the same steps to one PIL image.
+
+Both kinds: with no ``data.test_path`` a stratified ``data.test_size`` share is held out as the
+test split (fixed seed); class counts and the largest/smallest ratio are logged at load time.
+`raw_features(spec, inputs)` turns raw inputs (DataFrame rows, images) into model inputs for
+any saved spec, before the model's own normalisation.
 """
 
 from __future__ import annotations
@@ -502,7 +507,9 @@ def _select_features(df: pd.DataFrame, cfg: Mapping, target: str, source: str) -
     return features
 
 
-def _split(y: torch.Tensor, holdout: float, seed: int, source: str, key: str):
+def _split(
+    y: torch.Tensor, holdout: float, seed: int, source: str, key: str
+) -> tuple[torch.Tensor, torch.Tensor]:
     try:
         return stratified_split(y, holdout, seed)
     except UsageError as exc:
