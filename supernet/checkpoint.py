@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 
@@ -81,6 +81,14 @@ class LoadedSupernet:
     def normalize(self) -> Normalize:
         n = self.data["normalization"]
         return Normalize(n["mean"], n["std"])
+
+
+def data_config(loaded: "LoadedSupernet", overrides: Mapping | None = None) -> dict[str, Any]:
+    """The data config the supernet was trained with, with the non-null ``overrides`` on top
+    (e.g. ``data.root`` on another machine, ``data.limit_val`` for a quick look)."""
+    cfg = dict(loaded.data.get("config") or {"name": loaded.data["name"]})
+    cfg.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return cfg
 
 
 def load_supernet(path: str | Path, key: str = "ckpt_path") -> LoadedSupernet:

@@ -47,7 +47,9 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     space = build_space(cfg.space, cfg.data, bundle.in_features, bundle.num_classes)
     module = SupernetModule(
         space=space.to_dict(),
-        data_info=bundle.info(),
+        # The data config travels with the checkpoint: search, export, retrain and rank read
+        # exactly the same split without the user repeating it.
+        data_info={**bundle.info(), "config": to_dict(cfg.data)},
         sampler=to_dict(cfg.sampler),
         optim=to_dict(cfg.optim),
         seed=int(cfg.seed),

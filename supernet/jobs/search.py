@@ -1,0 +1,115 @@
+"""The search phase: a supernet checkpoint + its validation split -> history, Pareto front, best arch.
+
+The test split is never touched here: candidates are selected on validation accuracy only.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig
+
+from ..checkpoint import data_config, load_supernet
+from ..config import to_dict, write_json
+from ..data import load_data
+from ..errors import UsageError
+from ..evaluate import InheritedEvaluator
+from ..search import needs_latency, run_search, validate_search_config
+
+log = logging.getLogger(__name__)
+
+SEARCH_RUNS = Path("outputs/search/runs")
+STATE_FILE = "search_state.json"
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError(f"device={name} but no CUDA device is visible; use device=cpu or auto")
+    if name not in ("cpu",) and not name.startswith("cuda"):
+        raise UsageError(f"device={name!r} must be auto, cpu or cuda[:N]")
+    return torch.device(name)
+
+
+def resume_dir(resume: Any) -> Path | None:
+    """``resume=true`` -> the newest search run with a saved state; ``resume=<dir>`` -> that dir."""
+    if resume in (False, None, "false"):
+        return None
+    if resume in (True, "true"):
+        runs = sorted(SEARCH_RUNS.glob(f"*/{STATE_FILE}"), key=lambda p: p.stat().st_mtime)
+        if not runs:
+            raise UsageError(f"resume=true: no search run with {STATE_FILE} under {SEARCH_RUNS}/")
+        return runs[-1].parent
+    path = Path(str(resume))
+    if not (path / STATE_FILE).is_file():
+        raise UsageError(f"resume={resume}: {path} has no {STATE_FILE}; pass a search run dir or resume=true")
+    return path
+
+
+def run(cfg: DictConfig, out_dir: Path, supernet=None, bundle=None) -> dict[str, Any]:
+    """Run a search. The pipeline passes the already-loaded `supernet` and data `bundle`."""
+    previous = resume_dir(cfg.get("resume"))
+    ckpt_path = cfg.get("ckpt_path")
+    if previous is not None:
+        out_dir = previous
+        if ckpt_path is None and (previous / "search_request.json").is_file():
+            import json
+
+            ckpt_path = json.loads((previous / "search_request.json").read_text())["ckpt_path"]
+    if supernet is None:
+        if ckpt_path is None:
+            raise UsageError("ckpt_path is required: a supernet .ckpt, a training run dir, or `last`")
+        supernet = load_supernet(ckpt_path)
+    search_cfg = validate_search_config(to_dict(cfg.search), supernet.space)
+    device = pick_device(str(cfg.get("device", "auto")))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json(out_dir / "search_request.json", {"ckpt_path": str(supernet.path), "search": search_cfg})
+
+    if bundle is None:
+        bundle = load_data(data_config(supernet, to_dict(cfg.get("data")) or {}))
+    torch.set_float32_matmul_precision("high")
+    evaluator = InheritedEvaluator(
+        supernet.model, supernet.space, bundle.val_x, bundle.val_y, device=device,
+        amp=bool(cfg.get("amp", False)), latency=search_cfg["latency"] if needs_latency(search_cfg) else None,
+    )
+    writer = None
+    if cfg.logger.name == "tensorboard":
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(log_dir=str(out_dir))
+    started = time.perf_counter()
+    try:
+        result = run_search(
+            supernet.space, evaluator, search_cfg, out_dir, seed=int(cfg.seed), resume=previous is not None, writer=writer
+        )
+    finally:
+        if writer is not None:
+            writer.close()
+    wall = time.perf_counter() - started
+    result.update(
+        {
+            "task": "search",
+            "status": "ok",
+            "ckpt_path": str(supernet.path),
+            "ckpt_sha256": supernet.sha256,
+            "device": str(device),
+            "archs_scored_this_run": evaluator.n_scored,
+            "scoring_wall_s": round(wall, 2),
+            "data": bundle.summary(),
+            "paths": {
+                "run_dir": str(out_dir),
+                "history": str(out_dir / "history.csv"),
+                "pareto": str(out_dir / "pareto.json"),
+                "best": str(out_dir / "best" / "arch.yaml"),
+            },
+        }
+    )
+    if result.get("best"):
+        result["objective"] = result["best"].get("val_acc")
+    write_json(out_dir / "result.json", result)
+    return result
