@@ -21,6 +21,8 @@ Point = Sequence[float]
 
 def _as_array(points: Sequence[Point]) -> np.ndarray:
     arr = np.asarray(points, dtype=float)
+    if arr.size == 0:
+        return np.zeros((0, 0))
     if arr.ndim != 2:
         arr = arr.reshape(len(points), -1)
     return arr
@@ -78,7 +80,7 @@ def non_dominated_sort(points: Sequence[Point]) -> list[list[int]]:
 def crowding_distance(points: Sequence[Point]) -> list[float]:
     """NSGA-II crowding distance of each point within one front (boundary points get inf)."""
     arr = _as_array(points)
-    n, m = arr.shape if arr.size else (len(arr), 0)
+    n, m = arr.shape
     dist = np.zeros(n)
     if n <= 2:
         return [float("inf")] * n

@@ -1,0 +1,41 @@
+"""Architecture search over a trained supernet: strategies (evolution, random, bayes, rl) behind
+one ask/tell interface, the shared driver loop, and Pareto utilities. Plain Python/PyTorch: no
+Lightning import here (a search only needs an evaluator that scores archs).
+
+    from supernet.search import run_search, validate_search_config
+    cfg = validate_search_config(cfg.search, space)
+    result = run_search(space, evaluator, cfg, out_dir, seed=0, resume=False)
+
+Strategies: `search=evolution` (default; NSGA-II with several objectives), `search=random`,
+`search=bayes` (Optuna), `search=rl` (REINFORCE controller); configs in conf/search/.
+Tests: ``.venv/bin/python -m pytest tests/test_search.py tests/test_pareto.py -q``.
+"""
+
+from .base import Constraints, Strategy, propose, repair
+from .runner import (
+    STRATEGIES,
+    Evaluator,
+    choose_best,
+    make_strategy,
+    needs_latency,
+    pareto_figure,
+    pareto_set,
+    run_search,
+    validate_search_config,
+)
+
+__all__ = [
+    "STRATEGIES",
+    "Constraints",
+    "Evaluator",
+    "Strategy",
+    "choose_best",
+    "make_strategy",
+    "needs_latency",
+    "pareto_figure",
+    "pareto_set",
+    "propose",
+    "repair",
+    "run_search",
+    "validate_search_config",
+]
