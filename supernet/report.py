@@ -1,0 +1,226 @@
+"""Aggregate a sweep: one row per job, mean and spread per configuration, and plots.
+
+    supernet-report outputs/pipeline/multiruns/<stamp>      # -> report.md, report.csv, report.png
+
+A job is any directory holding a ``result.json`` (pipeline, search or train runs). Its
+configuration is read from Hydra's ``.hydra/overrides.yaml``; jobs that differ only in ``seed``
+form one configuration, whose mean and standard deviation are reported. Failed jobs are listed
+with their error. When the jobs ran searches, ``report_search.png`` shows best-so-far validation
+accuracy against the number of evaluations for each strategy (mean over seeds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import UsageError
+
+COLUMNS = ["job", "config", "seed", "status", "arch", "params", "flops", "val_acc", "test_acc", "wall_s", "error"]
+METRICS = ["val_acc", "test_acc", "params", "wall_s"]
+
+
+def find_jobs(root: Path) -> list[Path]:
+    if not root.is_dir():
+        raise UsageError(f"supernet-report: {root} is not a directory")
+    jobs = sorted({p.parent for p in root.rglob("result.json") if ".hydra" not in p.parts and p.parent.name not in ("search", "retrain", "export", "train", "best")},
+                  key=lambda p: (len(p.parts), _natural(p.name)))
+    # A pipeline job keeps its phases in subdirectories: report the job, not its phases.
+    jobs = [j for j in jobs if not any(parent in jobs for parent in j.parents)]
+    if not jobs:
+        raise UsageError(f"supernet-report: no job with a result.json under {root}; pass a multirun dir such as outputs/pipeline/multiruns/<stamp>")
+    return jobs
+
+
+def _natural(name: str) -> tuple:
+    return (0, int(name), "") if name.isdigit() else (1, 0, name)
+
+
+def job_overrides(job: Path) -> list[str]:
+    path = job / ".hydra" / "overrides.yaml"
+    if not path.is_file():
+        return []
+    return [str(o) for o in (yaml.safe_load(path.read_text()) or [])]
+
+
+def summarize_job(job: Path, root: Path) -> dict[str, Any]:
+    overrides = job_overrides(job)
+    seed = next((o.split("=", 1)[1] for o in overrides if o.startswith("seed=")), None)
+    config = " ".join(o for o in overrides if not o.startswith("seed=")) or "(defaults)"
+    row: dict[str, Any] = {"job": str(job.relative_to(root)) or ".", "config": config, "seed": seed}
+    try:
+        result = json.loads((job / "result.json").read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        return {**row, "status": "failed", "error": f"unreadable result.json ({exc})"}
+    row["status"] = result.get("status", "ok")
+    if row["status"] != "ok":
+        row["error"] = result.get("error") or _first_line(job / "error.txt")
+        return row
+    winner = result.get("winner") or result.get("best") or {}
+    metrics = result.get("metrics") or {}
+    row.update(
+        arch="-".join(str(w) for w in winner.get("arch", [])) or None,
+        params=winner.get("params"),
+        flops=winner.get("flops"),
+        val_acc=winner.get("val_acc", metrics.get("val/acc_max")),
+        test_acc=winner.get("test_acc"),
+        wall_s=result.get("wall_s") or result.get("wall_time_s"),
+    )
+    return row
+
+
+def _first_line(path: Path) -> str | None:
+    return path.read_text().splitlines()[0] if path.is_file() else None
+
+
+def aggregate(rows: list[dict]) -> list[dict]:
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        if r["status"] == "ok":
+            groups[r["config"]].append(r)
+    out = []
+    for config, members in groups.items():
+        agg: dict[str, Any] = {"config": config, "n": len(members)}
+        for m in METRICS:
+            values = [float(r[m]) for r in members if r.get(m) is not None]
+            agg[f"{m}_mean"] = statistics.fmean(values) if values else None
+            agg[f"{m}_std"] = statistics.stdev(values) if len(values) > 1 else (0.0 if values else None)
+        out.append(agg)
+    return out
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def best_so_far_curves(jobs: list[Path], rows: list[dict]) -> dict[str, list[list[float]]]:
+    """strategy -> list of best-so-far curves (one per job) from each job's history.csv."""
+    curves: dict[str, list[list[float]]] = defaultdict(list)
+    for job in jobs:
+        for history in (job / "history.csv", job / "search" / "history.csv"):
+            if not history.is_file():
+                continue
+            result = json.loads((history.parent / "result.json").read_text()) if (history.parent / "result.json").is_file() else {}
+            strategy = result.get("strategy") or "search"
+            best, curve = -1.0, []
+            with open(history) as f:
+                for rec in csv.DictReader(f):
+                    if rec.get("feasible", "True") in ("True", "true", "1") and rec.get("val_acc"):
+                        best = max(best, float(rec["val_acc"]))
+                    curve.append(best if best >= 0 else float("nan"))
+            if curve:
+                curves[strategy].append(curve)
+            break
+    return curves
+
+
+def write_report(root: Path) -> dict[str, Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    jobs = find_jobs(root)
+    rows = [summarize_job(j, root) for j in jobs]
+    groups = aggregate(rows)
+    paths = {"md": root / "report.md", "csv": root / "report.csv", "png": root / "report.png"}
+
+    with open(paths["csv"], "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({k: r.get(k) for k in COLUMNS})
+        f.write("\n")
+        agg_cols = ["config", "n"] + [f"{m}_{s}" for m in METRICS for s in ("mean", "std")]
+        agg_writer = csv.DictWriter(f, fieldnames=agg_cols)
+        agg_writer.writeheader()
+        agg_writer.writerows(groups)
+
+    failed = [r for r in rows if r["status"] != "ok"]
+    lines = [f"# supernet report: {root}", "", f"{len(rows)} jobs, {len(rows) - len(failed)} ok, {len(failed)} failed.", ""]
+    lines += ["## Per configuration (mean ± std over seeds)", "",
+              "| config | n | val acc (inherited) | test acc (retrained) | params | wall s |", "|---|---|---|---|---|---|"]
+    for g in groups:
+        def ms(m: str, d: int = 4) -> str:
+            return f"{_fmt(g[f'{m}_mean'], d)} ± {_fmt(g[f'{m}_std'], d)}"
+        lines.append(f"| {g['config']} | {g['n']} | {ms('val_acc')} | {ms('test_acc')} | {ms('params', 0)} | {ms('wall_s', 1)} |")
+    lines += ["", "## Jobs", "", "| job | config | seed | status | arch | params | val acc | test acc | wall s |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(
+            f"| {r['job']} | {r['config']} | {_fmt(r.get('seed'))} | {r['status']} | {_fmt(r.get('arch'))} | "
+            f"{_fmt(r.get('params'))} | {_fmt(r.get('val_acc'))} | {_fmt(r.get('test_acc'))} | {_fmt(r.get('wall_s'), 1)} |"
+        )
+    if failed:
+        lines += ["", "## Failed jobs", ""] + [f"- `{r['job']}` ({r['config']}): {r.get('error')}" for r in failed]
+
+    fig = Figure(figsize=(6.5, 4.5))
+    ax = fig.subplots()
+    by_config: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        if r["status"] == "ok" and r.get("params") and r.get("test_acc" if any(x.get("test_acc") for x in rows) else "val_acc") is not None:
+            by_config[r["config"]].append(r)
+    metric = "test_acc" if any(r.get("test_acc") is not None for r in rows) else "val_acc"
+    for config, members in by_config.items():
+        ax.scatter([m["params"] for m in members], [m[metric] for m in members], label=config, s=30)
+    ax.set_xscale("log")
+    ax.set_xlabel("winner's parameters")
+    ax.set_ylabel("test accuracy (retrained)" if metric == "test_acc" else "validation accuracy (inherited)")
+    ax.set_title("Winner of each job")
+    ax.grid(alpha=0.3)
+    if by_config:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(paths["png"], dpi=120)
+
+    curves = best_so_far_curves(jobs, rows)
+    if curves:
+        paths["search_png"] = root / "report_search.png"
+        fig = Figure(figsize=(6.5, 4.5))
+        ax = fig.subplots()
+        lines += ["", "## Search strategies (best-so-far validation accuracy)", "",
+                  "| strategy | runs | evaluations | final best (mean ± std) |", "|---|---|---|---|"]
+        for strategy, runs in sorted(curves.items()):
+            n = min(len(c) for c in runs)
+            mean = [statistics.fmean(c[i] for c in runs) for i in range(n)]
+            ax.plot(range(1, n + 1), mean, label=f"{strategy} (n={len(runs)})")
+            finals = [c[-1] for c in runs]
+            spread = statistics.stdev(finals) if len(finals) > 1 else 0.0
+            lines.append(f"| {strategy} | {len(runs)} | {n} | {statistics.fmean(finals):.4f} ± {spread:.4f} |")
+        ax.set_xscale("log")
+        ax.set_xlabel("evaluations")
+        ax.set_ylabel("best validation accuracy so far (inherited)")
+        ax.grid(alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(paths["search_png"], dpi=120)
+        lines += ["", "![best so far](report_search.png)"]
+    lines += ["", "![winners](report.png)", ""]
+    paths["md"].write_text("\n".join(lines))
+    return paths
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="supernet-report", description=__doc__.split("\n\n")[0])
+    parser.add_argument("dir", type=Path, help="a multirun dir, e.g. outputs/pipeline/multiruns/<stamp>")
+    args = parser.parse_args(argv)
+    try:
+        paths = write_report(args.dir)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    print(paths["md"].read_text())
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
