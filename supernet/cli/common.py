@@ -92,6 +92,8 @@ def entry_point(config_name: str, job: Job) -> Callable[[], None]:
     def main() -> None:
         # Lightning 2.6 warns about its own use of a deprecated torch pytree API: not the user's business.
         warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+        # Our launcher presets (conf/hydra/launcher/) share the plugins' names on purpose.
+        warnings.filterwarnings("ignore", message=".*validated against ConfigStore schema.*")
         try:
             _main()
         except SystemExit as exc:

@@ -15,7 +15,7 @@ from pytorch_lightning.loggers import TensorBoardLogger
 
 from ..checkpoint import read_checkpoint, resolve_checkpoint
 from ..config import build_space, check_train_config, to_dict, trainer_kwargs, write_json
-from ..data import load_data
+from ..data import DataBundle, load_data
 from ..training import AtomicCheckpointIO, SupernetModule, TensorDataModule, plain_hparams
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,8 @@ def resume_target(ckpt_path: str | None) -> tuple[Path | None, Path | None]:
     return ckpt, (ckpt.parent.parent if in_place else None)
 
 
-def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
+def run(cfg: DictConfig, out_dir: Path, bundle: DataBundle | None = None) -> dict[str, Any]:
+    """Train; `bundle` lets the pipeline load the data once for all its phases."""
     check_train_config(cfg)
     ckpt, resume_dir = resume_target(cfg.get("ckpt_path"))
     if resume_dir is not None:
@@ -43,7 +44,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
 
     started = time.perf_counter()
-    bundle = load_data(cfg.data)
+    bundle = bundle if bundle is not None else load_data(cfg.data)
     space = build_space(cfg.space, cfg.data, bundle.in_features, bundle.num_classes)
     module = SupernetModule(
         space=space.to_dict(),
