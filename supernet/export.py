@@ -33,8 +33,9 @@ import os
 import shutil
 import tempfile
 import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -80,7 +81,7 @@ class Subnet(nn.Module):
         self.arch = tuple(int(w) for w in hidden)
         dims = [int(in_features), *self.arch, int(num_classes)]
         self.normalize = Normalize(list(mean), list(std))
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:], strict=True))
         self.dropout = float(dropout)
         self.in_features, self.num_classes = dims[0], dims[-1]
         self.meta: dict[str, Any] = dict(meta or {})
@@ -112,7 +113,8 @@ class Subnet(nn.Module):
 
     def weights(self) -> dict[str, torch.Tensor]:
         """The tensors saved in ``model.safetensors`` (contiguous CPU copies)."""
-        return {k: v.detach().cpu().contiguous().clone() for k, v in self.state_dict().items() if k.startswith("layers.")}
+        state = self.state_dict()
+        return {k: v.detach().cpu().contiguous().clone() for k, v in state.items() if k.startswith("layers.")}
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.layers.parameters())
@@ -122,7 +124,7 @@ def expected_shapes(meta: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
     """``layers.<i>.weight/bias`` -> shape, for the arch in ``meta``."""
     dims = [int(meta["in_features"]), *(int(w) for w in meta["arch"]), int(meta["num_classes"])]
     shapes: dict[str, tuple[int, ...]] = {}
-    for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
+    for i, (a, b) in enumerate(zip(dims[:-1], dims[1:], strict=True)):
         shapes[f"layers.{i}.weight"] = (b, a)
         shapes[f"layers.{i}.bias"] = (b,)
     return shapes
