@@ -74,6 +74,9 @@ def check_train_config(cfg: DictConfig) -> None:
 def trainer_kwargs(cfg: Mapping) -> dict[str, Any]:
     """``conf/trainer`` as ``pl.Trainer`` kwargs, resolving ``precision: auto``."""
     kwargs = {k: v for k, v in to_dict(cfg).items() if v is not None}
+    if kwargs.get("strategy") == "ddp":
+        # A sampled path shallower than the supernet leaves deeper layers without gradients.
+        kwargs["strategy"] = "ddp_find_unused_parameters_true"
     if kwargs.get("precision", "auto") == "auto":
         on_gpu = torch.cuda.is_available() and kwargs.get("accelerator", "auto") in ("auto", "gpu", "cuda")
         kwargs["precision"] = "bf16-mixed" if on_gpu and torch.cuda.is_bf16_supported() else "32-true"

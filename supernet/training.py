@@ -86,9 +86,9 @@ class TensorDataModule(pl.LightningDataModule):
 class SupernetModule(pl.LightningModule):
     """Trains `SuperMLP` with one optimizer step per batch over the sampler's paths.
 
-    Manual optimisation: each path's loss is back-propagated on its own (its graph is freed at
-    once) and the gradients add up before the single step, so the sandwich rule's extra paths cost
-    only their own compute and memory.
+    Manual optimisation: the paths' losses are summed and back-propagated once, then one optimizer
+    step; every path costs its own (sliced) compute, never the largest net's. A single backward
+    keeps DDP's gradient reduction to one per step.
     """
 
     def __init__(
@@ -138,11 +138,17 @@ class SupernetModule(pl.LightningModule):
                 loss = F.cross_entropy(logits, y)
             if i == 0 and self.sampler.teacher_first:
                 soft_targets = (logits.detach() / self.sampler.temperature).softmax(-1)
-            self.manual_backward(loss)
-            losses.append(loss.detach())
-        total = torch.stack(losses)
-        if not torch.isfinite(total).all():  # one host sync per step, only a bool
-            bad = archs[int((~torch.isfinite(total)).nonzero()[0])]
+            losses.append(loss)
+        losses_t = torch.stack(losses)
+        # One backward over the summed paths: under DDP a step must reduce gradients exactly once.
+        self.manual_backward(losses_t.sum())
+        total = losses_t.detach()
+        finite = bool(torch.isfinite(total).all())  # one host sync per step, only a bool
+        if self.trainer.world_size > 1:  # every rank must take the same decision
+            finite = self.trainer.strategy.reduce_boolean_decision(finite, all=True)
+        if not finite:
+            bad_idx = (~torch.isfinite(total)).nonzero()
+            bad = archs[int(bad_idx[0])] if len(bad_idx) else archs[0]
             self._nonfinite(batch_idx, bad, total)
             return
         opt.step()
