@@ -1,0 +1,277 @@
+"""How far the supernet's ranking can be trusted: stratified arch samples and ranking metrics.
+
+`stratified_sample` draws ``n`` distinct archs spread evenly over log(parameter count), so small
+and large nets are both present (a uniform sample of a deep space is mostly large nets).
+`fidelity_report` compares a predictor (inherited-weight accuracy) with stand-alone accuracy:
+
+- Kendall tau and Spearman rho, top-k overlap (share of the stand-alone top k that the predictor
+  also puts in its top k) and the regret of picking the predictor's top arch (best stand-alone
+  accuracy minus the stand-alone accuracy of that arch), all archs and per parameter band;
+- references: the same tau for ranking by parameter count alone (does the supernet know more than
+  size?) and the noise ceiling, the tau between two stand-alone seeds (no predictor is judged
+  beyond the agreement of stand-alone training with itself);
+- per band, the signal left after seed noise (`reliability`), and a verdict in plain words.
+
+The target is the mean stand-alone accuracy over seeds; with one seed there is no noise ceiling.
+Pure Python + scipy: no model, no Lightning.
+
+    from supernet.fidelity import fidelity_report, stratified_sample
+    archs = stratified_sample(space, 50, seed=0)
+    report = fidelity_report(archs, params, inherited, {0: accs_seed0, 1: accs_seed1})
+    print(report["verdict"])
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+import statistics
+from collections.abc import Mapping, Sequence
+
+from scipy import stats
+
+from .errors import UsageError
+from .space import Arch, SearchSpace
+
+BANDS = (100_000, 400_000)  # parameter-count edges: small < 100k <= medium < 400k <= large
+TOPK = (5, 10)
+# A tau within this margin of the params-only tau is "no better than size".
+MARGIN = 0.05
+# A band is "within noise" when less than half of its spread of stand-alone accuracy is signal
+# (see `reliability`), or when two seeds agree on its ranking with tau below this.
+MIN_RELIABILITY = 0.5
+MIN_NOISE_TAU = 0.3
+ENUMERATE_UP_TO = 50_000  # spaces up to this size are enumerated, larger ones sampled
+POOL_PER_ARCH = 200
+
+
+# ---------------------------------------------------------------------------- sampling
+def stratified_sample(space: SearchSpace, n: int, seed: int = 0, bins: int = 5) -> list[Arch]:
+    """`n` distinct archs, about ``n / bins`` from each of `bins` equal-width bins of
+    log(params) between the smallest and largest arch (a bin with too few archs passes its share
+    on to the others). Seeded: the same (space, n, seed, bins) gives the same archs."""
+    if not 1 <= n <= space.size():
+        raise UsageError(f"rank.n={n} must be in [1, {space.size()}] (the number of archs in the space)")
+    if bins < 1:
+        raise UsageError(f"rank.bins={bins} must be >= 1")
+    rng = random.Random(seed)
+    if space.size() <= ENUMERATE_UP_TO:
+        pool = [a for d in space.depths for a in itertools.product(space.widths, repeat=d)]
+    else:
+        pool = list(dict.fromkeys(space.sample(rng) for _ in range(max(2000, POOL_PER_ARCH * n))))
+    lo, hi = math.log(space.params(space.smallest())), math.log(space.params(space.largest()))
+    width = (hi - lo) / bins or 1.0
+    strata: list[list[Arch]] = [[] for _ in range(bins)]
+    for arch in pool:
+        strata[min(bins - 1, int((math.log(space.params(arch)) - lo) / width))].append(arch)
+    for stratum in strata:
+        rng.shuffle(stratum)
+    chosen: list[Arch] = []
+    # Round-robin over the bins: each takes one arch per round until n are chosen.
+    while len(chosen) < n:
+        for stratum in strata:
+            if stratum and len(chosen) < n:
+                chosen.append(stratum.pop())
+    return sorted(chosen, key=space.params)
+
+
+def band_of(params: int, edges: Sequence[int] = BANDS) -> str:
+    return band_names(edges)[sum(params >= e for e in edges)]
+
+
+def band_names(edges: Sequence[int] = BANDS) -> list[str]:
+    if len(edges) == 2:
+        return ["small", "medium", "large"]
+    return [f"band{i}" for i in range(len(edges) + 1)]
+
+
+def band_ranges(edges: Sequence[int] = BANDS) -> list[str]:
+    def k(v: int) -> str:
+        return f"{v / 1e6:g}M" if v >= 1_000_000 else f"{v / 1e3:g}k"
+
+    bounds = [None, *edges, None]
+    return [
+        f"< {k(b)}" if a is None else f">= {k(a)}" if b is None else f"{k(a)}-{k(b)}"
+        for a, b in zip(bounds[:-1], bounds[1:], strict=False)
+    ]
+
+
+def check_bands(edges: Sequence) -> list[int]:
+    try:
+        out = [int(e) for e in edges]
+    except (TypeError, ValueError):
+        raise UsageError(
+            f"rank.bands={list(edges)!r} must be a list of parameter counts, e.g. [100000, 400000]"
+        ) from None
+    if any(b <= a for a, b in zip(out, out[1:], strict=False)) or any(e <= 0 for e in out):
+        raise UsageError(f"rank.bands={out} must be positive and increasing, e.g. [100000, 400000]")
+    return out
+
+
+# ---------------------------------------------------------------------------- metrics
+def _clean(x: float) -> float | None:
+    return None if x is None or math.isnan(x) else float(x)
+
+
+def kendall_tau(pred: Sequence[float], target: Sequence[float]) -> float | None:
+    """Kendall's tau-b (ties counted fairly); None with fewer than 3 points or a constant input."""
+    if len(pred) < 3 or len(set(pred)) < 2 or len(set(target)) < 2:
+        return None
+    return _clean(stats.kendalltau(pred, target).statistic)
+
+
+def spearman_rho(pred: Sequence[float], target: Sequence[float]) -> float | None:
+    if len(pred) < 3 or len(set(pred)) < 2 or len(set(target)) < 2:
+        return None
+    return _clean(stats.spearmanr(pred, target).statistic)
+
+
+def top_k_overlap(pred: Sequence[float], target: Sequence[float], k: int) -> float | None:
+    """Share of the target's top k that is also in the predictor's top k; None when k >= n
+    (every arch is in the top k: the overlap says nothing)."""
+    if k >= len(pred):
+        return None
+    top_pred = set(sorted(range(len(pred)), key=lambda i: -pred[i])[:k])
+    top_target = set(sorted(range(len(target)), key=lambda i: -target[i])[:k])
+    return len(top_pred & top_target) / k
+
+
+def regret(pred: Sequence[float], target: Sequence[float]) -> float | None:
+    """Best target minus the target of the predictor's top pick (0: it picked the best)."""
+    if not pred:
+        return None
+    pick = max(range(len(pred)), key=lambda i: pred[i])
+    return float(max(target) - target[pick])
+
+
+def ranking_metrics(pred: Sequence[float], target: Sequence[float], topk: Sequence[int] = TOPK) -> dict:
+    out = {
+        "n": len(pred),
+        "kendall_tau": kendall_tau(pred, target),
+        "spearman_rho": spearman_rho(pred, target),
+        "regret": regret(pred, target),
+    }
+    for k in topk:
+        out[f"top{k}_overlap"] = top_k_overlap(pred, target, k)
+    return out
+
+
+def reliability(by_seed: Sequence[Sequence[float]]) -> dict:
+    """How much of the spread of the mean-over-seeds accuracy is signal rather than seed noise.
+
+    ``noise_sd``: the standard deviation of one run (from the seed-to-seed differences);
+    ``spread_sd``: the standard deviation of the mean accuracy across archs; ``reliability``:
+    1 - (noise_sd^2 / seeds) / spread_sd^2, the share of the target's variance that is not noise
+    (1: noise-free, <= 0: all noise)."""
+    seeds = len(by_seed)
+    n = len(by_seed[0]) if by_seed else 0
+    if seeds < 2 or n < 2:
+        return {"noise_sd": None, "spread_sd": None, "reliability": None}
+    means = [statistics.fmean(col) for col in zip(*by_seed, strict=True)]
+    # Per-arch sample variance over seeds, pooled: an unbiased estimate of one run's variance.
+    noise_var = statistics.fmean(statistics.variance(col) for col in zip(*by_seed, strict=True))
+    spread_var = statistics.variance(means)
+    rel = None if spread_var == 0 else 1.0 - (noise_var / seeds) / spread_var
+    return {"noise_sd": math.sqrt(noise_var), "spread_sd": math.sqrt(spread_var), "reliability": rel}
+
+
+def _metrics_block(
+    idx: list[int], params: Sequence[int], pred: Sequence[float], by_seed: list[list[float]], topk: Sequence[int]
+) -> dict:
+    target = [statistics.fmean(col) for col in zip(*by_seed, strict=True)]
+    t = [target[i] for i in idx]
+    block = ranking_metrics([pred[i] for i in idx], t, topk)
+    block["params_tau"] = kendall_tau([float(params[i]) for i in idx], t)
+    block["tau_vs_seed"] = [kendall_tau([pred[i] for i in idx], [s[i] for i in idx]) for s in by_seed]
+    block["noise_tau"] = (
+        kendall_tau([by_seed[0][i] for i in idx], [by_seed[1][i] for i in idx]) if len(by_seed) > 1 else None
+    )
+    block.update(reliability([[s[i] for i in idx] for s in by_seed]))
+    block["standalone_acc_range"] = [min(t), max(t)] if t else None
+    return block
+
+
+def fidelity_report(
+    archs: Sequence[Arch],
+    params: Sequence[int],
+    inherited: Sequence[float],
+    standalone: Mapping[int, Sequence[float]],
+    bands: Sequence[int] = BANDS,
+    topk: Sequence[int] = TOPK,
+) -> dict:
+    """Everything `supernet-rank` reports. `standalone` maps seed -> accuracies (same order as
+    `archs`); the target is their mean over seeds."""
+    if not standalone:
+        raise ValueError("fidelity_report needs stand-alone accuracies for at least one seed")
+    seeds = sorted(standalone)
+    by_seed = [list(map(float, standalone[s])) for s in seeds]
+    if any(len(s) != len(archs) for s in by_seed) or len(inherited) != len(archs) or len(params) != len(archs):
+        raise ValueError("archs, params, inherited and stand-alone accuracies must have the same length")
+    pred = list(map(float, inherited))
+    names, ranges = band_names(bands), band_ranges(bands)
+    report = {
+        "n": len(archs),
+        "seeds": seeds,
+        "target": "mean stand-alone val_acc over seeds",
+        "all": _metrics_block(list(range(len(archs))), params, pred, by_seed, topk),
+        "bands": {},
+    }
+    for name, rng in zip(names, ranges, strict=True):
+        idx = [i for i, p in enumerate(params) if band_of(p, bands) == name]
+        block = _metrics_block(idx, params, pred, by_seed, topk) if idx else {"n": 0}
+        report["bands"][name] = {"range": rng, **block}
+    report["verdict"] = verdict(report)
+    return report
+
+
+# ---------------------------------------------------------------------------- verdict
+def _f(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.2f}"
+
+
+def within_noise(block: Mapping) -> bool:
+    rel, noise_tau = block.get("reliability"), block.get("noise_tau")
+    return (rel is not None and rel < MIN_RELIABILITY) or (noise_tau is not None and noise_tau < MIN_NOISE_TAU)
+
+
+def verdict(report: Mapping) -> str:
+    """Plain words: does the supernet know more than size, is it at the noise ceiling, which
+    bands are too noisy to rank?"""
+    a = report["all"]
+    tau, ptau, ceiling = a["kendall_tau"], a["params_tau"], a["noise_tau"]
+    parts = []
+    if tau is None:
+        parts.append("too few distinct accuracies to rank")
+    elif ptau is not None and tau < ptau - MARGIN:
+        parts.append(f"the supernet ranks worse than parameter count alone: tau {_f(tau)} vs {_f(ptau)}")
+    elif ptau is not None and tau <= ptau + MARGIN:
+        parts.append(
+            f"the supernet adds nothing beyond size: tau {_f(tau)} vs {_f(ptau)} for ranking by parameter count alone"
+        )
+    else:
+        parts.append(f"the supernet ranks better than size alone: tau {_f(tau)} vs {_f(ptau)} for parameter count")
+    if ceiling is None:
+        parts.append("no noise ceiling (use rank.seeds>=2)")
+    elif tau is not None and tau >= ceiling:
+        parts.append(f"at the noise ceiling (two stand-alone seeds agree only to tau {_f(ceiling)})")
+    else:
+        parts.append(f"noise ceiling tau {_f(ceiling)} (seed vs seed)")
+    for name, b in report["bands"].items():
+        if b.get("n", 0) < 3:
+            parts.append(f"{name} ({b['range']}): {b.get('n', 0)} archs, not ranked")
+        elif within_noise(b):
+            parts.append(
+                f"{name} ({b['range']}): stand-alone accuracies within seed noise "
+                f"(reliability {_f(b['reliability'])}, seed-vs-seed tau {_f(b['noise_tau'])}): its tau "
+                f"{_f(b['kendall_tau'])} means little"
+            )
+        else:
+            worse = b["params_tau"] is not None and b["kendall_tau"] is not None and (
+                b["kendall_tau"] <= b["params_tau"] + MARGIN
+            )
+            parts.append(
+                f"{name} ({b['range']}): tau {_f(b['kendall_tau'])} vs {_f(b['params_tau'])} by size"
+                + (" (no better than size)" if worse else "")
+            )
+    return "; ".join(parts) + "."

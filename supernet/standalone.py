@@ -1,0 +1,296 @@
+"""Stand-alone training of many small MLPs from scratch: the ground truth a supernet is judged by.
+
+Every arch is trained alone (its own weights, nothing inherited) with one fixed short `Recipe`:
+Adam, ``epochs`` passes over the training split in mini-batches of ``batch_size``, a per-step
+cosine learning-rate schedule from ``lr`` to 0, then its accuracy on the validation split.
+
+Several nets train at once: all archs of one seed go through one loop over the same batches, their
+losses are summed and one backward pass and one (multi-tensor) Adam step update all of them. The
+nets share nothing, so each net's gradients and Adam update are exactly its own; what is shared is
+the data on the device, the batch order and the Python/kernel-launch overhead of each step. A
+net's result depends only on (arch, recipe, seed, data): its initial weights are drawn from a seed
+derived from (seed, arch) and the batch order from the seed, so training it alone or among 49
+others gives the same accuracy (to float rounding), and results can be cached per net.
+
+The cache (`StandaloneCache`, a JSON file, default ``outputs/standalone_cache.json``) is keyed by
+arch, recipe digest, seed and data identity (a hash of the normalised train/val tensors), so a
+rerun, a second supernet on the same data, or the ``search=standalone`` baseline reuse results.
+It is written atomically and merged with what is on disk at each save (two runs can share it).
+
+    from supernet.standalone import Recipe, StandaloneCache, train_standalone
+    accs = train_standalone([(64,), (256, 128)], space, bundle, Recipe(epochs=10), seeds=[0, 1],
+                            device="cuda", cache=StandaloneCache("outputs/standalone_cache.json"))
+    accs[((64,), 0)]   # validation accuracy of arch (64,) trained with seed 0
+
+Determinism: for a given seed the results are bit-identical across runs on the same CPU (same
+torch build and thread count); on CUDA they agree to float rounding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import write_json
+from .data import DataBundle
+from .errors import UsageError
+from .optim import build_schedule
+from .space import Arch, SearchSpace
+
+log = logging.getLogger(__name__)
+
+CACHE_VERSION = 1
+DEFAULT_CACHE = Path("outputs/standalone_cache.json")
+# Nets of one seed are trained together up to this many parameters per group (weights, grads and
+# two Adam moments: 16 bytes each, so 64M parameters are about 1 GiB).
+GROUP_PARAMS = 64_000_000
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The fixed short training recipe every stand-alone net gets."""
+
+    epochs: int = 10
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+
+    @classmethod
+    def from_cfg(cls, cfg: Mapping, prefix: str = "rank", batch_size_default: int | None = None) -> Recipe:
+        """From a config node (``rank.*`` or ``search.standalone.*``); raises `UsageError` naming
+        ``<prefix>.<key>`` for a recipe that cannot train. A null batch_size takes the data's."""
+        batch_size = cfg.get("batch_size")
+        if batch_size is None:
+            batch_size = batch_size_default if batch_size_default is not None else cls.batch_size
+        values = {
+            "epochs": cfg.get("epochs", cls.epochs),
+            "batch_size": batch_size,
+            "lr": cfg.get("lr", cls.lr),
+            "weight_decay": cfg.get("weight_decay", cls.weight_decay),
+        }
+        for key in ("epochs", "batch_size"):
+            v = values[key]
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not float(v).is_integer() or v < 1:
+                raise UsageError(f"{prefix}.{key}={v!r} must be an integer >= 1 (a recipe with no steps cannot train)")
+            values[key] = int(v)
+        for key, lo_ok in (("lr", lambda v: v > 0), ("weight_decay", lambda v: v >= 0)):
+            v = values[key]
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo_ok(float(v)):
+                bound = "> 0" if key == "lr" else ">= 0"
+                raise UsageError(f"{prefix}.{key}={v!r} must be a number {bound}")
+            values[key] = float(v)
+        return cls(**values)
+
+    def to_dict(self) -> dict:
+        return {"optimizer": "adam", "schedule": "cosine", **asdict(self)}
+
+    def digest(self) -> str:
+        """Short hash of everything that changes a result (part of the cache key)."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def arch_str(arch: Sequence[int]) -> str:
+    """``(256, 128)`` -> ``"256-128"`` (the spelling of history.csv and rank.csv)."""
+    return "-".join(str(int(w)) for w in arch)
+
+
+def parse_arch(text: str) -> Arch:
+    try:
+        return tuple(int(w) for w in str(text).strip().split("-"))
+    except ValueError:
+        raise UsageError(f"arch {text!r} is not widths joined by '-', e.g. 256-128") from None
+
+
+def data_identity(bundle: DataBundle) -> str:
+    """A hash of the normalised train/validation tensors: equal data, equal key; any change to
+    the split, normalisation or limits gives a new key."""
+    h = hashlib.sha256(bundle.name.encode())
+    for t in (bundle.train_x, bundle.train_y, bundle.val_x, bundle.val_y):
+        t = t.detach().cpu().contiguous()
+        h.update(str((tuple(t.shape), str(t.dtype))).encode())
+        h.update(t.numpy().tobytes())
+    return f"{bundle.name}-{h.hexdigest()[:16]}"
+
+
+def init_seed(seed: int, arch: Sequence[int]) -> int:
+    """The seed of one net's initial weights: fixed by (seed, arch), not by its group."""
+    return int(hashlib.sha256(f"{int(seed)}:{arch_str(arch)}".encode()).hexdigest()[:8], 16)
+
+
+def build_mlp(space: SearchSpace, arch: Sequence[int], seed: int) -> nn.Sequential:
+    """``Linear, ReLU, ..., Linear`` for `arch` with PyTorch's default init drawn on the CPU from
+    `init_seed(seed, arch)` (the global RNG is left untouched)."""
+    dims = [space.in_features, *arch, space.num_classes]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(init_seed(seed, arch))
+        layers: list[nn.Module] = []
+        for i, (a, b) in enumerate(zip(dims[:-1], dims[1:], strict=False)):
+            layers.append(nn.Linear(a, b))
+            if i < len(dims) - 2:
+                layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+# ---------------------------------------------------------------------------- cache
+def cache_key(arch: Sequence[int], recipe: Recipe, seed: int, data_id: str) -> str:
+    return f"{arch_str(arch)}|seed={int(seed)}|recipe={recipe.digest()}|data={data_id}"
+
+
+class StandaloneCache:
+    """Stand-alone results in a JSON file, ``{"version": 1, "entries": {key: record}}``.
+
+    ``path=None`` keeps results in memory only. `hits` / `misses` count lookups (a miss is a
+    net that had to be trained)."""
+
+    def __init__(self, path: str | Path | None = DEFAULT_CACHE, key: str = "rank.cache") -> None:
+        self.path = None if path in (None, "", "null") else Path(path)
+        self.key = key
+        self.entries: dict[str, dict] = {}
+        self.hits = 0
+        self.misses = 0
+        if self.path is not None and self.path.exists():
+            self.entries = self._read()
+
+    def _read(self) -> dict[str, dict]:
+        try:
+            doc = json.loads(self.path.read_text())
+            entries = doc["entries"]
+            if doc.get("version") != CACHE_VERSION or not isinstance(entries, dict):
+                raise ValueError(f"version {doc.get('version')!r}")
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise UsageError(
+                f"{self.key}={self.path} is not a stand-alone cache ({type(exc).__name__}: {exc}); "
+                f"delete it or point {self.key} to another file"
+            ) from None
+        return entries
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def get(self, key: str) -> dict | None:
+        entry = self.entries.get(key)
+        if entry is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return entry
+
+    def put(self, key: str, entry: dict) -> None:
+        self.entries[key] = entry
+
+    def save(self) -> None:
+        """Merge with what another run may have written meanwhile, then replace atomically."""
+        if self.path is None:
+            return
+        on_disk = self._read() if self.path.exists() else {}
+        self.entries = {**on_disk, **self.entries}
+        write_json(self.path, {"version": CACHE_VERSION, "entries": self.entries})
+
+
+# ---------------------------------------------------------------------------- training
+def train_standalone(
+    archs: Iterable[Sequence[int]],
+    space: SearchSpace,
+    bundle: DataBundle,
+    recipe: Recipe,
+    seeds: Iterable[int],
+    device: torch.device | str = "cpu",
+    cache: StandaloneCache | None = None,
+    group_params: int = GROUP_PARAMS,
+) -> dict[tuple[Arch, int], float]:
+    """Validation accuracy of every (arch, seed), training only what `cache` does not hold.
+
+    Nets of the same seed train together in groups of at most `group_params` parameters; the
+    cache is saved after each group, so a killed run keeps what it finished."""
+    archs = list(dict.fromkeys(space.validate(a) for a in archs))
+    seeds = [int(s) for s in seeds]
+    device = torch.device(device)
+    cache = cache if cache is not None else StandaloneCache(None)
+    data_id = data_identity(bundle)
+    results: dict[tuple[Arch, int], float] = {}
+    todo: dict[int, list[Arch]] = {}
+    for seed in seeds:
+        for arch in archs:
+            entry = cache.get(cache_key(arch, recipe, seed, data_id))
+            if entry is None:
+                todo.setdefault(seed, []).append(arch)
+            else:
+                results[(arch, seed)] = float(entry["val_acc"])
+    if not todo:
+        return results
+
+    data = [t.to(device) for t in (bundle.train_x, bundle.train_y, bundle.val_x, bundle.val_y)]
+    for seed, pending in todo.items():
+        for group in _groups(pending, space, group_params):
+            started = time.perf_counter()
+            accs = _train_group(group, space, data, recipe, seed, device)
+            wall_s = time.perf_counter() - started
+            for arch, acc in zip(group, accs, strict=True):
+                results[(arch, seed)] = acc
+                cache.put(
+                    cache_key(arch, recipe, seed, data_id),
+                    {
+                        "arch": list(arch), "seed": seed, "val_acc": acc, "params": space.params(arch),
+                        "recipe": recipe.to_dict(), "data": data_id, "device": device.type,
+                        "group_wall_s": round(wall_s, 3), "group_size": len(group),
+                    },
+                )  # fmt: skip
+            cache.save()
+            log.info("stand-alone: %d nets, seed %d, %d epochs in %.1f s", len(group), seed, recipe.epochs, wall_s)
+    return results
+
+
+def _groups(archs: list[Arch], space: SearchSpace, group_params: int) -> list[list[Arch]]:
+    groups: list[list[Arch]] = [[]]
+    size = 0
+    for arch in sorted(archs, key=space.params):
+        p = space.params(arch)
+        if groups[-1] and size + p > group_params:
+            groups.append([])
+            size = 0
+        groups[-1].append(arch)
+        size += p
+    return groups
+
+
+def _train_group(
+    archs: list[Arch], space: SearchSpace, data: list[torch.Tensor], recipe: Recipe, seed: int, device: torch.device
+) -> list[float]:
+    train_x, train_y, val_x, val_y = data
+    nets = [build_mlp(space, arch, seed).to(device) for arch in archs]
+    params = [p for net in nets for p in net.parameters()]
+    optimizer = torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+    steps_per_epoch = math.ceil(len(train_x) / recipe.batch_size)
+    schedule = build_schedule(optimizer, {"schedule": "cosine"}, recipe.epochs * steps_per_epoch)
+    g = torch.Generator().manual_seed(int(seed))
+    for _ in range(recipe.epochs):
+        order = torch.randperm(len(train_x), generator=g).to(device)
+        for idx in order.split(recipe.batch_size):
+            x, y = train_x[idx], train_y[idx]
+            # Independent nets: the gradient of the sum w.r.t. one net's weights is its own loss's.
+            loss = torch.stack([F.cross_entropy(net(x), y) for net in nets]).sum()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+    return _accuracies(nets, val_x, val_y)
+
+
+@torch.no_grad()
+def _accuracies(nets: list[nn.Module], x: torch.Tensor, y: torch.Tensor, chunk: int = 8192) -> list[float]:
+    correct = torch.zeros(len(nets), dtype=torch.long, device=x.device)
+    for start in range(0, len(x), chunk):
+        xs, ys = x[start : start + chunk], y[start : start + chunk]
+        for i, net in enumerate(nets):
+            correct[i] += (net(xs).argmax(1) == ys).sum()
+    return (correct.double() / len(x)).tolist()
