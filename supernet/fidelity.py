@@ -42,8 +42,8 @@ MARGIN = 0.05
 # (see `reliability`), or when two seeds agree on its ranking with tau below this.
 MIN_RELIABILITY = 0.5
 MIN_NOISE_TAU = 0.3
-ENUMERATE_UP_TO = 50_000  # spaces up to this size are enumerated, larger ones sampled
-POOL_PER_ARCH = 200
+ENUMERATE_UP_TO = 50_000  # a space this small may be enumerated when random draws repeat too often
+POOL_PER_ARCH = 200  # random draws per requested arch: enough to fill the rare extreme bins
 
 
 # ---------------------------------------------------------------------------- sampling
@@ -56,10 +56,12 @@ def stratified_sample(space: SearchSpace, n: int, seed: int = 0, bins: int = 5) 
     if bins < 1:
         raise UsageError(f"rank.bins={bins} must be >= 1")
     rng = random.Random(seed)
-    if space.size() <= ENUMERATE_UP_TO:
-        pool = [a for d in space.depths for a in itertools.product(space.widths, repeat=d)]
-    else:
-        pool = list(dict.fromkeys(space.sample(rng) for _ in range(max(2000, POOL_PER_ARCH * n))))
+    # The pool follows the space's own sampling rule (uniform depth, then widths), so a bin holds
+    # shallow and deep nets alike; a tiny space whose draws repeat is topped up by enumeration.
+    pool = list(dict.fromkeys(space.sample(rng) for _ in range(max(2000, POOL_PER_ARCH * n))))
+    if len(pool) < 2 * n and space.size() <= ENUMERATE_UP_TO:
+        every = (a for d in space.depths for a in itertools.product(space.widths, repeat=d))
+        pool = list(dict.fromkeys([*pool, *every]))
     lo, hi = math.log(space.params(space.smallest())), math.log(space.params(space.largest()))
     width = (hi - lo) / bins or 1.0
     strata: list[list[Arch]] = [[] for _ in range(bins)]
@@ -258,8 +260,10 @@ def verdict(report: Mapping) -> str:
     else:
         parts.append(f"noise ceiling tau {_f(ceiling)} (seed vs seed)")
     for name, b in report["bands"].items():
-        if b.get("n", 0) < 3:
-            parts.append(f"{name} ({b['range']}): {b.get('n', 0)} archs, not ranked")
+        if b.get("n", 0) == 0:
+            continue
+        if b["n"] < 3:
+            parts.append(f"{name} ({b['range']}): {b['n']} archs, not ranked")
         elif within_noise(b):
             parts.append(
                 f"{name} ({b['range']}): stand-alone accuracies within seed noise "

@@ -1,0 +1,250 @@
+"""The fidelity check: inherited-weight accuracy vs stand-alone training on a stratified sample.
+
+Writes in the run dir: ``rank.json`` (every metric, the verdict, the recipe, per-arch rows),
+``rank.csv`` (arch, params, band, inherited_acc, standalone_acc_seed<k>..., standalone_acc_mean),
+``rank.png`` (the scatter, coloured by parameter band), TensorBoard scalars ``rank/*`` and the
+figure ``rank/scatter``, and ``result.json``. Stand-alone results go to the shared cache
+(``rank.cache``), so a rerun with more seeds or another supernet on the same data only trains
+what is missing.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig
+
+from ..checkpoint import data_config, load_supernet
+from ..config import to_dict, write_json
+from ..data import check_data_config, load_data
+from ..errors import UsageError
+from ..evaluate import InheritedEvaluator
+from ..fidelity import band_names, band_of, check_bands, fidelity_report, stratified_sample
+from ..standalone import Recipe, StandaloneCache, arch_str, train_standalone
+from .search import pick_device
+
+log = logging.getLogger(__name__)
+
+
+def _int_at_least(cfg: Any, key: str, lo: int) -> int:
+    v = cfg.get(key)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not float(v).is_integer() or v < lo:
+        raise UsageError(f"rank.{key}={v!r} must be an integer >= {lo}")
+    return int(v)
+
+
+def check_rank_config(cfg: Any) -> dict[str, Any]:
+    """Everything about ``rank.*`` that can be checked before the checkpoint is read."""
+    rank = to_dict(cfg)
+    out = {
+        "n": _int_at_least(rank, "n", 3),
+        "seeds": _int_at_least(rank, "seeds", 1),
+        "bins": _int_at_least(rank, "bins", 1),
+        "bands": check_bands(rank.get("bands") or []),
+        "cache": rank.get("cache"),
+    }
+    topk = rank.get("topk") or []
+    if not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in topk):
+        raise UsageError(f"rank.topk={topk!r} must be a list of integers >= 1, e.g. [5, 10]")
+    out["topk"] = list(topk)
+    Recipe.from_cfg(rank, "rank")  # epochs < 1, lr <= 0...: stop before any work
+    return out
+
+
+def rank_data_config(cfg: DictConfig, supernet) -> dict[str, Any]:
+    """A chosen data group (``data=<name>``: the node has a name) as is; otherwise the supernet's
+    own data config with the non-null ``data.*`` keys on top."""
+    node = to_dict(cfg.get("data")) or {}
+    if node.get("name"):
+        check_data_config(node)
+        return node
+    return data_config(supernet, node)
+
+
+def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
+    settings = check_rank_config(cfg.rank)
+    if cfg.get("ckpt_path") is None:
+        raise UsageError("ckpt_path is required: a supernet .ckpt, a training run dir, or `last`")
+    device = pick_device(str(cfg.get("device", "auto")))
+    supernet = load_supernet(cfg.ckpt_path)
+    space = supernet.space
+    if settings["n"] > space.size():
+        raise UsageError(
+            f"rank.n={settings['n']} is above the {space.size()} archs in the space: use at most {space.size()}"
+        )
+    data_cfg = rank_data_config(cfg, supernet)
+    recipe = Recipe.from_cfg(to_dict(cfg.rank), "rank", batch_size_default=data_cfg.get("batch_size"))
+    cache = StandaloneCache(settings["cache"])  # a corrupt cache file stops here, before training
+
+    started = time.perf_counter()
+    bundle = load_data(data_cfg)
+    if (bundle.in_features, bundle.num_classes) != (space.in_features, space.num_classes):
+        raise UsageError(
+            f"data={bundle.name} has {bundle.in_features} features and {bundle.num_classes} classes but the "
+            f"supernet expects {space.in_features} and {space.num_classes}: use the data it was trained on"
+        )
+    torch.set_float32_matmul_precision("high")
+    archs = stratified_sample(space, settings["n"], int(cfg.seed), settings["bins"])
+    params = [space.params(a) for a in archs]
+
+    t0 = time.perf_counter()
+    inherited = InheritedEvaluator(supernet.model, space, bundle.val_x, bundle.val_y, device=device).accuracies(archs)
+    inherited_s = time.perf_counter() - t0
+
+    seeds = list(range(settings["seeds"]))
+    t0 = time.perf_counter()
+    standalone = train_standalone(archs, space, bundle, recipe, seeds, device=device, cache=cache)
+    standalone_s = time.perf_counter() - t0
+    by_seed = {s: [standalone[(a, s)] for a in archs] for s in seeds}
+
+    report = fidelity_report(archs, params, inherited, by_seed, settings["bands"], settings["topk"])
+    log.info("verdict: %s", report["verdict"])
+    rows = _rows(archs, params, inherited, by_seed, settings["bands"])
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _write_csv(out_dir / "rank.csv", rows, seeds)
+    fig = rank_figure(rows, report, settings["bands"])
+    fig.savefig(out_dir / "rank.png", dpi=120)
+    if cfg.logger.name == "tensorboard":
+        _tensorboard(out_dir, report, fig)
+
+    timing = {
+        "inherited_scoring_s": round(inherited_s, 3),
+        "standalone_s": round(standalone_s, 3),
+        "standalone_trained": cache.misses,
+        "standalone_cached": cache.hits,
+        "total_s": round(time.perf_counter() - started, 3),
+    }
+    doc = {
+        "ckpt_path": str(supernet.path),
+        "ckpt_sha256": supernet.sha256,
+        "data": bundle.summary(),
+        "space": space.to_dict(),
+        "seed": int(cfg.seed),
+        "rank": settings,
+        "recipe": recipe.to_dict(),
+        "device": str(device),
+        "timing": timing,
+        **report,
+        "archs": rows,
+    }
+    write_json(out_dir / "rank.json", doc)
+    overall = report["all"]
+    result = {
+        "task": "rank",
+        "status": "ok",
+        "objective": overall["kendall_tau"],
+        "metrics": {k: v for k, v in overall.items() if not isinstance(v, list)},
+        "bands": {name: b.get("kendall_tau") for name, b in report["bands"].items()},
+        "verdict": report["verdict"],
+        "timing": timing,
+        "ckpt_path": str(supernet.path),
+        "data": bundle.summary(),
+        "device": str(device),
+        "paths": {
+            "run_dir": str(out_dir),
+            "rank_json": str(out_dir / "rank.json"),
+            "rank_csv": str(out_dir / "rank.csv"),
+            "rank_png": str(out_dir / "rank.png"),
+            "cache": str(cache.path) if cache.path else None,
+        },
+    }
+    write_json(out_dir / "result.json", result)
+    print(report["verdict"])
+    return result
+
+
+def _rows(archs, params, inherited, by_seed, bands) -> list[dict]:
+    rows = []
+    for i, arch in enumerate(archs):
+        accs = {f"standalone_acc_seed{s}": by_seed[s][i] for s in by_seed}
+        rows.append(
+            {
+                "arch": arch_str(arch),
+                "depth": len(arch),
+                "params": params[i],
+                "band": band_of(params[i], bands),
+                "inherited_acc": inherited[i],
+                **accs,
+                "standalone_acc_mean": statistics.fmean(accs.values()),
+            }
+        )
+    return rows
+
+
+def _write_csv(path: Path, rows: list[dict], seeds: list[int]) -> None:
+    fields = ["arch", "depth", "params", "band", "inherited_acc"]
+    fields += [f"standalone_acc_seed{s}" for s in seeds] + ["standalone_acc_mean"]
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(path)
+
+
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.2f}"
+
+
+def rank_figure(rows: list[dict], report: dict, bands):
+    """Inherited (x) vs mean stand-alone accuracy (y), one colour per band; a vertical bar spans
+    the seeds' accuracies of each arch (the noise any ranking has to live with)."""
+    from matplotlib.figure import Figure  # no pyplot: no global state, no display needed
+
+    a = report["all"]
+    fig = Figure(figsize=(6.0, 4.8), layout="constrained")
+    ax = fig.subplots()
+    seed_cols = [k for k in rows[0] if k.startswith("standalone_acc_seed")]
+    colours = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown"]
+    for j, name in enumerate(band_names(bands)):
+        sel = [r for r in rows if r["band"] == name]
+        if not sel:
+            continue
+        b = report["bands"][name]
+        c = colours[j % len(colours)]
+        label = f"{name} {b['range']} (n={len(sel)}, tau {_fmt(b.get('kendall_tau'))})"
+        ax.scatter([r["inherited_acc"] for r in sel], [r["standalone_acc_mean"] for r in sel], s=18, c=c, label=label)
+        if len(seed_cols) > 1:
+            ax.vlines(
+                [r["inherited_acc"] for r in sel],
+                [min(r[k] for k in seed_cols) for r in sel],
+                [max(r[k] for k in seed_cols) for r in sel],
+                colors=c, alpha=0.4, lw=1,
+            )  # fmt: skip
+    ax.set_xlabel("inherited-weight val_acc (supernet)")
+    ax.set_ylabel(f"stand-alone val_acc (mean of {len(seed_cols)} seed{'s' * (len(seed_cols) > 1)})")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title(
+        f"Kendall tau {_fmt(a['kendall_tau'])} (params only {_fmt(a['params_tau'])}, "
+        f"seed vs seed {_fmt(a['noise_tau'])}), n={a['n']}",
+        fontsize=9,
+    )
+    return fig
+
+
+def _tensorboard(out_dir: Path, report: dict, fig) -> None:
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(log_dir=str(out_dir))
+    try:
+        keys = ("kendall_tau", "spearman_rho", "params_tau", "noise_tau", "regret", "reliability")
+        for key in (*keys, *(k for k in report["all"] if k.startswith("top"))):
+            value = report["all"].get(key)
+            if value is not None:
+                writer.add_scalar(f"rank/{key}", value, 0)
+        for name, band in report["bands"].items():
+            for key in ("kendall_tau", "params_tau", "noise_tau"):
+                if band.get(key) is not None:
+                    writer.add_scalar(f"rank/{key}_{name}", band[key], 0)
+        writer.add_text("rank/verdict", report["verdict"], 0)
+        writer.add_figure("rank/scatter", fig, global_step=0, close=False)
+    finally:
+        writer.close()
