@@ -176,7 +176,7 @@ def test_same_seed_same_result(strategy, tmp_path):
 
 @pytest.mark.parametrize("strategy", ALL_STRATEGIES)
 def test_resume_after_a_kill_gives_the_uninterrupted_result(strategy, tmp_path):
-    cfg = cfg_for(strategy, 70, objectives=["val_acc", "params"])
+    cfg = cfg_for(strategy, 50, objectives=["val_acc", "params"])
     full = run_search(SPACE, FakeEvaluator(), cfg, tmp_path / "full", seed=2)
 
     # Killed between generations (after generation 1 was saved) ...
@@ -187,7 +187,7 @@ def test_resume_after_a_kill_gives_the_uninterrupted_result(strategy, tmp_path):
     with pytest.raises(Stop):
         run_search(SPACE, FakeEvaluator(), cfg, tmp_path / "a", seed=2, on_generation=stop)
     # ... and killed in the middle of scoring a batch, twice in a row.
-    for fail_after in (25, 15):
+    for fail_after in (25, 12):
         with pytest.raises(KeyboardInterrupt):
             run_search(SPACE, FakeEvaluator(fail_after=fail_after), cfg, tmp_path / "b",
                        seed=2, resume=True)  # fmt: skip

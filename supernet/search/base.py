@@ -305,6 +305,7 @@ class Strategy:
     def state_dict(self) -> dict:
         return {
             "name": self.name,
+            "seed": self.seed,
             "rng": rng_state(self.rng),
             "seen": sorted(arch_list(self.seen)),
         }
@@ -315,6 +316,7 @@ class Strategy:
                 f"the saved search state is for strategy {d.get('name')!r}, not {self.name!r}: "
                 "resume with the same search= or start a new run dir"
             )
+        self.seed = int(d["seed"])
         set_rng_state(self.rng, d["rng"])
         self.seen = {as_arch(a) for a in d["seen"]}
 
