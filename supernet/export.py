@@ -27,6 +27,7 @@ a previous export (a directory with ``arch.yaml``) is replaced, never an arbitra
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import os
@@ -363,12 +364,15 @@ def export_subnet(
         for i, layer in enumerate(plain[::2]):  # Linear, ReLU, Linear, ... -> the Linear layers
             model.layers[i].weight.copy_(layer.weight.cpu())
             model.layers[i].bias.copy_(layer.bias.cpu())
+        # The reference runs on the CPU in float32, like the check of the written files: a GPU's
+        # TF32 matmuls would differ by more than VERIFY_ATOL.
+        supernet = loaded.model
+        if next(supernet.parameters()).device.type != "cpu":
+            supernet = copy.deepcopy(supernet).cpu()
+        was_training = supernet.training
         x = verify_x.detach().float().cpu()
-        device = next(loaded.model.parameters()).device
-        was_training = loaded.model.training
-        loaded.model.eval()
-        reference = loaded.model(x.to(device), arch).float().cpu()
-        loaded.model.train(was_training)
+        reference = supernet.eval()(x, arch).float()
+        supernet.train(was_training)
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,

@@ -146,12 +146,17 @@ class SubnetModule(pl.LightningModule):
 def accuracy(model: Subnet, x: torch.Tensor, y: torch.Tensor, batch_size: int = 4096) -> float:
     """Top-1 accuracy of ``model.mlp`` on normalised inputs, in float32 on the tensors' device."""
     was_training = model.training
-    model.eval().to(x.device)
-    correct = sum(
-        (model.mlp(xb.float()).argmax(-1) == yb).sum().item()
-        for xb, yb in zip(x.split(batch_size), y.split(batch_size), strict=True)
-    )
-    model.train(was_training)
+    precision = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest")  # no TF32: the figures are the exported model's
+    try:
+        model.eval().to(x.device)
+        correct = sum(
+            (model.mlp(xb.float()).argmax(-1) == yb).sum().item()
+            for xb, yb in zip(x.split(batch_size), y.split(batch_size), strict=True)
+        )
+    finally:
+        torch.set_float32_matmul_precision(precision)
+        model.train(was_training)
     return correct / max(len(y), 1)
 
 
