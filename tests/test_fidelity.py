@@ -1,0 +1,267 @@
+"""Fidelity harness: ranking metrics, stratified sampling, stand-alone training and its cache, the
+tau callback, the stand-alone search evaluator, and ``supernet-rank`` end to end.
+
+    .venv/bin/python -m pytest tests/test_fidelity.py -q            # everything (about 30 s)
+    .venv/bin/python -m pytest tests/test_fidelity.py -q -m "not slow"
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+import re
+import time
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from conftest import make_cfg, read_json, run_cli
+
+from supernet.callbacks import KendallTauCallback, tau_callback_from_csv
+from supernet.data import load_data
+from supernet.errors import UsageError
+from supernet.fidelity import (
+    band_of,
+    fidelity_report,
+    kendall_tau,
+    ranking_metrics,
+    regret,
+    spearman_rho,
+    stratified_sample,
+    top_k_overlap,
+)
+from supernet.jobs import rank as rank_job
+from supernet.search_standalone import StandaloneEvaluator, TimeBudget, check_standalone_config
+from supernet.space import SearchSpace
+from supernet.standalone import Recipe, StandaloneCache, train_standalone
+from supernet.training import SupernetModule, TensorDataModule
+
+MNIST_LIKE = SearchSpace(in_features=784, num_classes=10, depth_min=1, depth_max=4, width_min=16, width_max=1024)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_data({"name": "digits"})
+
+
+@pytest.fixture(scope="module")
+def digits_space(digits):
+    return SearchSpace(digits.in_features, digits.num_classes, 1, 2, 8, 128, 8)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny matmuls: one thread is faster, and the CI box is shared."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+# ---------------------------------------------------------------------------- metrics
+def test_identical_ranking_is_perfect():
+    x = [0.1, 0.5, 0.3, 0.9, 0.7, 0.2, 0.8, 0.4, 0.6, 0.05, 0.95, 0.35]
+    m = ranking_metrics(x, x)
+    assert m["kendall_tau"] == pytest.approx(1.0)
+    assert m["spearman_rho"] == pytest.approx(1.0)
+    assert m["top5_overlap"] == 1.0 and m["top10_overlap"] == 1.0
+    assert m["regret"] == 0.0
+
+
+def test_reversed_ranking_is_minus_one():
+    x = [float(i) for i in range(12)]
+    y = [-v for v in x]
+    assert kendall_tau(x, y) == pytest.approx(-1.0)
+    assert spearman_rho(x, y) == pytest.approx(-1.0)
+    assert top_k_overlap(x, y, 5) == 0.0
+    assert regret(x, y) == pytest.approx(11.0)  # picked the worst
+
+
+def test_known_values():
+    # One discordant pair out of 6: tau = (5 - 1) / 6.
+    assert kendall_tau([1, 2, 3, 4], [1, 2, 4, 3]) == pytest.approx(4 / 6)
+    assert top_k_overlap([1, 2, 3, 4, 5, 6], [1, 2, 3, 4, 6, 5], 2) == 1.0
+    assert top_k_overlap([1, 2, 3], [3, 2, 1], 5) is None  # k >= n says nothing
+    assert kendall_tau([1, 1, 1], [1, 2, 3]) is None  # a constant predictor has no ranking
+    assert regret([0.9, 0.1, 0.5], [0.7, 0.8, 0.75]) == pytest.approx(0.1)
+
+
+def test_report_flags_size_only_and_noise():
+    rng = random.Random(0)
+    archs = stratified_sample(MNIST_LIKE, 30, seed=0)
+    params = [MNIST_LIKE.params(a) for a in archs]
+    # Stand-alone accuracy: rises with size up to 400k params, then flat (pure seed noise).
+    truth = [min(p, 400_000) / 400_000 * 0.1 + 0.8 for p in params]
+    seed0 = [t + rng.gauss(0, 0.01) for t in truth]
+    seed1 = [t + rng.gauss(0, 0.01) for t in truth]
+    inherited = [float(p) for p in params]  # a "supernet" that knows only size
+    report = fidelity_report(archs, params, inherited, {0: seed0, 1: seed1})
+    a = report["all"]
+    assert a["kendall_tau"] == pytest.approx(a["params_tau"])
+    assert -1 <= a["noise_tau"] <= 1
+    assert "adds nothing beyond size" in report["verdict"]
+    assert report["bands"]["large"]["reliability"] < 0.5
+    assert "large (>= 400k): stand-alone accuracies within seed noise" in report["verdict"]
+    assert sum(b["n"] for b in report["bands"].values()) == 30
+
+
+# ---------------------------------------------------------------------------- sampling
+def test_stratified_sample_covers_bands():
+    archs = stratified_sample(MNIST_LIKE, 30, seed=0)
+    assert len(set(archs)) == 30 and all(MNIST_LIKE.contains(a) for a in archs)
+    bands = [band_of(MNIST_LIKE.params(a)) for a in archs]
+    assert min(bands.count(b) for b in ("small", "medium", "large")) >= 5
+    assert len({len(a) for a in archs}) >= 3  # shallow and deep nets alike
+    assert stratified_sample(MNIST_LIKE, 30, seed=0) == archs
+    assert stratified_sample(MNIST_LIKE, 30, seed=1) != archs
+
+
+def test_stratified_sample_tiny_space_and_bad_n():
+    tiny = SearchSpace(in_features=4, num_classes=2, depth_min=1, depth_max=2, width_min=1, width_max=2, width_step=1)
+    assert len(set(stratified_sample(tiny, tiny.size(), seed=0))) == tiny.size()
+    with pytest.raises(UsageError, match="rank.n=7"):
+        stratified_sample(tiny, 7, seed=0)
+
+
+# ---------------------------------------------------------------------------- stand-alone
+def test_recipe_that_cannot_train():
+    with pytest.raises(UsageError, match=r"rank.epochs=0 must be an integer >= 1"):
+        Recipe.from_cfg({"epochs": 0})
+    with pytest.raises(UsageError, match=r"search.standalone.lr=0"):
+        Recipe.from_cfg({"epochs": 1, "lr": 0}, "search.standalone")
+    assert Recipe.from_cfg({"epochs": 2, "batch_size": None}, batch_size_default=16).batch_size == 16
+    assert Recipe(epochs=2).digest() != Recipe(epochs=3).digest()
+
+
+def test_standalone_beats_chance_and_cache_avoids_retraining(digits, digits_space, tmp_path):
+    archs = [(8,), (64,), (128, 32)]
+    recipe = Recipe(epochs=3, batch_size=64, lr=3e-3)
+    cache = StandaloneCache(tmp_path / "cache.json")
+    first = train_standalone(archs, digits_space, digits, recipe, [0, 1], cache=cache)
+    assert cache.misses == 6 and cache.hits == 0
+    assert all(acc > 0.25 for acc in first.values())  # chance is 0.1 on 10 classes
+    assert first[((128, 32), 0)] > 0.8
+
+    again = StandaloneCache(tmp_path / "cache.json")  # a later run reads the file
+    second = train_standalone(archs, digits_space, digits, recipe, [0, 1], cache=again)
+    assert again.misses == 0 and again.hits == 6
+    assert second == first
+    # A new recipe is a new key: trained again.
+    train_standalone(archs[:1], digits_space, digits, Recipe(epochs=1, batch_size=64), [0], cache=again)
+    assert again.misses == 1
+
+
+def test_standalone_is_deterministic_and_independent_of_group(digits, digits_space):
+    recipe = Recipe(epochs=1, batch_size=64)
+    group = train_standalone([(16,), (48, 8), (96,)], digits_space, digits, recipe, [3])
+    alone = train_standalone([(48, 8)], digits_space, digits, recipe, [3])
+    assert alone[((48, 8), 3)] == group[((48, 8), 3)]
+
+
+def test_corrupt_cache_is_a_usage_error(tmp_path):
+    bad = tmp_path / "cache.json"
+    bad.write_text("{not json")
+    with pytest.raises(UsageError, match="rank.cache=.*is not a stand-alone cache"):
+        StandaloneCache(bad)
+
+
+# ---------------------------------------------------------------------------- search=standalone
+def test_standalone_evaluator_and_time_budget(digits, digits_space):
+    settings = check_standalone_config(
+        {"time_budget_s": 60, "standalone": {"epochs": 1, "batch_size": None, "cache": None}}, {"batch_size": 64}
+    )
+    assert settings.recipe.batch_size == 64 and settings.cache is None
+    budget = TimeBudget(settings.time_budget_s)
+    ev = StandaloneEvaluator(digits_space, digits, settings.recipe, seed=0, time_budget=budget)
+    records = ev.evaluate([(32,), (64, 16)])
+    assert [set(r) for r in records] == [{"val_acc", "params", "flops"}] * 2
+    assert records[1]["params"] == digits_space.params((64, 16))
+    ev.evaluate([(32,), (64, 16), (8,)])
+    assert ev.n_trained == 3  # the repeats came from the cache
+    assert budget() is None and 0 < budget.remaining_s <= 60
+    short = TimeBudget(0.01).start()
+    time.sleep(0.02)
+    assert short() == "time_budget"
+    with pytest.raises(UsageError, match="search.time_budget_s=0"):
+        check_standalone_config({"time_budget_s": 0})
+
+
+# ---------------------------------------------------------------------------- tau callback
+def test_kendall_tau_callback_logs(digits, tmp_path):
+    space = SearchSpace(digits.in_features, digits.num_classes, 1, 2, 8, 64, 8)
+    archs = [(8,), (16,), (32, 8), (64,), (64, 64)]
+    path = tmp_path / "rank.csv"
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["arch", "params", "inherited_acc", "standalone_acc_mean"])
+        for i, a in enumerate(archs):
+            w.writerow(["-".join(map(str, a)), space.params(a), 0.5, 0.8 + 0.01 * i])
+    callback = tau_callback_from_csv(path, every_n_epochs=1)
+    module = SupernetModule(
+        space=space.to_dict(), data_info=digits.info(), sampler={"name": "sandwich"},
+        optim={"name": "adamw", "lr": 3e-3}, seed=0,
+    )  # fmt: skip
+    trainer = pl.Trainer(
+        max_epochs=2, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, callbacks=[callback],
+    )  # fmt: skip
+    trainer.fit(module, datamodule=TensorDataModule(digits, batch_size=128))
+    assert [epoch for epoch, _ in callback.history] == [0, 1]
+    assert -1.0 <= float(trainer.callback_metrics["val/kendall_tau"]) <= 1.0
+    with pytest.raises(UsageError, match=">= 3 archs"):
+        KendallTauCallback(1, archs[:2], [0.1, 0.2])
+
+
+# ---------------------------------------------------------------------------- supernet-rank
+@pytest.mark.slow
+def test_rank_end_to_end(digits_ckpt, tmp_path):
+    cache = tmp_path / "cache.json"
+    args = [f"ckpt_path={digits_ckpt}", "rank.n=6", "rank.epochs=1", "rank.seeds=2", f"rank.cache={cache}"]
+    env = {"OMP_NUM_THREADS": "1"}
+    proc = run_cli("supernet-rank", *args, f"hydra.run.dir={tmp_path / 'run'}", env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = tmp_path / "run"
+    for name in ("rank.json", "rank.csv", "rank.png", "result.json"):
+        assert (run / name).is_file(), name
+    assert list(run.glob("events.out.tfevents.*"))
+    doc = read_json(run / "rank.json")
+    for key in ("kendall_tau", "spearman_rho", "params_tau", "noise_tau"):
+        assert -1.0 <= doc["all"][key] <= 1.0, key
+    assert doc["timing"]["standalone_trained"] == 12 and "verdict" in doc
+    with open(run / "rank.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 6 and {"standalone_acc_seed0", "standalone_acc_seed1", "standalone_acc_mean"} <= set(rows[0])
+    assert all(0.0 <= float(r["inherited_acc"]) <= 1.0 for r in rows)
+
+    # A rerun (in-process: the job the command runs) reuses every stand-alone result.
+    result = rank_job.run(make_cfg("rank", [*args, "logger=none"]), tmp_path / "again")
+    assert result["timing"]["standalone_trained"] == 0 and result["timing"]["standalone_cached"] == 12
+    assert result["objective"] == doc["all"]["kendall_tau"]
+    assert read_json(tmp_path / "again" / "result.json")["status"] == "ok"
+
+
+@pytest.mark.slow
+def test_rank_bad_input_exits_2(digits_ckpt, tmp_path):
+    proc = run_cli("supernet-rank", f"ckpt_path={digits_ckpt}", "rank.epochs=0", f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert lines == ["error: rank.epochs=0 must be an integer >= 1 (a recipe with no steps cannot train)"]
+    assert not (tmp_path / "rank.json").exists()
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("rank.n=2", "rank.n=2 must be an integer >= 3"),
+        ("rank.n=100000000", "rank.n=100000000 is above the"),
+        ("rank.epochs=0", "rank.epochs=0 must be an integer >= 1"),
+        ("rank.lr=-1", "rank.lr=-1 must be a number > 0"),
+        ("rank.bands=[400000,100000]", "must be positive and increasing"),
+        ("ckpt_path=null", "ckpt_path is required"),
+    ],
+)
+def test_rank_bad_input_before_any_work(digits_ckpt, tmp_path, override, message):
+    cfg = make_cfg("rank", [f"ckpt_path={digits_ckpt}", override, "rank.cache=null", "logger=none"])
+    with pytest.raises(UsageError, match=re.escape(message)):
+        rank_job.run(cfg, tmp_path)
+    assert not list(tmp_path.iterdir())
