@@ -62,7 +62,9 @@ def run(cfg: DictConfig, out_dir: Path, bundle: DataBundle | None = None) -> dic
     )
     checkpoint = ModelCheckpoint(
         dirpath=out_dir / "checkpoints", filename="epoch{epoch:03d}", save_last=True,
-        save_top_k=0, every_n_epochs=1, auto_insert_metric_name=False,
+        # save_top_k=1 without a monitor keeps the newest epoch; Lightning refreshes last.ckpt only
+        # when it saved a checkpoint in that epoch, so top_k=0 would write last.ckpt at the end only.
+        save_top_k=1, every_n_epochs=1, auto_insert_metric_name=False,
     )
     loggers = []
     if cfg.logger.name == "tensorboard":
@@ -80,6 +82,10 @@ def run(cfg: DictConfig, out_dir: Path, bundle: DataBundle | None = None) -> dic
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
 
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if not k.startswith("hp/")}
+    # Final validation of the finished weights: the same figures whether the run went straight
+    # through, was resumed mid-way, or was resumed after its last epoch.
+    final = trainer.validate(module, datamodule=datamodule, verbose=False)[0]
+    metrics.update({k: float(v) for k, v in final.items() if not k.startswith("hp/")})
     result = {
         "task": "train",
         "status": "ok",

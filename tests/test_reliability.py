@@ -1,0 +1,204 @@
+"""Reliability: kill-and-resume gives identical results, corrupt files are refused, NaN steps are
+caught, and bad input anywhere is a one-line error with exit code 2.
+
+The kill tests send a real SIGKILL to a real training / search process.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import pytorch_lightning as pl
+import torch
+
+from supernet.checkpoint import read_checkpoint
+from supernet.data import load_data
+from supernet.errors import NonFiniteLossError, UsageError
+from supernet.space import SearchSpace
+from supernet.training import AtomicCheckpointIO, SupernetModule, TensorDataModule
+
+from conftest import BIN, ROOT, read_json, run_cli
+
+TRAIN_ARGS = ["trainer.max_epochs=3", "trainer.deterministic=true", "trainer.enable_progress_bar=false", "logger=none"]
+
+
+def _weights(ckpt: Path) -> dict:
+    return read_checkpoint(ckpt)["state_dict"]
+
+
+def _kill_when(cmd: list[str], ready, timeout: float = 120) -> None:
+    """Start `cmd`, SIGKILL it as soon as `ready()` holds (or fail after `timeout`)."""
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    deadline = time.time() + timeout
+    while not ready():
+        assert proc.poll() is None, "the process ended before it could be killed"
+        assert time.time() < deadline, "timed out waiting to kill"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+
+@pytest.mark.slow
+def test_training_killed_and_resumed_is_identical(tmp_path):
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    assert run_cli("supernet-train", *TRAIN_ARGS, f"hydra.run.dir={full}").returncode == 0
+    last = killed / "checkpoints" / "last.ckpt"
+    _kill_when([str(BIN / "supernet-train"), *TRAIN_ARGS, f"hydra.run.dir={killed}"], last.exists)
+    assert not (killed / "result.json").exists()  # really killed mid-run
+    assert read_checkpoint(last)["epoch"] < 3 - 1  # ... before its last epoch ended
+    proc = run_cli("supernet-train", *TRAIN_ARGS, f"ckpt_path={killed}", f"hydra.run.dir={tmp_path / 'resume'}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    a, b = _weights(full / "checkpoints" / "last.ckpt"), _weights(last)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    ra, rb = read_json(full / "result.json"), read_json(killed / "result.json")
+    val = {k: v for k, v in ra["metrics"].items() if k.startswith("val/")}
+    assert val and val == {k: rb["metrics"][k] for k in val}
+    assert ra["global_step"] == rb["global_step"] == 3 * 72
+
+
+@pytest.mark.slow
+def test_search_killed_and_resumed_is_identical(tmp_path, digits_run):
+    args = [f"ckpt_path={digits_run}", "search.budget=400", "search.population=20", "logger=none"]
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    assert run_cli("supernet-search", *args, f"hydra.run.dir={full}").returncode == 0
+    state = killed / "search_state.json"
+    _kill_when([str(BIN / "supernet-search"), *args, f"hydra.run.dir={killed}"], state.exists)
+    proc = run_cli("supernet-search", *args, f"resume={killed}", f"hydra.run.dir={tmp_path / 'again'}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (full / "history.csv").read_text() == (killed / "history.csv").read_text()
+    assert read_json(full / "result.json")["best"] == read_json(killed / "result.json")["best"]
+
+
+def test_corrupt_checkpoint_is_refused(tmp_path, digits_ckpt):
+    bad = tmp_path / "last.ckpt"
+    bad.write_bytes(digits_ckpt.read_bytes()[: digits_ckpt.stat().st_size // 2])
+    with pytest.raises(UsageError, match="corrupt, truncated"):
+        read_checkpoint(bad)
+    proc = run_cli("supernet-search", f"ckpt_path={bad}", f"hydra.run.dir={tmp_path / 's'}")
+    assert proc.returncode == 2 and "corrupt, truncated" in proc.stderr
+    assert not (tmp_path / "s" / "history.csv").exists()
+
+
+def test_pickled_checkpoint_runs_nothing(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    path = tmp_path / "evil.ckpt"
+    torch.save({"supernet": {}, "state_dict": Evil()}, path)
+    with pytest.raises(UsageError, match="not a safe checkpoint|corrupt"):
+        read_checkpoint(path)
+    assert not marker.exists()
+
+
+def test_atomic_checkpoint_io_leaves_no_partial_file(tmp_path):
+    io = AtomicCheckpointIO()
+    io.save_checkpoint({"a": torch.ones(3)}, tmp_path / "last.ckpt")
+    assert (tmp_path / "last.ckpt").is_file()
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+class InjectNaN(pl.Callback):
+    """Poisons one training sample from epoch 1 on (epoch 0 trains cleanly and is checkpointed)."""
+
+    def on_train_epoch_start(self, trainer, module):
+        if trainer.current_epoch == 1:
+            trainer.datamodule.bundle.train_x[5, 0] = float("nan")
+
+
+def _nan_run(tmp_path: Path, skip: bool):
+    bundle = load_data({"name": "digits"})
+    space = SearchSpace(64, 10, 1, 2, 8, 32, 8)
+    module = SupernetModule(space.to_dict(), bundle.info(), {"name": "sandwich"}, {"name": "adamw", "lr": 0.005},
+                            skip_nonfinite=skip)
+    ckpt = pl.callbacks.ModelCheckpoint(dirpath=tmp_path, save_last=True, save_top_k=1)
+    trainer = pl.Trainer(max_epochs=2, logger=False, enable_progress_bar=False, callbacks=[ckpt, InjectNaN()],
+                         enable_model_summary=False, plugins=[AtomicCheckpointIO()])
+    trainer.fit(module, datamodule=TensorDataModule(bundle, batch_size=64))
+    return module, trainer
+
+
+def test_nan_loss_stops_with_step_and_arch(tmp_path):
+    with pytest.raises(NonFiniteLossError, match=r"at epoch 1, batch \d+, global step \d+ for arch \[\d+"):
+        _nan_run(tmp_path, skip=False)
+    # The last good checkpoint (end of epoch 0) is intact and finite.
+    weights = read_checkpoint(tmp_path / "last.ckpt")["state_dict"]
+    assert all(torch.isfinite(t).all() for t in weights.values())
+
+
+def test_nan_steps_skipped_when_asked(tmp_path):
+    module, trainer = _nan_run(tmp_path, skip=True)
+    assert module.nonfinite_skips == 1  # one poisoned sample -> one poisoned batch in epoch 1
+    assert all(torch.isfinite(p).all() for p in module.parameters())
+    assert trainer.callback_metrics["train/nonfinite_skips"] == 1
+
+
+BAD_INPUTS = [
+    # (command, args, exit code, fragment of the one-line message)
+    ("supernet-train", ["space.width.min=300"], 2, "space.width.min=300 is above space.width.max=256"),
+    ("supernet-train", ["space.width.step=7"], 2, "does not divide the range"),
+    ("supernet-train", ["space.depth.min=0"], 2, "space.depth.min=0 must be >= 1"),
+    ("supernet-train", ["data.name=cifar"], 2, "data.name='cifar' is unknown"),
+    ("supernet-train", ["data=nope"], 2, "Could not find 'data/nope'"),
+    ("supernet-train", ["sampler.name=greedy"], 2, "sampler.name='greedy' is unknown"),
+    ("supernet-train", ["optim.lr=-1"], 2, "optim.lr=-1 must be a positive number"),
+    ("supernet-train", ["trainer.max_epochs=0"], 2, "trainer.max_epochs=0 must be >= 1"),
+    ("supernet-train", ["trainer.accelerator=gpu"], 2, "no CUDA device is visible"),
+    ("supernet-train", ["ckpt_path=/nonexistent.ckpt"], 2, "ckpt_path=/nonexistent.ckpt does not exist"),
+    ("supernet-train", ["no_such_key=1"], 2, "Could not override 'no_such_key'"),
+    ("supernet-search", [], 2, "ckpt_path is required"),
+    ("supernet-score", ["ckpt_path=/nonexistent"], 2, "does not exist"),
+]
+
+
+@pytest.mark.parametrize("command, args, code, fragment", BAD_INPUTS, ids=[" ".join(b[1]) or b[0] for b in BAD_INPUTS])
+def test_bad_input_is_one_clear_line(tmp_path, command, args, code, fragment):
+    proc = run_cli(command, *args, f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == code, (proc.returncode, proc.stderr[-1500:])
+    assert fragment in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["search.constraints.max_params=10"], "below the smallest arch in the space"),
+        (["search=nonsense"], "Could not find 'search/nonsense'"),
+        (["search.strategy=annealing"], "search.strategy='annealing' is unknown"),
+        (["search.objectives=[val_acc,beauty]"], "beauty"),
+        (["search.budget=10", "search.population=50"], "search.budget=10"),
+    ],
+)
+def test_bad_search_input(tmp_path, digits_run, args, fragment):
+    proc = run_cli("supernet-search", f"ckpt_path={digits_run}", *args, f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == 2, proc.stderr[-1500:]
+    assert fragment in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "history.csv").exists()
+
+
+def test_archs_file_outside_space(tmp_path, digits_run):
+    archs = tmp_path / "archs.json"
+    archs.write_text("[[64, 32], [64, 33]]")
+    proc = run_cli("supernet-score", f"ckpt_path={digits_run}", f"archs_file={archs}", f"hydra.run.dir={tmp_path / 'r'}")
+    assert proc.returncode == 2
+    assert "arch [64, 33]: layer 1 width 33 is not on the grid" in proc.stderr
+
+
+def test_full_error_shows_traceback(tmp_path):
+    env = {**os.environ, "HYDRA_FULL_ERROR": "1", "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.run([str(BIN / "supernet-train"), "space.depth.min=0", f"hydra.run.dir={tmp_path}"],
+                          cwd=ROOT, env=env, capture_output=True, text=True)
+    assert proc.returncode != 0 and "Traceback" in proc.stderr
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__, "-q"]))
