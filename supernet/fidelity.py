@@ -42,6 +42,10 @@ MARGIN = 0.05
 # (see `reliability`), or when two seeds agree on its ranking with tau below this.
 MIN_RELIABILITY = 0.5
 MIN_NOISE_TAU = 0.3
+# Below these, a band is "close to noise": its ranking is measurable but fragile (on Fashion-MNIST
+# with 10 epochs, nets above 400k params differ by about twice the seed-to-seed sd).
+CLOSE_RELIABILITY = 0.85
+CLOSE_NOISE_TAU = 0.5
 ENUMERATE_UP_TO = 50_000  # a space this small may be enumerated when random draws repeat too often
 POOL_PER_ARCH = 200  # random draws per requested arch: enough to fill the rare extreme bins
 
@@ -232,9 +236,20 @@ def _f(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.2f}"
 
 
-def within_noise(block: Mapping) -> bool:
+def within_noise(block: Mapping, min_reliability: float = MIN_RELIABILITY, min_tau: float = MIN_NOISE_TAU) -> bool:
     rel, noise_tau = block.get("reliability"), block.get("noise_tau")
-    return (rel is not None and rel < MIN_RELIABILITY) or (noise_tau is not None and noise_tau < MIN_NOISE_TAU)
+    return (rel is not None and rel < min_reliability) or (noise_tau is not None and noise_tau < min_tau)
+
+
+def _pt(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.2f} pt"
+
+
+def _noise_words(b: Mapping) -> str:
+    return (
+        f"spread sd {_pt(b.get('spread_sd'))} vs one run's seed sd {_pt(b.get('noise_sd'))}, "
+        f"seed-vs-seed tau {_f(b.get('noise_tau'))}"
+    )
 
 
 def verdict(report: Mapping) -> str:
@@ -266,16 +281,17 @@ def verdict(report: Mapping) -> str:
             parts.append(f"{name} ({b['range']}): {b['n']} archs, not ranked")
         elif within_noise(b):
             parts.append(
-                f"{name} ({b['range']}): stand-alone accuracies within seed noise "
-                f"(reliability {_f(b['reliability'])}, seed-vs-seed tau {_f(b['noise_tau'])}): its tau "
-                f"{_f(b['kendall_tau'])} means little"
+                f"{name} ({b['range']}): stand-alone accuracies within seed noise ({_noise_words(b)}): "
+                f"its tau {_f(b['kendall_tau'])} means little"
             )
         else:
             worse = b["params_tau"] is not None and b["kendall_tau"] is not None and (
                 b["kendall_tau"] <= b["params_tau"] + MARGIN
             )
+            close = within_noise(b, CLOSE_RELIABILITY, CLOSE_NOISE_TAU)
             parts.append(
                 f"{name} ({b['range']}): tau {_f(b['kendall_tau'])} vs {_f(b['params_tau'])} by size"
                 + (" (no better than size)" if worse else "")
+                + (f", archs differ by little more than seed noise ({_noise_words(b)})" if close else "")
             )
     return "; ".join(parts) + "."
