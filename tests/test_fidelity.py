@@ -253,15 +253,23 @@ def test_rank_bad_input_exits_2(digits_ckpt, tmp_path):
     "override, message",
     [
         ("rank.n=2", "rank.n=2 must be an integer >= 3"),
-        ("rank.n=100000000", "rank.n=100000000 is above the"),
         ("rank.epochs=0", "rank.epochs=0 must be an integer >= 1"),
         ("rank.lr=-1", "rank.lr=-1 must be a number > 0"),
         ("rank.bands=[400000,100000]", "must be positive and increasing"),
         ("ckpt_path=null", "ckpt_path is required"),
     ],
 )
-def test_rank_bad_input_before_any_work(digits_ckpt, tmp_path, override, message):
-    cfg = make_cfg("rank", [f"ckpt_path={digits_ckpt}", override, "rank.cache=null", "logger=none"])
+def test_rank_bad_input_before_any_work(tmp_path, override, message):
+    # The checkpoint does not exist: these errors come before it is even read.
+    cfg = make_cfg("rank", [f"ckpt_path={tmp_path / 'missing.ckpt'}", override, "rank.cache=null", "logger=none"])
     with pytest.raises(UsageError, match=re.escape(message)):
-        rank_job.run(cfg, tmp_path)
-    assert not list(tmp_path.iterdir())
+        rank_job.run(cfg, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_rank_n_above_space_size(digits_ckpt, tmp_path):
+    cfg = make_cfg("rank", [f"ckpt_path={digits_ckpt}", "rank.n=100000000", "rank.cache=null", "logger=none"])
+    with pytest.raises(UsageError, match=r"rank.n=100000000 is above the \d+ archs in the space"):
+        rank_job.run(cfg, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
