@@ -1,6 +1,6 @@
 """supernet: one-shot (weight-sharing) architecture search for MLPs.
 
-    from supernet import SearchSpace, SuperMLP, load_supernet, load_subnet
+from supernet import SearchSpace, SuperMLP, load_supernet, load_subnet
 """
 
 from .checkpoint import load_supernet

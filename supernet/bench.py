@@ -85,9 +85,16 @@ class EpochTimer(pl.Callback):
 def time_epoch(module: pl.LightningModule, datamodule: TensorDataModule, epochs: int, device: torch.device) -> float:
     timer = EpochTimer()
     trainer = pl.Trainer(
-        max_epochs=epochs, accelerator="gpu" if device.type == "cuda" else "cpu", devices=1, logger=False,
-        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-        limit_val_batches=0, callbacks=[timer], precision="32-true",
+        max_epochs=epochs,
+        accelerator="gpu" if device.type == "cuda" else "cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        callbacks=[timer],
+        precision="32-true",
     )
     trainer.fit(module, datamodule=datamodule)
     return min(timer.times)
@@ -148,7 +155,9 @@ def run_bench(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     bundle = load_data(data_cfg)
     space = build_space(cfg.space if not cfg.quick else {}, data_cfg, bundle.in_features, bundle.num_classes)
     figures: dict[str, Any] = {
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
+        "device": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
         "torch": torch.__version__,
         "data": bundle.summary(),
         "space": space.to_dict(),
@@ -160,14 +169,19 @@ def run_bench(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         return TensorDataModule(bundle, batch, 10_000, seed=int(cfg.seed))
 
     def supernet(sampler: dict) -> SupernetModule:
-        return SupernetModule(space.to_dict(), bundle.info(), sampler, {"name": "adamw", "lr": 0.005, "schedule": "constant"})
+        return SupernetModule(
+            space.to_dict(), bundle.info(), sampler, {"name": "adamw", "lr": 0.005, "schedule": "constant"}
+        )
 
     plain_s = time_epoch(PlainModule(SuperMLP(space).extract(space.largest())), datamodule(), int(cfg.epochs), device)
     uniform_s = time_epoch(supernet({"name": "uniform"}), datamodule(), int(cfg.epochs), device)
     sandwich_s = time_epoch(supernet({"name": "sandwich", "n_random": 2}), datamodule(), int(cfg.epochs), device)
     figures.update(
-        plain_epoch_s=round(plain_s, 4), uniform_epoch_s=round(uniform_s, 4), sandwich_epoch_s=round(sandwich_s, 4),
-        supernet_epoch_over_plain=round(uniform_s / plain_s, 3), sandwich_epoch_over_uniform=round(sandwich_s / uniform_s, 3),
+        plain_epoch_s=round(plain_s, 4),
+        uniform_epoch_s=round(uniform_s, 4),
+        sandwich_epoch_s=round(sandwich_s, 4),
+        supernet_epoch_over_plain=round(uniform_s / plain_s, 3),
+        sandwich_epoch_over_uniform=round(sandwich_s / uniform_s, 3),
     )
 
     rng = random.Random(int(cfg.seed))
@@ -187,15 +201,19 @@ def run_bench(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     sync()
     naive_s = time.perf_counter() - t0
     figures.update(
-        n_archs=len(archs), val_samples=len(bundle.val_y),
-        evals_per_s_batched=round(len(archs) / batched_s, 1), evals_per_s_naive=round(n_naive / naive_s, 1),
+        n_archs=len(archs),
+        val_samples=len(bundle.val_y),
+        evals_per_s_batched=round(len(archs) / batched_s, 1),
+        evals_per_s_naive=round(n_naive / naive_s, 1),
     )
     figures["batched_over_naive"] = round(figures["evals_per_s_batched"] / figures["evals_per_s_naive"], 2)
 
     if bundle.input_shape[0] == 1 and len(bundle.input_shape) == 3:
         cand_s = naive_candidate_s(bundle, space, space.middle(), device, int(cfg.naive_batches))
         per_eval_oneshot = 1.0 / figures["evals_per_s_batched"]
-        figures.update(naive_candidate_s=round(cand_s, 3), naive_over_oneshot_per_candidate=round(cand_s / per_eval_oneshot, 1))
+        figures.update(
+            naive_candidate_s=round(cand_s, 3), naive_over_oneshot_per_candidate=round(cand_s / per_eval_oneshot, 1)
+        )
 
     if cfg.pipeline:
         figures.update(run_pipeline(cfg, data_cfg, out_dir))
@@ -210,7 +228,12 @@ def run_bench(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
 def run_pipeline(cfg: DictConfig, data_cfg: dict, out_dir: Path) -> dict[str, Any]:
     """The full `supernet` job as a user runs it (its own process: RSS measured on its own)."""
     run_dir = out_dir / "pipeline"
-    overrides = [f"data={data_cfg['name']}", f"hydra.run.dir={run_dir}", f"seed={cfg.seed}", "trainer.enable_progress_bar=false"]
+    overrides = [
+        f"data={data_cfg['name']}",
+        f"hydra.run.dir={run_dir}",
+        f"seed={cfg.seed}",
+        "trainer.enable_progress_bar=false",
+    ]
     if cfg.quick:
         overrides += ["data=digits"]
     overrides += [str(o) for o in cfg.pipeline_overrides]
@@ -230,10 +253,25 @@ def run_pipeline(cfg: DictConfig, data_cfg: dict, out_dir: Path) -> dict[str, An
 
 def format_table(figures: dict[str, Any]) -> str:
     keys = [
-        "device", "data", "supernet_epoch_over_plain", "sandwich_epoch_over_uniform", "plain_epoch_s", "uniform_epoch_s",
-        "sandwich_epoch_s", "evals_per_s_batched", "evals_per_s_naive", "batched_over_naive", "naive_candidate_s",
-        "naive_over_oneshot_per_candidate", "pipeline_s", "pipeline_test_acc", "pipeline_phases_s",
-        "pipeline_peak_rss_mb", "peak_rss_mb", "peak_gpu_mb", "pipeline_error",
+        "device",
+        "data",
+        "supernet_epoch_over_plain",
+        "sandwich_epoch_over_uniform",
+        "plain_epoch_s",
+        "uniform_epoch_s",
+        "sandwich_epoch_s",
+        "evals_per_s_batched",
+        "evals_per_s_naive",
+        "batched_over_naive",
+        "naive_candidate_s",
+        "naive_over_oneshot_per_candidate",
+        "pipeline_s",
+        "pipeline_test_acc",
+        "pipeline_phases_s",
+        "pipeline_peak_rss_mb",
+        "peak_rss_mb",
+        "peak_gpu_mb",
+        "pipeline_error",
     ]
     width = max(len(k) for k in keys)
     lines = [f"{'figure':<{width}}  value", f"{'-' * width}  -----"]

@@ -13,9 +13,10 @@ nothing is unpickled into code. A truncated or corrupt file is a clear error, ne
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 
@@ -56,7 +57,9 @@ def read_checkpoint(path: Path, key: str = "ckpt_path") -> dict[str, Any]:
             "use another checkpoint (e.g. an earlier epoch) or retrain"
         ) from exc
     if not isinstance(ckpt, dict) or "supernet" not in ckpt or "state_dict" not in ckpt:
-        raise UsageError(f"{key}={path} is not a supernet checkpoint (no 'supernet' section); pass one written by supernet-train")
+        raise UsageError(
+            f"{key}={path} is not a supernet checkpoint (no 'supernet' section); pass one written by supernet-train"
+        )
     return ckpt
 
 
@@ -83,7 +86,7 @@ class LoadedSupernet:
         return Normalize(n["mean"], n["std"])
 
 
-def data_config(loaded: "LoadedSupernet", overrides: Mapping | None = None) -> dict[str, Any]:
+def data_config(loaded: LoadedSupernet, overrides: Mapping | None = None) -> dict[str, Any]:
     """The data config the supernet was trained with, with the non-null ``overrides`` on top
     (e.g. ``data.root`` on another machine, ``data.limit_val`` for a quick look)."""
     cfg = dict(loaded.data.get("config") or {"name": loaded.data["name"]})
@@ -97,10 +100,14 @@ def load_supernet(path: str | Path, key: str = "ckpt_path") -> LoadedSupernet:
     meta = ckpt["supernet"]
     space = SearchSpace.from_dict(meta["space"])
     model = SuperMLP(space)
-    state = {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
+    state = {k[len("model.") :]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise UsageError(f"{key}={ckpt_file}: weights do not match the saved space ({str(exc).splitlines()[0]})") from exc
+        raise UsageError(
+            f"{key}={ckpt_file}: weights do not match the saved space ({str(exc).splitlines()[0]})"
+        ) from exc
     model.eval()
-    return LoadedSupernet(model, space, meta["data"], dict(ckpt.get("hyper_parameters", {})), ckpt_file, file_sha256(ckpt_file))
+    return LoadedSupernet(
+        model, space, meta["data"], dict(ckpt.get("hyper_parameters", {})), ckpt_file, file_sha256(ckpt_file)
+    )

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -55,7 +56,9 @@ def check_trainer_config(cfg: Mapping) -> None:
         raise UsageError(f"trainer.max_epochs={epochs} must be >= 1")
     accelerator = str(cfg.get("accelerator", "auto"))
     if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
-        raise UsageError(f"trainer.accelerator={accelerator} but no CUDA device is visible; use trainer.accelerator=cpu or auto")
+        raise UsageError(
+            f"trainer.accelerator={accelerator} but no CUDA device is visible; use trainer.accelerator=cpu or auto"
+        )
     devices = cfg.get("devices", 1)
     if isinstance(devices, int) and devices < 1:
         raise UsageError(f"trainer.devices={devices} must be >= 1 (or 'auto')")

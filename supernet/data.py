@@ -19,11 +19,11 @@ import gzip
 import importlib
 import logging
 import shutil
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
-import numpy as np
 import torch
 
 from .errors import UsageError
@@ -83,7 +83,7 @@ class DataBundle:
     def num_classes(self) -> int:
         return len(self.class_names)
 
-    def to(self, device: torch.device | str) -> "DataBundle":
+    def to(self, device: torch.device | str) -> DataBundle:
         for name in ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y"):
             t = getattr(self, name)
             if t is not None:
@@ -122,9 +122,7 @@ def _load_digits(cfg: Mapping) -> RawData:
     y = torch.tensor(digits.target, dtype=torch.int64)
     # digits has no official test split: carve a fixed stratified one.
     train_idx, test_idx = stratified_split(y, float(cfg.get("test_size", 0.2)), seed=12345)
-    return RawData(
-        x[train_idx], y[train_idx], x[test_idx], y[test_idx], [1, 8, 8], [str(i) for i in range(10)]
-    )
+    return RawData(x[train_idx], y[train_idx], x[test_idx], y[test_idx], [1, 8, 8], [str(i) for i in range(10)])
 
 
 def _load_torchvision(cfg: Mapping) -> RawData:
@@ -153,6 +151,11 @@ def _load_torchvision(cfg: Mapping) -> RawData:
     train_x, train_y = flat(train)
     test_x, test_y = flat(test)
     return RawData(train_x, train_y, test_x, test_y, [1, 28, 28], [str(c) for c in train.classes])
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _unpack_debian_fashion_mnist(raw_dir: Path) -> None:

@@ -16,7 +16,7 @@ instead of multiplying by a mask, so a subnet step costs its own compute, never 
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import torch
 
@@ -29,7 +29,11 @@ def build_optimizer(params: Iterable[torch.nn.Parameter], cfg: Mapping) -> torch
     if cfg["name"] == "adamw":
         return torch.optim.AdamW(params, lr=lr, weight_decay=wd, betas=tuple(cfg.get("betas", (0.9, 0.999))))
     return torch.optim.SGD(
-        params, lr=lr, weight_decay=wd, momentum=float(cfg.get("momentum", 0.9)), nesterov=bool(cfg.get("nesterov", True))
+        params,
+        lr=lr,
+        weight_decay=wd,
+        momentum=float(cfg.get("momentum", 0.9)),
+        nesterov=bool(cfg.get("nesterov", True)),
     )
 
 

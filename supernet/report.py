@@ -32,12 +32,21 @@ METRICS = ["val_acc", "test_acc", "params", "wall_s"]
 def find_jobs(root: Path) -> list[Path]:
     if not root.is_dir():
         raise UsageError(f"supernet-report: {root} is not a directory")
-    jobs = sorted({p.parent for p in root.rglob("result.json") if ".hydra" not in p.parts and p.parent.name not in ("search", "retrain", "export", "train", "best")},
-                  key=lambda p: (len(p.parts), _natural(p.name)))
+    jobs = sorted(
+        {
+            p.parent
+            for p in root.rglob("result.json")
+            if ".hydra" not in p.parts and p.parent.name not in ("search", "retrain", "export", "train", "best")
+        },
+        key=lambda p: (len(p.parts), _natural(p.name)),
+    )
     # A pipeline job keeps its phases in subdirectories: report the job, not its phases.
     jobs = [j for j in jobs if not any(parent in jobs for parent in j.parents)]
     if not jobs:
-        raise UsageError(f"supernet-report: no job with a result.json under {root}; pass a multirun dir such as outputs/pipeline/multiruns/<stamp>")
+        raise UsageError(
+            f"supernet-report: no job with a result.json under {root}; "
+            "pass a multirun dir such as outputs/pipeline/multiruns/<stamp>"
+        )
     return jobs
 
 
@@ -113,7 +122,11 @@ def best_so_far_curves(jobs: list[Path], rows: list[dict]) -> dict[str, list[lis
         for history in (job / "history.csv", job / "search" / "history.csv"):
             if not history.is_file():
                 continue
-            result = json.loads((history.parent / "result.json").read_text()) if (history.parent / "result.json").is_file() else {}
+            result = (
+                json.loads((history.parent / "result.json").read_text())
+                if (history.parent / "result.json").is_file()
+                else {}
+            )
             strategy = result.get("strategy") or "search"
             best, curve = -1.0, []
             with open(history) as f:
@@ -150,19 +163,39 @@ def write_report(root: Path) -> dict[str, Path]:
         agg_writer.writerows(groups)
 
     failed = [r for r in rows if r["status"] != "ok"]
-    lines = [f"# supernet report: {root}", "", f"{len(rows)} jobs, {len(rows) - len(failed)} ok, {len(failed)} failed.", ""]
-    lines += ["## Per configuration (mean ± std over seeds)", "",
-              "| config | n | val acc (inherited) | test acc (retrained) | params | wall s |", "|---|---|---|---|---|---|"]
+    lines = [
+        f"# supernet report: {root}",
+        "",
+        f"{len(rows)} jobs, {len(rows) - len(failed)} ok, {len(failed)} failed.",
+        "",
+    ]
+    lines += [
+        "## Per configuration (mean ± std over seeds)",
+        "",
+        "| config | n | val acc (inherited) | test acc (retrained) | params | wall s |",
+        "|---|---|---|---|---|---|",
+    ]
+
+    def ms(g: dict, m: str, d: int = 4) -> str:
+        return f"{_fmt(g[f'{m}_mean'], d)} ± {_fmt(g[f'{m}_std'], d)}"
+
     for g in groups:
-        def ms(m: str, d: int = 4) -> str:
-            return f"{_fmt(g[f'{m}_mean'], d)} ± {_fmt(g[f'{m}_std'], d)}"
-        lines.append(f"| {g['config']} | {g['n']} | {ms('val_acc')} | {ms('test_acc')} | {ms('params', 0)} | {ms('wall_s', 1)} |")
-    lines += ["", "## Jobs", "", "| job | config | seed | status | arch | params | val acc | test acc | wall s |",
-              "|---|---|---|---|---|---|---|---|---|"]
+        lines.append(
+            f"| {g['config']} | {g['n']} | {ms(g, 'val_acc')} | {ms(g, 'test_acc')} | "
+            f"{ms(g, 'params', 0)} | {ms(g, 'wall_s', 1)} |"
+        )
+    lines += [
+        "",
+        "## Jobs",
+        "",
+        "| job | config | seed | status | arch | params | val acc | test acc | wall s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         lines.append(
             f"| {r['job']} | {r['config']} | {_fmt(r.get('seed'))} | {r['status']} | {_fmt(r.get('arch'))} | "
-            f"{_fmt(r.get('params'))} | {_fmt(r.get('val_acc'))} | {_fmt(r.get('test_acc'))} | {_fmt(r.get('wall_s'), 1)} |"
+            f"{_fmt(r.get('params'))} | {_fmt(r.get('val_acc'))} | {_fmt(r.get('test_acc'))} | "
+            f"{_fmt(r.get('wall_s'), 1)} |"
         )
     if failed:
         lines += ["", "## Failed jobs", ""] + [f"- `{r['job']}` ({r['config']}): {r.get('error')}" for r in failed]
@@ -171,7 +204,11 @@ def write_report(root: Path) -> dict[str, Path]:
     ax = fig.subplots()
     by_config: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
-        if r["status"] == "ok" and r.get("params") and r.get("test_acc" if any(x.get("test_acc") for x in rows) else "val_acc") is not None:
+        if (
+            r["status"] == "ok"
+            and r.get("params")
+            and r.get("test_acc" if any(x.get("test_acc") for x in rows) else "val_acc") is not None
+        ):
             by_config[r["config"]].append(r)
     metric = "test_acc" if any(r.get("test_acc") is not None for r in rows) else "val_acc"
     for config, members in by_config.items():
@@ -191,8 +228,13 @@ def write_report(root: Path) -> dict[str, Path]:
         paths["search_png"] = root / "report_search.png"
         fig = Figure(figsize=(6.5, 4.5))
         ax = fig.subplots()
-        lines += ["", "## Search strategies (best-so-far validation accuracy)", "",
-                  "| strategy | runs | evaluations | final best (mean ± std) |", "|---|---|---|---|"]
+        lines += [
+            "",
+            "## Search strategies (best-so-far validation accuracy)",
+            "",
+            "| strategy | runs | evaluations | final best (mean ± std) |",
+            "|---|---|---|---|",
+        ]
         for strategy, runs in sorted(curves.items()):
             n = min(len(c) for c in runs)
             mean = [statistics.fmean(c[i] for c in runs) for i in range(n)]

@@ -12,8 +12,8 @@ run and every DDP rank draw exactly the same archs without any communication.
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from .errors import UsageError
 from .space import Arch, SearchSpace
@@ -31,7 +31,7 @@ class ArchSampler:
     seed: int = 0
 
     @classmethod
-    def from_config(cls, space: SearchSpace, cfg: Mapping, seed: int) -> "ArchSampler":
+    def from_config(cls, space: SearchSpace, cfg: Mapping, seed: int) -> ArchSampler:
         check_sampler_config(cfg)
         return cls(
             space,

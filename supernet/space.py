@@ -14,8 +14,8 @@ strategies can use it without touching a model.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 from .errors import UsageError
 
@@ -69,9 +69,7 @@ class SearchSpace:
                 f"{self.width_min}..{self.width_max}: pick a step that divides "
                 f"{self.width_max - self.width_min} or move width.max"
             )
-        object.__setattr__(
-            self, "_widths", tuple(range(self.width_min, self.width_max + 1, self.width_step))
-        )
+        object.__setattr__(self, "_widths", tuple(range(self.width_min, self.width_max + 1, self.width_step)))
 
     # ------------------------------------------------------------------ description
     @property
@@ -111,7 +109,7 @@ class SearchSpace:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "SearchSpace":
+    def from_dict(cls, d: dict) -> SearchSpace:
         return cls(**{k: int(d[k]) for k in cls.__dataclass_fields__ if not k.startswith("_")})
 
     # ------------------------------------------------------------------ cost in closed form
@@ -130,10 +128,7 @@ class SearchSpace:
     def check(self, arch: Sequence[int]) -> str | None:
         """Why `arch` is not in the space, or None when it is."""
         if not 1 <= len(arch) or not self.depth_min <= len(arch) <= self.depth_max:
-            return (
-                f"arch {list(arch)} has depth {len(arch)}, outside "
-                f"space.depth=[{self.depth_min}, {self.depth_max}]"
-            )
+            return f"arch {list(arch)} has depth {len(arch)}, outside space.depth=[{self.depth_min}, {self.depth_max}]"
         for i, w in enumerate(arch):
             if not self.width_min <= w <= self.width_max:
                 return (
@@ -141,10 +136,7 @@ class SearchSpace:
                     f"space.width=[{self.width_min}, {self.width_max}]"
                 )
             if (w - self.width_min) % self.width_step:
-                return (
-                    f"arch {list(arch)}: layer {i} width {w} is not on the grid "
-                    f"{self.width_min}+k*{self.width_step}"
-                )
+                return f"arch {list(arch)}: layer {i} width {w} is not on the grid {self.width_min}+k*{self.width_step}"
         return None
 
     def validate(self, arch: Sequence[int]) -> Arch:

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -68,12 +69,19 @@ class TensorDataModule(pl.LightningDataModule):
         if self.loader == "dataloader":
             g = torch.Generator().manual_seed(self.seed)
             return DataLoader(
-                TensorDataset(b.train_x, b.train_y), batch_size=self.batch_size, shuffle=True,
-                generator=g, num_workers=self.num_workers,
+                TensorDataset(b.train_x, b.train_y),
+                batch_size=self.batch_size,
+                shuffle=True,
+                generator=g,
+                num_workers=self.num_workers,
             )
         return TensorLoader(
-            lambda: (b.train_x, b.train_y), self.batch_size, shuffle=True, seed=self.seed,
-            epoch=self._epoch, rank=self._rank,
+            lambda: (b.train_x, b.train_y),
+            self.batch_size,
+            shuffle=True,
+            seed=self.seed,
+            epoch=self._epoch,
+            rank=self._rank,
         )
 
     def val_dataloader(self) -> Any:

@@ -44,7 +44,10 @@ def digits_run(tmp_path_factory) -> Path:
     """A real supernet trained on digits for 4 epochs (about 5 s): the run dir."""
     run_dir = tmp_path_factory.mktemp("digits_train")
     proc = run_cli(
-        "supernet-train", "trainer.max_epochs=4", "trainer.enable_progress_bar=false", "logger=none",
+        "supernet-train",
+        "trainer.max_epochs=4",
+        "trainer.enable_progress_bar=false",
+        "logger=none",
         f"hydra.run.dir={run_dir}",
     )
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -14,14 +14,13 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 import torch
+from conftest import BIN, ROOT, read_json, run_cli
 
 from supernet.checkpoint import read_checkpoint
 from supernet.data import load_data
 from supernet.errors import NonFiniteLossError, UsageError
 from supernet.space import SearchSpace
 from supernet.training import AtomicCheckpointIO, SupernetModule, TensorDataModule
-
-from conftest import BIN, ROOT, read_json, run_cli
 
 TRAIN_ARGS = ["trainer.max_epochs=3", "trainer.deterministic=true", "trainer.enable_progress_bar=false", "logger=none"]
 
@@ -32,8 +31,13 @@ def _weights(ckpt: Path) -> dict:
 
 def _kill_when(cmd: list[str], ready, timeout: float = 120) -> None:
     """Start `cmd`, SIGKILL it as soon as `ready()` holds (or fail after `timeout`)."""
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
     deadline = time.time() + timeout
     while not ready():
         assert proc.poll() is None, "the process ended before it could be killed"
@@ -118,11 +122,18 @@ class InjectNaN(pl.Callback):
 def _nan_run(tmp_path: Path, skip: bool):
     bundle = load_data({"name": "digits"})
     space = SearchSpace(64, 10, 1, 2, 8, 32, 8)
-    module = SupernetModule(space.to_dict(), bundle.info(), {"name": "sandwich"}, {"name": "adamw", "lr": 0.005},
-                            skip_nonfinite=skip)
+    module = SupernetModule(
+        space.to_dict(), bundle.info(), {"name": "sandwich"}, {"name": "adamw", "lr": 0.005}, skip_nonfinite=skip
+    )
     ckpt = pl.callbacks.ModelCheckpoint(dirpath=tmp_path, save_last=True, save_top_k=1)
-    trainer = pl.Trainer(max_epochs=2, logger=False, enable_progress_bar=False, callbacks=[ckpt, InjectNaN()],
-                         enable_model_summary=False, plugins=[AtomicCheckpointIO()])
+    trainer = pl.Trainer(
+        max_epochs=2,
+        logger=False,
+        enable_progress_bar=False,
+        callbacks=[ckpt, InjectNaN()],
+        enable_model_summary=False,
+        plugins=[AtomicCheckpointIO()],
+    )
     trainer.fit(module, datamodule=TensorDataModule(bundle, batch_size=64))
     return module, trainer
 
@@ -188,15 +199,22 @@ def test_bad_search_input(tmp_path, digits_run, args, fragment):
 def test_archs_file_outside_space(tmp_path, digits_run):
     archs = tmp_path / "archs.json"
     archs.write_text("[[64, 32], [64, 33]]")
-    proc = run_cli("supernet-score", f"ckpt_path={digits_run}", f"archs_file={archs}", f"hydra.run.dir={tmp_path / 'r'}")
+    proc = run_cli(
+        "supernet-score", f"ckpt_path={digits_run}", f"archs_file={archs}", f"hydra.run.dir={tmp_path / 'r'}"
+    )
     assert proc.returncode == 2
     assert "arch [64, 33]: layer 1 width 33 is not on the grid" in proc.stderr
 
 
 def test_full_error_shows_traceback(tmp_path):
     env = {**os.environ, "HYDRA_FULL_ERROR": "1", "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.run([str(BIN / "supernet-train"), "space.depth.min=0", f"hydra.run.dir={tmp_path}"],
-                          cwd=ROOT, env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [str(BIN / "supernet-train"), "space.depth.min=0", f"hydra.run.dir={tmp_path}"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode != 0 and "Traceback" in proc.stderr
 
 

@@ -8,7 +8,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from supernet import SearchSpace, SuperMLP, UsageError
 
-SPACE = SearchSpace(in_features=784, num_classes=10, depth_min=1, depth_max=4, width_min=16, width_max=1024, width_step=16)
+SPACE = SearchSpace(
+    in_features=784, num_classes=10, depth_min=1, depth_max=4, width_min=16, width_max=1024, width_step=16
+)
 
 
 def test_size_and_extremes():

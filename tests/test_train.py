@@ -4,6 +4,7 @@ import json
 
 import pytest
 import torch
+from conftest import read_json, run_cli
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from supernet import load_supernet
@@ -11,12 +12,12 @@ from supernet.data import load_data
 from supernet.sampling import ArchSampler
 from supernet.space import SearchSpace
 
-from conftest import read_json, run_cli
-
 
 @pytest.mark.slow
 def test_digits_five_epochs_reaches_the_issue_figures(tmp_path):
-    proc = run_cli("supernet-train", "trainer.max_epochs=5", "trainer.enable_progress_bar=false", f"hydra.run.dir={tmp_path}")
+    proc = run_cli(
+        "supernet-train", "trainer.max_epochs=5", "trainer.enable_progress_bar=false", f"hydra.run.dir={tmp_path}"
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = read_json(tmp_path / "result.json")
     assert result["metrics"]["val/acc_max"] >= 0.95
@@ -59,8 +60,15 @@ def test_normalisation_comes_from_the_training_split():
 @pytest.mark.slow
 def test_ddp_two_cpu_processes(tmp_path):
     proc = run_cli(
-        "supernet-train", "trainer.max_epochs=5", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp",
-        "trainer.enable_progress_bar=false", "logger=none", f"hydra.run.dir={tmp_path}", timeout=600,
+        "supernet-train",
+        "trainer.max_epochs=5",
+        "trainer.accelerator=cpu",
+        "trainer.devices=2",
+        "trainer.strategy=ddp",
+        "trainer.enable_progress_bar=false",
+        "logger=none",
+        f"hydra.run.dir={tmp_path}",
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads((tmp_path / "result.json").read_text())

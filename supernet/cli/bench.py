@@ -1,6 +1,6 @@
 """``supernet-bench``: speed ratios on this device (see supernet/bench.py).
 
-    supernet-bench quick=true
+supernet-bench quick=true
 """
 
 from ..bench import run_bench

@@ -1,7 +1,7 @@
 """``supernet-export``: one subnet as a verified compact model (see conf/export.yaml).
 
-    supernet-export ckpt_path=outputs/train/runs/<stamp> arch=[256,128] out=subnets/a
-    supernet-export search_dir=outputs/search/runs/<stamp> out=subnets/best
+supernet-export ckpt_path=outputs/train/runs/<stamp> arch=[256,128] out=subnets/a
+supernet-export search_dir=outputs/search/runs/<stamp> out=subnets/best
 """
 
 from ..jobs import export

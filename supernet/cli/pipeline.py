@@ -1,8 +1,8 @@
 """``supernet`` (also ``python -m supernet``): train -> search -> export -> retrain in one run.
 
-    supernet
-    supernet data=fashion_mnist search.constraints.max_params=100000
-    supernet -m seed=0,1,2 sampler=uniform,sandwich
+supernet
+supernet data=fashion_mnist search.constraints.max_params=100000
+supernet -m seed=0,1,2 sampler=uniform,sandwich
 """
 
 from ..jobs import pipeline

@@ -1,8 +1,8 @@
 """``supernet-retrain``: fine-tune or retrain an exported subnet (see conf/retrain.yaml).
 
-    supernet-retrain subnet=subnets/best init=inherited trainer.max_epochs=20
-    supernet-retrain subnet=subnets/best init=scratch
-    supernet-retrain subnet=subnets/best compare=true
+supernet-retrain subnet=subnets/best init=inherited trainer.max_epochs=20
+supernet-retrain subnet=subnets/best init=scratch
+supernet-retrain subnet=subnets/best compare=true
 """
 
 from ..jobs import retrain

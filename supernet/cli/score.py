@@ -1,6 +1,6 @@
 """``supernet-score``: inherited-weight accuracy of archs from a JSON file -> scores.json.
 
-    supernet-score ckpt_path=last archs_file=my_archs.json split=test
+supernet-score ckpt_path=last archs_file=my_archs.json split=test
 """
 
 from ..jobs import score

@@ -1,10 +1,10 @@
 """The whole job in one run dir: train the supernet, search it, export the winner, retrain it.
 
-    <run_dir>/train/     checkpoints, TensorBoard, result.json of the supernet
-    <run_dir>/search/    history.csv, pareto.json/png, best/arch.yaml, result.json
-    <run_dir>/subnet/    the exported winner (arch.yaml, model.safetensors, model.onnx)
-    <run_dir>/retrain/   the retrained winner (subnet/, metrics.json, TensorBoard)
-    <run_dir>/result.json, summary.md
+<run_dir>/train/     checkpoints, TensorBoard, result.json of the supernet
+<run_dir>/search/    history.csv, pareto.json/png, best/arch.yaml, result.json
+<run_dir>/subnet/    the exported winner (arch.yaml, model.safetensors, model.onnx)
+<run_dir>/retrain/   the retrained winner (subnet/, metrics.json, TensorBoard)
+<run_dir>/result.json, summary.md
 """
 
 from __future__ import annotations
@@ -68,7 +68,11 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         train_cfg = _with(cfg, ckpt_path=None)
         trained = train_job.run(train_cfg, out_dir / "train", bundle=bundle)
         ckpt = trained["paths"]["checkpoint"]
-        phases["train"] = {"wall_s": round(time.perf_counter() - t0, 2), "metrics": trained["metrics"], "epochs": trained["epochs"]}
+        phases["train"] = {
+            "wall_s": round(time.perf_counter() - t0, 2),
+            "metrics": trained["metrics"],
+            "epochs": trained["epochs"],
+        }
     else:
         ckpt = cfg.ckpt_path
         phases["train"] = {"wall_s": 0.0, "skipped": f"ckpt_path={ckpt}"}
@@ -81,31 +85,55 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     if best is None:
         raise UsageError("the search found no arch within the constraints")
     phases["search"] = {
-        "wall_s": round(time.perf_counter() - t0, 2), "strategy": searched["strategy"],
-        "n_evaluations": searched["n_evaluations"], "best": best,
+        "wall_s": round(time.perf_counter() - t0, 2),
+        "strategy": searched["strategy"],
+        "n_evaluations": searched["n_evaluations"],
+        "best": best,
     }
 
     t0 = time.perf_counter()
     arch = tuple(best["arch"])
     exported = export_subnet(
-        supernet, arch, out_dir / "subnet", overwrite=True, search_figures=best,
-        budget=searched.get("constraints"), verify_x=bundle.val_x[: int(cfg.export.verify_samples)].cpu(),
+        supernet,
+        arch,
+        out_dir / "subnet",
+        overwrite=True,
+        search_figures=best,
+        budget=searched.get("constraints"),
+        verify_x=bundle.val_x[: int(cfg.export.verify_samples)].cpu(),
         onnx=bool(cfg.export.onnx),
     )
     inherited_test = None
     if bundle.test_x is not None:
         # The arch is already chosen: the test split only reports how good it is.
-        inherited_test = InheritedEvaluator(supernet.model, supernet.space, bundle.test_x, bundle.test_y).accuracies([arch])[0]
-    phases["export"] = {"wall_s": round(time.perf_counter() - t0, 2), "path": exported["path"], "max_abs_diff": exported["max_abs_diff"]}
+        inherited_test = InheritedEvaluator(supernet.model, supernet.space, bundle.test_x, bundle.test_y).accuracies(
+            [arch]
+        )[0]
+    phases["export"] = {
+        "wall_s": round(time.perf_counter() - t0, 2),
+        "path": exported["path"],
+        "max_abs_diff": exported["max_abs_diff"],
+    }
 
     t0 = time.perf_counter()
     trainer_cfg = {**to_dict(cfg.trainer), "max_epochs": int(cfg.retrain.max_epochs)}
     retrained = retrain_subnet(
-        out_dir / "subnet", _recipe(cfg), None, trainer_cfg, out_dir / "retrain", init=str(cfg.retrain.init),
-        seed=int(cfg.seed), compare=bool(cfg.retrain.compare), tensorboard=cfg.logger.name == "tensorboard",
+        out_dir / "subnet",
+        _recipe(cfg),
+        None,
+        trainer_cfg,
+        out_dir / "retrain",
+        init=str(cfg.retrain.init),
+        seed=int(cfg.seed),
+        compare=bool(cfg.retrain.compare),
+        tensorboard=cfg.logger.name == "tensorboard",
     )
     metrics = retrained["metrics"]
-    phases["retrain"] = {"wall_s": round(time.perf_counter() - t0, 2), "init": metrics["init"], "epochs": metrics["epochs"]}
+    phases["retrain"] = {
+        "wall_s": round(time.perf_counter() - t0, 2),
+        "init": metrics["init"],
+        "epochs": metrics["epochs"],
+    }
 
     winner = {
         "arch": list(arch),
@@ -156,7 +184,7 @@ def summary_md(r: dict[str, Any]) -> str:
         "",
         f"- data: {r['data']}",
         f"- winner: **{arch}** ({w['params']:,} params, {w['flops']:,} FLOPs/sample)"
-        + (f", constraints {r['constraints']}" if any((r.get('constraints') or {}).values()) else ""),
+        + (f", constraints {r['constraints']}" if any((r.get("constraints") or {}).values()) else ""),
         f"- inherited weights: val {_pct(w['val_acc'])}, test {_pct(w['test_acc_inherited'])}",
         f"- retrained ({p['retrain']['init']}, {p['retrain']['epochs']} epochs): val {_pct(w['val_acc_retrained'])}, "
         f"**test {_pct(w['test_acc'])}**",
@@ -166,6 +194,10 @@ def summary_md(r: dict[str, Any]) -> str:
         "|---|---|",
     ]
     lines += [f"| {name} | {ph.get('wall_s', 0):.1f} |" for name, ph in p.items()]
-    lines += [f"| total | {r['wall_s']:.1f} |", "", f"model: `{r['paths']['retrained_subnet']}` "
-              "(load with `supernet.load_subnet`)", ""]
+    lines += [
+        f"| total | {r['wall_s']:.1f} |",
+        "",
+        f"model: `{r['paths']['retrained_subnet']}` (load with `supernet.load_subnet`)",
+        "",
+    ]
     return "\n".join(lines)

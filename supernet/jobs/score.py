@@ -64,8 +64,13 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         scores.append(row)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / "scores.json", {"ckpt_path": str(supernet.path), "split": cfg.split, "scores": scores})
-    result = {"task": "score", "status": "ok", "n": len(scores), "scores": scores,
-              "paths": {"run_dir": str(out_dir), "scores": str(out_dir / "scores.json")}}
+    result = {
+        "task": "score",
+        "status": "ok",
+        "n": len(scores),
+        "scores": scores,
+        "paths": {"run_dir": str(out_dir), "scores": str(out_dir / "scores.json")},
+    }
     write_json(out_dir / "result.json", result)
     for row in scores:
         print(json.dumps(row))

@@ -74,8 +74,13 @@ def run(cfg: DictConfig, out_dir: Path, supernet=None, bundle=None) -> dict[str,
         bundle = load_data(data_config(supernet, to_dict(cfg.get("data")) or {}))
     torch.set_float32_matmul_precision("high")
     evaluator = InheritedEvaluator(
-        supernet.model, supernet.space, bundle.val_x, bundle.val_y, device=device,
-        amp=bool(cfg.get("amp", False)), latency=search_cfg["latency"] if needs_latency(search_cfg) else None,
+        supernet.model,
+        supernet.space,
+        bundle.val_x,
+        bundle.val_y,
+        device=device,
+        amp=bool(cfg.get("amp", False)),
+        latency=search_cfg["latency"] if needs_latency(search_cfg) else None,
     )
     writer = None
     if cfg.logger.name == "tensorboard":
@@ -85,7 +90,13 @@ def run(cfg: DictConfig, out_dir: Path, supernet=None, bundle=None) -> dict[str,
     started = time.perf_counter()
     try:
         result = run_search(
-            supernet.space, evaluator, search_cfg, out_dir, seed=int(cfg.seed), resume=previous is not None, writer=writer
+            supernet.space,
+            evaluator,
+            search_cfg,
+            out_dir,
+            seed=int(cfg.seed),
+            resume=previous is not None,
+            writer=writer,
         )
     finally:
         if writer is not None:

@@ -57,14 +57,22 @@ def run(cfg: DictConfig, out_dir: Path, bundle: DataBundle | None = None) -> dic
         skip_nonfinite=bool(cfg.train.skip_nonfinite),
     )
     datamodule = TensorDataModule(
-        bundle, int(cfg.data.batch_size), int(cfg.data.eval_batch_size), int(cfg.seed),
-        loader=cfg.data.loader, num_workers=int(cfg.data.get("num_workers", 0)),
+        bundle,
+        int(cfg.data.batch_size),
+        int(cfg.data.eval_batch_size),
+        int(cfg.seed),
+        loader=cfg.data.loader,
+        num_workers=int(cfg.data.get("num_workers", 0)),
     )
     checkpoint = ModelCheckpoint(
-        dirpath=out_dir / "checkpoints", filename="epoch{epoch:03d}", save_last=True,
+        dirpath=out_dir / "checkpoints",
+        filename="epoch{epoch:03d}",
+        save_last=True,
         # save_top_k=1 without a monitor keeps the newest epoch; Lightning refreshes last.ckpt only
         # when it saved a checkpoint in that epoch, so top_k=0 would write last.ckpt at the end only.
-        save_top_k=1, every_n_epochs=1, auto_insert_metric_name=False,
+        save_top_k=1,
+        every_n_epochs=1,
+        auto_insert_metric_name=False,
     )
     loggers = []
     if cfg.logger.name == "tensorboard":
