@@ -37,10 +37,12 @@ stacks 19 s (0.38 s/net; 10 nets take as long as 50: the step is launch-bound).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
 import math
+import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -50,7 +52,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import write_json
 from .data import DataBundle
 from .errors import UsageError
 from .optim import build_schedule
@@ -198,12 +199,18 @@ class StandaloneCache:
         self.entries[key] = entry
 
     def save(self) -> None:
-        """Merge with what another run may have written meanwhile, then replace atomically."""
+        """Merge with what another run may have written meanwhile, then replace atomically. A lock
+        file serialises concurrent savers (e.g. the jobs of a joblib sweep sharing one cache)."""
         if self.path is None:
             return
-        on_disk = self._read() if self.path.exists() else {}
-        self.entries = {**on_disk, **self.entries}
-        write_json(self.path, {"version": CACHE_VERSION, "entries": self.entries})
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_name(f".{self.path.name}.lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            on_disk = self._read() if self.path.exists() else {}
+            self.entries = {**on_disk, **self.entries}
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({"version": CACHE_VERSION, "entries": self.entries}, indent=1) + "\n")
+            os.replace(tmp, self.path)
 
 
 # ---------------------------------------------------------------------------- training
@@ -256,7 +263,8 @@ def train_standalone(
                     {
                         "arch": list(arch), "seed": seed, "val_acc": acc, "params": space.params(arch),
                         "recipe": recipe.to_dict(), "data": data_id, "device": device.type,
-                        "group_wall_s": round(wall_s, 3), "group_size": len(group),
+                        "method": "padded" if padded else "loop", "group_wall_s": round(wall_s, 3),
+                        "group_size": len(group),
                     },
                 )  # fmt: skip
             cache.save()
