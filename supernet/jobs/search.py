@@ -73,15 +73,27 @@ def run(cfg: DictConfig, out_dir: Path, supernet=None, bundle=None) -> dict[str,
     if bundle is None:
         bundle = load_data(data_config(supernet, to_dict(cfg.get("data")) or {}))
     torch.set_float32_matmul_precision("high")
-    evaluator = InheritedEvaluator(
-        supernet.model,
-        supernet.space,
-        bundle.val_x,
-        bundle.val_y,
-        device=device,
-        amp=bool(cfg.get("amp", False)),
-        latency=search_cfg["latency"] if needs_latency(search_cfg) else None,
-    )
+    latency = search_cfg["latency"] if needs_latency(search_cfg) else None
+    should_stop = None
+    kind = search_cfg.get("evaluator", "inherited")
+    if kind == "standalone":
+        # The naive baseline: every candidate trained from scratch (the supernet gives only the space).
+        from ..search_standalone import StandaloneEvaluator, TimeBudget, check_standalone_config
+        from ..standalone import StandaloneCache
+
+        settings = check_standalone_config(search_cfg, data_config(supernet))
+        should_stop = TimeBudget(settings.time_budget_s)
+        evaluator = StandaloneEvaluator(
+            supernet.space, bundle, settings.recipe, seed=int(cfg.seed), device=device, latency=latency,
+            cache=StandaloneCache(settings.cache), time_budget=should_stop,
+        )
+    elif kind == "inherited":
+        evaluator = InheritedEvaluator(
+            supernet.model, supernet.space, bundle.val_x, bundle.val_y, device=device,
+            amp=bool(cfg.get("amp", False)), latency=latency,
+        )
+    else:
+        raise UsageError(f"search.evaluator={kind!r} must be inherited or standalone")
     writer = None
     if cfg.logger.name == "tensorboard":
         from torch.utils.tensorboard import SummaryWriter
@@ -90,13 +102,8 @@ def run(cfg: DictConfig, out_dir: Path, supernet=None, bundle=None) -> dict[str,
     started = time.perf_counter()
     try:
         result = run_search(
-            supernet.space,
-            evaluator,
-            search_cfg,
-            out_dir,
-            seed=int(cfg.seed),
-            resume=previous is not None,
-            writer=writer,
+            supernet.space, evaluator, search_cfg, out_dir, seed=int(cfg.seed), resume=previous is not None,
+            writer=writer, should_stop=should_stop,
         )
     finally:
         if writer is not None:
@@ -109,7 +116,8 @@ def run(cfg: DictConfig, out_dir: Path, supernet=None, bundle=None) -> dict[str,
             "ckpt_path": str(supernet.path),
             "ckpt_sha256": supernet.sha256,
             "device": str(device),
-            "archs_scored_this_run": evaluator.n_scored,
+            "evaluator": kind,
+            "archs_scored_this_run": getattr(evaluator, "n_scored", getattr(evaluator, "n_trained", None)),
             "scoring_wall_s": round(wall, 2),
             "data": bundle.summary(),
             "paths": {

@@ -1,0 +1,76 @@
+"""The one-command job, sweeps that survive a failing job, the report, the naive baseline."""
+
+import csv
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, read_json, run_cli
+
+
+@pytest.mark.slow
+def test_default_pipeline_on_digits(tmp_path):
+    """`make run` = `supernet`: the issue asks for test accuracy >= 0.95 on digits."""
+    proc = run_cli("supernet", "trainer.enable_progress_bar=false", f"hydra.run.dir={tmp_path}", timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = read_json(tmp_path / "result.json")
+    winner = result["winner"]
+    assert winner["test_acc"] >= 0.95
+    assert set(result["phases"]) == {"data", "train", "search", "export", "retrain"}
+    for name in ("train/checkpoints/last.ckpt", "search/history.csv", "search/pareto.json", "search/best/arch.yaml",
+                 "subnet/arch.yaml", "subnet/model.safetensors", "retrain/metrics.json", "summary.md"):
+        assert (tmp_path / name).exists(), name
+    assert "test" in (tmp_path / "summary.md").read_text()
+    from supernet import load_subnet
+
+    model = load_subnet(result["paths"]["retrained_subnet"])
+    assert model.arch == tuple(winner["arch"]) or list(model.arch) == winner["arch"]
+
+
+@pytest.mark.slow
+def test_python_dash_m_and_constraints(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "supernet", "+experiment=digits_quick", "search.constraints.max_params=5000",
+         "logger=none", "trainer.enable_progress_bar=false", f"hydra.run.dir={tmp_path}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    winner = read_json(tmp_path / "result.json")["winner"]
+    assert winner["params"] <= 5000
+    assert winner["test_acc"] > 0.5
+
+
+@pytest.mark.slow
+def test_sweep_records_a_failing_job_and_goes_on(tmp_path, digits_run):
+    sweep = tmp_path / "sweep"
+    proc = run_cli("supernet-search", "-m", f"ckpt_path={digits_run}", "search.budget=100", "logger=none",
+                   "search.constraints.max_params=10,20000", f"hydra.sweep.dir={sweep}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    failed, ok = read_json(sweep / "0" / "result.json"), read_json(sweep / "1" / "result.json")
+    assert failed["status"] == "failed" and "below the smallest arch" in failed["error"]
+    assert (sweep / "0" / "error.txt").exists()
+    assert ok["status"] == "ok" and ok["best"]["params"] <= 20000
+    report = run_cli("supernet-report", str(sweep))
+    assert report.returncode == 0, report.stderr
+    text = (sweep / "report.md").read_text()
+    assert "1 ok, 1 failed" in text and "below the smallest arch" in text
+    rows = list(csv.reader(open(sweep / "report.csv")))
+    assert rows[0][:4] == ["job", "config", "seed", "status"]
+    assert (sweep / "report.png").stat().st_size > 1000
+
+
+def test_report_on_an_empty_dir_is_a_usage_error(tmp_path):
+    proc = run_cli("supernet-report", str(tmp_path))
+    assert proc.returncode == 2 and "no job with a result.json" in proc.stderr
+
+
+@pytest.mark.slow
+def test_standalone_search_stops_on_its_time_budget(tmp_path, digits_run):
+    proc = run_cli("supernet-search", f"ckpt_path={digits_run}", "search=standalone", "search.time_budget_s=1",
+                   "search.standalone.epochs=1", f"search.standalone.cache={tmp_path / 'cache.json'}", "logger=none",
+                   f"hydra.run.dir={tmp_path / 'run'}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = read_json(tmp_path / "run" / "result.json")
+    assert result["evaluator"] == "standalone" and result["stopped"] == "time_budget"
+    assert 0 < result["n_evaluations"] < 1000
