@@ -136,6 +136,7 @@ def run_search(
     writer: Any = None,
     on_generation: Callable[[int], None] | None = None,
     plot: bool = True,
+    should_stop: Callable[[], str | None] | None = None,
 ) -> dict:
     """Search until `cfg.budget` distinct archs are scored; write the outputs in `out_dir` and
     return the result (best arch and figures, Pareto set, evaluations, wall time).
@@ -217,6 +218,12 @@ def run_search(
         _log_generation(logger, writer, space, cfg, runner, records, history, generation)
         if on_generation is not None:
             on_generation(generation)
+        if should_stop is not None and runner["stopped"] is None:
+            # e.g. a wall-clock budget: checked after a generation is saved, so resume stays exact.
+            reason = should_stop()
+            if reason:
+                runner["stopped"] = reason
+                logger.info("stopping after generation %d: %s", generation, reason)
 
     if runner["stopped"] is None:
         runner["stopped"] = "budget"
