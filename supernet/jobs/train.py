@@ -32,6 +32,17 @@ def resume_target(ckpt_path: str | None) -> tuple[Path | None, Path | None]:
     return ckpt, (ckpt.parent.parent if in_place else None)
 
 
+def tau_callbacks(cfg: DictConfig) -> list:
+    """``train.tau_reference=<rank.csv>``: log ``val/kendall_tau`` against those stand-alone
+    accuracies every ``train.tau_every_n_epochs`` epochs."""
+    reference = cfg.train.get("tau_reference")
+    if not reference:
+        return []
+    from ..callbacks import tau_callback_from_csv
+
+    return [tau_callback_from_csv(reference, int(cfg.train.get("tau_every_n_epochs", 1)))]
+
+
 def run(cfg: DictConfig, out_dir: Path, bundle: DataBundle | None = None) -> dict[str, Any]:
     """Train; `bundle` lets the pipeline load the data once for all its phases."""
     check_train_config(cfg)
@@ -83,7 +94,7 @@ def run(cfg: DictConfig, out_dir: Path, bundle: DataBundle | None = None) -> dic
         **trainer_kwargs(cfg.trainer),
         default_root_dir=str(out_dir),
         logger=loggers or False,
-        callbacks=[checkpoint],
+        callbacks=[checkpoint, *tau_callbacks(cfg)],
         plugins=[AtomicCheckpointIO()],
         enable_model_summary=False,
     )
