@@ -205,6 +205,27 @@ def test_resume_after_a_kill_gives_the_uninterrupted_result(strategy, tmp_path):
     assert evaluator.seen == [] and again["best"] == full["best"]
 
 
+def test_bayes_nsga2_multi_objective_with_a_latency_budget(tmp_path):
+    cfg = cfg_for("bayes", 40, sampler="nsga2", objectives=["val_acc", "params"],
+                  constraints={"max_params": MAX_PARAMS, "max_latency_ms": 0.5})  # fmt: skip
+    runs = [
+        run_search(SPACE, FakeEvaluator(latency=True), cfg, tmp_path / str(i), seed=0)
+        for i in range(2)
+    ]
+    assert runs[0] == {**runs[1], "wall_time_s": runs[0]["wall_time_s"]}
+    assert runs[0]["n_evaluations"] == 40
+    assert all(r["latency_ms"] <= 0.5 and r["params"] <= MAX_PARAMS for r in runs[0]["pareto"])
+
+
+@pytest.mark.slow
+def test_bayes_gp_sampler(tmp_path):
+    # The GP refits every proposal (seconds each on a small CPU): a handful of proposals.
+    cfg = cfg_for("bayes", 8, sampler="gp", startup_trials=5, batch=1)
+    runs = [run_search(SPACE, FakeEvaluator(), cfg, tmp_path / str(i), seed=0) for i in range(2)]
+    assert runs[0]["best"] == runs[1]["best"] and runs[0]["best"]["params"] <= MAX_PARAMS
+    assert read(tmp_path / "0" / "history.csv") == read(tmp_path / "1" / "history.csv")
+
+
 def test_resume_refuses_other_settings(tmp_path):
     run_search(SPACE, FakeEvaluator(), cfg_for("random", 20), tmp_path, seed=0)
     with pytest.raises(UsageError, match="seed=0 there, 1 here"):

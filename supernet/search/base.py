@@ -163,6 +163,38 @@ def repair(space: SearchSpace, constraints: Constraints, arch: Sequence[int]) ->
     return tuple(layers)
 
 
+def allowed_widths(
+    space: SearchSpace, constraints: Constraints, prefix: Sequence[int], depth: int
+) -> list[bool]:
+    """Per width choice of the next layer: can an arch of `depth` layers starting with `prefix`
+    and that width still meet the closed-form budgets? Exact, because params and FLOPs grow with
+    every width: it is enough to check the rest of the layers at the minimum width."""
+    rest = [space.width_min] * (depth - len(prefix) - 1)
+    return [constraints.static_ok(space, [*prefix, w, *rest]) for w in space.widths]
+
+
+def sample_within(
+    space: SearchSpace, constraints: Constraints, rng: random.Random, tries: int = 200
+) -> Arch:
+    """A random arch within the budgets: `space.sample` conditioned on feasibility (uniform
+    depth, then uniform widths) by rejection; under a budget so tight that `tries` draws all
+    fail, layer by layer among the choices that can still meet it (depth first)."""
+    for _ in range(tries):
+        arch = space.sample(rng)
+        if constraints.static_ok(space, arch):
+            return arch
+    small = space.width_min
+    depths = [d for d in space.depths if constraints.static_ok(space, (small,) * d)]
+    depth = rng.choice(depths)
+    layers: list[int] = []
+    for _ in range(depth):
+        ok = allowed_widths(space, constraints, layers, depth)
+        layers.append(
+            rng.choice([w for w, allowed in zip(space.widths, ok, strict=True) if allowed])
+        )
+    return tuple(layers)
+
+
 def propose(
     space: SearchSpace,
     constraints: Constraints,
@@ -170,22 +202,18 @@ def propose(
     seen: set[Arch] | None = None,
     tries: int = 32,
 ) -> Arch:
-    """Call `make()` until it gives an arch within the budgets (and not in `seen`, when given);
-    after `tries` attempts repair the last one. Rejection keeps proposals spread over the
-    feasible region; repair guarantees one comes back, so nothing is silently dropped."""
+    """Call `make()` until it gives an arch not in `seen`; an arch over a closed-form budget is
+    repaired first (an operator that overshoots lands on the budget's edge, never dropped).
+    After `tries` attempts the last arch is returned even if seen (the runner answers it from
+    the history, at no cost to the budget)."""
     seen = seen if seen is not None else set()
-    arch = make()
-    fallback = None
     for _ in range(tries):
-        if constraints.static_ok(space, arch):
-            if arch not in seen:
-                return arch
-            fallback = fallback or arch
         arch = make()
-    fixed = repair(space, constraints, arch)
-    if fixed in seen and fallback is not None:
-        return fallback
-    return fixed
+        if not constraints.static_ok(space, arch):
+            arch = repair(space, constraints, arch)
+        if arch not in seen:
+            return arch
+    return arch
 
 
 # ---------------------------------------------------------------------------- objectives
@@ -300,7 +328,10 @@ class Strategy:
         self.seen.update(as_arch(a) for a in archs)
 
     def sample_feasible(self, seen: set[Arch] | None = None) -> Arch:
-        return propose(self.space, self.constraints, lambda: self.space.sample(self.rng), seen)
+        def make() -> Arch:
+            return sample_within(self.space, self.constraints, self.rng)
+
+        return propose(self.space, self.constraints, make, seen)
 
     def state_dict(self) -> dict:
         return {

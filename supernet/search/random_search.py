@@ -2,8 +2,8 @@
 
     supernet-search ckpt_path=... search=random search.budget=1000
 
-Each batch holds `batch` archs drawn uniformly (depth, then each width) within the budgets, and
-not scored before where the space allows (rejection, then repair after 32 tries).
+Each batch holds `batch` archs drawn uniformly (depth, then each width) among those within the
+budgets (`base.sample_within`), each not scored before where the space allows.
 """
 
 from __future__ import annotations

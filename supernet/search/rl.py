@@ -29,7 +29,7 @@ from torch import nn
 
 from ..errors import UsageError
 from ..space import Arch, SearchSpace, as_arch
-from .base import Strategy, check_range, propose
+from .base import Strategy, allowed_widths, check_range, propose
 
 # Re-draws per slot when the controller samples an arch already scored or already in the batch.
 RETRIES = 8
@@ -99,10 +99,10 @@ class RLStrategy(Strategy):
         return [self.constraints.static_ok(self.space, (w,) * d) for d in self.space.depths]
 
     def _allowed_widths(self, prefix: list[int], depth: int) -> list[bool]:
-        rest = [self.space.width_min] * (depth - len(prefix) - 1)
-        return [
-            self.constraints.static_ok(self.space, [*prefix, w, *rest]) for w in self.space.widths
-        ]
+        key = (tuple(prefix), depth)
+        if key not in self._mask_cache:  # a pure function of the prefix: cached, never saved
+            self._mask_cache[key] = allowed_widths(self.space, self.constraints, prefix, depth)
+        return self._mask_cache[key]
 
     def _walk(self, actions: list[int] | None = None):
         """Run the controller once. With `actions` (depth index, width indices) it scores that
