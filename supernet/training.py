@@ -119,6 +119,7 @@ class SupernetModule(pl.LightningModule):
             {r: MulticlassAccuracy(self.space.num_classes, average="micro") for r in REFERENCES}
         )
         self.nonfinite_skips = 0
+        self._watch = NonFiniteWatch()
 
     def forward(self, x: torch.Tensor, arch: Any = None) -> torch.Tensor:
         return self.model(x, arch)
@@ -151,14 +152,15 @@ class SupernetModule(pl.LightningModule):
         # One backward over the summed paths: under DDP a step must reduce gradients exactly once.
         self.manual_backward(losses_t.sum())
         total = losses_t.detach()
-        finite = bool(torch.isfinite(total).all())  # one host sync per step, only a bool
-        if self.trainer.world_size > 1:  # every rank must take the same decision
-            finite = self.trainer.strategy.reduce_boolean_decision(finite, all=True)
-        if not finite:
-            bad_idx = (~torch.isfinite(total)).nonzero()
-            bad = archs[int(bad_idx[0])] if len(bad_idx) else archs[0]
-            self._nonfinite(batch_idx, bad, total)
-            return
+        if self._must_decide_now():
+            finite = bool(torch.isfinite(total).all())  # a host sync: only where a skip must be decided
+            if self.trainer.world_size > 1:  # every rank must take the same decision
+                finite = self.trainer.strategy.reduce_boolean_decision(finite, all=True)
+            if not finite:
+                self._nonfinite(batch_idx, archs, total)
+                return
+        else:
+            self._watch.push(total, self.current_epoch, batch_idx, self.global_step, archs)
         opt.step()
         self.lr_schedulers().step()
         self.log("train/loss", total[0], prog_bar=True)
@@ -166,13 +168,18 @@ class SupernetModule(pl.LightningModule):
             self.log("train/loss_min", total[1])
         self.log("train/lr", opt.param_groups[0]["lr"])
 
-    def _nonfinite(self, batch_idx: int, arch: tuple, losses: torch.Tensor) -> None:
+    def _must_decide_now(self) -> bool:
+        """Skipping a bad step (or agreeing on it across DDP ranks) needs the answer before the
+        optimizer step; otherwise a CUDA run checks asynchronously (`NonFiniteWatch`) instead of
+        stalling the GPU with a host sync every step."""
+        return self.hparams.skip_nonfinite or self.device.type != "cuda" or self.trainer.world_size > 1
+
+    def _nonfinite(self, batch_idx: int, archs: list, losses: torch.Tensor) -> None:
         where = f"epoch {self.current_epoch}, batch {batch_idx}, global step {self.global_step}"
+        bad_idx = (~torch.isfinite(losses)).nonzero()
+        arch = archs[int(bad_idx[0])] if len(bad_idx) else archs[0]
         if not self.hparams.skip_nonfinite:
-            raise NonFiniteLossError(
-                f"non-finite loss {losses.tolist()} at {where} for arch {list(arch)}; the last good "
-                "checkpoint is kept (set train.skip_nonfinite=true to skip such steps)"
-            )
+            raise NonFiniteLossError(nonfinite_message(losses.tolist(), where, arch))
         self.optimizers().zero_grad(set_to_none=True)
         self.nonfinite_skips += 1
         log.warning("skipped a non-finite step at %s (arch %s)", where, list(arch))
@@ -198,12 +205,59 @@ class SupernetModule(pl.LightningModule):
         schedule = build_schedule(optimizer, self.hparams.optim, total)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        self._watch.check(block=False)
+
+    def on_train_epoch_end(self) -> None:
+        self._watch.check(block=True)
+
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        self._watch.check(block=True)  # never save weights a non-finite step has touched
         checkpoint["supernet"] = {"format": 1, "space": self.space.to_dict(), "data": self.hparams.data_info}
         checkpoint["nonfinite_skips"] = self.nonfinite_skips
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.nonfinite_skips = int(checkpoint.get("nonfinite_skips", 0))
+
+
+def nonfinite_message(losses: list, where: str, arch: Any) -> str:
+    return (
+        f"non-finite loss {losses} at {where} for arch {list(arch)}; the last good checkpoint is kept "
+        "(set train.skip_nonfinite=true to skip such steps)"
+    )
+
+
+class NonFiniteWatch:
+    """Checks step losses for NaN/inf without a per-step host sync on CUDA: each step's verdict is
+    copied to pinned host memory behind a CUDA event and read once the event has passed (a few
+    steps later), or at once before a checkpoint is written and at the end of an epoch. A bad step
+    is reported with its own epoch, batch, global step and arch."""
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[Any, torch.Tensor, torch.Tensor, str, Any]] = []
+
+    def push(self, losses: torch.Tensor, epoch: int, batch: int, step: int, archs: list) -> None:
+        flags = torch.isfinite(losses)
+        host = torch.empty(flags.shape, dtype=torch.bool, pin_memory=True)
+        host.copy_(flags, non_blocking=True)
+        event = torch.cuda.Event()
+        event.record()
+        losses_host = torch.empty(losses.shape, dtype=losses.dtype, pin_memory=True)
+        losses_host.copy_(losses, non_blocking=True)
+        self.pending.append((event, host, losses_host, f"epoch {epoch}, batch {batch}, global step {step}", archs))
+
+    def check(self, block: bool) -> None:
+        while self.pending:
+            event, host, losses, where, archs = self.pending[0]
+            if block:
+                event.synchronize()
+            elif not event.query():
+                return
+            self.pending.pop(0)
+            if not bool(host.all()):
+                bad = int((~host).nonzero()[0])
+                self.pending.clear()
+                raise NonFiniteLossError(nonfinite_message(losses.tolist(), where, archs[bad]))
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

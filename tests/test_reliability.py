@@ -7,7 +7,6 @@ The kill tests send a real SIGKILL to a real training / search process.
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -218,5 +217,14 @@ def test_full_error_shows_traceback(tmp_path):
     assert proc.returncode != 0 and "Traceback" in proc.stderr
 
 
-if __name__ == "__main__":
-    sys.exit(pytest.main([__file__, "-q"]))
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_async_nonfinite_watch_on_cuda():
+    from supernet.training import NonFiniteWatch
+
+    watch = NonFiniteWatch()
+    watch.push(torch.tensor([1.0, 2.0], device="cuda"), 0, 0, 0, [(8,), (16,)])
+    watch.push(torch.tensor([1.0, float("nan")], device="cuda"), 0, 1, 1, [(8,), (16,)])
+    with pytest.raises(NonFiniteLossError, match=r"batch 1, global step 1 for arch \[16\]"):
+        watch.check(block=True)
