@@ -468,6 +468,7 @@ def pareto_figure(
     """Accuracy against each cost (params, FLOPs, latency when measured): every scored arch,
     the accuracy/cost front of the feasible ones highlighted, the chosen arch starred."""
     from matplotlib.figure import Figure  # no pyplot: no global state, no display needed
+    from matplotlib.ticker import NullFormatter
 
     costs = ["params", "flops"] + (
         ["latency_ms"] if any("latency_ms" in r for r in history) else []
@@ -513,6 +514,7 @@ def pareto_figure(
         if limit is not None:
             ax.axvline(limit, ls="--", c="k", lw=0.8)
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels overlap on short ranges
         ax.set_xlabel(cost)
         ax.set_ylabel("val_acc (inherited weights)")
         ax.grid(alpha=0.3)
