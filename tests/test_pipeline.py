@@ -74,3 +74,30 @@ def test_standalone_search_stops_on_its_time_budget(tmp_path, digits_run):
     result = read_json(tmp_path / "run" / "result.json")
     assert result["evaluator"] == "standalone" and result["stopped"] == "time_budget"
     assert 0 < result["n_evaluations"] < 1000
+
+
+@pytest.mark.slow
+def test_pipeline_on_a_csv_file(tmp_path):
+    """Own data: a CSV with a categorical column and missing values goes through every phase."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    n = 400
+    x1, x2 = rng.normal(size=n), rng.normal(size=n)
+    color = rng.choice(["red", "green", "blue"], size=n)
+    label = np.where(x1 + (color == "red") * 1.5 > 0.5, "yes", "no")
+    x2[::17] = np.nan
+    pd.DataFrame({"x1": x1, "x2": x2, "color": color, "label": label}).to_csv(tmp_path / "m.csv", index=False)
+    proc = run_cli("supernet", "data=csv", f"data.path={tmp_path / 'm.csv'}", "data.target=label",
+                   "+experiment=digits_quick", "logger=none", "trainer.enable_progress_bar=false",
+                   f"hydra.run.dir={tmp_path / 'run'}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = read_json(tmp_path / "run" / "result.json")
+    assert result["winner"]["test_acc"] > 0.75
+    from supernet import load_subnet
+
+    model = load_subnet(result["paths"]["retrained_subnet"])
+    frame = pd.read_csv(tmp_path / "m.csv").drop(columns=["label"])
+    logits = model(model.preprocess(frame))
+    assert logits.shape == (n, 2)
