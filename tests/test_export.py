@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import read_json, run_cli
 from safetensors.torch import load_file, save_file
 
 from supernet import load_subnet
@@ -25,6 +24,8 @@ from supernet.checkpoint import data_config, load_supernet
 from supernet.data import load_data
 from supernet.errors import UsageError
 from supernet.export import ARCH_FILE, ONNX_FILE, WEIGHTS_FILE, export_subnet
+
+from conftest import read_json, run_cli
 
 ARCH = (64, 32)
 

@@ -15,7 +15,6 @@ import time
 import pytest
 import pytorch_lightning as pl
 import torch
-from conftest import make_cfg, read_json, run_cli
 
 from supernet.callbacks import KendallTauCallback, tau_callback_from_csv
 from supernet.data import load_data
@@ -35,6 +34,8 @@ from supernet.search_standalone import StandaloneEvaluator, TimeBudget, check_st
 from supernet.space import SearchSpace
 from supernet.standalone import Recipe, StandaloneCache, train_standalone
 from supernet.training import SupernetModule, TensorDataModule
+
+from conftest import make_cfg, read_json, run_cli
 
 MNIST_LIKE = SearchSpace(in_features=784, num_classes=10, depth_min=1, depth_max=4, width_min=16, width_max=1024)
 

@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 import torch
-from conftest import BIN, ROOT, read_json, run_cli
 
 from supernet.checkpoint import read_checkpoint
 from supernet.data import load_data
 from supernet.errors import NonFiniteLossError, UsageError
 from supernet.space import SearchSpace
 from supernet.training import AtomicCheckpointIO, SupernetModule, TensorDataModule
+
+from conftest import BIN, ROOT, read_json, run_cli
 
 TRAIN_ARGS = ["trainer.max_epochs=3", "trainer.deterministic=true", "trainer.enable_progress_bar=false", "logger=none"]
 

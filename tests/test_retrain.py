@@ -10,7 +10,6 @@ from __future__ import annotations
 import pytest
 import torch
 import yaml
-from conftest import make_cfg, read_json, run_cli
 
 from supernet import load_subnet
 from supernet.checkpoint import data_config, load_supernet
@@ -19,6 +18,8 @@ from supernet.errors import UsageError
 from supernet.export import export_subnet
 from supernet.jobs.retrain import recipe_of
 from supernet.retrain import SubnetModule, check_recipe, random_shift, retrain_subnet
+
+from conftest import make_cfg, read_json, run_cli
 
 ARCH = (64, 32)
 FAST = ["trainer.max_epochs=1", "trainer.accelerator=cpu", "trainer.enable_progress_bar=false", "logger=none",

@@ -4,13 +4,14 @@ import json
 
 import pytest
 import torch
-from conftest import read_json, run_cli
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from supernet import load_supernet
 from supernet.data import load_data
 from supernet.sampling import ArchSampler
 from supernet.space import SearchSpace
+
+from conftest import read_json, run_cli
 
 
 @pytest.mark.slow
