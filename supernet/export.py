@@ -28,7 +28,6 @@ a previous export (a directory with ``arch.yaml``) is replaced, never an arbitra
 from __future__ import annotations
 
 import copy
-import hashlib
 import logging
 import os
 import shutil
@@ -43,6 +42,7 @@ import torch.nn.functional as F
 import yaml
 from torch import nn
 
+from .checkpoint import file_sha256
 from .data import Normalize
 from .errors import UsageError
 
@@ -188,7 +188,7 @@ def write_export(
         from safetensors.torch import save_file
 
         save_file(model.weights(), str(tmp / WEIGHTS_FILE), metadata={"format": FORMAT})
-        meta["weights"] = {"file": WEIGHTS_FILE, "sha256": _sha256(tmp / WEIGHTS_FILE)}
+        meta["weights"] = {"file": WEIGHTS_FILE, "sha256": file_sha256(tmp / WEIGHTS_FILE)}
         x_ref, logits_ref = (t.detach().cpu().float() for t in reference)
         _write_yaml(tmp / ARCH_FILE, meta)  # provisional, so load_subnet can read the files back
         written = load_subnet(tmp, key="export")
@@ -238,14 +238,6 @@ def _plain(node: Any) -> Any:
     if node is None or isinstance(node, (bool, int, float, str)):
         return node
     return str(node)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _fsync_dir_files(directory: Path) -> None:
@@ -439,7 +431,7 @@ def load_subnet(path: str | Path, key: str = "subnet") -> Subnet:
         if not tensors[name].is_floating_point():
             raise UsageError(f"{key}={path}: tensor {name} has dtype {tensors[name].dtype}, expected a float type")
     recorded = (meta.get("weights") or {}).get("sha256")
-    if recorded and recorded != _sha256(root / WEIGHTS_FILE):
+    if recorded and recorded != file_sha256(root / WEIGHTS_FILE):
         raise UsageError(
             f"{key}={path}: {WEIGHTS_FILE} does not match the sha256 in {ARCH_FILE} (weights.sha256): it was "
             f"changed after export; re-export it, or delete weights.sha256 from {ARCH_FILE} to accept the new weights"
