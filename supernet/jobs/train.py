@@ -101,10 +101,11 @@ def run(cfg: DictConfig, out_dir: Path, bundle: DataBundle | None = None) -> dic
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
 
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if not k.startswith("hp/")}
-    # Final validation of the finished weights: the same figures whether the run went straight
-    # through, was resumed mid-way, or was resumed after its last epoch.
-    final = trainer.validate(module, datamodule=datamodule, verbose=False)[0]
-    metrics.update({k: float(v) for k, v in final.items() if not k.startswith("hp/")})
+    if not any(k.startswith("val/") for k in metrics):
+        # Resumed from a checkpoint written after the last epoch: nothing ran, so validate the
+        # finished weights (a straight or mid-way resumed run already validated its last epoch).
+        final = trainer.validate(module, datamodule=datamodule, verbose=False)[0]
+        metrics.update({k: float(v) for k, v in final.items() if not k.startswith("hp/")})
     result = {
         "task": "train",
         "status": "ok",
