@@ -61,10 +61,18 @@ def job_overrides(job: Path) -> list[str]:
     return [str(o) for o in (yaml.safe_load(path.read_text()) or [])]
 
 
-def summarize_job(job: Path, root: Path) -> dict[str, Any]:
+def shared_overrides(jobs: list[Path]) -> list[str]:
+    """Overrides every job has (the sweep's fixed settings): shown once, not in every row."""
+    sets = [set(job_overrides(j)) for j in jobs]
+    common = set.intersection(*sets) if sets else set()
+    return [o for o in job_overrides(jobs[0]) if o in common and not o.startswith("seed=")] if jobs else []
+
+
+def summarize_job(job: Path, root: Path, shared: list[str] | None = None) -> dict[str, Any]:
     overrides = job_overrides(job)
     seed = next((o.split("=", 1)[1] for o in overrides if o.startswith("seed=")), None)
-    config = " ".join(o for o in overrides if not o.startswith("seed=")) or "(defaults)"
+    varying = [o for o in overrides if not o.startswith("seed=") and o not in (shared or [])]
+    config = " ".join(varying) or "(defaults)"
     row: dict[str, Any] = {"job": str(job.relative_to(root)) or ".", "config": config, "seed": seed}
     try:
         result = json.loads((job / "result.json").read_text())
@@ -147,7 +155,8 @@ def write_report(root: Path) -> dict[str, Path]:
     from matplotlib.figure import Figure
 
     jobs = find_jobs(root)
-    rows = [summarize_job(j, root) for j in jobs]
+    shared = shared_overrides(jobs)
+    rows = [summarize_job(j, root, shared) for j in jobs]
     groups = aggregate(rows)
     paths = {"md": root / "report.md", "csv": root / "report.csv", "png": root / "report.png"}
 
@@ -169,6 +178,8 @@ def write_report(root: Path) -> dict[str, Path]:
         f"{len(rows)} jobs, {len(rows) - len(failed)} ok, {len(failed)} failed.",
         "",
     ]
+    if shared:
+        lines += ["Shared by every job: `" + " ".join(shared) + "`", ""]
     lines += [
         "## Per configuration (mean ± std over seeds)",
         "",
