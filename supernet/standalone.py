@@ -44,7 +44,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -298,21 +298,36 @@ def _train_group(
     train_x, train_y, val_x, val_y = data
     nets = [build_mlp(space, arch, seed).to(device) for arch in archs]
     params = [p for net in nets for p in net.parameters()]
+
+    def loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        # Independent nets: the gradient of the sum w.r.t. one net's weights is its own loss's.
+        return torch.stack([F.cross_entropy(net(x), y) for net in nets]).sum()
+
+    _fit(params, loss, train_x, train_y, recipe, seed)
+    return _accuracies(nets, val_x, val_y)
+
+
+def _fit(
+    params: list[torch.Tensor],
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    train_x: torch.Tensor,
+    train_y: torch.Tensor,
+    recipe: Recipe,
+    seed: int,
+) -> None:
+    """The recipe's loop (Adam, cosine per step, batches drawn from `seed`) shared by both trainers."""
     optimizer = torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
     steps_per_epoch = math.ceil(len(train_x) / recipe.batch_size)
     schedule = build_schedule(optimizer, {"schedule": "cosine"}, recipe.epochs * steps_per_epoch)
     g = torch.Generator().manual_seed(int(seed))
     for _ in range(recipe.epochs):
-        order = torch.randperm(len(train_x), generator=g).to(device)
+        order = torch.randperm(len(train_x), generator=g).to(train_x.device)
         for idx in order.split(recipe.batch_size):
-            x, y = train_x[idx], train_y[idx]
-            # Independent nets: the gradient of the sum w.r.t. one net's weights is its own loss's.
-            loss = torch.stack([F.cross_entropy(net(x), y) for net in nets]).sum()
+            value = loss(train_x[idx], train_y[idx])
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            value.backward()
             optimizer.step()
             schedule.step()
-    return _accuracies(nets, val_x, val_y)
 
 
 def _train_padded(
@@ -346,20 +361,11 @@ def _train_padded(
                 h = F.relu(h)
         return h
 
-    optimizer = torch.optim.Adam([*weights, *biases], lr=recipe.lr, weight_decay=recipe.weight_decay)
-    steps_per_epoch = math.ceil(len(train_x) / recipe.batch_size)
-    schedule = build_schedule(optimizer, {"schedule": "cosine"}, recipe.epochs * steps_per_epoch)
-    g = torch.Generator().manual_seed(int(seed))
-    for _ in range(recipe.epochs):
-        order = torch.randperm(len(train_x), generator=g).to(device)
-        for idx in order.split(recipe.batch_size):
-            x, y = train_x[idx], train_y[idx]
-            logits = forward(x)
-            losses = F.cross_entropy(logits.flatten(0, 1), y.repeat(n), reduction="none").view(n, -1).mean(1)
-            optimizer.zero_grad(set_to_none=True)
-            losses.sum().backward()
-            optimizer.step()
-            schedule.step()
+    def loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        logits = forward(x)
+        return F.cross_entropy(logits.flatten(0, 1), y.repeat(n), reduction="none").view(n, -1).mean(1).sum()
+
+    _fit([*weights, *biases], loss, train_x, train_y, recipe, seed)
     correct = torch.zeros(n, dtype=torch.long, device=device)
     with torch.no_grad():
         for start in range(0, len(val_x), 8192):
