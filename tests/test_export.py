@@ -162,30 +162,33 @@ def copy_export(src: Path, dst: Path) -> Path:
     return dst
 
 
-def test_wrong_shapes_are_named(exported, tmp_path):
+def tampered(exported, tmp_path, edit) -> Path:
+    """A copy of the export whose weights file went through `edit(tensors)`."""
     bad = copy_export(exported, tmp_path / "bad")
     tensors = load_file(str(bad / WEIGHTS_FILE))
-    tensors["layers.1.weight"] = torch.zeros(48, 64)
+    edit(tensors)
     save_file(tensors, str(bad / WEIGHTS_FILE))
+    return bad
+
+
+def test_wrong_shapes_are_named(exported, tmp_path):
+    bad = tampered(exported, tmp_path, lambda t: t.update({"layers.1.weight": torch.zeros(48, 64)}))
     with pytest.raises(UsageError, match=r"layers\.1\.weight has shape \[48, 64\].*needs \[32, 64\]"):
         load_subnet(bad)
 
 
 def test_extra_and_missing_keys_are_named(exported, tmp_path):
-    bad = copy_export(exported, tmp_path / "bad")
-    tensors = load_file(str(bad / WEIGHTS_FILE))
-    tensors["backdoor"] = torch.zeros(3)
-    del tensors["layers.2.bias"]
-    save_file(tensors, str(bad / WEIGHTS_FILE))
+    def edit(tensors):
+        tensors["backdoor"] = torch.zeros(3)
+        del tensors["layers.2.bias"]
+
+    bad = tampered(exported, tmp_path, edit)
     with pytest.raises(UsageError, match=r"missing \['layers\.2\.bias'\]; unexpected \['backdoor'\]"):
         load_subnet(bad)
 
 
 def test_changed_weights_fail_the_hash(exported, tmp_path):
-    bad = copy_export(exported, tmp_path / "bad")
-    tensors = load_file(str(bad / WEIGHTS_FILE))
-    tensors["layers.0.bias"] += 1
-    save_file(tensors, str(bad / WEIGHTS_FILE))
+    bad = tampered(exported, tmp_path, lambda t: t["layers.0.bias"].add_(1))
     with pytest.raises(UsageError, match="sha256"):
         load_subnet(bad)
 

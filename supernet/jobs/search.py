@@ -5,6 +5,7 @@ The test split is never touched here: candidates are selected on validation accu
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -58,8 +59,6 @@ def run(cfg: DictConfig, out_dir: Path, supernet=None, bundle=None) -> dict[str,
     if previous is not None:
         out_dir = previous
         if ckpt_path is None and (previous / "search_request.json").is_file():
-            import json
-
             ckpt_path = json.loads((previous / "search_request.json").read_text())["ckpt_path"]
     if supernet is None:
         if ckpt_path is None:
