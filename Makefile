@@ -26,6 +26,7 @@ run: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check supernet tests
+	$(BIN)/ruff format --check supernet tests
 
 clean:
 	rm -rf $(VENV) .pytest_cache

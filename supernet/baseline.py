@@ -40,8 +40,9 @@ def sklearn_mlp_baseline(
     from sklearn.neural_network import MLPClassifier
 
     bundle = load_data(cfg)
-    clf = MLPClassifier(hidden_layer_sizes=tuple(int(h) for h in hidden), max_iter=int(max_iter),
-                        random_state=int(seed))
+    clf = MLPClassifier(
+        hidden_layer_sizes=tuple(int(h) for h in hidden), max_iter=int(max_iter), random_state=int(seed)
+    )
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
@@ -82,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if not file.exists():
         raise UsageError(f"data={name}: no {file}")
     cfg = OmegaConf.load(file)
-    cfg.merge_with_dotlist([a[len("data."):] for a in args if a.startswith("data.")])
+    cfg.merge_with_dotlist([a[len("data.") :] for a in args if a.startswith("data.")])
     other = OmegaConf.from_dotlist([a for a in args if not a.startswith("data")])
     result = sklearn_mlp_baseline(cfg, **OmegaConf.to_container(other))
     print(yaml.safe_dump(result, sort_keys=False).strip())

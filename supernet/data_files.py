@@ -86,15 +86,11 @@ def _input_path(cfg: Mapping, key: str, directory: bool = False) -> Path:
     return path
 
 
-def read_table(
-    path: Path, source: str, sep: str | None = None, na_values: Any = None
-) -> pd.DataFrame:
+def read_table(path: Path, source: str, sep: str | None = None, na_values: Any = None) -> pd.DataFrame:
     """Read a CSV/TSV or Parquet file (by suffix); rows are labelled 1, 2, ... for messages."""
     kind = TABLE_SUFFIXES.get(path.suffix.lower())
     if kind is None:
-        raise UsageError(
-            f"{source}: unsupported suffix {path.suffix!r}; use one of {', '.join(TABLE_SUFFIXES)}"
-        )
+        raise UsageError(f"{source}: unsupported suffix {path.suffix!r}; use one of {', '.join(TABLE_SUFFIXES)}")
     if kind == "parquet":
         try:
             df = pd.read_parquet(path)
@@ -123,8 +119,7 @@ def _read_csv(path: Path, source: str, sep: str, na_values: Any) -> pd.DataFrame
         m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
         if m:
             raise UsageError(
-                f"{source}: line {m[2]} has {m[3]} fields but the header has {m[1]}; "
-                "fix or remove that row"
+                f"{source}: line {m[2]} has {m[3]} fields but the header has {m[1]}; fix or remove that row"
             ) from exc
         raise UsageError(f"{source}: cannot parse as CSV ({_first_line(exc)})") from exc
     except UnicodeDecodeError as exc:
@@ -136,8 +131,7 @@ def _read_csv(path: Path, source: str, sep: str, na_values: Any) -> pd.DataFrame
         if ragged:
             line, fields, expected = ragged
             raise UsageError(
-                f"{source}: line {line} has {fields} fields but the header has {expected}; "
-                "fix or remove that row"
+                f"{source}: line {line} has {fields} fields but the header has {expected}; fix or remove that row"
             )
     return df
 
@@ -220,9 +214,7 @@ class TablePreprocessor:
         self.dropped = [dict(d) for d in dropped]
         for col in self.columns:
             if col.get("type") not in ("numeric", "categorical"):
-                raise UsageError(
-                    f"preprocess column {col.get('name')!r}: unknown type {col.get('type')!r}"
-                )
+                raise UsageError(f"preprocess column {col.get('name')!r}: unknown type {col.get('type')!r}")
 
     # -- fitting
     @classmethod
@@ -287,10 +279,7 @@ class TablePreprocessor:
     def from_spec(cls, spec: Mapping[str, Any]) -> TablePreprocessor:
         if spec.get("kind") != "table":
             raise UsageError(f"preprocess kind {spec.get('kind')!r} is not 'table'")
-        columns = [
-            {k: (list(v) if k == "categories" else v) for k, v in dict(c).items()}
-            for c in spec["columns"]
-        ]
+        columns = [{k: (list(v) if k == "categories" else v) for k, v in dict(c).items()} for c in spec["columns"]]
         return cls(columns, spec.get("target"), spec.get("classes", ()), spec.get("dropped", ()))
 
     @property
@@ -312,9 +301,7 @@ class TablePreprocessor:
         """Raw rows -> float32 ``(len(df), in_features)``; other columns (target...) are ignored."""
         missing = [c["name"] for c in self.columns if c["name"] not in df.columns]
         if missing:
-            raise UsageError(
-                f"{source}: missing feature column(s) {missing}; it has {list(df.columns)}"
-            )
+            raise UsageError(f"{source}: missing feature column(s) {missing}; it has {list(df.columns)}")
         blocks: list[np.ndarray] = []
         for col in self.columns:
             s = df[col["name"]]
@@ -344,14 +331,11 @@ class TablePreprocessor:
     def encode_target(self, df: pd.DataFrame, source: str = "input") -> torch.Tensor:
         """The target column as int64 class indices (into `classes`)."""
         if self.target not in df.columns:
-            raise UsageError(
-                f"{source}: target column {self.target!r} not found; columns: {list(df.columns)}"
-            )
+            raise UsageError(f"{source}: target column {self.target!r} not found; columns: {list(df.columns)}")
         s = df[self.target]
         if s.isna().any():
             raise UsageError(
-                f"{source}: target column {self.target!r} is empty in row {s.isna().idxmax()}; "
-                "fill or remove that row"
+                f"{source}: target column {self.target!r} is empty in row {s.isna().idxmax()}; fill or remove that row"
             )
         index = {c: i for i, c in enumerate(self.classes)}
         labels = []
@@ -371,8 +355,10 @@ def _column_kind(s: pd.Series, name: str, source: str) -> str:
         return "categorical"
     if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_complex_dtype(s.dtype):
         return "numeric"
-    if isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_object_dtype(s.dtype) or (
-        pd.api.types.is_string_dtype(s.dtype)
+    if (
+        isinstance(s.dtype, pd.CategoricalDtype)
+        or pd.api.types.is_object_dtype(s.dtype)
+        or (pd.api.types.is_string_dtype(s.dtype))
     ):
         present = s.dropna()
         if isinstance(s.dtype, pd.CategoricalDtype) or len(present) == 0:
@@ -403,8 +389,7 @@ def load_table(cfg: Mapping) -> RawData:
     path = _input_path(cfg, "path")
     target = cfg.get("target")
     if not target:
-        raise UsageError("data.target is not set: name the column that holds the class, "
-                         "e.g. data.target=label")
+        raise UsageError("data.target is not set: name the column that holds the class, e.g. data.target=label")
     sep, na = cfg.get("sep"), cfg.get("na_values")
     df = read_table(path, f"data.path={path}", sep, na)
     test_df, test_source = None, None
@@ -428,8 +413,7 @@ def load_tabular_demo(cfg: Mapping) -> RawData:
     df = bunch.data.copy()
     df["class"] = np.asarray(bunch.target_names)[bunch.target.to_numpy()]
     df.index = pd.RangeIndex(1, len(df) + 1)
-    return table_raw_data(df, {**dict(cfg), "features": None, "drop": None}, "class",
-                          f"data.dataset={name}")
+    return table_raw_data(df, {**dict(cfg), "features": None, "drop": None}, "class", f"data.dataset={name}")
 
 
 def table_raw_data(
@@ -443,25 +427,23 @@ def table_raw_data(
     """The shared table path: choose features, classes, splits; fit on training rows; encode."""
     if target not in df.columns:
         hint = "; if the file is not comma-separated, set data.sep" if df.shape[1] == 1 else ""
-        raise UsageError(
-            f"{source}: target column {target!r} not found; columns: {list(df.columns)}{hint}"
-        )
+        raise UsageError(f"{source}: target column {target!r} not found; columns: {list(df.columns)}{hint}")
     features = _select_features(df, cfg, target, source)
     categorical = [str(c) for c in (cfg.get("categorical") or [])]
     unknown = [c for c in categorical if c not in features]
     if unknown:
-        raise UsageError(
-            f"{source}: data.categorical names {unknown}, not feature columns {features}"
-        )
+        raise UsageError(f"{source}: data.categorical names {unknown}, not feature columns {features}")
 
     s = df[target]
     if s.isna().any():
-        raise UsageError(f"{source}: target column {target!r} is empty in row {s.isna().idxmax()}; "
-                         "fill or remove that row")
+        raise UsageError(
+            f"{source}: target column {target!r} is empty in row {s.isna().idxmax()}; fill or remove that row"
+        )
     classes = list(dict.fromkeys(_as_category(v) for v in _sorted_values(list(s.unique()))))
     if len(classes) < 2:
-        raise UsageError(f"{source}: target column {target!r} has one class ({classes[0]!r}); "
-                         "a classifier needs at least two")
+        raise UsageError(
+            f"{source}: target column {target!r} has one class ({classes[0]!r}); a classifier needs at least two"
+        )
     labeller = TablePreprocessor([], target, classes)
     y_all = labeller.encode_target(df, source)
 
@@ -475,21 +457,31 @@ def table_raw_data(
         y_test = labeller.encode_target(test_df, test_source or "test")
 
     # Fit on exactly the rows load_data trains on: it makes this same split of these labels.
-    fit_idx, _ = _split(y_train, float(cfg.get("val_size", 0.2)), int(cfg.get("split_seed", 0)),
-                        source, "data.val_size")
+    fit_idx, _ = _split(
+        y_train, float(cfg.get("val_size", 0.2)), int(cfg.get("split_seed", 0)), source, "data.val_size"
+    )
     prep = TablePreprocessor.fit(
-        train_df.iloc[fit_idx.numpy()], features, source,
-        max_categories=int(cfg.get("max_categories", 50)), categorical=categorical,
-        target=target, classes=classes,
+        train_df.iloc[fit_idx.numpy()],
+        features,
+        source,
+        max_categories=int(cfg.get("max_categories", 50)),
+        categorical=categorical,
+        target=target,
+        classes=classes,
     )
     train_x = prep.transform(train_df, source)
     test_x = prep.transform(test_df, test_source or "test")
-    log.info("%s: %d feature columns -> %d inputs (%s)", source, len(prep.columns),
-             prep.in_features, ", ".join(prep.feature_names[:8])
-             + (", ..." if prep.in_features > 8 else ""))
+    log.info(
+        "%s: %d feature columns -> %d inputs (%s)",
+        source,
+        len(prep.columns),
+        prep.in_features,
+        ", ".join(prep.feature_names[:8]) + (", ..." if prep.in_features > 8 else ""),
+    )
     report_classes(source, classes, y_train, y_test)
-    return RawData(train_x, y_train, test_x, y_test, [prep.in_features], classes,
-                   preprocess=prep.spec(), normalize="feature")
+    return RawData(
+        train_x, y_train, test_x, y_test, [prep.in_features], classes, preprocess=prep.spec(), normalize="feature"
+    )
 
 
 def _select_features(df: pd.DataFrame, cfg: Mapping, target: str, source: str) -> list[str]:
@@ -507,9 +499,7 @@ def _select_features(df: pd.DataFrame, cfg: Mapping, target: str, source: str) -
     return features
 
 
-def _split(
-    y: torch.Tensor, holdout: float, seed: int, source: str, key: str
-) -> tuple[torch.Tensor, torch.Tensor]:
+def _split(y: torch.Tensor, holdout: float, seed: int, source: str, key: str) -> tuple[torch.Tensor, torch.Tensor]:
     try:
         return stratified_split(y, holdout, seed)
     except UsageError as exc:
@@ -529,8 +519,9 @@ def report_classes(
         test = f"; test: {len(test_y)} rows"
     log.info("%s: class counts (train+val) %s; largest/smallest %.2f%s", source, shown, ratio, test)
     if ratio >= 10:
-        log.warning("%s: classes are imbalanced (largest/smallest %.1f); accuracy can hide a poor "
-                    "minority class", source, ratio)
+        log.warning(
+            "%s: classes are imbalanced (largest/smallest %.1f); accuracy can hide a poor minority class", source, ratio
+        )
 
 
 def raw_features(spec: Mapping[str, Any], inputs: Any) -> torch.Tensor:
@@ -574,8 +565,7 @@ def _image_folder(path: Path, source: str) -> tuple[list[str], list[tuple[str, i
 
     class _Folder(ImageFolder):
         def find_classes(self, directory):  # noqa: ANN001 - torchvision's signature
-            classes = sorted(e.name for e in os.scandir(directory)
-                             if e.is_dir() and not e.name.startswith("."))
+            classes = sorted(e.name for e in os.scandir(directory) if e.is_dir() and not e.name.startswith("."))
             if not classes:
                 raise FileNotFoundError("no class folders")
             return classes, {c: i for i, c in enumerate(classes)}
@@ -584,8 +574,9 @@ def _image_folder(path: Path, source: str) -> tuple[list[str], list[tuple[str, i
         folder = _Folder(str(path), loader=lambda p: p)
     except FileNotFoundError as exc:
         if "no class folders" in str(exc):
-            raise UsageError(f"{source}: no class sub-folders; put each class's images in "
-                             f"{path}/<class name>/") from exc
+            raise UsageError(
+                f"{source}: no class sub-folders; put each class's images in {path}/<class name>/"
+            ) from exc
         raise UsageError(f"{source}: {_first_line(exc)}") from exc
     return list(folder.classes), list(folder.samples)
 
@@ -598,8 +589,7 @@ def _read_images(samples: list[tuple[str, int]], spec: Mapping[str, Any]) -> tor
             with Image.open(file) as img:
                 return image_to_tensor(img, spec)
         except (UnidentifiedImageError, OSError) as exc:
-            raise UsageError(f"image {file}: cannot be read ({_first_line(exc)}); "
-                             "fix or remove it") from exc
+            raise UsageError(f"image {file}: cannot be read ({_first_line(exc)}); fix or remove it") from exc
 
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
         return torch.stack(list(pool.map(one, [f for f, _ in samples])))
@@ -612,8 +602,14 @@ def load_image_folder(cfg: Mapping) -> RawData:
     if not isinstance(size, int) or isinstance(size, bool) or size < 1:
         raise UsageError(f"data.image_size={size!r} must be a positive integer (pixels per side)")
     mode = "L" if cfg.get("grayscale", True) else "RGB"
-    spec = {"kind": "image", "image_size": size, "mode": mode, "resize": "bilinear",
-            "scale": "pixel / 255", "layout": "channel-first, flattened"}
+    spec = {
+        "kind": "image",
+        "image_size": size,
+        "mode": mode,
+        "resize": "bilinear",
+        "scale": "pixel / 255",
+        "layout": "channel-first, flattened",
+    }
     source = f"data.path={path}"
     t0 = time.perf_counter()
     classes, samples = _image_folder(path, source)
@@ -626,19 +622,27 @@ def load_image_folder(cfg: Mapping) -> RawData:
         test_classes, test_samples = _image_folder(test_path, f"data.test_path={test_path}")
         unknown = [c for c in test_classes if c not in classes]
         if unknown:
-            raise UsageError(f"data.test_path={test_path}: class folder(s) {unknown} are not in "
-                             f"data.path ({', '.join(classes)})")
+            raise UsageError(
+                f"data.test_path={test_path}: class folder(s) {unknown} are not in data.path ({', '.join(classes)})"
+            )
         remap = [classes.index(c) for c in test_classes]
         test_x = _read_images(test_samples, spec)
         test_y = torch.tensor([remap[label] for _, label in test_samples], dtype=torch.int64)
     else:  # carve a fixed test split, as for tables, so final reports have one
-        keep, hold = _split(train_y, float(cfg.get("test_size", 0.2)), TEST_SEED, source,
-                            "data.test_size")
+        keep, hold = _split(train_y, float(cfg.get("test_size", 0.2)), TEST_SEED, source, "data.test_size")
         test_x, test_y = train_x[hold], train_y[hold]
         train_x, train_y = train_x[keep], train_y[keep]
     channels = 1 if spec["mode"] == "L" else 3
-    log.info("%s: read %d images (%dx%d %s) in %.1f s", source, len(train_y) + len(test_y),
-             size, size, spec["mode"], time.perf_counter() - t0)
+    log.info(
+        "%s: read %d images (%dx%d %s) in %.1f s",
+        source,
+        len(train_y) + len(test_y),
+        size,
+        size,
+        spec["mode"],
+        time.perf_counter() - t0,
+    )
     report_classes(source, classes, train_y, test_y)
-    return RawData(train_x, train_y, test_x, test_y, [channels, size, size], classes,
-                   preprocess=spec, normalize="channel")
+    return RawData(
+        train_x, train_y, test_x, test_y, [channels, size, size], classes, preprocess=spec, normalize="channel"
+    )

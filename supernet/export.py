@@ -132,13 +132,17 @@ def expected_shapes(meta: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
 
 
 # ---------------------------------------------------------------------------- writing
-def check_budget(arch: Sequence[int], params: int, flops: int, budget: Mapping[str, Any] | None,
-                 latency_ms: float | None = None) -> None:
+def check_budget(
+    arch: Sequence[int], params: int, flops: int, budget: Mapping[str, Any] | None, latency_ms: float | None = None
+) -> None:
     """UsageError naming the bound when `arch` breaks ``max_params`` / ``max_flops`` (and
     ``max_latency_ms`` when the search measured a latency)."""
     budget = budget or {}
-    for key, value, unit in (("max_params", params, "parameters"), ("max_flops", flops, "FLOPs"),
-                             ("max_latency_ms", latency_ms, "ms latency")):
+    for key, value, unit in (
+        ("max_params", params, "parameters"),
+        ("max_flops", flops, "FLOPs"),
+        ("max_latency_ms", latency_ms, "ms latency"),
+    ):
         limit = budget.get(key)
         if limit is not None and value is not None and value > limit:
             raise UsageError(
@@ -199,8 +203,12 @@ def write_export(
                 f"verification failed: the exported model's logits differ from the reference by {diff:.3g} "
                 f"(limit {VERIFY_ATOL}) on {len(x_ref)} inputs"
             )
-        meta["verification"] = {"max_abs_diff": float(diff), "n_inputs": len(x_ref), "atol": VERIFY_ATOL,
-                                "params_match_closed_form": True}
+        meta["verification"] = {
+            "max_abs_diff": float(diff),
+            "n_inputs": len(x_ref),
+            "atol": VERIFY_ATOL,
+            "params_match_closed_form": True,
+        }
         raw = x_ref * _norm_stat(written, "std") + _norm_stat(written, "mean")  # raw inputs for ONNX
         meta["onnx"] = _export_onnx(written, raw, tmp / ONNX_FILE) if onnx else "skipped: onnx=false"
         _write_yaml(tmp / ARCH_FILE, meta)
@@ -211,10 +219,22 @@ def write_export(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     files = sorted(p.name for p in out_dir.iterdir())
-    log.info("exported %s to %s (max |diff| %.2g, onnx: %s)", list(model.arch), out_dir, diff,
-             meta["onnx"] if isinstance(meta["onnx"], str) else "ok")
-    return {"path": str(out_dir), "arch": list(model.arch), "params": int(meta["params"]),
-            "flops": meta.get("flops"), "max_abs_diff": float(diff), "onnx": meta["onnx"], "files": files}
+    log.info(
+        "exported %s to %s (max |diff| %.2g, onnx: %s)",
+        list(model.arch),
+        out_dir,
+        diff,
+        meta["onnx"] if isinstance(meta["onnx"], str) else "ok",
+    )
+    return {
+        "path": str(out_dir),
+        "arch": list(model.arch),
+        "params": int(meta["params"]),
+        "flops": meta.get("flops"),
+        "max_abs_diff": float(diff),
+        "onnx": meta["onnx"],
+        "files": files,
+    }
 
 
 def _norm_stat(model: Subnet, name: str) -> torch.Tensor:
@@ -275,13 +295,24 @@ def _export_onnx(model: Subnet, raw_x: torch.Tensor, path: Path) -> dict[str, An
             warnings.simplefilter("ignore")
             try:  # the TorchScript-based exporter: instant for a plain MLP
                 torch.onnx.export(
-                    model, (example,), str(path), input_names=["input"], output_names=["logits"],
-                    dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, dynamo=False,
+                    model,
+                    (example,),
+                    str(path),
+                    input_names=["input"],
+                    output_names=["logits"],
+                    dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+                    dynamo=False,
                 )
             except Exception:  # a torch without it: the torch.export-based exporter
                 program = torch.onnx.export(
-                    model, (example,), None, input_names=["input"], output_names=["logits"],
-                    dynamic_shapes=({0: torch.export.Dim("batch")},), dynamo=True, verbose=False,
+                    model,
+                    (example,),
+                    None,
+                    input_names=["input"],
+                    output_names=["logits"],
+                    dynamic_shapes=({0: torch.export.Dim("batch")},),
+                    dynamo=True,
+                    verbose=False,
                 )
                 program.save(str(path))
     except Exception as exc:
@@ -349,8 +380,9 @@ def export_subnet(
 
         verify_x = load_data(data_config(loaded)).val_x[:512]
     info = loaded.data
-    model = Subnet(space.in_features, arch, space.num_classes, info["normalization"]["mean"],
-                   info["normalization"]["std"])
+    model = Subnet(
+        space.in_features, arch, space.num_classes, info["normalization"]["mean"], info["normalization"]["std"]
+    )
     plain = loaded.model.extract(arch)
     with torch.no_grad():
         for i, layer in enumerate(plain[::2]):  # Linear, ReLU, Linear, ... -> the Linear layers
@@ -484,8 +516,7 @@ def _read_meta(path: Path, key: str) -> dict[str, Any]:
             f"{key}={path}: normalization has {len(mean)} means and {len(std)} stds (all > 0 needed), which must "
             f"divide in_features={in_features}"
         )
-    meta.update(arch=arch, in_features=in_features, num_classes=num_classes,
-                normalization={"mean": mean, "std": std})
+    meta.update(arch=arch, in_features=in_features, num_classes=num_classes, normalization={"mean": mean, "std": std})
     return meta
 
 

@@ -285,8 +285,10 @@ def verdict(report: Mapping) -> str:
                 f"its tau {_f(b['kendall_tau'])} means little"
             )
         else:
-            worse = b["params_tau"] is not None and b["kendall_tau"] is not None and (
-                b["kendall_tau"] <= b["params_tau"] + MARGIN
+            worse = (
+                b["params_tau"] is not None
+                and b["kendall_tau"] is not None
+                and (b["kendall_tau"] <= b["params_tau"] + MARGIN)
             )
             close = within_noise(b, CLOSE_RELIABILITY, CLOSE_NOISE_TAU)
             parts.append(

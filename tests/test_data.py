@@ -50,8 +50,17 @@ def test_offline_without_files_is_one_line(tmp_path):
 
 @pytest.mark.skipif(not DEBIAN_FASHION_MNIST.is_dir(), reason="Debian package dataset-fashion-mnist not installed")
 def test_fashion_mnist_from_the_debian_package(tmp_path):
-    bundle = load_data({"name": "fashion_mnist", "root": str(tmp_path), "download": False, "val_size": 10000,
-                        "limit_train": 2000, "limit_val": 500, "limit_test": 500})
+    bundle = load_data(
+        {
+            "name": "fashion_mnist",
+            "root": str(tmp_path),
+            "download": False,
+            "val_size": 10000,
+            "limit_train": 2000,
+            "limit_val": 500,
+            "limit_test": 500,
+        }
+    )
     assert (tmp_path / "FashionMNIST" / "raw" / "train-images-idx3-ubyte").stat().st_size == 16 + 60000 * 784
     assert (len(bundle.train_y), len(bundle.val_y), len(bundle.test_y)) == (2000, 500, 500)
     assert bundle.class_names[0] == "T-shirt/top"
@@ -65,8 +74,10 @@ def test_unknown_data_name():
 def test_tensor_loader_shards_and_reshuffles():
     x, y = torch.arange(10).float()[:, None], torch.arange(10)
     epoch = {"e": 0}
-    loaders = [TensorLoader(lambda: (x, y), 2, True, seed=1, epoch=lambda: epoch["e"], rank=lambda r=r: (r, 2))
-               for r in range(2)]
+    loaders = [
+        TensorLoader(lambda: (x, y), 2, True, seed=1, epoch=lambda: epoch["e"], rank=lambda r=r: (r, 2))
+        for r in range(2)
+    ]
     seen = [torch.cat([b[1] for b in loader]) for loader in loaders]
     assert sorted(torch.cat(seen).tolist()) == list(range(10))  # disjoint, complete shares
     first = seen[0].tolist()

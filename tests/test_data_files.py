@@ -34,13 +34,11 @@ def make_table(n: int = 60) -> pd.DataFrame:
     size = rng.integers(1, 100, size=n).astype(float)
     size[[3, 10, 17]] = np.nan
     color[[5, 12]] = None
-    return pd.DataFrame({"x": x, "size": size, "color": color, "flag": rng.random(n) > 0.5,
-                         "label": label})
+    return pd.DataFrame({"x": x, "size": size, "color": color, "flag": rng.random(n) > 0.5, "label": label})
 
 
 def table_cfg(path, **extra) -> dict:
-    return {"name": "csv", "path": str(path), "target": "label", "val_size": 0.2,
-            "split_seed": 0, **extra}
+    return {"name": "csv", "path": str(path), "target": "label", "val_size": 0.2, "split_seed": 0, **extra}
 
 
 @pytest.fixture
@@ -73,8 +71,7 @@ def test_statistics_come_from_training_rows_only(tmp_path):
     """With a test file, the loader's train rows are the file's rows in order, so the rows
     load_data trains on are known: fill values and categories must come from those alone."""
     df = make_table()
-    fit_idx, val_idx = stratified_split(
-        torch.tensor((df["label"] == "yes").to_numpy(), dtype=torch.int64), 0.2, seed=0)
+    fit_idx, val_idx = stratified_split(torch.tensor((df["label"] == "yes").to_numpy(), dtype=torch.int64), 0.2, seed=0)
     df.loc[df.index[val_idx[0].item()], "color"] = "violet"  # only a validation row has it
     df.loc[df.index[val_idx[1].item()], "size"] = 1e6  # would move a leaky median/mean
     df.to_csv(tmp_path / "train.csv", index=False)
@@ -142,8 +139,11 @@ def write(tmp_path, name: str, text: str):
         ("a,b,label\n1,2,x\n3,4,5,y\n5,6,x\n", {}, "line 3 has 4 fields but the header has 3"),
         ("a,b,label\n1,2,x\n3,y\n5,6,x\n", {}, "line 3 has 2 fields but the header has 3"),
         # a typo in a numeric column: caught when the kind is chosen or when rows are encoded
-        ("a,label\n" + "".join(f"{i},{'xy'[i % 2]}\n" for i in range(30)).replace("\n7,", "\n?,"),
-         {}, r"column 'a' .*row 8 holds '\?'"),
+        (
+            "a,label\n" + "".join(f"{i},{'xy'[i % 2]}\n" for i in range(30)).replace("\n7,", "\n?,"),
+            {},
+            r"column 'a' .*row 8 holds '\?'",
+        ),
         ("a,b,label\n1,2,x\n,4,y\n", {"features": ["a", "c"]}, r"column\(s\) \['c'\] not found"),
         ("a,label\n1,x\n2,\n", {}, "target column 'label' is empty in row 2"),
     ],
@@ -156,8 +156,7 @@ def test_bad_tables(tmp_path, text, cfg, message):
 
 
 def test_too_many_categories_names_the_column(tmp_path):
-    df = pd.DataFrame({"id": [f"u{i}" for i in range(40)], "v": range(40),
-                       "label": ["a", "b"] * 20})
+    df = pd.DataFrame({"id": [f"u{i}" for i in range(40)], "v": range(40), "label": ["a", "b"] * 20})
     path = tmp_path / "ids.csv"
     df.to_csv(path, index=False)
     with pytest.raises(UsageError, match=r"column 'id' has \d+ distinct .*data.drop=\[id\]"):
@@ -203,14 +202,12 @@ def test_image_folder_grayscale_and_rgb(tmp_path):
     assert raw.class_names == ["cat", "dog"] and raw.input_shape == [1, 8, 8]
     assert raw.train_x.shape == (8, 64) and raw.test_x.shape == (2, 64)
     assert 0 <= raw.train_x.min() and raw.train_x.max() <= 1 and raw.normalize == "channel"
-    rgb = load_image_folder({"path": str(root), "image_size": 6, "grayscale": False,
-                             "test_path": str(root)})
+    rgb = load_image_folder({"path": str(root), "image_size": 6, "grayscale": False, "test_path": str(root)})
     assert rgb.input_shape == [3, 6, 6] and rgb.train_x.shape == (10, 108)
     with Image.open(root / "dog" / "0.png") as img:  # same steps for a single raw image
         assert torch.equal(image_to_tensor(img, rgb.preprocess), rgb.train_x[5])
     assert torch.equal(raw_features(rgb.preprocess, [root / "dog" / "0.png"])[0], rgb.train_x[5])
-    bundle = load_data({"name": "image_folder", "path": str(root), "image_size": 4,
-                        "val_size": 2})
+    bundle = load_data({"name": "image_folder", "path": str(root), "image_size": 4, "val_size": 2})
     assert bundle.in_features == 16 and len(bundle.val_y) == 2
 
 

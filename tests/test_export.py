@@ -43,8 +43,9 @@ def bundle(supernet):
 @pytest.fixture(scope="module")
 def exported(supernet, bundle, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("exports") / "a"
-    export_subnet(supernet, ARCH, out, search_figures={"val_acc": 0.5}, budget={"max_params": 10**6},
-                  verify_x=bundle.val_x[:256])
+    export_subnet(
+        supernet, ARCH, out, search_figures={"val_acc": 0.5}, budget={"max_params": 10**6}, verify_x=bundle.val_x[:256]
+    )
     return out
 
 
@@ -228,8 +229,14 @@ def test_pickles_are_never_loaded(exported, tmp_path):
 @pytest.mark.slow
 def test_cli_export_from_ckpt_and_from_search(digits_ckpt, supernet, tmp_path):
     run = tmp_path / "run"
-    proc = run_cli("supernet-export", f"ckpt_path={digits_ckpt}", "arch=[32,16]", f"out={tmp_path / 'a'}",
-                   "onnx=false", f"hydra.run.dir={run}")
+    proc = run_cli(
+        "supernet-export",
+        f"ckpt_path={digits_ckpt}",
+        "arch=[32,16]",
+        f"out={tmp_path / 'a'}",
+        "onnx=false",
+        f"hydra.run.dir={run}",
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = read_json(run / "result.json")
     assert result["paths"]["export"] == str(tmp_path / "a") and result["export"]["max_abs_diff"] < 1e-5
@@ -238,17 +245,28 @@ def test_cli_export_from_ckpt_and_from_search(digits_ckpt, supernet, tmp_path):
     # A search run dir as the lead's search writes it: best/arch.yaml + result.json.
     search = tmp_path / "search"
     (search / "best").mkdir(parents=True)
-    best = {"arch": [48], "params": supernet.space.params((48,)), "val_acc": 0.93, "strategy": "evolution",
-            "constraints": {"max_params": 5000, "max_flops": None, "max_latency_ms": None}}
+    best = {
+        "arch": [48],
+        "params": supernet.space.params((48,)),
+        "val_acc": 0.93,
+        "strategy": "evolution",
+        "constraints": {"max_params": 5000, "max_flops": None, "max_latency_ms": None},
+    }
     (search / "best" / "arch.yaml").write_text(yaml.safe_dump(best))
     summary = {"ckpt_path": str(digits_ckpt), "ckpt_sha256": supernet.sha256, "constraints": {"max_params": 5000}}
     (search / "result.json").write_text(json.dumps(summary))
-    proc = run_cli("supernet-export", f"search_dir={search}", f"out={tmp_path / 'best'}", "onnx=false",
-                   f"hydra.run.dir={run}")
+    proc = run_cli(
+        "supernet-export", f"search_dir={search}", f"out={tmp_path / 'best'}", "onnx=false", f"hydra.run.dir={run}"
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     meta = yaml.safe_load((tmp_path / "best" / ARCH_FILE).read_text())
     assert meta["arch"] == [48] and meta["search"]["val_acc"] == 0.93 and meta["budget"] == {"max_params": 5000}
-    proc = run_cli("supernet-export", f"search_dir={search}", f"out={tmp_path / 'b'}", "budget.max_params=100",
-                   f"hydra.run.dir={run}")
+    proc = run_cli(
+        "supernet-export",
+        f"search_dir={search}",
+        f"out={tmp_path / 'b'}",
+        "budget.max_params=100",
+        f"hydra.run.dir={run}",
+    )
     assert proc.returncode == 2 and "max_params=100" in proc.stderr and not (tmp_path / "b").exists()
     assert proc.stderr.count("\n") == 1  # one line, no traceback

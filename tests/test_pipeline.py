@@ -18,8 +18,16 @@ def test_default_pipeline_on_digits(tmp_path):
     winner = result["winner"]
     assert winner["test_acc"] >= 0.95
     assert set(result["phases"]) == {"data", "train", "search", "export", "retrain"}
-    for name in ("train/checkpoints/last.ckpt", "search/history.csv", "search/pareto.json", "search/best/arch.yaml",
-                 "subnet/arch.yaml", "subnet/model.safetensors", "retrain/metrics.json", "summary.md"):
+    for name in (
+        "train/checkpoints/last.ckpt",
+        "search/history.csv",
+        "search/pareto.json",
+        "search/best/arch.yaml",
+        "subnet/arch.yaml",
+        "subnet/model.safetensors",
+        "retrain/metrics.json",
+        "summary.md",
+    ):
         assert (tmp_path / name).exists(), name
     assert "test" in (tmp_path / "summary.md").read_text()
     from supernet import load_subnet
@@ -31,9 +39,20 @@ def test_default_pipeline_on_digits(tmp_path):
 @pytest.mark.slow
 def test_python_dash_m_and_constraints(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "supernet", "+experiment=digits_quick", "search.constraints.max_params=5000",
-         "logger=none", "trainer.enable_progress_bar=false", f"hydra.run.dir={tmp_path}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "supernet",
+            "+experiment=digits_quick",
+            "search.constraints.max_params=5000",
+            "logger=none",
+            "trainer.enable_progress_bar=false",
+            f"hydra.run.dir={tmp_path}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     winner = read_json(tmp_path / "result.json")["winner"]
@@ -44,8 +63,15 @@ def test_python_dash_m_and_constraints(tmp_path):
 @pytest.mark.slow
 def test_sweep_records_a_failing_job_and_goes_on(tmp_path, digits_run):
     sweep = tmp_path / "sweep"
-    proc = run_cli("supernet-search", "-m", f"ckpt_path={digits_run}", "search.budget=100", "logger=none",
-                   "search.constraints.max_params=10,20000", f"hydra.sweep.dir={sweep}")
+    proc = run_cli(
+        "supernet-search",
+        "-m",
+        f"ckpt_path={digits_run}",
+        "search.budget=100",
+        "logger=none",
+        "search.constraints.max_params=10,20000",
+        f"hydra.sweep.dir={sweep}",
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     failed, ok = read_json(sweep / "0" / "result.json"), read_json(sweep / "1" / "result.json")
     assert failed["status"] == "failed" and "below the smallest arch" in failed["error"]
@@ -67,9 +93,16 @@ def test_report_on_an_empty_dir_is_a_usage_error(tmp_path):
 
 @pytest.mark.slow
 def test_standalone_search_stops_on_its_time_budget(tmp_path, digits_run):
-    proc = run_cli("supernet-search", f"ckpt_path={digits_run}", "search=standalone", "search.time_budget_s=1",
-                   "search.standalone.epochs=1", f"search.standalone.cache={tmp_path / 'cache.json'}", "logger=none",
-                   f"hydra.run.dir={tmp_path / 'run'}")
+    proc = run_cli(
+        "supernet-search",
+        f"ckpt_path={digits_run}",
+        "search=standalone",
+        "search.time_budget_s=1",
+        "search.standalone.epochs=1",
+        f"search.standalone.cache={tmp_path / 'cache.json'}",
+        "logger=none",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = read_json(tmp_path / "run" / "result.json")
     assert result["evaluator"] == "standalone" and result["stopped"] == "time_budget"
@@ -89,9 +122,16 @@ def test_pipeline_on_a_csv_file(tmp_path):
     label = np.where(x1 + (color == "red") * 1.5 > 0.5, "yes", "no")
     x2[::17] = np.nan
     pd.DataFrame({"x1": x1, "x2": x2, "color": color, "label": label}).to_csv(tmp_path / "m.csv", index=False)
-    proc = run_cli("supernet", "data=csv", f"data.path={tmp_path / 'm.csv'}", "data.target=label",
-                   "+experiment=digits_quick", "logger=none", "trainer.enable_progress_bar=false",
-                   f"hydra.run.dir={tmp_path / 'run'}")
+    proc = run_cli(
+        "supernet",
+        "data=csv",
+        f"data.path={tmp_path / 'm.csv'}",
+        "data.target=label",
+        "+experiment=digits_quick",
+        "logger=none",
+        "trainer.enable_progress_bar=false",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = read_json(tmp_path / "run" / "result.json")
     assert result["winner"]["test_acc"] > 0.75

@@ -22,8 +22,14 @@ from supernet.retrain import SubnetModule, check_recipe, random_shift, retrain_s
 from conftest import make_cfg, read_json, run_cli
 
 ARCH = (64, 32)
-FAST = ["trainer.max_epochs=1", "trainer.accelerator=cpu", "trainer.enable_progress_bar=false", "logger=none",
-        "retrain.batch_size=64", "retrain.onnx=false"]
+FAST = [
+    "trainer.max_epochs=1",
+    "trainer.accelerator=cpu",
+    "trainer.enable_progress_bar=false",
+    "logger=none",
+    "retrain.batch_size=64",
+    "retrain.onnx=false",
+]
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +64,12 @@ def test_scratch_init_is_seeded(subnet_dir):
 def test_bad_recipes_are_refused():
     good = {"optim": {"name": "adamw", "lr": 1e-3}, "dropout": 0.1, "label_smoothing": 0.1, "augment": {"shift": 1}}
     check_recipe(good)
-    for key, value, match in (("dropout", 1.5, "retrain.dropout=1.5"), ("augment", {"shift": -1}, "augment.shift"),
-                              ("optim", {"name": "adam", "lr": 1}, "optim.name"), ("batch_size", 0, "batch_size")):
+    for key, value, match in (
+        ("dropout", 1.5, "retrain.dropout=1.5"),
+        ("augment", {"shift": -1}, "augment.shift"),
+        ("optim", {"name": "adam", "lr": 1}, "optim.name"),
+        ("batch_size", 0, "batch_size"),
+    ):
         with pytest.raises(UsageError, match=match):
             check_recipe({**good, key: value})
 
@@ -67,8 +77,17 @@ def test_bad_recipes_are_refused():
 def test_retrain_compare_inherited_finetuned_scratch(subnet_dir, tmp_path):
     cfg = make_cfg("retrain", [*FAST, "retrain.augment.shift=1", "retrain.dropout=0.1"])
     out = tmp_path / "run"
-    result = retrain_subnet(subnet_dir, recipe_of(cfg), cfg.data, cfg.trainer, out, init="inherited", seed=0,
-                            compare=True, tensorboard=False)
+    result = retrain_subnet(
+        subnet_dir,
+        recipe_of(cfg),
+        cfg.data,
+        cfg.trainer,
+        out,
+        init="inherited",
+        seed=0,
+        compare=True,
+        tensorboard=False,
+    )
     rows = {r["finish"]: r for r in result["compare"]}
     assert set(rows) == {"inherited only", "fine-tuned", "from scratch"}
     for r in rows.values():
@@ -79,8 +98,10 @@ def test_retrain_compare_inherited_finetuned_scratch(subnet_dir, tmp_path):
     for variant in ("finetuned", "scratch"):
         metrics = read_json(out / variant / "metrics.json")
         assert metrics["test_acc"] is not None and metrics["val_acc"] > 0.3
-    assert result["paths"]["subnet"] == str(out / "finetuned" / "subnet") and result["objective"] == rows[
-        "fine-tuned"]["val_acc"]
+    assert (
+        result["paths"]["subnet"] == str(out / "finetuned" / "subnet")
+        and result["objective"] == rows["fine-tuned"]["val_acc"]
+    )
     # The retrained export is a full export: it reproduces the reported validation accuracy on raw inputs.
     retrained = load_subnet(result["paths"]["subnet"])
     assert retrained.meta["retrain"]["init"] == "inherited" and retrained.arch == ARCH

@@ -208,10 +208,7 @@ def test_resume_after_a_kill_gives_the_uninterrupted_result(strategy, tmp_path):
 def test_bayes_nsga2_multi_objective_with_a_latency_budget(tmp_path):
     cfg = cfg_for("bayes", 40, sampler="nsga2", objectives=["val_acc", "params"],
                   constraints={"max_params": MAX_PARAMS, "max_latency_ms": 0.5})  # fmt: skip
-    runs = [
-        run_search(SPACE, FakeEvaluator(latency=True), cfg, tmp_path / str(i), seed=0)
-        for i in range(2)
-    ]
+    runs = [run_search(SPACE, FakeEvaluator(latency=True), cfg, tmp_path / str(i), seed=0) for i in range(2)]
     assert runs[0] == {**runs[1], "wall_time_s": runs[0]["wall_time_s"]}
     assert runs[0]["n_evaluations"] == 40
     assert all(r["latency_ms"] <= 0.5 and r["params"] <= MAX_PARAMS for r in runs[0]["pareto"])

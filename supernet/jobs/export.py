@@ -95,8 +95,13 @@ def resolve_request(cfg: DictConfig) -> dict[str, Any]:
             raise UsageError(
                 "pass ckpt_path=<supernet .ckpt or run dir> and arch=[w1,w2,...], or search_dir=<search run dir>"
             )
-        request = {"arch": as_arch(cfg.arch), "ckpt_path": cfg.ckpt_path, "figures": None, "budget": {},
-                   "ckpt_sha256": None}
+        request = {
+            "arch": as_arch(cfg.arch),
+            "ckpt_path": cfg.ckpt_path,
+            "figures": None,
+            "budget": {},
+            "ckpt_sha256": None,
+        }
     request["budget"].update({k: v for k, v in (to_dict(cfg.get("budget")) or {}).items() if v is not None})
     n = cfg.get("verify_samples", 512)
     if n is None or int(n) < 1:
@@ -119,14 +124,20 @@ def run(cfg: DictConfig, out_dir: Path, supernet: Any = None, bundle: Any = None
     # The arch and the budget are checked before any data is read.
     arch = supernet.space.validate(request["arch"])
     figures = request["figures"] or {}
-    check_budget(arch, supernet.space.params(arch), supernet.space.flops(arch), request["budget"],
-                 figures.get("latency_ms"))
+    check_budget(
+        arch, supernet.space.params(arch), supernet.space.flops(arch), request["budget"], figures.get("latency_ms")
+    )
     if bundle is None:
         bundle = load_data(data_config(supernet, to_dict(cfg.get("data")) or {}))
     summary = export_subnet(
-        supernet, arch, Path(str(cfg.out)), overwrite=bool(cfg.overwrite),
-        search_figures=request["figures"], budget=request["budget"] or None,
-        verify_x=bundle.val_x[: int(cfg.verify_samples)], onnx=bool(cfg.onnx),
+        supernet,
+        arch,
+        Path(str(cfg.out)),
+        overwrite=bool(cfg.overwrite),
+        search_figures=request["figures"],
+        budget=request["budget"] or None,
+        verify_x=bundle.val_x[: int(cfg.verify_samples)],
+        onnx=bool(cfg.onnx),
     )
     result = {
         "task": "export",
@@ -138,6 +149,8 @@ def run(cfg: DictConfig, out_dir: Path, supernet: Any = None, bundle: Any = None
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / "result.json", result)
-    print(f"exported {summary['arch']} ({summary['params']} params, max |diff| {summary['max_abs_diff']:.2g}) "
-          f"to {summary['path']}")
+    print(
+        f"exported {summary['arch']} ({summary['params']} params, max |diff| {summary['max_abs_diff']:.2g}) "
+        f"to {summary['path']}"
+    )
     return result

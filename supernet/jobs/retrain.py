@@ -30,14 +30,22 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     check_recipe(recipe)
     check_trainer_config(cfg.trainer)
     result = retrain_subnet(
-        subnet_dir=str(cfg.subnet), recipe=recipe, data_cfg=to_dict(cfg.get("data")), trainer_cfg=cfg.trainer,
-        out_dir=out_dir, init=str(cfg.init), seed=int(cfg.seed), compare=bool(cfg.compare),
+        subnet_dir=str(cfg.subnet),
+        recipe=recipe,
+        data_cfg=to_dict(cfg.get("data")),
+        trainer_cfg=cfg.trainer,
+        out_dir=out_dir,
+        init=str(cfg.init),
+        seed=int(cfg.seed),
+        compare=bool(cfg.compare),
         tensorboard=cfg.logger.name == "tensorboard",
     )
     m = result["metrics"]
     test = "n/a" if m["test_acc"] is None else f"{m['test_acc']:.4f}"
-    print(f"retrained {m['arch']} (init={m['init']}, {m['epochs']} epochs): val {m['val_acc']:.4f}, test {test} "
-          f"-> {result['paths']['subnet']}")
+    print(
+        f"retrained {m['arch']} (init={m['init']}, {m['epochs']} epochs): val {m['val_acc']:.4f}, test {test} "
+        f"-> {result['paths']['subnet']}"
+    )
     if result.get("compare"):
         print(Path(result["paths"]["compare"]).read_text())
     return result

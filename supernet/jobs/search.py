@@ -83,13 +83,24 @@ def run(cfg: DictConfig, out_dir: Path, supernet=None, bundle=None) -> dict[str,
         settings = check_standalone_config(search_cfg, data_config(supernet))
         should_stop = TimeBudget(settings.time_budget_s)
         evaluator = StandaloneEvaluator(
-            supernet.space, bundle, settings.recipe, seed=int(cfg.seed), device=device, latency=latency,
-            cache=StandaloneCache(settings.cache), time_budget=should_stop,
+            supernet.space,
+            bundle,
+            settings.recipe,
+            seed=int(cfg.seed),
+            device=device,
+            latency=latency,
+            cache=StandaloneCache(settings.cache),
+            time_budget=should_stop,
         )
     elif kind == "inherited":
         evaluator = InheritedEvaluator(
-            supernet.model, supernet.space, bundle.val_x, bundle.val_y, device=device,
-            amp=bool(cfg.get("amp", False)), latency=latency,
+            supernet.model,
+            supernet.space,
+            bundle.val_x,
+            bundle.val_y,
+            device=device,
+            amp=bool(cfg.get("amp", False)),
+            latency=latency,
         )
     else:
         raise UsageError(f"search.evaluator={kind!r} must be inherited or standalone")
@@ -101,8 +112,14 @@ def run(cfg: DictConfig, out_dir: Path, supernet=None, bundle=None) -> dict[str,
     started = time.perf_counter()
     try:
         result = run_search(
-            supernet.space, evaluator, search_cfg, out_dir, seed=int(cfg.seed), resume=previous is not None,
-            writer=writer, should_stop=should_stop,
+            supernet.space,
+            evaluator,
+            search_cfg,
+            out_dir,
+            seed=int(cfg.seed),
+            resume=previous is not None,
+            writer=writer,
+            should_stop=should_stop,
         )
     finally:
         if writer is not None:

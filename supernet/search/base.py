@@ -40,9 +40,7 @@ def plain(obj: Any) -> Any:
     without importing omegaconf."""
     if isinstance(obj, Mapping):
         return {str(k): plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)) or (
-        isinstance(obj, Sequence) and not isinstance(obj, (str, bytes))
-    ):
+    if isinstance(obj, (list, tuple)) or (isinstance(obj, Sequence) and not isinstance(obj, (str, bytes))):
         return [plain(v) for v in obj]
     return obj
 
@@ -64,8 +62,7 @@ class Constraints:
         unknown = set(node) - {"max_params", "max_flops", "max_latency_ms"}
         if unknown:
             raise UsageError(
-                f"search.constraints has unknown key(s) {sorted(unknown)}: "
-                "use max_params, max_flops, max_latency_ms"
+                f"search.constraints has unknown key(s) {sorted(unknown)}: use max_params, max_flops, max_latency_ms"
             )
         values = {}
         for key in ("max_params", "max_flops", "max_latency_ms"):
@@ -73,9 +70,7 @@ class Constraints:
             if v is None:
                 continue
             if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
-                raise UsageError(
-                    f"search.constraints.{key}={v!r} must be a non-negative number or null (none)"
-                )
+                raise UsageError(f"search.constraints.{key}={v!r} must be a non-negative number or null (none)")
             values[key] = float(v) if key == "max_latency_ms" else int(v)
         return cls(**values)
 
@@ -110,8 +105,7 @@ class Constraints:
             if value is None:
                 if key == "latency_ms":
                     raise UsageError(
-                        "search.constraints.max_latency_ms is set but the evaluator did not "
-                        "measure latency_ms"
+                        "search.constraints.max_latency_ms is set but the evaluator did not measure latency_ms"
                     )
                 continue
             if value > limit:
@@ -157,15 +151,11 @@ def repair(space: SearchSpace, constraints: Constraints, arch: Sequence[int]) ->
         elif len(layers) > space.depth_min:
             layers.pop()
         else:  # already the smallest arch; check_space should have refused this budget
-            raise UsageError(
-                f"no arch in the space meets search.constraints={constraints.to_dict()}"
-            )
+            raise UsageError(f"no arch in the space meets search.constraints={constraints.to_dict()}")
     return tuple(layers)
 
 
-def allowed_widths(
-    space: SearchSpace, constraints: Constraints, prefix: Sequence[int], depth: int
-) -> list[bool]:
+def allowed_widths(space: SearchSpace, constraints: Constraints, prefix: Sequence[int], depth: int) -> list[bool]:
     """Per width choice of the next layer: can an arch of `depth` layers starting with `prefix`
     and that width still meet the closed-form budgets? Exact, because params and FLOPs grow with
     every width: it is enough to check the rest of the layers at the minimum width."""
@@ -173,9 +163,7 @@ def allowed_widths(
     return [constraints.static_ok(space, [*prefix, w, *rest]) for w in space.widths]
 
 
-def sample_within(
-    space: SearchSpace, constraints: Constraints, rng: random.Random, tries: int = 200
-) -> Arch:
+def sample_within(space: SearchSpace, constraints: Constraints, rng: random.Random, tries: int = 200) -> Arch:
     """A random arch within the budgets: `space.sample` conditioned on feasibility (uniform
     depth, then uniform widths) by rejection; under a budget so tight that `tries` draws all
     fail, layer by layer among the choices that can still meet it (depth first)."""
@@ -189,9 +177,7 @@ def sample_within(
     layers: list[int] = []
     for _ in range(depth):
         ok = allowed_widths(space, constraints, layers, depth)
-        layers.append(
-            rng.choice([w for w, allowed in zip(space.widths, ok, strict=True) if allowed])
-        )
+        layers.append(rng.choice([w for w, allowed in zip(space.widths, ok, strict=True) if allowed]))
     return tuple(layers)
 
 
@@ -226,9 +212,7 @@ def check_objectives(objectives: Sequence[str]) -> list[str]:
                 f"{[k for k in OBJECTIVES if k != 'val_acc']}"
             )
     if "val_acc" not in objectives:
-        raise UsageError(
-            f"search.objectives={objectives} must include val_acc, e.g. [val_acc, params]"
-        )
+        raise UsageError(f"search.objectives={objectives} must include val_acc, e.g. [val_acc, params]")
     if len(set(objectives)) != len(objectives):
         raise UsageError(f"search.objectives={objectives} lists an objective twice")
     return objectives
@@ -250,9 +234,7 @@ def fitness_key(record: Mapping) -> tuple:
     )
 
 
-def constrained_ranks(
-    records: Sequence[Mapping], objectives: Sequence[str]
-) -> tuple[list[int], list[float]]:
+def constrained_ranks(records: Sequence[Mapping], objectives: Sequence[str]) -> tuple[list[int], list[float]]:
     """Front number and crowding distance per record, with Deb's constrained dominance:
     feasible records are sorted into Pareto fronts; infeasible ones come after every feasible
     front, ordered by how far they break the budgets."""

@@ -70,8 +70,7 @@ class BayesStrategy(Strategy):
 
             if not hasattr(optuna.samplers, "GPSampler"):
                 raise UsageError(
-                    f"search.sampler=gp needs optuna>=3.6 (installed: {optuna.__version__}); "
-                    "use search.sampler=tpe"
+                    f"search.sampler=gp needs optuna>=3.6 (installed: {optuna.__version__}); use search.sampler=tpe"
                 )
 
     # ------------------------------------------------------------------ optuna plumbing
@@ -95,9 +94,7 @@ class BayesStrategy(Strategy):
             return samplers.GPSampler(seed=seed, n_startup_trials=startup, **kwargs)
         if name == "nsga2":  # its first generation (random) plays the startup trials' part
             return samplers.NSGAIISampler(seed=seed, population_size=max(startup, 2), **kwargs)
-        return samplers.TPESampler(
-            seed=seed, n_startup_trials=startup, multivariate=True, constant_liar=True, **kwargs
-        )
+        return samplers.TPESampler(seed=seed, n_startup_trials=startup, multivariate=True, constant_liar=True, **kwargs)
 
     def _study(self):
         optuna = self._optuna

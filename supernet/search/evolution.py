@@ -51,9 +51,7 @@ class EvolutionStrategy(Strategy):
         if cfg["offspring"] is not None:
             check_range("offspring", cfg["offspring"], 1, integer=True)
         if cfg["selection"] not in ("tournament", "truncation"):
-            raise UsageError(
-                f"search.selection={cfg['selection']!r} is unknown: use tournament or truncation"
-            )
+            raise UsageError(f"search.selection={cfg['selection']!r} is unknown: use tournament or truncation")
         check_range("tournament", cfg["tournament"], 1, cfg["population"], integer=True)
         check_range("parents", cfg["parents"], 1, cfg["population"], integer=True)
         check_range("mutation_prob", cfg["mutation_prob"], 0.0, 1.0)

@@ -70,9 +70,7 @@ class RLStrategy(Strategy):
         # Weights from our own seed, without disturbing the caller's global torch RNG.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
-            self.policy = Controller(
-                len(space.depths), len(space.widths), space.depth_max, int(self.cfg["hidden"])
-            )
+            self.policy = Controller(len(space.depths), len(space.widths), space.depth_max, int(self.cfg["hidden"]))
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=float(self.cfg["lr"]))
         self.baseline: float | None = None
         self.latency_scale: float | None = None
@@ -87,9 +85,7 @@ class RLStrategy(Strategy):
         if not (isinstance(cfg["lr"], (int, float)) and cfg["lr"] > 0):
             raise UsageError(f"search.lr={cfg['lr']!r} must be a positive number, e.g. 0.05")
         if not (isinstance(cfg["baseline_decay"], (int, float)) and 0 <= cfg["baseline_decay"] < 1):
-            raise UsageError(
-                f"search.baseline_decay={cfg['baseline_decay']!r} must be in [0, 1), e.g. 0.9"
-            )
+            raise UsageError(f"search.baseline_decay={cfg['baseline_decay']!r} must be in [0, 1), e.g. 0.9")
         check_range("entropy_weight", cfg["entropy_weight"], 0.0)
         check_range("cost_weight", cfg["cost_weight"], 0.0)
 
@@ -228,9 +224,7 @@ class RLStrategy(Strategy):
     def load_state_dict(self, d: dict) -> None:
         super().load_state_dict(d)
         own = self.policy.state_dict()
-        self.policy.load_state_dict(
-            {k: torch.tensor(v, dtype=own[k].dtype) for k, v in d["policy"].items()}
-        )
+        self.policy.load_state_dict({k: torch.tensor(v, dtype=own[k].dtype) for k, v in d["policy"].items()})
         opt = _unjsonify(d["optimizer"])
         opt["state"] = {int(k): v for k, v in opt["state"].items()}
         self.optimizer.load_state_dict(opt)

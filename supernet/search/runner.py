@@ -93,8 +93,7 @@ def validate_search_config(cfg: Mapping, space: SearchSpace) -> dict:
     full["budget"] = int(full["budget"])
     if full["budget"] > space.size():
         raise UsageError(
-            f"search.budget={full['budget']} is above the {space.size()} archs in the space: "
-            f"use at most {space.size()}"
+            f"search.budget={full['budget']} is above the {space.size()} archs in the space: use at most {space.size()}"
         )
     if isinstance(full["objectives"], str):
         full["objectives"] = [full["objectives"]]
@@ -232,22 +231,13 @@ def run_search(
 
 def _check_fingerprint(saved: dict, fingerprint: dict, path: Path) -> None:
     if saved.get("version") != STATE_VERSION:
-        raise UsageError(
-            f"{path} has state version {saved.get('version')}, expected {STATE_VERSION}"
-        )
+        raise UsageError(f"{path} has state version {saved.get('version')}, expected {STATE_VERSION}")
     old = saved["fingerprint"]
     for key in ("seed", "space", "search"):
         if old[key] != fingerprint[key]:
             if isinstance(old[key], dict):
-                diff = sorted(
-                    k
-                    for k in {**old[key], **fingerprint[key]}
-                    if old[key].get(k) != fingerprint[key].get(k)
-                )
-                what = ", ".join(
-                    f"{key}.{k}={old[key].get(k)!r} there, {fingerprint[key].get(k)!r} here"
-                    for k in diff
-                )
+                diff = sorted(k for k in {**old[key], **fingerprint[key]} if old[key].get(k) != fingerprint[key].get(k))
+                what = ", ".join(f"{key}.{k}={old[key].get(k)!r} there, {fingerprint[key].get(k)!r} here" for k in diff)
             else:
                 what = f"{key}={old[key]!r} there, {fingerprint[key]!r} here"
             raise UsageError(
@@ -256,9 +246,7 @@ def _check_fingerprint(saved: dict, fingerprint: dict, path: Path) -> None:
             )
 
 
-def _check_candidates(
-    space: SearchSpace, constraints: Constraints, archs: list[Arch], name: str
-) -> None:
+def _check_candidates(space: SearchSpace, constraints: Constraints, archs: list[Arch], name: str) -> None:
     """A strategy must never propose an arch outside the space or over a closed-form budget."""
     for arch in archs:
         problem = space.check(arch)
@@ -268,9 +256,7 @@ def _check_candidates(
             raise RuntimeError(f"strategy {name} proposed an invalid candidate: {problem}")
 
 
-def _within_budget(
-    archs: list[Arch], known: Mapping[Arch, dict], remaining: int
-) -> tuple[list[Arch], list[Arch]]:
+def _within_budget(archs: list[Arch], known: Mapping[Arch, dict], remaining: int) -> tuple[list[Arch], list[Arch]]:
     """The batch cut where its new (never scored) archs would exceed the remaining budget, and
     those new archs, each once, in order."""
     new: list[Arch] = []
@@ -368,9 +354,7 @@ def hypervolume_of(
     points = []
     for r in history:
         if r["feasible"]:
-            points.append(
-                [1.0 - r["val_acc"] if o == "val_acc" else r[o] / scale[o] for o in objectives]
-            )
+            points.append([1.0 - r["val_acc"] if o == "val_acc" else r[o] / scale[o] for o in objectives])
     return hypervolume(points, [HV_REF] * len(objectives))
 
 
@@ -407,9 +391,7 @@ def _finish(space, cfg, out_dir, seed, history, runner, writer, logger, plot) ->
     objectives = list(cfg["objectives"])
     best = choose_best(history, objectives)
     front = [_public(r) for r in pareto_set(history, objectives)]
-    _atomic_write(
-        out_dir / "pareto.json", json.dumps({"objectives": objectives, "front": front}, indent=1)
-    )
+    _atomic_write(out_dir / "pareto.json", json.dumps({"objectives": objectives, "front": front}, indent=1))
     if best is not None:
         _write_best(out_dir / "best" / "arch.yaml", space, cfg, seed, best)
     if plot and history:
@@ -470,18 +452,14 @@ def pareto_figure(
     from matplotlib.figure import Figure  # no pyplot: no global state, no display needed
     from matplotlib.ticker import NullFormatter
 
-    costs = ["params", "flops"] + (
-        ["latency_ms"] if any("latency_ms" in r for r in history) else []
-    )
+    costs = ["params", "flops"] + (["latency_ms"] if any("latency_ms" in r for r in history) else [])
     limits = (constraints or Constraints()).to_dict()
     fig = Figure(figsize=(4.2 * len(costs), 3.6), layout="constrained")
     axes = fig.subplots(1, len(costs), squeeze=False)[0]
     for ax, cost in zip(axes, costs, strict=True):
         ok = [r for r in history if r["feasible"]]
         bad = [r for r in history if not r["feasible"]]
-        ax.scatter(
-            [r[cost] for r in ok], [r["val_acc"] for r in ok], s=8, c="0.6", label="feasible"
-        )
+        ax.scatter([r[cost] for r in ok], [r["val_acc"] for r in ok], s=8, c="0.6", label="feasible")
         if bad:
             ax.scatter(
                 [r[cost] for r in bad],
