@@ -99,7 +99,8 @@ def load_supernet(path: str | Path, key: str = "ckpt_path") -> LoadedSupernet:
     ckpt = read_checkpoint(ckpt_file, key)
     meta = ckpt["supernet"]
     space = SearchSpace.from_dict(meta["space"])
-    model = SuperMLP(space)
+    # Checkpoints from before per-depth heads have no "model" section: they share one head.
+    model = SuperMLP(space, heads=(meta.get("model") or {}).get("heads", "shared"))
     state = {k[len("model.") :]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
     try:
         model.load_state_dict(state, strict=True)

@@ -66,7 +66,16 @@ def check_trainer_config(cfg: Mapping) -> None:
         raise UsageError(f"trainer.devices={devices} but only {torch.cuda.device_count()} GPUs are visible")
 
 
+def check_model_config(cfg: Mapping | None) -> None:
+    from .model import HEADS
+
+    heads = (cfg or {}).get("heads", "per_depth")
+    if heads not in HEADS:
+        raise UsageError(f"model.heads={heads!r} is unknown; choose one of {list(HEADS)}")
+
+
 def check_train_config(cfg: DictConfig) -> None:
+    check_model_config(cfg.get("model"))
     check_data_config(cfg.data)
     build_space(cfg.space, cfg.data)
     check_sampler_config(cfg.sampler)

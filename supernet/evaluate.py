@@ -101,7 +101,8 @@ class InheritedEvaluator:
         model = self.model
         ending = [a for a in group if len(a) == depth]
         if ending:
-            pred = F.linear(h, model.head.weight[:, : h.shape[1]], model.head.bias).argmax(1)
+            head = model.head_for(depth)
+            pred = F.linear(h, head.weight[:, : h.shape[1]], head.bias).argmax(1)
             hits = (pred == y).sum()
             for a in ending:
                 correct[index[a]] += hits

@@ -1,9 +1,12 @@
 """The supernet: an MLP of maximal-width elastic linear layers with elastic depth.
 
-A subnet ``arch = (w1, ..., wd)`` uses the first ``w_i`` units of hidden layer ``i`` and the shared
-classifier head reads the first ``wd`` units of its last active layer. Using a prefix of the units
-is exactly a 0/1 width mask on the maximal layer; we *slice* the weights (``weight[:out, :in]``)
-instead of multiplying by a mask, so a subnet step costs its own compute, never the largest net's.
+A subnet ``arch = (w1, ..., wd)`` uses the first ``w_i`` units of hidden layer ``i`` and a
+classifier head reads the first ``wd`` units of its last active layer: one head per depth
+(``heads="per_depth"``, the default: a depth-1 and a depth-3 subnet feed it different features) or
+one head shared by all depths (``heads="shared"``, checkpoints written before the choice existed).
+Using a prefix of the units is exactly a 0/1 width mask on the maximal layer; we *slice* the
+weights (``weight[:out, :in]``) instead of multiplying by a mask, so a subnet step costs its own
+compute, never the largest net's.
 
     >>> import torch
     >>> from supernet import SearchSpace, SuperMLP
@@ -34,7 +37,15 @@ class ElasticLinear(nn.Linear):
     def forward(self, x: torch.Tensor, out_features: int | None = None) -> torch.Tensor:
         out = self.out_features if out_features is None else out_features
         in_ = x.shape[-1]
-        return F.linear(x, self.weight[:out, :in_], self.bias[:out])
+        weight, bias = self.weight, self.bias
+        # Slice only what is narrower than the layer: each slice adds a zero-fill and a copy to the
+        # backward pass, which is what a launch-bound GPU step pays for (the first layer's input and
+        # the largest net's layers are full width).
+        if out < self.out_features:
+            weight, bias = weight[:out], bias[:out]
+        if in_ < self.in_features:
+            weight = weight[:, :in_]
+        return F.linear(x, weight, bias)
 
     def sliced(self, out_features: int, in_features: int) -> nn.Linear:
         """A plain `nn.Linear` holding a copy of the active block (what `extract` returns)."""
@@ -45,6 +56,9 @@ class ElasticLinear(nn.Linear):
         return layer
 
 
+HEADS = ("per_depth", "shared")
+
+
 class SuperMLP(nn.Module):
     """Weight-sharing MLP over a `SearchSpace`.
 
@@ -53,13 +67,27 @@ class SuperMLP(nn.Module):
     Inputs are already normalised and flattened to ``(batch, in_features)``.
     """
 
-    def __init__(self, space: SearchSpace, dropout: float = 0.0) -> None:
+    def __init__(self, space: SearchSpace, dropout: float = 0.0, heads: str = "per_depth") -> None:
         super().__init__()
-        self.space = space
+        if heads not in HEADS:
+            raise ValueError(f"heads={heads!r} is unknown; choose one of {list(HEADS)}")
+        self.space, self.heads_kind = space, heads
         dims_in = [space.in_features] + [space.width_max] * (space.depth_max - 1)
         self.hidden = nn.ModuleList(ElasticLinear(d, space.width_max) for d in dims_in)
-        self.head = ElasticLinear(space.width_max, space.num_classes)
+        if heads == "shared":
+            self.head = ElasticLinear(space.width_max, space.num_classes)
+        else:
+            # Why one head per depth: with a shared head, the first units of layer 1 (trained by
+            # every shallow path) and of layer 3 must mean the same thing to the classifier, which
+            # ranks deep subnets with a narrow last layer far below their stand-alone accuracy.
+            self.heads = nn.ModuleDict(
+                {str(d): ElasticLinear(space.width_max, space.num_classes) for d in space.depths}
+            )
         self.dropout = dropout
+
+    def head_for(self, depth: int) -> ElasticLinear:
+        """The classifier a depth-``depth`` subnet ends with."""
+        return self.head if self.heads_kind == "shared" else self.heads[str(depth)]
 
     def forward(self, x: torch.Tensor, arch: Sequence[int] | None = None) -> torch.Tensor:
         arch = self.space.largest() if arch is None else arch
@@ -68,7 +96,7 @@ class SuperMLP(nn.Module):
             h = F.relu(layer(h, width))
             if self.dropout and self.training:
                 h = F.dropout(h, self.dropout, training=True)
-        return self.head(h)
+        return self.head_for(len(arch))(h)
 
     def extract(self, arch: Sequence[int]) -> nn.Sequential:
         """The subnet as a plain model: ``Linear, ReLU, ..., Linear`` with copied weights."""
@@ -78,5 +106,6 @@ class SuperMLP(nn.Module):
         for layer, width in zip(self.hidden, arch):
             layers += [layer.sliced(width, width_in), nn.ReLU()]
             width_in = width
-        layers.append(self.head.sliced(self.space.num_classes, width_in))
-        return nn.Sequential(*layers).to(self.head.weight.device)
+        head = self.head_for(len(arch))
+        layers.append(head.sliced(self.space.num_classes, width_in))
+        return nn.Sequential(*layers).to(head.weight.device)

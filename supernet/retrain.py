@@ -35,7 +35,7 @@ from .data import DataBundle, load_data
 from .errors import NonFiniteLossError, UsageError
 from .export import Subnet, load_subnet, write_export
 from .optim import build_optimizer, build_schedule, check_optim_config
-from .training import TensorDataModule, plain_hparams
+from .training import NonFiniteWatch, TensorDataModule, logs_this_step, plain_hparams
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +102,7 @@ class SubnetModule(pl.LightningModule):
         norm = self.model.normalize
         self.register_buffer("fill", -norm.mean / norm.std, persistent=False)  # a black pixel, normalised
         self.val_acc = MulticlassAccuracy(self.model.num_classes, average="micro")
+        self._watch = NonFiniteWatch(retrain_nonfinite_message)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model.mlp(x)
@@ -116,14 +117,27 @@ class SubnetModule(pl.LightningModule):
         if self.augment_shift:
             x = random_shift(x, self.image_shape, self.augment_shift, self.fill)
         loss = F.cross_entropy(self.model.mlp(x), y, label_smoothing=float(self.hparams.label_smoothing))
-        if not torch.isfinite(loss):
-            raise NonFiniteLossError(
-                f"non-finite loss {loss.item()} at epoch {self.current_epoch}, batch {batch_idx}, global step "
-                f"{self.global_step} retraining arch {list(self.model.arch)}; lower optim.lr"
-            )
-        self.log("train/loss", loss, prog_bar=True)
-        self.log("train/lr", self.optimizers().param_groups[0]["lr"])
+        if self.device.type == "cuda" and self.trainer.world_size == 1:
+            # Checked a few steps later, without a host sync per step (see NonFiniteWatch).
+            self._watch.push(loss.detach()[None], self.current_epoch, batch_idx, self.global_step, [self.model.arch])
+        elif not torch.isfinite(loss):
+            raise NonFiniteLossError(retrain_nonfinite_message([loss.item()], self._where(batch_idx), self.model.arch))
+        if logs_this_step(self.trainer):
+            self.log("train/loss", loss, prog_bar=True)
+            self.log("train/lr", self.optimizers().param_groups[0]["lr"])
         return loss
+
+    def _where(self, batch_idx: int) -> str:
+        return f"epoch {self.current_epoch}, batch {batch_idx}, global step {self.global_step}"
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        self._watch.check(block=False)
+
+    def on_train_epoch_end(self) -> None:
+        self._watch.check(block=True)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        self._watch.check(block=True)
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, y = batch
@@ -142,6 +156,10 @@ class SubnetModule(pl.LightningModule):
 
 
 # ---------------------------------------------------------------------------- helpers
+def retrain_nonfinite_message(losses: list, where: str, arch: Any) -> str:
+    return f"non-finite loss {losses} at {where} retraining arch {list(arch)}; lower optim.lr"
+
+
 @torch.no_grad()
 def accuracy(model: Subnet, x: torch.Tensor, y: torch.Tensor, batch_size: int = 4096) -> float:
     """Top-1 accuracy of ``model.mlp`` on normalised inputs, in float32 on the tensors' device."""
@@ -236,9 +254,12 @@ def train_variant(
     out_dir.mkdir(parents=True, exist_ok=True)
     pl.seed_everything(seed, workers=True, verbose=False)
     module = SubnetModule(
-        meta=source.meta, optim=dict(recipe["optim"]), dropout=float(recipe.get("dropout", 0.0)),
+        meta=source.meta,
+        optim=dict(recipe["optim"]),
+        dropout=float(recipe.get("dropout", 0.0)),
         label_smoothing=float(recipe.get("label_smoothing", 0.0)),
-        augment_shift=int((recipe.get("augment") or {}).get("shift", 0)), seed=seed,
+        augment_shift=int((recipe.get("augment") or {}).get("shift", 0)),
+        seed=seed,
     )
     if init == "inherited":
         module.model.load_state_dict(source.state_dict())
@@ -249,25 +270,41 @@ def train_variant(
     if tensorboard:
         tb = TensorBoardLogger(save_dir=str(out_dir), name="", version="", default_hp_metric=False)
         tb.log_hyperparams(
-            plain_hparams({"init": init, "seed": seed, "arch": list(source.arch), "recipe": dict(recipe),
-                           "subnet": str(subnet_dir)}),
+            plain_hparams(
+                {
+                    "init": init,
+                    "seed": seed,
+                    "arch": list(source.arch),
+                    "recipe": dict(recipe),
+                    "subnet": str(subnet_dir),
+                }
+            ),
             {"hp/val_acc": 0.0, "hp/test_acc": 0.0},
         )
         loggers.append(tb)
     trainer = pl.Trainer(
-        **trainer_kwargs(trainer_cfg), default_root_dir=str(out_dir), logger=loggers or False,
-        enable_checkpointing=False, enable_model_summary=False,
+        **trainer_kwargs(trainer_cfg),
+        default_root_dir=str(out_dir),
+        logger=loggers or False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
     )
     trainer.fit(module, datamodule=datamodule)
     model = copy.deepcopy(module.model).float().eval()
     figures = _eval_splits(model, bundle, eval_batch)
     if loggers and figures["test_acc"] is not None:
-        loggers[0].log_metrics({"test/acc": figures["test_acc"], "hp/test_acc": figures["test_acc"]},
-                               step=trainer.global_step)
+        loggers[0].log_metrics(
+            {"test/acc": figures["test_acc"], "hp/test_acc": figures["test_acc"]}, step=trainer.global_step
+        )
         loggers[0].finalize("success")
     metrics = {
-        "init": init, "seed": seed, "epochs": trainer.current_epoch, "global_step": trainer.global_step,
-        "arch": list(source.arch), "params": source.num_params(), **figures,
+        "init": init,
+        "seed": seed,
+        "epochs": trainer.current_epoch,
+        "global_step": trainer.global_step,
+        "arch": list(source.arch),
+        "params": source.num_params(),
+        **figures,
         "wall_s": round(time.perf_counter() - started, 2),
     }
     if not trainer.is_global_zero:
@@ -279,16 +316,26 @@ def train_variant(
     meta = {k: v for k, v in source.meta.items() if k not in ("weights", "verification", "onnx")}
     meta["weights_from"] = f"retrained (init={init})"
     meta["retrain"] = {
-        "init": init, "seed": seed, "epochs": metrics["epochs"], "recipe": to_dict(dict(recipe)),
-        "val_acc": figures["val_acc"], "test_acc": figures["test_acc"],
+        "init": init,
+        "seed": seed,
+        "epochs": metrics["epochs"],
+        "recipe": to_dict(dict(recipe)),
+        "val_acc": figures["val_acc"],
+        "test_acc": figures["test_acc"],
         "source": {"path": str(subnet_dir), "weights_sha256": (source.meta.get("weights") or {}).get("sha256")},
     }
-    export = write_export(model, meta, out_dir / "subnet", (x_ref, reference), overwrite=True,
-                          onnx=bool(recipe.get("onnx", True)))
+    export = write_export(
+        model, meta, out_dir / "subnet", (x_ref, reference), overwrite=True, onnx=bool(recipe.get("onnx", True))
+    )
     metrics["subnet"] = export["path"]
     write_json(out_dir / "metrics.json", metrics)
-    log.info("retrained %s (init=%s): val %.4f, test %s", list(source.arch), init, figures["val_acc"],
-             "n/a" if figures["test_acc"] is None else f"{figures['test_acc']:.4f}")
+    log.info(
+        "retrained %s (init=%s): val %.4f, test %s",
+        list(source.arch),
+        init,
+        figures["val_acc"],
+        "n/a" if figures["test_acc"] is None else f"{figures['test_acc']:.4f}",
+    )
     return metrics
 
 
@@ -332,15 +379,30 @@ def retrain_subnet(
         log.warning("data=%s has no test split: test accuracy is not reported", bundle.name)
     bundle = match_normalization(bundle, source.meta)
     out_dir.mkdir(parents=True, exist_ok=True)
-    common = {"recipe": recipe, "bundle": bundle, "data_cfg": data, "trainer_cfg": trainer_cfg, "seed": seed,
-              "tensorboard": tensorboard}
-    result: dict[str, Any] = {"task": "retrain", "status": "ok", "init": init, "seed": seed, "arch": list(source.arch),
-                              "params": source.num_params(), "data": bundle.summary(), "subnet_source": str(subnet_dir)}
+    common = {
+        "recipe": recipe,
+        "bundle": bundle,
+        "data_cfg": data,
+        "trainer_cfg": trainer_cfg,
+        "seed": seed,
+        "tensorboard": tensorboard,
+    }
+    result: dict[str, Any] = {
+        "task": "retrain",
+        "status": "ok",
+        "init": init,
+        "seed": seed,
+        "arch": list(source.arch),
+        "params": source.num_params(),
+        "data": bundle.summary(),
+        "subnet_source": str(subnet_dir),
+    }
     paths = {"run_dir": str(out_dir)}
     if compare:
         eval_batch = int(data.get("eval_batch_size", 4096))
-        device = torch.device("cuda" if torch.cuda.is_available() and trainer_cfg.get("accelerator") != "cpu"
-                              else "cpu")
+        device = torch.device(
+            "cuda" if torch.cuda.is_available() and trainer_cfg.get("accelerator") != "cpu" else "cpu"
+        )
         before = _eval_splits(copy.deepcopy(source), bundle.to(device), eval_batch)
         runs = {
             "inherited": train_variant(source, subnet_dir, "inherited", out_dir=out_dir / "finetuned", **common),
@@ -348,16 +410,27 @@ def retrain_subnet(
         }
         rows = [
             {"finish": "inherited only", "init": "supernet weights", "epochs": 0, **before},
-            {"finish": "fine-tuned", "init": "inherited", "epochs": runs["inherited"]["epochs"],
-             "val_acc": runs["inherited"]["val_acc"], "test_acc": runs["inherited"]["test_acc"]},
-            {"finish": "from scratch", "init": f"random (seed {seed})", "epochs": runs["scratch"]["epochs"],
-             "val_acc": runs["scratch"]["val_acc"], "test_acc": runs["scratch"]["test_acc"]},
+            {
+                "finish": "fine-tuned",
+                "init": "inherited",
+                "epochs": runs["inherited"]["epochs"],
+                "val_acc": runs["inherited"]["val_acc"],
+                "test_acc": runs["inherited"]["test_acc"],
+            },
+            {
+                "finish": "from scratch",
+                "init": f"random (seed {seed})",
+                "epochs": runs["scratch"]["epochs"],
+                "val_acc": runs["scratch"]["val_acc"],
+                "test_acc": runs["scratch"]["test_acc"],
+            },
         ]
         metrics = runs[init]
         (out_dir / "compare.md").write_text(compare_table(rows, source, bundle.name, recipe, seed))
         result["compare"] = rows
-        paths.update(compare=str(out_dir / "compare.md"), finetuned=str(out_dir / "finetuned"),
-                     scratch=str(out_dir / "scratch"))
+        paths.update(
+            compare=str(out_dir / "compare.md"), finetuned=str(out_dir / "finetuned"), scratch=str(out_dir / "scratch")
+        )
         paths["metrics"] = str(out_dir / ("finetuned" if init == "inherited" else "scratch") / "metrics.json")
     else:
         metrics = train_variant(source, subnet_dir, init, out_dir=out_dir, **common)

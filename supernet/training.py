@@ -107,12 +107,13 @@ class SupernetModule(pl.LightningModule):
         optim: dict,
         seed: int = 0,
         skip_nonfinite: bool = False,
+        model: dict | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.space = SearchSpace.from_dict(space)
-        self.model = SuperMLP(self.space)
+        self.model = SuperMLP(self.space, heads=(model or {}).get("heads", "per_depth"))
         self.sampler = ArchSampler.from_config(self.space, sampler, seed)
         self.references = {"min": self.space.smallest(), "mid": self.space.middle(), "max": self.space.largest()}
         self.val_acc = torch.nn.ModuleDict(
@@ -163,10 +164,11 @@ class SupernetModule(pl.LightningModule):
             self._watch.push(total, self.current_epoch, batch_idx, self.global_step, archs)
         opt.step()
         self.lr_schedulers().step()
-        self.log("train/loss", total[0], prog_bar=True)
-        if len(archs) > 1:
-            self.log("train/loss_min", total[1])
-        self.log("train/lr", opt.param_groups[0]["lr"])
+        if logs_this_step(self.trainer):
+            self.log("train/loss", total[0], prog_bar=True)
+            if len(archs) > 1:
+                self.log("train/loss_min", total[1])
+            self.log("train/lr", opt.param_groups[0]["lr"])
 
     def _must_decide_now(self) -> bool:
         """Skipping a bad step (or agreeing on it across DDP ranks) needs the answer before the
@@ -213,11 +215,24 @@ class SupernetModule(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         self._watch.check(block=True)  # never save weights a non-finite step has touched
-        checkpoint["supernet"] = {"format": 1, "space": self.space.to_dict(), "data": self.hparams.data_info}
+        checkpoint["supernet"] = {
+            "format": 1,
+            "space": self.space.to_dict(),
+            "data": self.hparams.data_info,
+            "model": {"heads": self.model.heads_kind},
+        }
         checkpoint["nonfinite_skips"] = self.nonfinite_skips
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.nonfinite_skips = int(checkpoint.get("nonfinite_skips", 0))
+
+
+def logs_this_step(trainer: pl.Trainer) -> bool:
+    """Whether the logger writes this step (every ``trainer.log_every_n_steps``). Each `self.log`
+    call costs host time, which a launch-bound GPU step feels, so steps that are not written skip
+    it. Falls back to logging every step should Lightning's connector change."""
+    connector = getattr(trainer, "_logger_connector", None)
+    return bool(getattr(connector, "should_update_logs", True))
 
 
 def nonfinite_message(losses: list, where: str, arch: Any) -> str:
@@ -233,31 +248,31 @@ class NonFiniteWatch:
     steps later), or at once before a checkpoint is written and at the end of an epoch. A bad step
     is reported with its own epoch, batch, global step and arch."""
 
-    def __init__(self) -> None:
-        self.pending: list[tuple[Any, torch.Tensor, torch.Tensor, str, Any]] = []
+    def __init__(self, message: Any = None) -> None:
+        self.message = message or nonfinite_message  # (losses, where, arch) -> the error's text
+        self.pending: list[tuple[Any, torch.Tensor, str, Any]] = []
 
     def push(self, losses: torch.Tensor, epoch: int, batch: int, step: int, archs: list) -> None:
-        flags = torch.isfinite(losses)
-        host = torch.empty(flags.shape, dtype=torch.bool, pin_memory=True)
-        host.copy_(flags, non_blocking=True)
+        # One non-blocking copy and one event per step; the finiteness test runs on the host copy.
+        host = torch.empty(losses.shape, dtype=losses.dtype, pin_memory=True)
+        host.copy_(losses, non_blocking=True)
         event = torch.cuda.Event()
         event.record()
-        losses_host = torch.empty(losses.shape, dtype=losses.dtype, pin_memory=True)
-        losses_host.copy_(losses, non_blocking=True)
-        self.pending.append((event, host, losses_host, f"epoch {epoch}, batch {batch}, global step {step}", archs))
+        self.pending.append((event, host, f"epoch {epoch}, batch {batch}, global step {step}", archs))
 
     def check(self, block: bool) -> None:
         while self.pending:
-            event, host, losses, where, archs = self.pending[0]
+            event, losses, where, archs = self.pending[0]
             if block:
                 event.synchronize()
             elif not event.query():
                 return
             self.pending.pop(0)
-            if not bool(host.all()):
-                bad = int((~host).nonzero()[0])
+            finite = torch.isfinite(losses)
+            if not bool(finite.all()):
+                bad = int((~finite).nonzero()[0])
                 self.pending.clear()
-                raise NonFiniteLossError(nonfinite_message(losses.tolist(), where, archs[bad]))
+                raise NonFiniteLossError(self.message(losses.tolist(), where, archs[bad]))
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -49,5 +49,28 @@ def test_subnet_uses_only_its_units(net):
         probe.hidden[0].weight[16:] += 1.0
         probe.hidden[1].weight[8:] += 1.0
         probe.hidden[2].weight += 1.0
-        probe.head.weight[:, 8:] += 1.0
+        probe.heads["2"].weight[:, 8:] += 1.0
+        probe.heads["1"].weight += 1.0  # other depths' heads are not this arch's
+        probe.heads["3"].weight += 1.0
     assert torch.equal(probe(x, arch), before)
+
+
+@pytest.mark.parametrize("heads", ["per_depth", "shared"])
+def test_heads_layouts(heads):
+    """One head per depth (default) or a single shared head (older checkpoints): both extract exactly."""
+    torch.manual_seed(0)
+    net = SuperMLP(SPACE, heads=heads).eval()
+    names = {k for k in net.state_dict() if not k.startswith("hidden.")}
+    if heads == "shared":
+        assert names == {"head.weight", "head.bias"}
+    else:
+        assert names == {f"heads.{d}.{p}" for d in (1, 2, 3) for p in ("weight", "bias")}
+        assert net.head_for(1) is not net.head_for(3)
+    x = torch.randn(8, 64)
+    for arch in [(8,), (40, 8), (256, 256, 256)]:
+        assert (net.extract(arch)(x) - net(x, arch)).abs().max() < 1e-5
+
+
+def test_unknown_heads_layout():
+    with pytest.raises(ValueError, match="heads='tied'"):
+        SuperMLP(SPACE, heads="tied")

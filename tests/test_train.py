@@ -41,6 +41,30 @@ def test_checkpoint_loads_as_supernet(digits_ckpt):
     assert acc > 0.8
 
 
+def test_checkpoint_records_its_heads_and_old_ones_load_shared(digits_ckpt, tmp_path):
+    ckpt = torch.load(digits_ckpt, map_location="cpu", weights_only=True)
+    assert ckpt["supernet"]["model"] == {"heads": "per_depth"}
+    assert load_supernet(digits_ckpt).model.heads_kind == "per_depth"
+    # A checkpoint written before the heads choice existed: one shared head, no "model" section.
+    old = dict(ckpt, supernet={k: v for k, v in ckpt["supernet"].items() if k != "model"})
+    state = {k: v for k, v in ckpt["state_dict"].items() if not k.startswith("model.heads.")}
+    state["model.head.weight"] = ckpt["state_dict"]["model.heads.3.weight"]
+    state["model.head.bias"] = ckpt["state_dict"]["model.heads.3.bias"]
+    old["state_dict"] = state
+    torch.save(old, tmp_path / "old.ckpt")
+    sn = load_supernet(tmp_path / "old.ckpt")
+    assert sn.model.heads_kind == "shared"
+    x = torch.randn(3, 64)
+    assert torch.equal(sn.model(x, (8, 8, 8)), load_supernet(digits_ckpt).model(x, (8, 8, 8)))
+
+
+def test_bad_heads_choice_is_one_line(tmp_path):
+    proc = run_cli("supernet-train", "model.heads=tied", f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == 2
+    last_line = proc.stderr.strip().splitlines()[-1]
+    assert last_line.endswith("model.heads='tied' is unknown; choose one of ['per_depth', 'shared']")
+
+
 def test_sampler_is_seeded_per_step():
     space = SearchSpace(in_features=4, num_classes=2, depth_max=3, width_min=8, width_max=64, width_step=8)
     a = ArchSampler(space, "sandwich", n_random=2, seed=3)

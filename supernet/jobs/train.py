@@ -66,6 +66,7 @@ def run(cfg: DictConfig, out_dir: Path, bundle: DataBundle | None = None) -> dic
         optim=to_dict(cfg.optim),
         seed=int(cfg.seed),
         skip_nonfinite=bool(cfg.train.skip_nonfinite),
+        model=to_dict(cfg.get("model") or {}),
     )
     datamodule = TensorDataModule(
         bundle,
