@@ -8,6 +8,9 @@ Writes ``bench.json`` in its run dir and prints a table:
 - ``supernet_epoch_over_plain``: one supernet epoch (uniform sampling) / one epoch of the plain
   largest MLP of the space, same batch, both through Lightning with device-resident data;
 - ``sandwich_epoch_over_uniform``: the sandwich rule's epoch (4 paths a step) / uniform's;
+- ``step_overhead_over_plain``: the same ratio per step for a tiny space (widths 8-32, batch 32),
+  where compute is next to nothing: the per-step framework/launch overhead, which is what decides
+  a GPU step of MNIST-scale MLPs;
 - ``evals_per_s_batched`` / ``evals_per_s_naive``: inherited-weight scoring of random archs on the
   validation split, prefix-tree batched vs one extracted model at a time;
 - ``naive_candidate_s``: one candidate scored the naive way (trained one epoch from scratch
@@ -42,6 +45,7 @@ from .data import load_data
 from .evaluate import InheritedEvaluator
 from .jobs.search import pick_device
 from .model import SuperMLP
+from .space import SearchSpace
 from .training import SupernetModule, TensorDataModule
 
 log = logging.getLogger(__name__)
@@ -82,10 +86,17 @@ class EpochTimer(pl.Callback):
         self.times.append(time.perf_counter() - self._t0)
 
 
-def time_epoch(module: pl.LightningModule, datamodule: TensorDataModule, epochs: int, device: torch.device) -> float:
+def time_epoch(
+    module: pl.LightningModule,
+    datamodule: TensorDataModule,
+    epochs: int,
+    device: torch.device,
+    limit_batches: int | None = None,
+) -> float:
     timer = EpochTimer()
     trainer = pl.Trainer(
         max_epochs=epochs,
+        limit_train_batches=limit_batches,
         accelerator="gpu" if device.type == "cuda" else "cpu",
         devices=1,
         logger=False,
@@ -98,6 +109,32 @@ def time_epoch(module: pl.LightningModule, datamodule: TensorDataModule, epochs:
     )
     trainer.fit(module, datamodule=datamodule)
     return min(timer.times)
+
+
+def step_overhead(bundle, space, device: torch.device, epochs: int, seed: int, steps: int = 200) -> dict[str, Any]:
+    """Per-step cost when there is next to no compute (widths 8-32, batch 32): the framework and
+    launch overhead that decides a GPU step for MNIST-scale MLPs, measurable on any device."""
+    tiny = SearchSpace(
+        space.in_features,
+        space.num_classes,
+        depth_min=1,
+        depth_max=space.depth_max,
+        width_min=8,
+        width_max=32,
+        width_step=8,
+    )
+    dm = lambda: TensorDataModule(bundle, 32, 10_000, seed=seed)  # noqa: E731
+    optim = {"name": "adamw", "lr": 0.005, "schedule": "constant"}
+    plain = time_epoch(PlainModule(SuperMLP(tiny).extract(tiny.largest())), dm(), epochs, device, steps)
+    sn = time_epoch(
+        SupernetModule(tiny.to_dict(), bundle.info(), {"name": "uniform"}, optim), dm(), epochs, device, steps
+    )
+    steps = min(steps, -(-len(bundle.train_y) // 32))
+    return {
+        "plain_step_us_tiny": round(plain / steps * 1e6, 1),
+        "supernet_step_us_tiny": round(sn / steps * 1e6, 1),
+        "step_overhead_over_plain": round(sn / plain, 3),
+    }
 
 
 def naive_candidate_s(bundle, space, arch, device: torch.device, batches: int) -> float:
@@ -184,6 +221,8 @@ def run_bench(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         sandwich_epoch_over_uniform=round(sandwich_s / uniform_s, 3),
     )
 
+    figures.update(step_overhead(bundle, space, device, int(cfg.epochs), int(cfg.seed)))
+
     rng = random.Random(int(cfg.seed))
     archs = list(dict.fromkeys(space.sample(rng) for _ in range(int(cfg.n_archs))))
     model = SuperMLP(space)
@@ -257,6 +296,9 @@ def format_table(figures: dict[str, Any]) -> str:
         "data",
         "supernet_epoch_over_plain",
         "sandwich_epoch_over_uniform",
+        "step_overhead_over_plain",
+        "plain_step_us_tiny",
+        "supernet_step_us_tiny",
         "plain_epoch_s",
         "uniform_epoch_s",
         "sandwich_epoch_s",
