@@ -274,6 +274,12 @@ def verdict(report: Mapping) -> str:
         parts.append(f"at the noise ceiling (two stand-alone seeds agree only to tau {_f(ceiling)})")
     else:
         parts.append(f"noise ceiling tau {_f(ceiling)} (seed vs seed)")
+    if ceiling is not None and ptau is not None and ptau >= ceiling - MARGIN:
+        # Then even a second stand-alone training ranks no better than size over this sample.
+        parts.append(
+            f"parameter count alone ranks at the noise ceiling ({_f(ptau)} vs {_f(ceiling)}): over the whole "
+            "sample no predictor can be shown to beat size, compare within the bands"
+        )
     for name, b in report["bands"].items():
         if b.get("n", 0) == 0:
             continue

@@ -16,6 +16,7 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
+from supernet import fidelity
 from supernet.callbacks import KendallTauCallback, tau_callback_from_csv
 from supernet.data import load_data
 from supernet.errors import UsageError
@@ -104,6 +105,22 @@ def test_report_flags_size_only_and_noise():
     assert report["bands"]["large"]["reliability"] < 0.5
     assert "large (>= 400k): stand-alone accuracies within seed noise" in report["verdict"]
     assert sum(b["n"] for b in report["bands"].values()) == 30
+    assert ("parameter count alone ranks at the noise ceiling" in report["verdict"]) == (
+        a["params_tau"] >= a["noise_tau"] - fidelity.MARGIN
+    )
+
+
+def test_verdict_says_when_size_is_at_the_noise_ceiling():
+    rng = random.Random(1)
+    archs = stratified_sample(MNIST_LIKE, 30, seed=0)
+    params = [MNIST_LIKE.params(a) for a in archs]
+    truth = [0.8 + 0.1 * i / 30 for i in sorted(range(30), key=lambda i: params[i])]
+    truth = [truth[sorted(range(30), key=lambda i: params[i]).index(i)] for i in range(30)]  # monotone in size
+    noisy = {s: [t + rng.gauss(0, 0.004) for t in truth] for s in (0, 1)}
+    report = fidelity_report(archs, params, [rng.random() for _ in archs], noisy)
+    assert report["all"]["params_tau"] >= report["all"]["noise_tau"]
+    assert "parameter count alone ranks at the noise ceiling" in report["verdict"]
+    assert "compare within the bands" in report["verdict"]
 
 
 # ---------------------------------------------------------------------------- sampling
