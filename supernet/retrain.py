@@ -350,6 +350,7 @@ def retrain_subnet(
     seed: int = 0,
     compare: bool = False,
     tensorboard: bool = True,
+    bundle: DataBundle | None = None,
 ) -> dict[str, Any]:
     """Retrain the export in `subnet_dir` into `out_dir` and report val and test accuracy.
 
@@ -359,6 +360,8 @@ def retrain_subnet(
     training and both inits side by side (``compare.md``). Returns the result dict (also written to
     ``out_dir/result.json``): ``metrics`` (val_acc, test_acc...), ``compare`` rows when asked,
     ``paths.subnet`` (the retrained export of `init`), ``objective`` = validation accuracy.
+    `bundle`: the data already loaded from the export's own data config (the pipeline's), so it is
+    not read again.
     """
     if init not in INITS:
         raise UsageError(f"init={init!r} must be one of {list(INITS)}")
@@ -369,7 +372,7 @@ def retrain_subnet(
     subnet_dir, out_dir = Path(subnet_dir), Path(out_dir)
     source = load_subnet(subnet_dir)
     data = export_data_config(source.meta, to_dict(data_cfg))
-    bundle = load_data(data)
+    bundle = bundle if bundle is not None else load_data(data)
     if (bundle.in_features, bundle.num_classes) != (source.in_features, source.num_classes):
         raise UsageError(
             f"data={bundle.name} has {bundle.in_features} features and {bundle.num_classes} classes, the subnet "

@@ -127,6 +127,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         seed=int(cfg.seed),
         compare=bool(cfg.retrain.compare),
         tensorboard=cfg.logger.name == "tensorboard",
+        bundle=bundle,  # the export's data config is the pipeline's own: no second read
     )
     metrics = retrained["metrics"]
     phases["retrain"] = {
