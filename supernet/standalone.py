@@ -47,7 +47,9 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -122,14 +124,31 @@ def parse_arch(text: str) -> Arch:
 
 
 def data_identity(bundle: DataBundle) -> str:
-    """A hash of the normalised train/validation tensors: equal data, equal key; any change to
-    the split, normalisation or limits gives a new key."""
+    """A key for the data that is equal on every machine and torch version for the same split.
+
+    It hashes what is exact everywhere: the labels in split order (the split permutation shows up
+    in them), the shapes, the sign pattern of the normalised inputs (a pixel never lands within
+    float noise of its mean), the preprocessing, and the normalisation statistics to 4 significant
+    digits. The normalised floats themselves differ in their last bits between CPU and GPU, which
+    would make results trained on one machine useless on another."""
     h = hashlib.sha256(bundle.name.encode())
-    for t in (bundle.train_x, bundle.train_y, bundle.val_x, bundle.val_y):
-        t = t.detach().cpu().contiguous()
-        h.update(str((tuple(t.shape), str(t.dtype))).encode())
-        h.update(t.numpy().tobytes())
+    h.update(json.dumps(_rounded({"mean": bundle.mean, "std": bundle.std, "pre": bundle.preprocess})).encode())
+    for x, y in ((bundle.train_x, bundle.train_y), (bundle.val_x, bundle.val_y)):
+        x, y = x.detach().cpu(), y.detach().cpu()
+        h.update(str((tuple(x.shape), tuple(y.shape))).encode())
+        h.update(y.to(torch.int64).contiguous().numpy().tobytes())
+        h.update(np.packbits((x > 0).contiguous().numpy()).tobytes())
     return f"{bundle.name}-{h.hexdigest()[:16]}"
+
+
+def _rounded(node: Any) -> Any:
+    if isinstance(node, float):
+        return float(f"{node:.4g}") + 0.0  # + 0.0: no negative zero
+    if isinstance(node, Mapping):
+        return {str(k): _rounded(v) for k, v in sorted(node.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(node, (list, tuple)):
+        return [_rounded(v) for v in node]
+    return node if isinstance(node, (int, str, bool)) or node is None else str(node)
 
 
 def init_seed(seed: int, arch: Sequence[int]) -> int:

@@ -7,6 +7,7 @@ tau callback, the stand-alone search evaluator, and ``supernet-rank`` end to end
 
 from __future__ import annotations
 
+import copy
 import csv
 import random
 import re
@@ -33,7 +34,7 @@ from supernet.fidelity import (
 from supernet.jobs import rank as rank_job
 from supernet.search_standalone import StandaloneEvaluator, TimeBudget, check_standalone_config
 from supernet.space import SearchSpace
-from supernet.standalone import Recipe, StandaloneCache, train_standalone
+from supernet.standalone import Recipe, StandaloneCache, data_identity, train_standalone
 from supernet.training import SupernetModule, TensorDataModule
 
 from conftest import make_cfg, read_json, run_cli
@@ -183,6 +184,20 @@ def test_padded_stack_trains_like_the_loop(digits, digits_space):
     stacked = train_standalone(archs, digits_space, digits, recipe, [0], padded=True)
     # Same init, same batches, same maths; only the matmuls' summation order differs.
     assert max(abs(loop[k] - stacked[k]) for k in loop) <= 2 / len(digits.val_y)
+
+
+def test_data_identity_survives_float_noise_but_not_a_new_split(digits):
+    """Cached stand-alone results move between machines: CPU and GPU normalise to different last
+    bits, which must not change the key; a different split, labels or normalisation must."""
+    key = data_identity(digits)
+    noisy = copy.copy(digits)
+    noisy.train_x = digits.train_x * (1 + 1e-7) + 1e-9
+    assert data_identity(noisy) == key
+    other_split = load_data({"name": "digits", "split_seed": 1})
+    assert data_identity(other_split) != key
+    renormalised = copy.copy(digits)
+    renormalised.std = [s * 1.01 for s in digits.std]
+    assert data_identity(renormalised) != key
 
 
 def test_corrupt_cache_is_a_usage_error(tmp_path):
