@@ -221,7 +221,7 @@ def rank_figure(rows: list[dict], report: dict, bands):
     ax.set_xlabel("inherited-weight val_acc (supernet)")
     ax.set_ylabel(f"stand-alone val_acc (mean of {len(seed_cols)} seed{'s' * (len(seed_cols) > 1)})")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left")  # the points run along the diagonal: this corner stays empty
     ax.set_title(
         f"Kendall tau {_fmt(a['kendall_tau'])} (params only {_fmt(a['params_tau'])}, "
         f"seed vs seed {_fmt(a['noise_tau'])}), n={a['n']}",
