@@ -6,7 +6,9 @@ import sys
 
 import pytest
 
-from conftest import ROOT, read_json, run_cli
+from supernet.jobs.pipeline import check_pipeline_config
+
+from conftest import ROOT, make_cfg, read_json, run_cli
 
 
 @pytest.mark.slow
@@ -141,3 +143,11 @@ def test_pipeline_on_a_csv_file(tmp_path):
     frame = pd.read_csv(tmp_path / "m.csv").drop(columns=["label"])
     logits = model(model.preprocess(frame))
     assert logits.shape == (n, 2)
+
+
+@pytest.mark.parametrize("preset", sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml")))
+def test_every_experiment_preset_composes_and_checks(preset):
+    """The documented presets stay valid configs (composed and checked, nothing trained)."""
+    cfg = make_cfg("pipeline", [f"+experiment={preset}"])
+    check_pipeline_config(cfg)
+    assert cfg.trainer.max_epochs >= 1 and cfg.retrain.max_epochs >= 1
