@@ -65,6 +65,13 @@ def test_bad_heads_choice_is_one_line(tmp_path):
     assert last_line.endswith("model.heads='tied' is unknown; choose one of ['per_depth', 'shared']")
 
 
+def test_resume_with_other_heads_is_one_line(digits_ckpt, tmp_path):
+    proc = run_cli("supernet-train", f"ckpt_path={digits_ckpt}", "model.heads=shared", f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == 2
+    last_line = proc.stderr.strip().splitlines()[-1]
+    assert last_line.endswith("was trained with model.heads=per_depth; resume it with model.heads=per_depth")
+
+
 def test_sampler_is_seeded_per_step():
     space = SearchSpace(in_features=4, num_classes=2, depth_max=3, width_min=8, width_max=64, width_step=8)
     a = ArchSampler(space, "sandwich", n_random=2, seed=3)
