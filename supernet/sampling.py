@@ -1,7 +1,8 @@
 """Which subnets a training step trains (``conf/sampler/``).
 
 - ``uniform``: one random path per step (single-path one-shot).
-- ``sandwich``: the largest, the smallest and ``n_random`` random paths per step; with
+- ``sandwich``: the largest, the smallest and ``n_random`` random paths per step (``smallest:
+  per_depth`` takes the narrowest net of a random depth instead of the space's smallest); with
   ``distill: true`` the largest net learns from the labels and the others from its detached
   soft predictions (in-place distillation, as in BigNAS/AttentiveNAS).
 
@@ -19,6 +20,7 @@ from .errors import UsageError
 from .space import Arch, SearchSpace
 
 SAMPLERS = ("uniform", "sandwich")
+SMALLEST = ("global", "per_depth")  # the sandwich's smallest path: the space's, or the narrowest of a random depth
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,7 @@ class ArchSampler:
     distill: bool = True
     temperature: float = 1.0
     seed: int = 0
+    smallest: str = "global"
 
     @classmethod
     def from_config(cls, space: SearchSpace, cfg: Mapping, seed: int) -> ArchSampler:
@@ -40,6 +43,7 @@ class ArchSampler:
             distill=bool(cfg.get("distill", True)),
             temperature=float(cfg.get("temperature", 1.0)),
             seed=seed,
+            smallest=str(cfg.get("smallest", "global")),
         )
 
     def archs(self, epoch: int, batch: int) -> list[Arch]:
@@ -48,7 +52,11 @@ class ArchSampler:
         if self.name == "uniform":
             return [self.space.sample(rng)]
         randoms = [self.space.sample(rng) for _ in range(self.n_random)]
-        return [self.space.largest(), self.space.smallest(), *randoms]
+        if self.smallest == "per_depth":
+            smallest = (self.space.width_min,) * rng.randint(self.space.depth_min, self.space.depth_max)
+        else:
+            smallest = self.space.smallest()
+        return [self.space.largest(), smallest, *randoms]
 
     @property
     def teacher_first(self) -> bool:
@@ -61,5 +69,7 @@ def check_sampler_config(cfg: Mapping) -> None:
         raise UsageError(f"sampler.name={name!r} is unknown; choose one of {list(SAMPLERS)}")
     if int(cfg.get("n_random", 0)) < 0:
         raise UsageError(f"sampler.n_random={cfg.get('n_random')} must be >= 0")
+    if cfg.get("smallest", "global") not in SMALLEST:
+        raise UsageError(f"sampler.smallest={cfg.get('smallest')!r} is unknown; choose one of {list(SMALLEST)}")
     if float(cfg.get("temperature", 1.0)) <= 0:
         raise UsageError(f"sampler.temperature={cfg.get('temperature')} must be > 0")

@@ -8,6 +8,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from supernet import load_supernet
 from supernet.data import load_data
+from supernet.errors import UsageError
 from supernet.sampling import ArchSampler
 from supernet.space import SearchSpace
 
@@ -78,6 +79,16 @@ def test_sampler_is_seeded_per_step():
     assert a.archs(1, 7) == ArchSampler(space, "sandwich", n_random=2, seed=3).archs(1, 7)
     assert a.archs(1, 7)[:2] == [space.largest(), space.smallest()]
     assert a.archs(1, 7) != a.archs(1, 8)
+
+
+def test_sandwich_smallest_per_depth():
+    space = SearchSpace(in_features=4, num_classes=2, depth_min=1, depth_max=3, width_min=8, width_max=64, width_step=8)
+    sampler = ArchSampler(space, "sandwich", n_random=2, seed=0, smallest="per_depth")
+    smallest = {sampler.archs(0, b)[1] for b in range(60)}
+    assert smallest == {(8,), (8, 8), (8, 8, 8)}  # the narrowest net of every depth, not only (8,)
+    assert ArchSampler(space, "sandwich", seed=0).archs(0, 5)[1] == space.smallest()  # default: global
+    with pytest.raises(UsageError, match="sampler.smallest='tiny' is unknown"):
+        ArchSampler.from_config(space, {"name": "sandwich", "smallest": "tiny"}, 0)
 
 
 def test_normalisation_comes_from_the_training_split():
