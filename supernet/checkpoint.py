@@ -94,13 +94,18 @@ def data_config(loaded: LoadedSupernet, overrides: Mapping | None = None) -> dic
     return cfg
 
 
+def saved_heads(meta: Mapping[str, Any]) -> str:
+    """The ``model.heads`` a checkpoint's ``supernet`` section was trained with. Checkpoints from
+    before per-depth heads have no "model" section: they share one head."""
+    return (meta.get("model") or {}).get("heads", "shared")
+
+
 def load_supernet(path: str | Path, key: str = "ckpt_path") -> LoadedSupernet:
     ckpt_file = resolve_checkpoint(path, key)
     ckpt = read_checkpoint(ckpt_file, key)
     meta = ckpt["supernet"]
     space = SearchSpace.from_dict(meta["space"])
-    # Checkpoints from before per-depth heads have no "model" section: they share one head.
-    model = SuperMLP(space, heads=(meta.get("model") or {}).get("heads", "shared"))
+    model = SuperMLP(space, heads=saved_heads(meta))
     state = {k[len("model.") :]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
     try:
         model.load_state_dict(state, strict=True)

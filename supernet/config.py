@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from .data import check_data_config
 from .errors import UsageError
+from .model import HEADS, configured_heads
 from .optim import check_optim_config
 from .sampling import check_sampler_config
 from .space import SearchSpace
@@ -67,9 +68,7 @@ def check_trainer_config(cfg: Mapping) -> None:
 
 
 def check_model_config(cfg: Mapping | None) -> None:
-    from .model import HEADS
-
-    heads = (cfg or {}).get("heads", "per_depth")
+    heads = configured_heads(cfg)
     if heads not in HEADS:
         raise UsageError(f"model.heads={heads!r} is unknown; choose one of {list(HEADS)}")
 

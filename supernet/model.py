@@ -19,7 +19,7 @@ compute, never the largest net's.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -59,6 +59,11 @@ class ElasticLinear(nn.Linear):
 HEADS = ("per_depth", "shared")
 
 
+def configured_heads(model_cfg: Mapping | None) -> str:
+    """``model.heads`` of a config (``per_depth`` when the section or key is absent)."""
+    return (model_cfg or {}).get("heads", HEADS[0])
+
+
 class SuperMLP(nn.Module):
     """Weight-sharing MLP over a `SearchSpace`.
 
@@ -67,7 +72,7 @@ class SuperMLP(nn.Module):
     Inputs are already normalised and flattened to ``(batch, in_features)``.
     """
 
-    def __init__(self, space: SearchSpace, dropout: float = 0.0, heads: str = "per_depth") -> None:
+    def __init__(self, space: SearchSpace, dropout: float = 0.0, heads: str = HEADS[0]) -> None:
         super().__init__()
         if heads not in HEADS:
             raise ValueError(f"heads={heads!r} is unknown; choose one of {list(HEADS)}")

@@ -117,8 +117,7 @@ class SubnetModule(pl.LightningModule):
         if self.augment_shift:
             x = random_shift(x, self.image_shape, self.augment_shift, self.fill)
         loss = F.cross_entropy(self.model.mlp(x), y, label_smoothing=float(self.hparams.label_smoothing))
-        if self.device.type == "cuda" and self.trainer.world_size == 1:
-            # Checked a few steps later, without a host sync per step (see NonFiniteWatch).
+        if NonFiniteWatch.applies(self):
             self._watch.push(loss.detach()[None], self.current_epoch, batch_idx, self.global_step, [self.model.arch])
         elif not torch.isfinite(loss):
             raise NonFiniteLossError(retrain_nonfinite_message([loss.item()], self._where(batch_idx), self.model.arch))
@@ -130,14 +129,8 @@ class SubnetModule(pl.LightningModule):
     def _where(self, batch_idx: int) -> str:
         return f"epoch {self.current_epoch}, batch {batch_idx}, global step {self.global_step}"
 
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        self._watch.check(block=False)
-
-    def on_train_epoch_end(self) -> None:
-        self._watch.check(block=True)
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        self._watch.check(block=True)
+    def configure_callbacks(self) -> list[pl.Callback]:
+        return [self._watch]
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, y = batch

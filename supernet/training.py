@@ -25,7 +25,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from .data import DataBundle, TensorLoader
 from .errors import NonFiniteLossError
-from .model import SuperMLP
+from .model import SuperMLP, configured_heads
 from .optim import build_optimizer, build_schedule
 from .sampling import ArchSampler
 from .space import SearchSpace
@@ -113,7 +113,7 @@ class SupernetModule(pl.LightningModule):
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.space = SearchSpace.from_dict(space)
-        self.model = SuperMLP(self.space, heads=(model or {}).get("heads", "per_depth"))
+        self.model = SuperMLP(self.space, heads=configured_heads(model))
         self.sampler = ArchSampler.from_config(self.space, sampler, seed)
         self.references = {"min": self.space.smallest(), "mid": self.space.middle(), "max": self.space.largest()}
         self.val_acc = torch.nn.ModuleDict(
@@ -153,9 +153,11 @@ class SupernetModule(pl.LightningModule):
         # One backward over the summed paths: under DDP a step must reduce gradients exactly once.
         self.manual_backward(losses_t.sum())
         total = losses_t.detach()
-        if self._must_decide_now():
-            finite = bool(torch.isfinite(total).all())  # a host sync: only where a skip must be decided
-            if self.trainer.world_size > 1:  # every rank must take the same decision
+        if self.hparams.skip_nonfinite or not NonFiniteWatch.applies(self):
+            # A host sync: where a skip must be decided before the optimizer step, where it is free
+            # (CPU) or where every DDP rank must take the same decision; else the watch checks later.
+            finite = bool(torch.isfinite(total).all())
+            if self.trainer.world_size > 1:
                 finite = self.trainer.strategy.reduce_boolean_decision(finite, all=True)
             if not finite:
                 self._nonfinite(batch_idx, archs, total)
@@ -169,12 +171,6 @@ class SupernetModule(pl.LightningModule):
             if len(archs) > 1:
                 self.log("train/loss_min", total[1])
             self.log("train/lr", opt.param_groups[0]["lr"])
-
-    def _must_decide_now(self) -> bool:
-        """Skipping a bad step (or agreeing on it across DDP ranks) needs the answer before the
-        optimizer step; otherwise a CUDA run checks asynchronously (`NonFiniteWatch`) instead of
-        stalling the GPU with a host sync every step."""
-        return self.hparams.skip_nonfinite or self.device.type != "cuda" or self.trainer.world_size > 1
 
     def _nonfinite(self, batch_idx: int, archs: list, losses: torch.Tensor) -> None:
         where = f"epoch {self.current_epoch}, batch {batch_idx}, global step {self.global_step}"
@@ -207,14 +203,10 @@ class SupernetModule(pl.LightningModule):
         schedule = build_schedule(optimizer, self.hparams.optim, total)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        self._watch.check(block=False)
-
-    def on_train_epoch_end(self) -> None:
-        self._watch.check(block=True)
+    def configure_callbacks(self) -> list[pl.Callback]:
+        return [self._watch]
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        self._watch.check(block=True)  # never save weights a non-finite step has touched
         checkpoint["supernet"] = {
             "format": 1,
             "space": self.space.to_dict(),
@@ -242,15 +234,33 @@ def nonfinite_message(losses: list, where: str, arch: Any) -> str:
     )
 
 
-class NonFiniteWatch:
-    """Checks step losses for NaN/inf without a per-step host sync on CUDA: each step's verdict is
+class NonFiniteWatch(pl.Callback):
+    """Checks step losses for NaN/inf without a per-step host sync on CUDA: each step's losses are
     copied to pinned host memory behind a CUDA event and read once the event has passed (a few
     steps later), or at once before a checkpoint is written and at the end of an epoch. A bad step
-    is reported with its own epoch, batch, global step and arch."""
+    is reported with its own epoch, batch, global step and arch.
+
+    A module owns one, pushes to it from ``training_step`` where `applies`, checks synchronously
+    elsewhere, and returns it from ``configure_callbacks`` so the checks run at those points."""
 
     def __init__(self, message: Any = None) -> None:
         self.message = message or nonfinite_message  # (losses, where, arch) -> the error's text
         self.pending: list[tuple[Any, torch.Tensor, str, Any]] = []
+
+    @staticmethod
+    def applies(module: pl.LightningModule) -> bool:
+        """One CUDA process: check later instead of stalling the GPU with a host sync every step.
+        Elsewhere the check is synchronous (free on CPU; under DDP every rank must agree first)."""
+        return module.device.type == "cuda" and module.trainer.world_size == 1
+
+    def on_train_batch_start(self, trainer: pl.Trainer, module: pl.LightningModule, batch: Any, idx: int) -> None:
+        self.check(block=False)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        self.check(block=True)
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, module: pl.LightningModule, checkpoint: dict) -> None:
+        self.check(block=True)  # never save weights a non-finite step has touched
 
     def push(self, losses: torch.Tensor, epoch: int, batch: int, step: int, archs: list) -> None:
         # One non-blocking copy and one event per step; the finiteness test runs on the host copy.

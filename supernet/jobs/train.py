@@ -13,23 +13,24 @@ from omegaconf import DictConfig
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import TensorBoardLogger
 
-from ..checkpoint import read_checkpoint, resolve_checkpoint
+from ..checkpoint import read_checkpoint, resolve_checkpoint, saved_heads
 from ..config import build_space, check_train_config, to_dict, trainer_kwargs, write_json
 from ..data import DataBundle, load_data
 from ..errors import UsageError
+from ..model import configured_heads
 from ..training import AtomicCheckpointIO, SupernetModule, TensorDataModule, plain_hparams
 
 log = logging.getLogger(__name__)
 
 
-def resume_target(ckpt_path: str | None, heads: str = "per_depth") -> tuple[Path | None, Path | None]:
+def resume_target(ckpt_path: str | None, heads: str) -> tuple[Path | None, Path | None]:
     """(checkpoint file, run dir to continue in). Resuming from a run dir or `last` continues in
     that run's dir, so its checkpoints, TensorBoard curves and result.json stay in one place."""
     if not ckpt_path:
         return None, None
     ckpt = resolve_checkpoint(ckpt_path)
     meta = read_checkpoint(ckpt)["supernet"]  # corrupt or foreign files stop here, before any work
-    saved = (meta.get("model") or {}).get("heads", "shared")  # no "model" section: one shared head
+    saved = saved_heads(meta)
     if saved != heads:
         raise UsageError(
             f"ckpt_path={ckpt_path} was trained with model.heads={saved}; resume it with model.heads={saved}"
@@ -52,7 +53,7 @@ def tau_callbacks(cfg: DictConfig) -> list:
 def run(cfg: DictConfig, out_dir: Path, bundle: DataBundle | None = None) -> dict[str, Any]:
     """Train; `bundle` lets the pipeline load the data once for all its phases."""
     check_train_config(cfg)
-    ckpt, resume_dir = resume_target(cfg.get("ckpt_path"), (cfg.get("model") or {}).get("heads", "per_depth"))
+    ckpt, resume_dir = resume_target(cfg.get("ckpt_path"), configured_heads(cfg.get("model")))
     if resume_dir is not None:
         log.info("resuming %s in place from %s", resume_dir, ckpt)
         out_dir = resume_dir
