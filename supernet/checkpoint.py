@@ -100,6 +100,22 @@ def saved_heads(meta: Mapping[str, Any]) -> str:
     return (meta.get("model") or {}).get("heads", "shared")
 
 
+def resume_target(ckpt_path: str | None, heads: str) -> tuple[Path | None, Path | None]:
+    """(checkpoint file, run dir to continue in). Resuming from a run dir or `last` continues in
+    that run's dir, so its checkpoints, TensorBoard curves and result.json stay in one place."""
+    if not ckpt_path:
+        return None, None
+    ckpt = resolve_checkpoint(ckpt_path)
+    meta = read_checkpoint(ckpt)["supernet"]  # corrupt or foreign files stop here, before any work
+    saved = saved_heads(meta)
+    if saved != heads:
+        raise UsageError(
+            f"ckpt_path={ckpt_path} was trained with model.heads={saved}; resume it with model.heads={saved}"
+        )
+    in_place = str(ckpt_path) == "last" or Path(ckpt_path).is_dir()
+    return ckpt, (ckpt.parent.parent if in_place else None)
+
+
 def load_supernet(path: str | Path, key: str = "ckpt_path") -> LoadedSupernet:
     ckpt_file = resolve_checkpoint(path, key)
     ckpt = read_checkpoint(ckpt_file, key)

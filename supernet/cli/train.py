@@ -9,19 +9,20 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from ..checkpoint import read_checkpoint, resolve_checkpoint
+from ..checkpoint import resume_target
 from ..config import check_train_config
+from ..model import configured_heads
 from .common import entry_point
 
 
 def job(cfg: DictConfig, out_dir: Path) -> dict:
-    # Config mistakes are reported before Lightning is even imported: a typo costs a second.
+    # Config and checkpoint mistakes are reported before Lightning is even imported: a typo costs
+    # a second. The checkpoint is read here once and the answer handed on.
     check_train_config(cfg)
-    if cfg.get("ckpt_path"):
-        read_checkpoint(resolve_checkpoint(cfg.ckpt_path))
+    resume = resume_target(cfg.get("ckpt_path"), configured_heads(cfg.get("model")))
     from ..jobs import train
 
-    return train.run(cfg, out_dir)
+    return train.run(cfg, out_dir, resume=resume)
 
 
 main = entry_point("train", job)

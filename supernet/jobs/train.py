@@ -13,30 +13,13 @@ from omegaconf import DictConfig
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import TensorBoardLogger
 
-from ..checkpoint import read_checkpoint, resolve_checkpoint, saved_heads
+from ..checkpoint import resume_target
 from ..config import build_space, check_train_config, to_dict, trainer_kwargs, write_json
 from ..data import DataBundle, load_data
-from ..errors import UsageError
 from ..model import configured_heads
 from ..training import AtomicCheckpointIO, SupernetModule, TensorDataModule, plain_hparams
 
 log = logging.getLogger(__name__)
-
-
-def resume_target(ckpt_path: str | None, heads: str) -> tuple[Path | None, Path | None]:
-    """(checkpoint file, run dir to continue in). Resuming from a run dir or `last` continues in
-    that run's dir, so its checkpoints, TensorBoard curves and result.json stay in one place."""
-    if not ckpt_path:
-        return None, None
-    ckpt = resolve_checkpoint(ckpt_path)
-    meta = read_checkpoint(ckpt)["supernet"]  # corrupt or foreign files stop here, before any work
-    saved = saved_heads(meta)
-    if saved != heads:
-        raise UsageError(
-            f"ckpt_path={ckpt_path} was trained with model.heads={saved}; resume it with model.heads={saved}"
-        )
-    in_place = str(ckpt_path) == "last" or Path(ckpt_path).is_dir()
-    return ckpt, (ckpt.parent.parent if in_place else None)
 
 
 def tau_callbacks(cfg: DictConfig) -> list:
@@ -50,10 +33,16 @@ def tau_callbacks(cfg: DictConfig) -> list:
     return [tau_callback_from_csv(reference, int(cfg.train.get("tau_every_n_epochs", 1)))]
 
 
-def run(cfg: DictConfig, out_dir: Path, bundle: DataBundle | None = None) -> dict[str, Any]:
-    """Train; `bundle` lets the pipeline load the data once for all its phases."""
+def run(
+    cfg: DictConfig,
+    out_dir: Path,
+    bundle: DataBundle | None = None,
+    resume: tuple[Path | None, Path | None] | None = None,
+) -> dict[str, Any]:
+    """Train; `bundle` lets the pipeline load the data once for all its phases, `resume` is
+    `resume_target`'s answer when the caller already checked the checkpoint (it is read once)."""
     check_train_config(cfg)
-    ckpt, resume_dir = resume_target(cfg.get("ckpt_path"), configured_heads(cfg.get("model")))
+    ckpt, resume_dir = resume or resume_target(cfg.get("ckpt_path"), configured_heads(cfg.get("model")))
     if resume_dir is not None:
         log.info("resuming %s in place from %s", resume_dir, ckpt)
         out_dir = resume_dir
