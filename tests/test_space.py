@@ -1,5 +1,6 @@
 """SearchSpace: membership, operators stay in the space, closed-form params and FLOPs are exact."""
 
+import math
 import random
 
 import pytest
@@ -38,6 +39,28 @@ def test_mutation_changes_depth_sometimes():
 
 def test_sampling_is_seeded():
     assert [SPACE.sample(random.Random(5)) for _ in range(3)] == [SPACE.sample(random.Random(5)) for _ in range(3)]
+
+
+def test_log_params_sampling_spreads_over_log_parameter_count():
+    rng = random.Random(0)
+    archs = [SPACE.sample_log_params(rng) for _ in range(2000)]
+    assert all(SPACE.contains(a) for a in archs)
+    lo, hi = math.log(SPACE.params(SPACE.smallest())), math.log(SPACE.params(SPACE.largest()))
+    counts = [0] * 8
+    for a in archs:
+        counts[min(7, int((math.log(SPACE.params(a)) - lo) / (hi - lo) * 8))] += 1
+    assert all(180 < c < 320 for c in counts), counts  # 250 expected in each of the 8 bins
+    uniform = [SPACE.params(SPACE.sample(rng)) for _ in range(2000)]
+    small = sum(SPACE.params(a) < 100_000 for a in archs) / 2000
+    assert small > 0.3 and sum(p < 100_000 for p in uniform) / 2000 < 0.08  # why it exists
+    assert [SPACE.sample_log_params(random.Random(5)) for _ in range(3)] == [
+        SPACE.sample_log_params(random.Random(5)) for _ in range(3)
+    ]
+
+
+def test_log_params_sampling_on_a_one_arch_space():
+    one = SearchSpace(in_features=4, num_classes=2, depth_min=2, depth_max=2, width_min=8, width_max=8, width_step=8)
+    assert one.sample_log_params(random.Random(0)) == (8, 8)
 
 
 @pytest.mark.parametrize("arch", [(16,), (1024, 1024, 1024, 1024), (256, 128), (48, 992, 16)])

@@ -91,6 +91,19 @@ def test_sandwich_smallest_per_depth():
         ArchSampler.from_config(space, {"name": "sandwich", "smallest": "tiny"}, 0)
 
 
+def test_random_paths_spread_over_log_params():
+    space = SearchSpace(in_features=784, num_classes=10)
+    cfg = {"name": "sandwich", "n_random": 2, "distribution": "log_params"}
+    sampler = ArchSampler.from_config(space, cfg, seed=0)
+    randoms = [a for b in range(300) for a in sampler.archs(0, b)[2:]]
+    assert sum(space.params(a) < 100_000 for a in randoms) / len(randoms) > 0.25  # uniform widths: ~5%
+    assert sampler.archs(0, 3)[:2] == [space.largest(), space.smallest()]
+    uniform = ArchSampler.from_config(space, {"name": "uniform", "distribution": "log_params"}, seed=0)
+    assert len(uniform.archs(0, 0)) == 1
+    with pytest.raises(UsageError, match="sampler.distribution='flops' is unknown"):
+        ArchSampler.from_config(space, {"name": "sandwich", "distribution": "flops"}, 0)
+
+
 def test_normalisation_comes_from_the_training_split():
     bundle = load_data({"name": "digits"})
     assert abs(float(bundle.train_x.mean())) < 1e-5
