@@ -11,6 +11,10 @@ Writes ``bench.json`` in its run dir and prints a table:
 - ``step_overhead_over_plain``: the same ratio per step for a tiny space (widths 8-32, batch 32),
   where compute is next to nothing: the per-step framework/launch overhead, which is what decides
   a GPU step of MNIST-scale MLPs;
+- ``bf16_ops_over_fp32``: kernel-launching operations of one sandwich step under bf16 autocast /
+  in float32 (counted on the CPU: `supernet.op_count`), and where the GPU has bf16,
+  ``bf16_epoch_over_fp32``: the sandwich epoch timed both ways. Why ``trainer.precision=auto`` is
+  float32 (with TF32 matmuls) rather than bf16;
 - ``evals_per_s_batched`` / ``evals_per_s_naive``: inherited-weight scoring of random archs on the
   validation split, prefix-tree batched vs one extracted model at a time;
 - ``naive_candidate_s``: one candidate scored the naive way (trained one epoch from scratch
@@ -45,6 +49,8 @@ from .data import load_data
 from .evaluate import InheritedEvaluator
 from .jobs.search import pick_device
 from .model import SuperMLP
+from .op_count import ops_per_step
+from .optim import build_optimizer
 from .space import SearchSpace
 from .training import SupernetModule, TensorDataModule
 
@@ -54,9 +60,9 @@ log = logging.getLogger(__name__)
 class PlainModule(pl.LightningModule):
     """The comparator: a plain ``nn.Sequential`` MLP, same optimiser as the supernet."""
 
-    def __init__(self, net: nn.Module, lr: float = 0.005) -> None:
+    def __init__(self, net: nn.Module) -> None:
         super().__init__()
-        self.net, self.lr = net, lr
+        self.net = net
 
     def on_fit_start(self) -> None:
         self.trainer.datamodule.to_device(self.device)
@@ -66,7 +72,7 @@ class PlainModule(pl.LightningModule):
         return F.cross_entropy(self.net(x), y)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.AdamW(self.parameters(), lr=self.lr)
+        return build_optimizer(self.parameters(), BENCH_OPTIM)
 
 
 class EpochTimer(pl.Callback):
@@ -92,6 +98,7 @@ def time_epoch(
     epochs: int,
     device: torch.device,
     limit_batches: int | None = None,
+    precision: str = "32-true",
 ) -> float:
     timer = EpochTimer()
     trainer = pl.Trainer(
@@ -105,26 +112,34 @@ def time_epoch(
         enable_model_summary=False,
         limit_val_batches=0,
         callbacks=[timer],
-        precision="32-true",
+        precision=precision,
     )
     trainer.fit(module, datamodule=datamodule)
     return min(timer.times)
 
 
-def step_overhead(bundle, space, device: torch.device, epochs: int, seed: int, steps: int = 200) -> dict[str, Any]:
-    """Per-step cost when there is next to no compute (widths 8-32, batch 32): the framework and
-    launch overhead that decides a GPU step for MNIST-scale MLPs, measurable on any device."""
-    tiny = SearchSpace(
+def tiny_space(space: SearchSpace) -> SearchSpace:
+    """The space's depths with widths 8-32: the same operations per step, next to no arithmetic."""
+    return SearchSpace(
         space.in_features,
         space.num_classes,
-        depth_min=1,
+        depth_min=space.depth_min,
         depth_max=space.depth_max,
         width_min=8,
         width_max=32,
         width_step=8,
     )
+
+
+BENCH_OPTIM = {"name": "adamw", "lr": 0.005, "schedule": "constant"}
+
+
+def step_overhead(bundle, space, device: torch.device, epochs: int, seed: int, steps: int = 200) -> dict[str, Any]:
+    """Per-step cost when there is next to no compute (widths 8-32, batch 32): the framework and
+    launch overhead that decides a GPU step for MNIST-scale MLPs, measurable on any device."""
+    tiny = tiny_space(space)
     dm = lambda: TensorDataModule(bundle, 32, 10_000, seed=seed)  # noqa: E731
-    optim = {"name": "adamw", "lr": 0.005, "schedule": "constant"}
+    optim = BENCH_OPTIM
     plain = time_epoch(PlainModule(SuperMLP(tiny).extract(tiny.largest())), dm(), epochs, device, steps)
     sn = time_epoch(
         SupernetModule(tiny.to_dict(), bundle.info(), {"name": "uniform"}, optim), dm(), epochs, device, steps
@@ -135,6 +150,35 @@ def step_overhead(bundle, space, device: torch.device, epochs: int, seed: int, s
         "supernet_step_us_tiny": round(sn / steps * 1e6, 1),
         "step_overhead_over_plain": round(sn / plain, 3),
     }
+
+
+def bf16_cost(
+    bundle, space, device: torch.device, epochs: int, seed: int, batch: int, fp32_epoch_s: float
+) -> dict[str, Any]:
+    """What bf16 autocast does to a sandwich step: its operation count (every device) and, on a
+    GPU with bf16, its epoch time. Autocast casts each sliced weight and input of every path, and
+    their gradients back, so an MNIST-scale step launches more kernels for math it did not need."""
+    sandwich = {"name": "sandwich", "n_random": 2}
+
+    def tiny_module() -> SupernetModule:
+        return SupernetModule(tiny_space(space).to_dict(), bundle.info(), sandwich, BENCH_OPTIM, seed=seed)
+
+    counts = {
+        precision: ops_per_step(tiny_module(), TensorDataModule(bundle, 32, 10_000, seed=seed), precision)
+        for precision in ("32-true", "bf16-mixed")
+    }
+    figures: dict[str, Any] = {
+        "sandwich_ops_per_step_fp32": counts["32-true"],
+        "sandwich_ops_per_step_bf16": counts["bf16-mixed"],
+        "bf16_ops_over_fp32": round(counts["bf16-mixed"] / counts["32-true"], 3),
+    }
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        module = SupernetModule(space.to_dict(), bundle.info(), sandwich, BENCH_OPTIM, seed=seed)
+        bf16_s = time_epoch(
+            module, TensorDataModule(bundle, batch, 10_000, seed=seed), epochs, device, None, "bf16-mixed"
+        )
+        figures.update(sandwich_bf16_epoch_s=round(bf16_s, 4), bf16_epoch_over_fp32=round(bf16_s / fp32_epoch_s, 3))
+    return figures
 
 
 def naive_candidate_s(bundle, space, arch, device: torch.device, batches: int) -> float:
@@ -206,9 +250,7 @@ def run_bench(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         return TensorDataModule(bundle, batch, 10_000, seed=int(cfg.seed))
 
     def supernet(sampler: dict) -> SupernetModule:
-        return SupernetModule(
-            space.to_dict(), bundle.info(), sampler, {"name": "adamw", "lr": 0.005, "schedule": "constant"}
-        )
+        return SupernetModule(space.to_dict(), bundle.info(), sampler, BENCH_OPTIM)
 
     plain_s = time_epoch(PlainModule(SuperMLP(space).extract(space.largest())), datamodule(), int(cfg.epochs), device)
     uniform_s = time_epoch(supernet({"name": "uniform"}), datamodule(), int(cfg.epochs), device)
@@ -222,6 +264,7 @@ def run_bench(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     )
 
     figures.update(step_overhead(bundle, space, device, int(cfg.epochs), int(cfg.seed)))
+    figures.update(bf16_cost(bundle, space, device, int(cfg.epochs), int(cfg.seed), batch, sandwich_s))
 
     rng = random.Random(int(cfg.seed))
     archs = list(dict.fromkeys(space.sample(rng) for _ in range(int(cfg.n_archs))))
@@ -299,6 +342,10 @@ def format_table(figures: dict[str, Any]) -> str:
         "step_overhead_over_plain",
         "plain_step_us_tiny",
         "supernet_step_us_tiny",
+        "sandwich_ops_per_step_fp32",
+        "sandwich_ops_per_step_bf16",
+        "bf16_ops_over_fp32",
+        "bf16_epoch_over_fp32",
         "plain_epoch_s",
         "uniform_epoch_s",
         "sandwich_epoch_s",

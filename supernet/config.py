@@ -89,8 +89,12 @@ def trainer_kwargs(cfg: Mapping) -> dict[str, Any]:
         # A sampled path shallower than the supernet leaves deeper layers without gradients.
         kwargs["strategy"] = "ddp_find_unused_parameters_true"
     if kwargs.get("precision", "auto") == "auto":
-        on_gpu = torch.cuda.is_available() and kwargs.get("accelerator", "auto") in ("auto", "gpu", "cuda")
-        kwargs["precision"] = "bf16-mixed" if on_gpu and torch.cuda.is_bf16_supported() else "32-true"
+        # float32, with TF32 matmuls where the GPU has them (the jobs set matmul precision "high").
+        # An MNIST-scale step is launch-bound on a GPU, and bf16 autocast adds a cast kernel for
+        # every sliced weight, input and gradient (`supernet-bench`: bf16_ops_over_fp32 1.37 for a
+        # sandwich step) to save math that took microseconds. Ask for trainer.precision=bf16-mixed
+        # when the layers are wide or the batches large enough for the math to dominate.
+        kwargs["precision"] = "32-true"
     return kwargs
 
 

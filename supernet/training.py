@@ -91,6 +91,19 @@ class TensorDataModule(pl.LightningDataModule):
         return TensorLoader(lambda: (b.val_x, b.val_y), self.eval_batch_size, shuffle=False, rank=self._rank)
 
 
+def soften(logits: torch.Tensor, t: float) -> torch.Tensor:
+    """Logits at temperature `t`; at t = 1 no division (on a GPU each elementwise op is a kernel
+    launch, and a launch costs more than the math of an MNIST-scale step)."""
+    return logits if t == 1 else logits / t
+
+
+def distillation_loss(logits: torch.Tensor, soft_targets: torch.Tensor, t: float) -> torch.Tensor:
+    """Soft-label cross-entropy to the teacher's detached predictions, scaled by t^2 (Hinton et al.)
+    so that its gradients keep their size whatever the temperature."""
+    loss = F.cross_entropy(soften(logits, t), soft_targets)
+    return loss if t == 1 else loss * (t * t)
+
+
 class SupernetModule(pl.LightningModule):
     """Trains `SuperMLP` with one optimizer step per batch over the sampler's paths.
 
@@ -138,16 +151,15 @@ class SupernetModule(pl.LightningModule):
         archs = self.sampler.archs(self.current_epoch, batch_idx)
         soft_targets = None
         losses = []
+        t = self.sampler.temperature
         for i, arch in enumerate(archs):
             logits = self.model(x, arch)
             if soft_targets is not None:
-                t = self.sampler.temperature
-                # Soft-label cross-entropy to the largest net's detached predictions.
-                loss = F.cross_entropy(logits / t, soft_targets) * (t * t)
+                loss = distillation_loss(logits, soft_targets, t)
             else:
                 loss = F.cross_entropy(logits, y)
             if i == 0 and self.sampler.teacher_first:
-                soft_targets = (logits.detach() / self.sampler.temperature).softmax(-1)
+                soft_targets = soften(logits.detach(), t).softmax(-1)
             losses.append(loss)
         losses_t = torch.stack(losses)
         # One backward over the summed paths: under DDP a step must reduce gradients exactly once.
