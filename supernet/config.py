@@ -91,7 +91,7 @@ def trainer_kwargs(cfg: Mapping) -> dict[str, Any]:
     if kwargs.get("precision", "auto") == "auto":
         # float32, with TF32 matmuls where the GPU has them (the jobs set matmul precision "high").
         # An MNIST-scale step is launch-bound on a GPU, and bf16 autocast adds a cast kernel for
-        # every sliced weight, input and gradient (`supernet-bench`: bf16_ops_over_fp32 1.37 for a
+        # every sliced weight, input and gradient (`supernet-bench`: bf16_ops_over_fp32 1.48 for a
         # sandwich step) to save math that took microseconds. Ask for trainer.precision=bf16-mixed
         # when the layers are wide or the batches large enough for the math to dominate.
         kwargs["precision"] = "32-true"

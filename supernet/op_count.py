@@ -23,15 +23,21 @@ import pytorch_lightning as pl
 from torch.utils._python_dispatch import TorchDispatchMode
 
 
+# Reading a scalar back (`.item()`): in a step these are the optimizer's step counters, which live
+# on the host on every device, so they launch nothing on a GPU either.
+NOT_KERNELS = frozenset({"_local_scalar_dense"})
+
+
 class OpCounter(TorchDispatchMode):
-    """Counts the kernel-launching aten operations run inside it (views and profiler marks aside)."""
+    """Counts the kernel-launching aten operations run inside it (views, scalar reads and profiler
+    marks aside)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.ops: Counter[str] = Counter()
 
     def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
-        if func.namespace == "aten" and not func.is_view:
+        if func.namespace == "aten" and not func.is_view and func.overloadpacket.__name__ not in NOT_KERNELS:
             self.ops[func.overloadpacket.__name__] += 1
         return func(*args, **(kwargs or {}))
 
