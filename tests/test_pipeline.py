@@ -151,3 +151,22 @@ def test_every_experiment_preset_composes_and_checks(preset):
     cfg = make_cfg("pipeline", [f"+experiment={preset}"])
     check_pipeline_config(cfg)
     assert cfg.trainer.max_epochs >= 1 and cfg.retrain.max_epochs >= 1
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ([], (10, "inherited", 10, 0)),  # digits: no default_pipeline, the pipeline's own values
+        (["data=fashion_mnist"], (5, "scratch", 30, 1)),  # the data set's default_pipeline
+        (["data=mnist"], (10, "inherited", 10, 0)),
+        (
+            ["data=fashion_mnist", "trainer.max_epochs=2", "retrain.init=inherited", "retrain.augment.shift=0"],
+            (2, "inherited", 30, 0),  # any override wins over the data set's defaults
+        ),
+    ],
+)
+def test_pipeline_defaults_follow_the_data_set(overrides, expected):
+    cfg = make_cfg("pipeline", overrides)
+    check_pipeline_config(cfg)
+    got = (cfg.trainer.max_epochs, cfg.retrain.init, cfg.retrain.max_epochs, cfg.retrain.augment.shift)
+    assert got == expected
