@@ -2,11 +2,20 @@
 
     supernet-report outputs/pipeline/multiruns/<stamp>      # -> report.md, report.csv, report.png
 
-A job is any directory holding a ``result.json`` (pipeline, search or train runs). Its
+A job is any directory holding a ``result.json`` (pipeline, search, train or rank runs). Its
 configuration is read from Hydra's ``.hydra/overrides.yaml``; jobs that differ only in ``seed``
 form one configuration, whose mean and standard deviation are reported. Failed jobs are listed
 with their error. When the jobs ran searches, ``report_search.png`` shows best-so-far validation
 accuracy against the number of evaluations for each strategy (mean over seeds).
+
+Rank jobs (``supernet-rank``) report Kendall tau, overall, per parameter band and by size alone.
+Their configuration is the one of the run that trained their supernet (found above
+``ckpt_path``) plus their own overrides, so the supernet's seed is the replicate: how much tau
+moves with it is the spread to read before trusting one supernet's ranking::
+
+    supernet-train -m data=fashion_mnist model.heads=per_depth,shared seed=0,1,2
+    supernet-rank -m ckpt_path=<the six train job dirs, comma-separated> rank.cache=sa.json
+    supernet-report outputs/rank/multiruns/<stamp>      # tau mean ± std per heads setting
 """
 
 from __future__ import annotations
@@ -63,13 +72,30 @@ def job_overrides(job: Path) -> list[str]:
 
 def shared_overrides(jobs: list[Path]) -> list[str]:
     """Overrides every job has (the sweep's fixed settings): shown once, not in every row."""
-    sets = [set(job_overrides(j)) for j in jobs]
+    sets = [set(effective_overrides(j)) for j in jobs]
     common = set.intersection(*sets) if sets else set()
-    return [o for o in job_overrides(jobs[0]) if o in common and not o.startswith("seed=")] if jobs else []
+    return [o for o in effective_overrides(jobs[0]) if o in common and not o.startswith("seed=")] if jobs else []
+
+
+def effective_overrides(job: Path) -> list[str]:
+    """A job's overrides; for a rank job, its supernet's training overrides and its own, less the
+    checkpoint path (see the module docstring)."""
+    own = job_overrides(job)
+    try:
+        result = json.loads((job / "result.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return own
+    if result.get("task") != "rank" or not result.get("ckpt_path"):
+        return own
+    trained = next(
+        (job_overrides(d) for d in list(Path(result["ckpt_path"]).parents)[:3] if (d / ".hydra").is_dir()), []
+    )
+    own = [o for o in own if not o.startswith(("ckpt_path=", "seed="))]
+    return trained + [o for o in own if o not in trained]
 
 
 def summarize_job(job: Path, root: Path, shared: list[str] | None = None) -> dict[str, Any]:
-    overrides = job_overrides(job)
+    overrides = effective_overrides(job)
     seed = next((o.split("=", 1)[1] for o in overrides if o.startswith("seed=")), None)
     varying = [o for o in overrides if not o.startswith("seed=") and o not in (shared or [])]
     config = " ".join(varying) or "(defaults)"
@@ -81,6 +107,12 @@ def summarize_job(job: Path, root: Path, shared: list[str] | None = None) -> dic
     row["status"] = result.get("status", "ok")
     if row["status"] != "ok":
         row["error"] = result.get("error") or _first_line(job / "error.txt")
+        return row
+    if result.get("task") == "rank":
+        metrics = result.get("metrics") or {}
+        bands = {f"tau_{name}": tau for name, tau in (result.get("bands") or {}).items()}
+        row.update(tau=result.get("objective"), tau_params=metrics.get("params_tau"), **bands)
+        row["wall_s"] = (result.get("timing") or {}).get("total_s")
         return row
     winner = result.get("winner") or result.get("best") or {}
     metrics = result.get("metrics") or {}
@@ -99,7 +131,13 @@ def _first_line(path: Path) -> str | None:
     return path.read_text().splitlines()[0] if path.is_file() else None
 
 
-def aggregate(rows: list[dict]) -> list[dict]:
+def rank_metrics(rows: list[dict]) -> list[str]:
+    """The tau columns of rank jobs: overall, each band in the order met, then size alone."""
+    bands = dict.fromkeys(k for r in rows for k in r if k.startswith("tau_") and k != "tau_params")
+    return ["tau", *bands, "tau_params"] if any("tau" in r for r in rows) else []
+
+
+def aggregate(rows: list[dict], metrics: list[str] = METRICS) -> list[dict]:
     groups: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
         if r["status"] == "ok":
@@ -107,7 +145,7 @@ def aggregate(rows: list[dict]) -> list[dict]:
     out = []
     for config, members in groups.items():
         agg: dict[str, Any] = {"config": config, "n": len(members)}
-        for m in METRICS:
+        for m in metrics:
             values = [float(r[m]) for r in members if r.get(m) is not None]
             agg[f"{m}_mean"] = statistics.fmean(values) if values else None
             agg[f"{m}_std"] = statistics.stdev(values) if len(values) > 1 else (0.0 if values else None)
@@ -148,52 +186,21 @@ def best_so_far_curves(jobs: list[Path], rows: list[dict]) -> dict[str, list[lis
     return curves
 
 
-def write_report(root: Path) -> dict[str, Path]:
-    import matplotlib
+def _mean_std(g: dict, m: str, d: int = 4) -> str:
+    return f"{_fmt(g[f'{m}_mean'], d)} ± {_fmt(g[f'{m}_std'], d)}"
 
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
 
-    jobs = find_jobs(root)
-    shared = shared_overrides(jobs)
-    rows = [summarize_job(j, root, shared) for j in jobs]
-    groups = aggregate(rows)
-    paths = {"md": root / "report.md", "csv": root / "report.csv", "png": root / "report.png"}
-
-    with open(paths["csv"], "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        for r in rows:
-            writer.writerow({k: r.get(k) for k in COLUMNS})
-        f.write("\n")
-        agg_cols = ["config", "n"] + [f"{m}_{s}" for m in METRICS for s in ("mean", "std")]
-        agg_writer = csv.DictWriter(f, fieldnames=agg_cols)
-        agg_writer.writeheader()
-        agg_writer.writerows(groups)
-
-    failed = [r for r in rows if r["status"] != "ok"]
+def _winner_tables(rows: list[dict], groups: list[dict]) -> list[str]:
     lines = [
-        f"# supernet report: {root}",
-        "",
-        f"{len(rows)} jobs, {len(rows) - len(failed)} ok, {len(failed)} failed.",
-        "",
-    ]
-    if shared:
-        lines += ["Shared by every job: `" + " ".join(shared) + "`", ""]
-    lines += [
         "## Per configuration (mean ± std over seeds)",
         "",
         "| config | n | val acc (inherited) | test acc (retrained) | params | wall s |",
         "|---|---|---|---|---|---|",
     ]
-
-    def ms(g: dict, m: str, d: int = 4) -> str:
-        return f"{_fmt(g[f'{m}_mean'], d)} ± {_fmt(g[f'{m}_std'], d)}"
-
     for g in groups:
         lines.append(
-            f"| {g['config']} | {g['n']} | {ms(g, 'val_acc')} | {ms(g, 'test_acc')} | "
-            f"{ms(g, 'params', 0)} | {ms(g, 'wall_s', 1)} |"
+            f"| {g['config']} | {g['n']} | {_mean_std(g, 'val_acc')} | {_mean_std(g, 'test_acc')} | "
+            f"{_mean_std(g, 'params', 0)} | {_mean_std(g, 'wall_s', 1)} |"
         )
     lines += [
         "",
@@ -208,20 +215,50 @@ def write_report(root: Path) -> dict[str, Path]:
             f"{_fmt(r.get('params'))} | {_fmt(r.get('val_acc'))} | {_fmt(r.get('test_acc'))} | "
             f"{_fmt(r.get('wall_s'), 1)} |"
         )
-    if failed:
-        lines += ["", "## Failed jobs", ""] + [f"- `{r['job']}` ({r['config']}): {r.get('error')}" for r in failed]
+    return lines
+
+
+def _tau_names(taus: list[str]) -> list[str]:
+    return ["all" if t == "tau" else t.removeprefix("tau_") for t in taus[:-1]] + ["by size alone"]
+
+
+def _rank_tables(rows: list[dict], groups: list[dict], taus: list[str]) -> list[str]:
+    names = _tau_names(taus)
+    head = " | ".join(names)
+    lines = [
+        "## Ranking fidelity per configuration (Kendall tau, mean ± std over the supernets' seeds)",
+        "",
+        f"| config | n | {head} |",
+        "|---|---|" + "---|" * len(names),
+    ]
+    lines += [f"| {g['config']} | {g['n']} | " + " | ".join(_mean_std(g, t, 3) for t in taus) + " |" for g in groups]
+    lines += [
+        "",
+        "## Jobs",
+        "",
+        f"| job | config | seed | {head} | wall s |",
+        "|---|---|---|" + "---|" * (len(names) + 1),
+    ]
+    lines += [
+        f"| {r['job']} | {r['config']} | {_fmt(r.get('seed'))} | "
+        + " | ".join(_fmt(r.get(t), 3) for t in taus)
+        + f" | {_fmt(r.get('wall_s'), 1)} |"
+        for r in rows
+        if r["status"] == "ok"
+    ]
+    return lines
+
+
+def _winner_figure(rows: list[dict], path: Path) -> None:
+    from matplotlib.figure import Figure
 
     fig = Figure(figsize=(6.5, 4.5))
     ax = fig.subplots()
+    metric = "test_acc" if any(r.get("test_acc") is not None for r in rows) else "val_acc"
     by_config: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
-        if (
-            r["status"] == "ok"
-            and r.get("params")
-            and r.get("test_acc" if any(x.get("test_acc") for x in rows) else "val_acc") is not None
-        ):
+        if r["status"] == "ok" and r.get("params") and r.get(metric) is not None:
             by_config[r["config"]].append(r)
-    metric = "test_acc" if any(r.get("test_acc") is not None for r in rows) else "val_acc"
     for config, members in by_config.items():
         ax.scatter([m["params"] for m in members], [m[metric] for m in members], label=config, s=30)
     ax.set_xscale("log")
@@ -232,7 +269,82 @@ def write_report(root: Path) -> dict[str, Path]:
     if by_config:
         ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(paths["png"], dpi=120)
+    fig.savefig(path, dpi=120)
+
+
+def _rank_figure(groups: list[dict], taus: list[str], path: Path) -> None:
+    """Tau per configuration (mean, bars: std over seeds), overall and per band; the dashed line is
+    parameter count alone."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(max(7.5, 1.6 * len(groups) + 3), 4.5))
+    ax = fig.subplots()
+    shown = taus[:-1]
+    width = 0.8 / len(shown)
+    for k, (tau, name) in enumerate(zip(shown, _tau_names(taus), strict=False)):
+        xs = [i + (k - (len(shown) - 1) / 2) * width for i in range(len(groups))]
+        means = [g[f"{tau}_mean"] if g[f"{tau}_mean"] is not None else math.nan for g in groups]
+        stds = [g[f"{tau}_std"] or 0.0 for g in groups]
+        ax.errorbar(xs, means, yerr=stds, fmt="o", capsize=3, label=name)
+    for i, g in enumerate(groups):
+        if g["tau_params_mean"] is not None:
+            ax.hlines(g["tau_params_mean"], i - 0.45, i + 0.45, colors="grey", linestyles="dashed")
+    ax.plot([], [], color="grey", linestyle="dashed", label="parameter count alone")
+    ax.set_xticks(range(len(groups)), [g["config"] for g in groups], fontsize=7, rotation=10)
+    ax.set_ylabel("Kendall tau vs stand-alone accuracy")
+    sizes = {g["n"] for g in groups}
+    ax.set_title("Ranking fidelity" + (f" ({sizes.pop()} supernets each)" if len(sizes) == 1 else ""))
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: the bars use the whole range
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def write_report(root: Path) -> dict[str, Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    jobs = find_jobs(root)
+    shared = shared_overrides(jobs)
+    rows = [summarize_job(j, root, shared) for j in jobs]
+    taus = rank_metrics(rows)
+    metrics = [*taus, *METRICS] if taus else METRICS
+    groups = aggregate(rows, metrics)
+    paths = {"md": root / "report.md", "csv": root / "report.csv", "png": root / "report.png"}
+
+    with open(paths["csv"], "w", newline="") as f:
+        columns = COLUMNS[:-1] + taus + COLUMNS[-1:]
+        writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({k: r.get(k) for k in columns})
+        f.write("\n")
+        agg_cols = ["config", "n"] + [f"{m}_{s}" for m in metrics for s in ("mean", "std")]
+        agg_writer = csv.DictWriter(f, fieldnames=agg_cols)
+        agg_writer.writeheader()
+        agg_writer.writerows(groups)
+
+    failed = [r for r in rows if r["status"] != "ok"]
+    lines = [
+        f"# supernet report: {root}",
+        "",
+        f"{len(rows)} jobs, {len(rows) - len(failed)} ok, {len(failed)} failed.",
+        "",
+    ]
+    if shared:
+        lines += ["Shared by every job: `" + " ".join(shared) + "`", ""]
+    if taus:  # a sweep of supernet-rank jobs
+        lines += _rank_tables(rows, groups, taus)
+        _rank_figure(groups, taus, paths["png"])
+        image = "![tau per configuration](report.png)"
+    else:
+        lines += _winner_tables(rows, groups)
+        _winner_figure(rows, paths["png"])
+        image = "![winners](report.png)"
+    if failed:
+        lines += ["", "## Failed jobs", ""] + [f"- `{r['job']}` ({r['config']}): {r.get('error')}" for r in failed]
 
     curves = best_so_far_curves(jobs, rows)
     if curves:
@@ -261,7 +373,7 @@ def write_report(root: Path) -> dict[str, Path]:
         fig.tight_layout()
         fig.savefig(paths["search_png"], dpi=120)
         lines += ["", "![best so far](report_search.png)"]
-    lines += ["", "![winners](report.png)", ""]
+    lines += ["", image, ""]
     paths["md"].write_text("\n".join(lines))
     return paths
 
