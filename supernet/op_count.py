@@ -22,10 +22,16 @@ from typing import Any
 import pytorch_lightning as pl
 from torch.utils._python_dispatch import TorchDispatchMode
 
-
 # Reading a scalar back (`.item()`): in a step these are the optimizer's step counters, which live
 # on the host on every device, so they launch nothing on a GPU either.
 NOT_KERNELS = frozenset({"_local_scalar_dense"})
+
+
+def _is_view(func: Any) -> bool:
+    """Whether an operation only returns aliases of its inputs without writing them (``t``,
+    ``slice``, ``detach``...), read from its schema: the same answer on every torch version."""
+    returns = func._schema.returns
+    return bool(returns) and all(r.alias_info is not None and not r.alias_info.is_write for r in returns)
 
 
 class OpCounter(TorchDispatchMode):
@@ -37,7 +43,7 @@ class OpCounter(TorchDispatchMode):
         self.ops: Counter[str] = Counter()
 
     def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
-        if func.namespace == "aten" and not func.is_view and func.overloadpacket.__name__ not in NOT_KERNELS:
+        if func.namespace == "aten" and not _is_view(func) and func.overloadpacket.__name__ not in NOT_KERNELS:
             self.ops[func.overloadpacket.__name__] += 1
         return func(*args, **(kwargs or {}))
 
