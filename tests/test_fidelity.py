@@ -270,6 +270,7 @@ def test_rank_end_to_end(digits_ckpt, tmp_path):
     for key in ("kendall_tau", "spearman_rho", "params_tau", "noise_tau"):
         assert -1.0 <= doc["all"][key] <= 1.0, key
     assert doc["timing"]["standalone_trained"] == 12 and "verdict" in doc
+    assert doc["verdict"] in proc.stdout and "supernet-report" in proc.stdout  # the verdict, then what to do next
     with open(run / "rank.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 6 and {"standalone_acc_seed0", "standalone_acc_seed1", "standalone_acc_mean"} <= set(rows[0])
