@@ -27,6 +27,7 @@ import math
 import statistics
 import sys
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -70,22 +71,38 @@ def job_overrides(job: Path) -> list[str]:
     return [str(o) for o in (yaml.safe_load(path.read_text()) or [])]
 
 
-def shared_overrides(jobs: list[Path]) -> list[str]:
+@dataclass(frozen=True)
+class Job:
+    """One job of the sweep, read once: its result (None with `unreadable` saying why) and the
+    overrides that define its configuration."""
+
+    path: Path
+    result: dict[str, Any] | None
+    unreadable: str | None
+    overrides: list[str]
+
+
+def load_job(path: Path) -> Job:
+    try:
+        result, unreadable = json.loads((path / "result.json").read_text()), None
+    except (OSError, json.JSONDecodeError) as exc:
+        result, unreadable = None, f"unreadable result.json ({exc})"
+    return Job(path, result, unreadable, effective_overrides(path, result))
+
+
+def shared_overrides(jobs: list[Job]) -> list[str]:
     """Overrides every job has (the sweep's fixed settings): shown once, not in every row."""
-    sets = [set(effective_overrides(j)) for j in jobs]
-    common = set.intersection(*sets) if sets else set()
-    return [o for o in effective_overrides(jobs[0]) if o in common and not o.startswith("seed=")] if jobs else []
+    if not jobs:
+        return []
+    common = set.intersection(*(set(j.overrides) for j in jobs))
+    return [o for o in jobs[0].overrides if o in common and not o.startswith("seed=")]
 
 
-def effective_overrides(job: Path) -> list[str]:
+def effective_overrides(job: Path, result: dict[str, Any] | None) -> list[str]:
     """A job's overrides; for a rank job, its supernet's training overrides and its own, less the
     checkpoint path (see the module docstring)."""
     own = job_overrides(job)
-    try:
-        result = json.loads((job / "result.json").read_text())
-    except (OSError, json.JSONDecodeError):
-        return own
-    if result.get("task") != "rank" or not result.get("ckpt_path"):
+    if not result or result.get("task") != "rank" or not result.get("ckpt_path"):
         return own
     trained = next(
         (job_overrides(d) for d in list(Path(result["ckpt_path"]).parents)[:3] if (d / ".hydra").is_dir()), []
@@ -94,19 +111,17 @@ def effective_overrides(job: Path) -> list[str]:
     return trained + [o for o in own if o not in trained]
 
 
-def summarize_job(job: Path, root: Path, shared: list[str] | None = None) -> dict[str, Any]:
-    overrides = effective_overrides(job)
-    seed = next((o.split("=", 1)[1] for o in overrides if o.startswith("seed=")), None)
-    varying = [o for o in overrides if not o.startswith("seed=") and o not in (shared or [])]
+def summarize_job(job: Job, root: Path, shared: list[str] | None = None) -> dict[str, Any]:
+    seed = next((o.split("=", 1)[1] for o in job.overrides if o.startswith("seed=")), None)
+    varying = [o for o in job.overrides if not o.startswith("seed=") and o not in (shared or [])]
     config = " ".join(varying) or "(defaults)"
-    row: dict[str, Any] = {"job": str(job.relative_to(root)) or ".", "config": config, "seed": seed}
-    try:
-        result = json.loads((job / "result.json").read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        return {**row, "status": "failed", "error": f"unreadable result.json ({exc})"}
+    row: dict[str, Any] = {"job": str(job.path.relative_to(root)) or ".", "config": config, "seed": seed}
+    result = job.result
+    if result is None:
+        return {**row, "status": "failed", "error": job.unreadable}
     row["status"] = result.get("status", "ok")
     if row["status"] != "ok":
-        row["error"] = result.get("error") or _first_line(job / "error.txt")
+        row["error"] = result.get("error") or _first_line(job.path / "error.txt")
         return row
     if result.get("task") == "rank":
         metrics = result.get("metrics") or {}
@@ -306,7 +321,7 @@ def write_report(root: Path) -> dict[str, Path]:
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    jobs = find_jobs(root)
+    jobs = [load_job(path) for path in find_jobs(root)]
     shared = shared_overrides(jobs)
     rows = [summarize_job(j, root, shared) for j in jobs]
     taus = rank_metrics(rows)
@@ -346,7 +361,7 @@ def write_report(root: Path) -> dict[str, Path]:
     if failed:
         lines += ["", "## Failed jobs", ""] + [f"- `{r['job']}` ({r['config']}): {r.get('error')}" for r in failed]
 
-    curves = best_so_far_curves(jobs, rows)
+    curves = best_so_far_curves([j.path for j in jobs], rows)
     if curves:
         paths["search_png"] = root / "report_search.png"
         fig = Figure(figsize=(6.5, 4.5))
