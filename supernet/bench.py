@@ -8,6 +8,8 @@ Writes ``bench.json`` in its run dir and prints a table:
 - ``supernet_epoch_over_plain``: one supernet epoch (uniform sampling) / one epoch of the plain
   largest MLP of the space, same batch, both through Lightning with device-resident data;
 - ``sandwich_epoch_over_uniform``: the sandwich rule's epoch (4 paths a step) / uniform's;
+- ``ema_epoch_over_sandwich``: the sandwich epoch with the jobs' default weight average
+  (``train.ema_decay``) / without it;
 - ``step_overhead_over_plain``: the same ratio per step for a tiny space (widths 8-32, batch 32),
   where compute is next to nothing: the per-step framework/launch overhead, which is what decides
   a GPU step of MNIST-scale MLPs;
@@ -44,6 +46,7 @@ import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from .callbacks import EMAWeights
 from .config import build_space, to_dict, write_json
 from .data import load_data
 from .evaluate import InheritedEvaluator
@@ -102,6 +105,7 @@ def time_epoch(
     device: torch.device,
     limit_batches: int | None = None,
     precision: str = "32-true",
+    callbacks: list[pl.Callback] | None = None,
 ) -> float:
     timer = EpochTimer()
     trainer = pl.Trainer(
@@ -114,7 +118,7 @@ def time_epoch(
         enable_progress_bar=False,
         enable_model_summary=False,
         limit_val_batches=0,
-        callbacks=[timer],
+        callbacks=[timer, *(callbacks or [])],
         precision=precision,
     )
     trainer.fit(module, datamodule=datamodule)
@@ -254,12 +258,22 @@ def run_bench(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     plain_s = time_epoch(PlainModule(SuperMLP(space).extract(space.largest())), datamodule(), int(cfg.epochs), device)
     uniform_s = time_epoch(supernet({"name": "uniform"}), datamodule(), int(cfg.epochs), device)
     sandwich_s = time_epoch(supernet({"name": "sandwich", "n_random": 2}), datamodule(), int(cfg.epochs), device)
+    # The jobs' default also keeps an EMA of the weights (train.ema_decay): one fused lerp per step.
+    ema_s = time_epoch(
+        supernet({"name": "sandwich", "n_random": 2}),
+        datamodule(),
+        int(cfg.epochs),
+        device,
+        callbacks=[EMAWeights(0.99)],
+    )
     figures.update(
         plain_epoch_s=round(plain_s, 4),
         uniform_epoch_s=round(uniform_s, 4),
         sandwich_epoch_s=round(sandwich_s, 4),
         supernet_epoch_over_plain=round(uniform_s / plain_s, 3),
         sandwich_epoch_over_uniform=round(sandwich_s / uniform_s, 3),
+        sandwich_ema_epoch_s=round(ema_s, 4),
+        ema_epoch_over_sandwich=round(ema_s / sandwich_s, 3),
     )
 
     figures.update(step_overhead(bundle, space, device, int(cfg.epochs), int(cfg.seed)))
@@ -338,6 +352,7 @@ def format_table(figures: dict[str, Any]) -> str:
         "data",
         "supernet_epoch_over_plain",
         "sandwich_epoch_over_uniform",
+        "ema_epoch_over_sandwich",
         "step_overhead_over_plain",
         "plain_step_us_tiny",
         "supernet_step_us_tiny",

@@ -80,6 +80,15 @@ def check_train_config(cfg: DictConfig) -> None:
     check_sampler_config(cfg.sampler)
     check_optim_config(cfg.optim)
     check_trainer_config(cfg.trainer)
+    check_ema_decay((cfg.get("train") or {}).get("ema_decay"))
+
+
+def check_ema_decay(decay: Any) -> None:
+    """``train.ema_decay``: null (no average) or a number strictly between 0 and 1."""
+    if decay is None:
+        return
+    if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0.0 < float(decay) < 1.0:
+        raise UsageError(f"train.ema_decay={decay} must be in (0, 1), e.g. 0.99; null turns the average off")
 
 
 def trainer_kwargs(cfg: Mapping) -> dict[str, Any]:

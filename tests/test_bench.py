@@ -21,6 +21,7 @@ def test_bench_quick_writes_every_figure(tmp_path):
     for key in (
         "supernet_epoch_over_plain",
         "sandwich_epoch_over_uniform",
+        "ema_epoch_over_sandwich",
         "step_overhead_over_plain",
         "sandwich_ops_per_step_fp32",
         "bf16_ops_over_fp32",

@@ -26,7 +26,9 @@ TRAIN_ARGS = ["trainer.max_epochs=3", "trainer.deterministic=true", "trainer.ena
 
 
 def _weights(ckpt: Path) -> dict:
-    return read_checkpoint(ckpt)["state_dict"]
+    """The averaged weights (``state_dict``) and the raw ones the optimizer moves, by name."""
+    payload = read_checkpoint(ckpt)
+    return {**payload["state_dict"], **{f"raw.{k}": v for k, v in payload["current_model_state"].items()}}
 
 
 def _kill_when(cmd: list[str], ready, timeout: float = 120) -> None:
@@ -163,6 +165,8 @@ BAD_INPUTS = [
     ("supernet-train", ["sampler.name=greedy"], 2, "sampler.name='greedy' is unknown"),
     ("supernet-train", ["optim.lr=-1"], 2, "optim.lr=-1 must be a positive number"),
     ("supernet-train", ["trainer.max_epochs=0"], 2, "trainer.max_epochs=0 must be >= 1"),
+    ("supernet-train", ["train.ema_decay=1"], 2, "train.ema_decay=1 must be in (0, 1)"),
+    ("supernet-train", ["train.ema_decay=fast"], 2, "train.ema_decay=fast must be in (0, 1)"),
     ("supernet-train", ["trainer.accelerator=gpu"], 2, "no CUDA device is visible"),
     ("supernet-train", ["ckpt_path=/nonexistent.ckpt"], 2, "ckpt_path=/nonexistent.ckpt does not exist"),
     ("supernet-train", ["no_such_key=1"], 2, "Could not override 'no_such_key'"),

@@ -3,14 +3,18 @@
 import json
 
 import pytest
+import pytorch_lightning as pl
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from supernet import load_supernet
+from supernet.callbacks import EMAWeights
+from supernet.checkpoint import read_checkpoint
 from supernet.data import load_data
 from supernet.errors import UsageError
 from supernet.sampling import ArchSampler
 from supernet.space import SearchSpace
+from supernet.training import AtomicCheckpointIO, SupernetModule, TensorDataModule
 
 from conftest import read_json, run_cli
 
@@ -131,3 +135,49 @@ def test_ddp_two_cpu_processes(tmp_path):
     # Each rank sees half the batches per epoch; quality must stay close to the 1-process run.
     assert result["metrics"]["val/acc_max"] >= 0.93
     assert result["global_step"] == 5 * 36  # 1151 samples / 2 ranks / batch 16 -> 36 steps per epoch
+
+
+def test_ema_checkpoint_holds_the_moving_average_of_the_raw_weights(tmp_path):
+    """The checkpoint's weights (what search, export and rank read) are exactly the EMA of the
+    weights after each optimizer step; the raw ones travel alongside for resuming."""
+
+    class RawWeights(pl.Callback):
+        def __init__(self):
+            self.steps = []
+
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            self.steps.append({k: v.detach().clone() for k, v in module.state_dict().items()})
+
+    bundle = load_data({"name": "digits", "val_size": 300, "limit_train": 256})
+    space = SearchSpace(bundle.in_features, bundle.num_classes, depth_max=2, width_max=32, width_min=8, width_step=8)
+    module = SupernetModule(space.to_dict(), bundle.info(), {"name": "sandwich"}, {"name": "adamw", "lr": 0.01})
+    raw, decay = RawWeights(), 0.8
+    trainer = pl.Trainer(
+        max_epochs=2,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[pl.callbacks.ModelCheckpoint(dirpath=tmp_path, save_last=True), raw, EMAWeights(decay)],
+        plugins=[AtomicCheckpointIO()],
+    )
+    trainer.fit(module, datamodule=TensorDataModule(bundle, batch_size=64))
+    assert len(raw.steps) == 8
+    expected = dict(raw.steps[0])  # the first update copies the weights
+    for step in raw.steps[1:]:
+        expected = {k: expected[k] + (1 - decay) * (step[k] - expected[k]) for k in expected}
+    saved = read_checkpoint(tmp_path / "last.ckpt")
+    for k, v in expected.items():
+        torch.testing.assert_close(saved["state_dict"][k], v, rtol=1e-5, atol=1e-6)
+        assert torch.equal(saved["current_model_state"][k], raw.steps[-1][k]), k
+    assert not torch.equal(saved["state_dict"]["model.hidden.0.weight"], raw.steps[-1]["model.hidden.0.weight"])
+    # After fit the module holds the average too, so an in-process caller scores the same weights.
+    torch.testing.assert_close(module.state_dict()["model.hidden.0.weight"], expected["model.hidden.0.weight"])
+
+
+def test_ema_off_writes_the_last_steps_weights(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = run_cli(
+        "supernet-train", "trainer.max_epochs=1", "logger=none", "train.ema_decay=null", f"hydra.run.dir={run_dir}"
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "current_model_state" not in read_checkpoint(run_dir / "checkpoints" / "last.ckpt")

@@ -33,6 +33,18 @@ def tau_callbacks(cfg: DictConfig) -> list:
     return [tau_callback_from_csv(reference, int(cfg.train.get("tau_every_n_epochs", 1)))]
 
 
+def ema_callbacks(cfg: DictConfig) -> list:
+    """``train.ema_decay`` (0.99 by default, null: off): train on the raw weights but validate,
+    checkpoint, search and export an exponential moving average of them (BigNAS). Listed after
+    the tau callback so that its ``val/kendall_tau`` also reads the averaged weights."""
+    decay = cfg.train.get("ema_decay")
+    if decay is None:
+        return []
+    from ..callbacks import EMAWeights
+
+    return [EMAWeights(decay)]
+
+
 def run(
     cfg: DictConfig,
     out_dir: Path,
@@ -91,7 +103,7 @@ def run(
         **trainer_kwargs(cfg.trainer),
         default_root_dir=str(out_dir),
         logger=loggers or False,
-        callbacks=[checkpoint, *tau_callbacks(cfg)],
+        callbacks=[checkpoint, *tau_callbacks(cfg), *ema_callbacks(cfg)],
         plugins=[AtomicCheckpointIO()],
         enable_model_summary=False,
     )
