@@ -61,6 +61,8 @@ log = logging.getLogger(__name__)
 
 # Every model the bench trains uses this optimiser, so ratios compare the models, not optimisers.
 BENCH_OPTIM = {"name": "adamw", "lr": 0.005, "schedule": "constant"}
+# The sandwich rule as the jobs run it by default: the largest, the smallest and two random paths.
+BENCH_SANDWICH = {"name": "sandwich", "n_random": 2}
 
 
 class PlainModule(pl.LightningModule):
@@ -161,10 +163,9 @@ def bf16_cost(
     """What bf16 autocast does to a sandwich step: its operation count (every device) and, on a
     GPU with bf16, its epoch time. Autocast casts each sliced weight and input of every path, and
     their gradients back, so an MNIST-scale step launches more kernels for math it did not need."""
-    sandwich = {"name": "sandwich", "n_random": 2}
 
     def tiny_module() -> SupernetModule:
-        return SupernetModule(tiny_space(space).to_dict(), bundle.info(), sandwich, BENCH_OPTIM, seed=seed)
+        return SupernetModule(tiny_space(space).to_dict(), bundle.info(), BENCH_SANDWICH, BENCH_OPTIM, seed=seed)
 
     counts = {
         precision: ops_per_step(tiny_module(), TensorDataModule(bundle, 32, 10_000, seed=seed), precision)
@@ -176,7 +177,7 @@ def bf16_cost(
         "bf16_ops_over_fp32": round(counts["bf16-mixed"] / counts["32-true"], 3),
     }
     if device.type == "cuda" and torch.cuda.is_bf16_supported():
-        module = SupernetModule(space.to_dict(), bundle.info(), sandwich, BENCH_OPTIM, seed=seed)
+        module = SupernetModule(space.to_dict(), bundle.info(), BENCH_SANDWICH, BENCH_OPTIM, seed=seed)
         bf16_s = time_epoch(
             module, TensorDataModule(bundle, batch, 10_000, seed=seed), epochs, device, None, "bf16-mixed"
         )
@@ -257,15 +258,9 @@ def run_bench(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
 
     plain_s = time_epoch(PlainModule(SuperMLP(space).extract(space.largest())), datamodule(), int(cfg.epochs), device)
     uniform_s = time_epoch(supernet({"name": "uniform"}), datamodule(), int(cfg.epochs), device)
-    sandwich_s = time_epoch(supernet({"name": "sandwich", "n_random": 2}), datamodule(), int(cfg.epochs), device)
+    sandwich_s = time_epoch(supernet(BENCH_SANDWICH), datamodule(), int(cfg.epochs), device)
     # The jobs' default also keeps an EMA of the weights (train.ema_decay): one fused lerp per step.
-    ema_s = time_epoch(
-        supernet({"name": "sandwich", "n_random": 2}),
-        datamodule(),
-        int(cfg.epochs),
-        device,
-        callbacks=[EMAWeights(0.99)],
-    )
+    ema_s = time_epoch(supernet(BENCH_SANDWICH), datamodule(), int(cfg.epochs), device, callbacks=[EMAWeights(0.99)])
     figures.update(
         plain_epoch_s=round(plain_s, 4),
         uniform_epoch_s=round(uniform_s, 4),

@@ -123,4 +123,3 @@ class EMAWeights(WeightAveraging):
     def __init__(self, decay: float) -> None:
         check_ema_decay(decay)
         super().__init__(multi_avg_fn=get_ema_multi_avg_fn(float(decay)))
-        self.decay = float(decay)
