@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import copy
 import csv
+import math
 import random
 import re
 import time
 
+import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
@@ -23,6 +25,7 @@ from supernet.data import load_data
 from supernet.errors import UsageError
 from supernet.fidelity import (
     band_of,
+    bootstrap_intervals,
     fidelity_report,
     kendall_tau,
     ranking_metrics,
@@ -122,6 +125,60 @@ def test_verdict_says_when_size_is_at_the_noise_ceiling():
     assert report["all"]["params_tau"] >= report["all"]["noise_tau"]
     assert "parameter count alone ranks at the noise ceiling" in report["verdict"]
     assert "compare within the bands" in report["verdict"]
+
+
+def test_batched_tau_b_equals_scipy_with_ties_and_repeats():
+    from scipy import stats
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 6, size=(4, 25)).astype(float)  # many ties, as in a resample's repeated archs
+    y = x + rng.normal(0, 2, size=x.shape)
+    y[:, :5] = y[:, 0:1]  # ties in y too
+    got = fidelity._tau_b(x, y)
+    want = [stats.kendalltau(a, b).statistic for a, b in zip(x, y, strict=True)]
+    assert got == pytest.approx(want, abs=1e-12)
+    assert fidelity._tau_b(x.T, y.T, axis=0) == pytest.approx(want, abs=1e-12)
+
+
+def test_bootstrap_intervals_cover_the_estimate_and_tell_better_from_same():
+    rng = random.Random(0)
+    target = [0.8 + 0.1 * i / 40 + rng.gauss(0, 0.004) for i in range(40)]
+    size = [i + rng.gauss(0, 12) for i in range(40)]  # knows the trend, not the order within it
+    perfect = list(target)
+    better = bootstrap_intervals(perfect, size, target, resamples=500, seed=0)
+    lo, hi = better["kendall_tau_ci"]
+    assert lo == pytest.approx(1.0) and hi == pytest.approx(1.0)
+    gap_lo, gap_hi = better["params_gap_ci"]
+    tau_size = kendall_tau(size, target)
+    assert 0 < gap_lo <= 1 - tau_size <= gap_hi  # the gap's interval holds the gap and excludes 0
+    # A predictor that is the size ranking itself: the gap is 0 in every resample.
+    same = bootstrap_intervals(size, size, target, resamples=500, seed=0)
+    assert same["params_gap_ci"] == [0.0, 0.0]
+    assert same["kendall_tau_ci"][0] < tau_size < same["kendall_tau_ci"][1]
+    assert bootstrap_intervals(size, size, target, resamples=500, seed=0) == same  # seeded
+    assert bootstrap_intervals(size, size, target, resamples=500, seed=1) != same
+    assert bootstrap_intervals(size[:2], size[:2], target[:2]) == {}
+    assert bootstrap_intervals(size, size, target, resamples=0) == {}
+
+
+def test_verdict_judges_size_by_the_interval_of_the_difference():
+    rng = random.Random(2)
+    archs = stratified_sample(MNIST_LIKE, 40, seed=0)
+    params = [MNIST_LIKE.params(a) for a in archs]
+    # The truth is size plus a second factor (depth) that a good supernet sees and size cannot.
+    truth = [0.8 + 0.01 * math.log(p) - 0.02 * len(a) for a, p in zip(archs, params, strict=True)]
+    seeds = {s: [t + rng.gauss(0, 0.001) for t in truth] for s in (0, 1)}
+    good = fidelity_report(archs, params, truth, seeds, bootstrap=500)
+    assert good["all"]["params_gap_ci"][0] > 0
+    assert "the supernet ranks better than size alone" in good["verdict"]
+    assert "95% CI +" in good["verdict"]
+    reversed_ = fidelity_report(archs, params, [-t for t in truth], seeds, bootstrap=500)
+    assert reversed_["all"]["params_gap_ci"][1] < 0
+    assert "ranks worse than parameter count alone" in reversed_["verdict"]
+    # Without resamples: no intervals, and the verdict falls back to the fixed margin.
+    plain = fidelity_report(archs, params, truth, seeds, bootstrap=0)
+    assert plain["all"]["kendall_tau_ci"] is None and "CI" not in plain["verdict"]
+    assert plain["all"]["params_gap"] == pytest.approx(good["all"]["params_gap"])
 
 
 # ---------------------------------------------------------------------------- sampling
@@ -270,6 +327,8 @@ def test_rank_end_to_end(digits_ckpt, tmp_path):
     for key in ("kendall_tau", "spearman_rho", "params_tau", "noise_tau"):
         assert -1.0 <= doc["all"][key] <= 1.0, key
     assert doc["timing"]["standalone_trained"] == 12 and "verdict" in doc
+    assert doc["rank"]["bootstrap"] == 2000 and doc["all"]["params_gap"] is not None
+    assert doc["all"]["kendall_tau_ci"] is None  # 6 archs: too few for an interval
     assert doc["verdict"] in proc.stdout and "supernet-report" in proc.stdout  # the verdict, then what to do next
     with open(run / "rank.csv") as f:
         rows = list(csv.DictReader(f))
@@ -299,6 +358,8 @@ def test_rank_bad_input_exits_2(digits_ckpt, tmp_path):
         ("rank.epochs=0", "rank.epochs=0 must be an integer >= 1"),
         ("rank.lr=-1", "rank.lr=-1 must be a number > 0"),
         ("rank.bands=[400000,100000]", "must be positive and increasing"),
+        ("rank.bootstrap=-1", "rank.bootstrap=-1 must be an integer >= 0"),
+        ("rank.bootstrap=10", "rank.bootstrap=10 is too few resamples for a 95% interval: use 0 (no intervals) or"),
         ("ckpt_path=null", "ckpt_path is required"),
     ],
 )

@@ -1,9 +1,10 @@
 """The fidelity check: inherited-weight accuracy vs stand-alone training on a stratified sample.
 
-Writes in the run dir: ``rank.json`` (every metric, the verdict, the recipe, per-arch rows),
-``rank.csv`` (arch, params, band, inherited_acc, standalone_acc_seed<k>..., standalone_acc_mean),
-``rank.png`` (the scatter, coloured by parameter band), TensorBoard scalars ``rank/*`` and the
-figure ``rank/scatter``, and ``result.json``. Stand-alone results go to the shared cache
+Writes in the run dir: ``rank.json`` (every metric, the bootstrap intervals of tau and of its
+difference to size, the verdict, the recipe, per-arch rows), ``rank.csv`` (arch, params, band,
+inherited_acc, standalone_acc_seed<k>..., standalone_acc_mean), ``rank.png`` (the scatter,
+coloured by parameter band), TensorBoard scalars ``rank/*`` and the figure ``rank/scatter``, and
+``result.json``. Stand-alone results go to the shared cache
 (``rank.cache``), so a rerun with more seeds or another supernet on the same data only trains
 what is missing.
 """
@@ -25,11 +26,21 @@ from ..config import to_dict, write_json
 from ..data import check_data_config, load_data
 from ..errors import UsageError
 from ..evaluate import InheritedEvaluator
-from ..fidelity import band_names, band_of, check_bands, fidelity_report, stratified_sample
+from ..fidelity import (
+    BOOTSTRAP,
+    CONFIDENCE,
+    band_names,
+    band_of,
+    check_bands,
+    fidelity_report,
+    stratified_sample,
+)
 from ..standalone import Recipe, StandaloneCache, arch_str, train_standalone
 from .search import pick_device
 
 log = logging.getLogger(__name__)
+
+MIN_BOOTSTRAP = 100  # fewer resamples leave too few in a 2.5% tail for a percentile bound
 
 # Measured (README, fidelity section): one supernet is one draw of its training seed.
 SEED_HINT = (
@@ -55,7 +66,13 @@ def check_rank_config(cfg: Any) -> dict[str, Any]:
         "bins": _int_at_least(rank, "bins", 1),
         "bands": check_bands(rank.get("bands") or []),
         "cache": rank.get("cache"),
+        "bootstrap": _int_at_least(rank, "bootstrap", 0) if rank.get("bootstrap") is not None else 0,
     }
+    if 0 < out["bootstrap"] < MIN_BOOTSTRAP:
+        raise UsageError(
+            f"rank.bootstrap={out['bootstrap']} is too few resamples for a {CONFIDENCE:.0%} interval: "
+            f"use 0 (no intervals) or at least {MIN_BOOTSTRAP}, e.g. {BOOTSTRAP}"
+        )
     topk = rank.get("topk") or []
     if not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in topk):
         raise UsageError(f"rank.topk={topk!r} must be a list of integers >= 1, e.g. [5, 10]")
@@ -110,7 +127,9 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     standalone_s = time.perf_counter() - t0
     by_seed = {s: [standalone[(a, s)] for a in archs] for s in seeds}
 
-    report = fidelity_report(archs, params, inherited, by_seed, settings["bands"], settings["topk"])
+    report = fidelity_report(
+        archs, params, inherited, by_seed, settings["bands"], settings["topk"], settings["bootstrap"], int(cfg.seed)
+    )
     log.info("verdict: %s", report["verdict"])
     rows = _rows(archs, params, inherited, by_seed, settings["bands"])
 
@@ -230,8 +249,11 @@ def rank_figure(rows: list[dict], report: dict, bands):
     ax.set_ylabel(f"stand-alone val_acc (mean of {len(seed_cols)} seed{'s' * (len(seed_cols) > 1)})")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left")  # the points run along the diagonal: this corner stays empty
+    ci = a.get("kendall_tau_ci")
     ax.set_title(
-        f"Kendall tau {_fmt(a['kendall_tau'])} (params only {_fmt(a['params_tau'])}, "
+        f"Kendall tau {_fmt(a['kendall_tau'])}"
+        + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
+        + f" (params only {_fmt(a['params_tau'])}, "
         f"seed vs seed {_fmt(a['noise_tau'])}), n={a['n']}",
         fontsize=9,
     )
@@ -243,7 +265,7 @@ def _tensorboard(out_dir: Path, report: dict, fig) -> None:
 
     writer = SummaryWriter(log_dir=str(out_dir))
     try:
-        keys = ("kendall_tau", "spearman_rho", "params_tau", "noise_tau", "regret", "reliability")
+        keys = ("kendall_tau", "spearman_rho", "params_tau", "params_gap", "noise_tau", "regret", "reliability")
         for key in (*keys, *(k for k in report["all"] if k.startswith("top"))):
             value = report["all"].get(key)
             if value is not None:
