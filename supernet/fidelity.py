@@ -260,14 +260,14 @@ def _metrics_block(
 ) -> dict:
     target = [statistics.fmean(col) for col in zip(*by_seed, strict=True)]
     t = [target[i] for i in idx]
-    p = [pred[i] for i in idx]
+    p, size = [pred[i] for i in idx], [float(params[i]) for i in idx]
     block = ranking_metrics(p, t, topk)
-    block["params_tau"] = kendall_tau([float(params[i]) for i in idx], t)
+    block["params_tau"] = kendall_tau(size, t)
     tau, ptau = block["kendall_tau"], block["params_tau"]
     block["params_gap"] = None if tau is None or ptau is None else tau - ptau
     block.update({"kendall_tau_ci": None, "params_gap_ci": None})
-    block.update(bootstrap_intervals(p, [float(params[i]) for i in idx], t, bootstrap, seed))
-    block["tau_vs_seed"] = [kendall_tau([pred[i] for i in idx], [s[i] for i in idx]) for s in by_seed]
+    block.update(bootstrap_intervals(p, size, t, bootstrap, seed))
+    block["tau_vs_seed"] = [kendall_tau(p, [s[i] for i in idx]) for s in by_seed]
     block["noise_tau"] = (
         kendall_tau([by_seed[0][i] for i in idx], [by_seed[1][i] for i in idx]) if len(by_seed) > 1 else None
     )
