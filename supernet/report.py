@@ -37,6 +37,8 @@ from .errors import UsageError
 
 COLUMNS = ["job", "config", "seed", "status", "arch", "params", "flops", "val_acc", "test_acc", "wall_s", "error"]
 METRICS = ["val_acc", "test_acc", "params", "wall_s"]
+# Rank jobs: tau minus the params-only tau, and its 95% bootstrap interval (None without one).
+GAP_COLUMNS = ["size_gap", "size_gap_low", "size_gap_high"]
 
 
 def find_jobs(root: Path) -> list[Path]:
@@ -127,6 +129,8 @@ def summarize_job(job: Job, root: Path, shared: list[str] | None = None) -> dict
         metrics = result.get("metrics") or {}
         bands = {f"tau_{name}": tau for name, tau in (result.get("bands") or {}).items()}
         row.update(tau=result.get("objective"), tau_params=metrics.get("params_tau"), **bands)
+        low, high = result.get("params_gap_ci") or (None, None)
+        row.update(size_gap=metrics.get("params_gap"), size_gap_low=low, size_gap_high=high)
         row["wall_s"] = (result.get("timing") or {}).get("total_s")
         return row
     winner = result.get("winner") or result.get("best") or {}
@@ -233,6 +237,15 @@ def _winner_tables(rows: list[dict], groups: list[dict]) -> list[str]:
     return lines
 
 
+def _gap(row: dict) -> str:
+    """``-0.03 [-0.10, +0.04]``: a rank job's tau minus size's, with its interval when it has one."""
+    if row.get("size_gap") is None:
+        return "-"
+    if row.get("size_gap_low") is None:
+        return f"{row['size_gap']:+.3f}"
+    return f"{row['size_gap']:+.3f} [{row['size_gap_low']:+.2f}, {row['size_gap_high']:+.2f}]"
+
+
 def _tau_names(taus: list[str]) -> list[str]:
     return ["all" if t == "tau" else t.removeprefix("tau_") for t in taus[:-1]] + ["by size alone"]
 
@@ -251,13 +264,16 @@ def _rank_tables(rows: list[dict], groups: list[dict], taus: list[str]) -> list[
         "",
         "## Jobs",
         "",
-        f"| job | config | seed | {head} | wall s |",
-        "|---|---|---|" + "---|" * (len(names) + 1),
+        "*minus size*: the job's tau minus the params-only tau, with its 95% bootstrap interval over the archs",
+        "(the supernet beats or trails size only where the interval excludes 0).",
+        "",
+        f"| job | config | seed | {head} | minus size | wall s |",
+        "|---|---|---|" + "---|" * (len(names) + 2),
     ]
     lines += [
         f"| {r['job']} | {r['config']} | {_fmt(r.get('seed'))} | "
         + " | ".join(_fmt(r.get(t), 3) for t in taus)
-        + f" | {_fmt(r.get('wall_s'), 1)} |"
+        + f" | {_gap(r)} | {_fmt(r.get('wall_s'), 1)} |"
         for r in rows
         if r["status"] == "ok"
     ]
@@ -330,7 +346,7 @@ def write_report(root: Path) -> dict[str, Path]:
     paths = {"md": root / "report.md", "csv": root / "report.csv", "png": root / "report.png"}
 
     with open(paths["csv"], "w", newline="") as f:
-        columns = COLUMNS[:-1] + taus + COLUMNS[-1:]
+        columns = COLUMNS[:-1] + taus + (GAP_COLUMNS if taus else []) + COLUMNS[-1:]
         writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         for r in rows:

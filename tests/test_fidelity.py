@@ -397,7 +397,7 @@ def test_report_of_a_rank_sweep_groups_supernets_by_their_training_config(tmp_pa
     assert proc.returncode == 0, proc.stderr[-2000:]
     ckpts = ",".join(str(trained / str(i)) for i in range(4))
     sweep = tmp_path / "rank"
-    args = ["rank.n=5", "rank.epochs=1", "rank.seeds=1", f"rank.cache={tmp_path / 'cache.json'}", "logger=none"]
+    args = ["rank.n=8", "rank.epochs=1", "rank.seeds=1", f"rank.cache={tmp_path / 'cache.json'}", "logger=none"]
     proc = run_cli("supernet-rank", "-m", f"ckpt_path={ckpts}", *args, f"hydra.sweep.dir={sweep}")
     assert proc.returncode == 0, proc.stderr[-2000:]
     taus = {i: read_json(sweep / str(i) / "result.json")["objective"] for i in range(4)}
@@ -413,4 +413,11 @@ def test_report_of_a_rank_sweep_groups_supernets_by_their_training_config(tmp_pa
         rows = [r for r in csv.DictReader(f) if r["job"] in {"0", "1", "2", "3"}]
     assert {r["seed"] for r in rows} == {"0", "1"}
     assert {int(r["job"]): float(r["tau"]) for r in rows} == pytest.approx(taus)
+    # Each job's difference to size, with the interval its rank.json holds (8 archs: just enough).
+    gaps = {i: read_json(sweep / str(i) / "rank.json")["all"] for i in range(4)}
+    for r in rows:
+        gap = gaps[int(r["job"])]
+        assert float(r["size_gap"]) == pytest.approx(gap["params_gap"])
+        assert [float(r["size_gap_low"]), float(r["size_gap_high"])] == pytest.approx(gap["params_gap_ci"])
+        assert f"{gap['params_gap']:+.3f} [{gap['params_gap_ci'][0]:+.2f}, " in text
     assert (sweep / "report.png").stat().st_size > 1000

@@ -168,6 +168,8 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         "objective": overall["kendall_tau"],
         "metrics": {k: v for k, v in overall.items() if not isinstance(v, list)},
         "bands": {name: b.get("kendall_tau") for name, b in report["bands"].items()},
+        "kendall_tau_ci": overall["kendall_tau_ci"],
+        "params_gap_ci": overall["params_gap_ci"],
         "verdict": report["verdict"],
         "timing": timing,
         "ckpt_path": str(supernet.path),
