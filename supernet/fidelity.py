@@ -38,6 +38,7 @@ import numpy as np
 from scipy import stats
 
 from .errors import UsageError
+from .fmt import signed
 from .space import Arch, SearchSpace
 
 BANDS = (100_000, 400_000)  # parameter-count edges: small < 100k <= medium < 400k <= large
@@ -338,8 +339,8 @@ def _gap_words(block: Mapping) -> str:
     ci = block.get("params_gap_ci")
     if ci is None or block.get("params_gap") is None:
         return ""
-    gap = block["params_gap"]
-    return f"difference {gap:+.2f}, {CONFIDENCE:.0%} CI {ci[0]:+.2f} to {ci[1]:+.2f} over resampled archs"
+    gap, low, high = (signed(v) for v in (block["params_gap"], *ci))
+    return f"difference {gap}, {CONFIDENCE:.0%} CI {low} to {high} over resampled archs"
 
 
 def versus_size(block: Mapping) -> str | None:

@@ -34,6 +34,7 @@ from typing import Any
 import yaml
 
 from .errors import UsageError
+from .fmt import signed
 
 COLUMNS = ["job", "config", "seed", "status", "arch", "params", "flops", "val_acc", "test_acc", "wall_s", "error"]
 METRICS = ["val_acc", "test_acc", "params", "wall_s"]
@@ -242,8 +243,8 @@ def _gap(row: dict) -> str:
     if row.get("size_gap") is None:
         return "-"
     if row.get("size_gap_low") is None:
-        return f"{row['size_gap']:+.3f}"
-    return f"{row['size_gap']:+.3f} [{row['size_gap_low']:+.2f}, {row['size_gap_high']:+.2f}]"
+        return signed(row["size_gap"], 3)
+    return f"{signed(row['size_gap'], 3)} [{signed(row['size_gap_low'])}, {signed(row['size_gap_high'])}]"
 
 
 def _tau_names(taus: list[str]) -> list[str]:

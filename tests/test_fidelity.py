@@ -34,6 +34,7 @@ from supernet.fidelity import (
     stratified_sample,
     top_k_overlap,
 )
+from supernet.fmt import signed
 from supernet.jobs import rank as rank_job
 from supernet.search_standalone import StandaloneEvaluator, TimeBudget, check_standalone_config
 from supernet.space import SearchSpace
@@ -158,6 +159,7 @@ def test_bootstrap_intervals_cover_the_estimate_and_tell_better_from_same():
     assert bootstrap_intervals(size, size, target, resamples=500, seed=0) == same  # seeded
     assert bootstrap_intervals(size, size, target, resamples=500, seed=1) != same
     assert bootstrap_intervals(size[:2], size[:2], target[:2]) == {}
+    assert signed(-0.001) == "+0.00" and signed(-0.006) == "-0.01"
     assert bootstrap_intervals(size, size, target, resamples=0) == {}
 
 
@@ -419,5 +421,5 @@ def test_report_of_a_rank_sweep_groups_supernets_by_their_training_config(tmp_pa
         gap = gaps[int(r["job"])]
         assert float(r["size_gap"]) == pytest.approx(gap["params_gap"])
         assert [float(r["size_gap_low"]), float(r["size_gap_high"])] == pytest.approx(gap["params_gap_ci"])
-        assert f"{gap['params_gap']:+.3f} [{gap['params_gap_ci'][0]:+.2f}, " in text
+        assert f"{signed(gap['params_gap'], 3)} [{signed(gap['params_gap_ci'][0])}, " in text
     assert (sweep / "report.png").stat().st_size > 1000
