@@ -64,8 +64,12 @@ log = logging.getLogger(__name__)
 CACHE_VERSION = 1
 DEFAULT_CACHE = Path("outputs/standalone_cache.json")
 # Nets of one seed are trained together up to this many parameters per group (weights, grads and
-# two Adam moments: 16 bytes each, so 64M parameters are about 1 GiB).
+# two Adam moments: 16 bytes each, so 64M parameters are about 1 GiB). On a GPU a big group is one
+# batched matmul per layer; on a CPU the work is the same either way, and a group is what a killed
+# run keeps (the cache is saved after each), so CPU groups are small: with 64M, the 50 Fashion-MNIST
+# archs of `supernet-rank` were one 12-minute group per seed.
 GROUP_PARAMS = 64_000_000
+CPU_GROUP_PARAMS = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -241,15 +245,16 @@ def train_standalone(
     seeds: Iterable[int],
     device: torch.device | str = "cpu",
     cache: StandaloneCache | None = None,
-    group_params: int = GROUP_PARAMS,
+    group_params: int | None = None,
     padded: bool | None = None,
 ) -> dict[tuple[Arch, int], float]:
     """Validation accuracy of every (arch, seed), training only what `cache` does not hold.
 
-    Nets of the same seed train together in groups of at most `group_params` parameters; the
-    cache is saved after each group, so a killed run keeps what it finished. ``padded`` (default:
-    on CUDA only) stacks the nets of one depth into zero-padded weight tensors and runs one
-    batched matmul per layer for all of them (see `_train_padded`)."""
+    Nets of the same seed train together in groups of at most `group_params` parameters (default:
+    `GROUP_PARAMS` on CUDA, `CPU_GROUP_PARAMS` elsewhere); the cache is saved after each group, so
+    a killed run keeps what it finished. ``padded`` (default: on CUDA only) stacks the nets of one
+    depth into zero-padded weight tensors and runs one batched matmul per layer for all of them
+    (see `_train_padded`)."""
     archs = list(dict.fromkeys(space.validate(a) for a in archs))
     seeds = [int(s) for s in seeds]
     device = torch.device(device)
@@ -268,6 +273,8 @@ def train_standalone(
         return results
 
     padded = device.type == "cuda" if padded is None else padded
+    if group_params is None:
+        group_params = GROUP_PARAMS if device.type == "cuda" else CPU_GROUP_PARAMS
     train = _train_padded if padded else _train_group
     data = [t.to(device) for t in (bundle.train_x, bundle.train_y, bundle.val_x, bundle.val_y)]
     for seed, pending in todo.items():

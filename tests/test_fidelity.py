@@ -19,7 +19,7 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from supernet import fidelity
+from supernet import fidelity, standalone
 from supernet.callbacks import KendallTauCallback, tau_callback_from_csv
 from supernet.data import load_data
 from supernet.errors import UsageError
@@ -243,6 +243,18 @@ def test_padded_stack_trains_like_the_loop(digits, digits_space):
     stacked = train_standalone(archs, digits_space, digits, recipe, [0], padded=True)
     # Same init, same batches, same maths; only the matmuls' summation order differs.
     assert max(abs(loop[k] - stacked[k]) for k in loop) <= 2 / len(digits.val_y)
+
+
+def test_cpu_groups_are_small_enough_to_keep_progress():
+    """On a CPU a killed rank run keeps whole groups only: the 50 archs `supernet-rank` draws from
+    the Fashion-MNIST space must not be one group, and no group may exceed the bound unless it is
+    a single net."""
+    archs = stratified_sample(MNIST_LIKE, 50, seed=0)
+    groups = standalone._groups(archs, MNIST_LIKE, standalone.CPU_GROUP_PARAMS)
+    assert sorted(a for g in groups for a in g) == sorted(archs)
+    assert len(groups) >= 10
+    assert all(len(g) == 1 or sum(map(MNIST_LIKE.params, g)) <= standalone.CPU_GROUP_PARAMS for g in groups)
+    assert len(standalone._groups(archs, MNIST_LIKE, standalone.GROUP_PARAMS)) < len(groups)
 
 
 def test_data_identity_survives_float_noise_but_not_a_new_split(digits):
