@@ -72,6 +72,11 @@ GROUP_PARAMS = 64_000_000
 CPU_GROUP_PARAMS = 4_000_000
 
 
+def group_bound(device: torch.device) -> int:
+    """The default parameters per training group on `device` (see the comment above)."""
+    return GROUP_PARAMS if device.type == "cuda" else CPU_GROUP_PARAMS
+
+
 @dataclass(frozen=True)
 class Recipe:
     """The fixed short training recipe every stand-alone net gets."""
@@ -251,7 +256,7 @@ def train_standalone(
     """Validation accuracy of every (arch, seed), training only what `cache` does not hold.
 
     Nets of the same seed train together in groups of at most `group_params` parameters (default:
-    `GROUP_PARAMS` on CUDA, `CPU_GROUP_PARAMS` elsewhere); the cache is saved after each group, so
+    `group_bound(device)`); the cache is saved after each group, so
     a killed run keeps what it finished. ``padded`` (default: on CUDA only) stacks the nets of one
     depth into zero-padded weight tensors and runs one batched matmul per layer for all of them
     (see `_train_padded`)."""
@@ -273,8 +278,7 @@ def train_standalone(
         return results
 
     padded = device.type == "cuda" if padded is None else padded
-    if group_params is None:
-        group_params = GROUP_PARAMS if device.type == "cuda" else CPU_GROUP_PARAMS
+    group_params = group_bound(device) if group_params is None else group_params
     train = _train_padded if padded else _train_group
     data = [t.to(device) for t in (bundle.train_x, bundle.train_y, bundle.val_x, bundle.val_y)]
     for seed, pending in todo.items():

@@ -249,6 +249,8 @@ def test_cpu_groups_are_small_enough_to_keep_progress():
     """On a CPU a killed rank run keeps whole groups only: the 50 archs `supernet-rank` draws from
     the Fashion-MNIST space must not be one group, and no group may exceed the bound unless it is
     a single net."""
+    assert standalone.group_bound(torch.device("cpu")) == standalone.CPU_GROUP_PARAMS
+    assert standalone.group_bound(torch.device("cuda")) == standalone.GROUP_PARAMS
     archs = stratified_sample(MNIST_LIKE, 50, seed=0)
     groups = standalone._groups(archs, MNIST_LIKE, standalone.CPU_GROUP_PARAMS)
     assert sorted(a for g in groups for a in g) == sorted(archs)
