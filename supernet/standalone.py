@@ -334,7 +334,7 @@ def _train_group(
         return torch.stack([F.cross_entropy(net(x), y) for net in nets]).sum()
 
     _fit(params, loss, train_x, train_y, recipe, seed)
-    return _accuracies(nets, val_x, val_y)
+    return val_accuracies(nets, val_x, val_y)
 
 
 def _fit(
@@ -405,7 +405,8 @@ def _train_padded(
 
 
 @torch.no_grad()
-def _accuracies(nets: list[nn.Module], x: torch.Tensor, y: torch.Tensor, chunk: int = 8192) -> list[float]:
+def val_accuracies(nets: list[nn.Module], x: torch.Tensor, y: torch.Tensor, chunk: int = 8192) -> list[float]:
+    """Accuracy of each net on (x, y), in chunks that bound the activations' memory."""
     correct = torch.zeros(len(nets), dtype=torch.long, device=x.device)
     for start in range(0, len(x), chunk):
         xs, ys = x[start : start + chunk], y[start : start + chunk]

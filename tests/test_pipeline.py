@@ -47,6 +47,8 @@ def test_python_dash_m_and_constraints(tmp_path):
             "supernet",
             "+experiment=digits_quick",
             "search.constraints.max_params=5000",
+            "search.finetune.top=3",  # the winner is re-ranked among the 3 best after a fine-tune
+            "search.finetune.steps=20",
             "logger=none",
             "trainer.enable_progress_bar=false",
             f"hydra.run.dir={tmp_path}",
@@ -60,6 +62,9 @@ def test_python_dash_m_and_constraints(tmp_path):
     winner = read_json(tmp_path / "result.json")["winner"]
     assert winner["params"] <= 5000
     assert winner["test_acc"] > 0.5
+    finalists = read_json(tmp_path / "search" / "result.json")["finetune"]["finalists"]
+    assert winner["finetuned_acc"] == max(f["finetuned_acc"] for f in finalists) and len(finalists) == 3
+    assert "after the re-ranking fine-tune" in (tmp_path / "summary.md").read_text()
 
 
 @pytest.mark.slow

@@ -304,6 +304,63 @@ def test_outputs_and_tensorboard_tags(tmp_path):
     assert json.loads(json.dumps(result))["n_evaluations"] == 60
 
 
+# ---------------------------------------------------------------------------- re-ranking
+def smallest_first(archs):
+    """A second score that disagrees with the first: it prefers the smaller of the finalists."""
+    return [1.0 - SPACE.params(a) / 1e5 for a in archs]
+
+
+def test_finetune_rerank_chooses_the_best_rescored_finalist(tmp_path):
+    cfg = cfg_for("evolution", 100, finetune={"top": 5, "steps": 10})
+    plain = run_search(SPACE, FakeEvaluator(), {**cfg, "finetune": {"top": 0}}, tmp_path / "plain", seed=0)
+    seen = []
+    result = run_search(
+        SPACE, FakeEvaluator(), cfg, tmp_path / "rerank", seed=0, rescore=lambda a: seen.append(a) or smallest_first(a)
+    )
+    history = json.loads((tmp_path / "rerank" / "search_state.json").read_text())["history"]
+    top5 = sorted((r for r in history if r["feasible"]), key=lambda r: -r["val_acc"])[:5]
+    assert seen == [[tuple(r["arch"]) for r in top5]]  # one call, the five best by the search's own score
+    finalists = result["finetune"]["finalists"]
+    assert [f["inherited_rank"] for f in finalists] == [1, 2, 3, 4, 5]
+    smallest = min(top5, key=lambda r: r["params"])
+    assert result["best"]["arch"] == smallest["arch"] != plain["best"]["arch"] == top5[0]["arch"]
+    assert result["best"]["finetuned_acc"] == max(f["finetuned_acc"] for f in finalists)
+    assert result["finetune"]["changed"] and result["finetune"]["top"] == 5
+    rows = list(csv.DictReader((tmp_path / "rerank" / "finetune.csv").open()))
+    assert len(rows) == 5 and sorted(int(r["finetuned_rank"]) for r in rows) == [1, 2, 3, 4, 5]
+    assert "finetuned_acc:" in read(tmp_path / "rerank" / "best" / "arch.yaml")
+    # The search loop itself is untouched: same history either way.
+    assert result["n_evaluations"] == plain["n_evaluations"] and result["pareto"] == plain["pareto"]
+
+
+def test_finetune_rerank_of_a_front_and_on_resume(tmp_path):
+    cfg = cfg_for("evolution", 60, objectives=["val_acc", "params"])
+    first = run_search(SPACE, FakeEvaluator(), cfg, tmp_path, seed=0, rescore=smallest_first)
+    assert "finetune" not in first  # top=0: off, even with a scorer
+    # Resuming the finished search with re-ranking switched on only changes how it ends.
+    again = run_search(
+        SPACE, FakeEvaluator(), {**cfg, "finetune": {"top": 3}}, tmp_path, seed=0, resume=True, rescore=smallest_first
+    )
+    front = first["pareto"][:3]  # best val_acc first
+    assert [f["arch"] for f in again["finetune"]["finalists"]] == [f["arch"] for f in front]
+    assert again["best"]["arch"] == min(front, key=lambda r: r["params"])["arch"]
+    assert again["n_evaluations"] == first["n_evaluations"]
+
+
+@pytest.mark.parametrize(
+    "node, message",
+    [
+        ({"top": -1}, r"search.finetune.top=-1 must be an integer >= 0"),
+        ({"top": 5, "steps": 0}, r"search.finetune.steps=0 must be an integer >= 1"),
+        ({"lr": 0}, r"search.finetune.lr=0 must be a number > 0"),
+        ({"epochs": 3}, r"search.finetune.epochs is not a setting: use top, steps, lr, batch_size"),
+    ],
+)
+def test_bad_finetune_settings(node, message):
+    with pytest.raises(UsageError, match=message):
+        validate_search_config(cfg_for("evolution", 100, finetune=node), SPACE)
+
+
 def test_a_space_smaller_than_the_budget_stops(tmp_path):
     tiny = SearchSpace(in_features=4, num_classes=2, depth_min=1, depth_max=1, width_min=8,
                        width_max=32, width_step=8)  # fmt: skip

@@ -35,6 +35,7 @@ from ..fidelity import (
     fidelity_report,
     stratified_sample,
 )
+from ..finetune import FinetuneRecipe, finetuned_accuracies
 from ..standalone import Recipe, StandaloneCache, arch_str, train_standalone
 from .search import pick_device
 
@@ -77,6 +78,7 @@ def check_rank_config(cfg: Any) -> dict[str, Any]:
     if not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in topk):
         raise UsageError(f"rank.topk={topk!r} must be a list of integers >= 1, e.g. [5, 10]")
     out["topk"] = list(topk)
+    out["finetune"] = FinetuneRecipe.from_cfg(rank.get("finetune"), "rank.finetune").to_dict()
     Recipe.from_cfg(rank, "rank")  # epochs < 1, lr <= 0...: stop before any work
     return out
 
@@ -120,6 +122,12 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     t0 = time.perf_counter()
     inherited = InheritedEvaluator(supernet.model, space, bundle.val_x, bundle.val_y, device=device).accuracies(archs)
     inherited_s = time.perf_counter() - t0
+    finetune = FinetuneRecipe.from_cfg(to_dict(cfg.rank).get("finetune"), "rank.finetune")
+    finetuned, finetune_s = None, 0.0
+    if finetune.steps:
+        t0 = time.perf_counter()
+        finetuned = finetuned_accuracies(supernet.model, archs, bundle, finetune, seed=int(cfg.seed), device=device)
+        finetune_s = time.perf_counter() - t0
 
     seeds = list(range(settings["seeds"]))
     t0 = time.perf_counter()
@@ -131,17 +139,25 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         archs, params, inherited, by_seed, settings["bands"], settings["topk"], settings["bootstrap"], int(cfg.seed)
     )
     log.info("verdict: %s", report["verdict"])
-    rows = _rows(archs, params, inherited, by_seed, settings["bands"])
+    tuned_report = None
+    if finetuned is not None:
+        tuned_report = fidelity_report(
+            archs, params, finetuned, by_seed, settings["bands"], settings["topk"], settings["bootstrap"], int(cfg.seed)
+        )
+        tuned_report["verdict"] = f"after a {finetune.steps}-step fine-tune: {tuned_report['verdict']}"
+        log.info("verdict %s", tuned_report["verdict"])
+    rows = _rows(archs, params, inherited, by_seed, settings["bands"], finetuned)
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    _write_csv(out_dir / "rank.csv", rows, seeds)
+    _write_csv(out_dir / "rank.csv", rows, seeds, finetuned is not None)
     fig = rank_figure(rows, report, settings["bands"])
     fig.savefig(out_dir / "rank.png", dpi=120)
     if cfg.logger.name == "tensorboard":
-        _tensorboard(out_dir, report, fig)
+        _tensorboard(out_dir, report, fig, tuned_report)
 
     timing = {
         "inherited_scoring_s": round(inherited_s, 3),
+        "finetune_s": round(finetune_s, 3),
         "standalone_s": round(standalone_s, 3),
         "standalone_trained": cache.misses,
         "standalone_cached": cache.hits,
@@ -158,6 +174,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         "device": str(device),
         "timing": timing,
         **report,
+        "finetuned": tuned_report,
         "archs": rows,
     }
     write_json(out_dir / "rank.json", doc)
@@ -171,6 +188,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         "kendall_tau_ci": overall["kendall_tau_ci"],
         "params_gap_ci": overall["params_gap_ci"],
         "verdict": report["verdict"],
+        "finetuned": _summary(tuned_report) if tuned_report else None,
         "timing": timing,
         "ckpt_path": str(supernet.path),
         "data": bundle.summary(),
@@ -185,11 +203,24 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     }
     write_json(out_dir / "result.json", result)
     print(report["verdict"])
+    if tuned_report:
+        print(tuned_report["verdict"])
     print(SEED_HINT)
     return result
 
 
-def _rows(archs, params, inherited, by_seed, bands) -> list[dict]:
+def _summary(report: dict) -> dict:
+    """The headline figures of a fidelity report (result.json's view of the fine-tuned one)."""
+    overall = report["all"]
+    keys = ("kendall_tau", "kendall_tau_ci", "params_tau", "params_gap", "params_gap_ci", "spearman_rho", "regret")
+    return {
+        **{k: overall.get(k) for k in keys},
+        "bands": {name: b.get("kendall_tau") for name, b in report["bands"].items()},
+        "verdict": report["verdict"],
+    }
+
+
+def _rows(archs, params, inherited, by_seed, bands, finetuned=None) -> list[dict]:
     rows = []
     for i, arch in enumerate(archs):
         accs = {f"standalone_acc_seed{s}": by_seed[s][i] for s in by_seed}
@@ -200,6 +231,7 @@ def _rows(archs, params, inherited, by_seed, bands) -> list[dict]:
                 "params": params[i],
                 "band": band_of(params[i], bands),
                 "inherited_acc": inherited[i],
+                **({"finetuned_acc": finetuned[i]} if finetuned is not None else {}),
                 **accs,
                 "standalone_acc_mean": statistics.fmean(accs.values()),
             }
@@ -207,8 +239,8 @@ def _rows(archs, params, inherited, by_seed, bands) -> list[dict]:
     return rows
 
 
-def _write_csv(path: Path, rows: list[dict], seeds: list[int]) -> None:
-    fields = ["arch", "depth", "params", "band", "inherited_acc"]
+def _write_csv(path: Path, rows: list[dict], seeds: list[int], finetuned: bool = False) -> None:
+    fields = ["arch", "depth", "params", "band", "inherited_acc"] + ["finetuned_acc"] * finetuned
     fields += [f"standalone_acc_seed{s}" for s in seeds] + ["standalone_acc_mean"]
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", newline="") as f:
@@ -262,7 +294,7 @@ def rank_figure(rows: list[dict], report: dict, bands):
     return fig
 
 
-def _tensorboard(out_dir: Path, report: dict, fig) -> None:
+def _tensorboard(out_dir: Path, report: dict, fig, tuned_report: dict | None = None) -> None:
     from torch.utils.tensorboard import SummaryWriter
 
     writer = SummaryWriter(log_dir=str(out_dir))
@@ -276,6 +308,13 @@ def _tensorboard(out_dir: Path, report: dict, fig) -> None:
             for key in ("kendall_tau", "params_tau", "noise_tau"):
                 if band.get(key) is not None:
                     writer.add_scalar(f"rank/{key}_{name}", band[key], 0)
+        if tuned_report:
+            for key in ("kendall_tau", "params_gap"):
+                if tuned_report["all"].get(key) is not None:
+                    writer.add_scalar(f"rank/finetuned_{key}", tuned_report["all"][key], 0)
+            for name, band in tuned_report["bands"].items():
+                if band.get("kendall_tau") is not None:
+                    writer.add_scalar(f"rank/finetuned_kendall_tau_{name}", band["kendall_tau"], 0)
         writer.add_text("rank/verdict", report["verdict"], 0)
         writer.add_figure("rank/scatter", fig, global_step=0, close=False)
     finally:

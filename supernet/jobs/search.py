@@ -74,7 +74,13 @@ def run(cfg: DictConfig, out_dir: Path, supernet=None, bundle=None) -> dict[str,
     torch.set_float32_matmul_precision("high")
     latency = search_cfg["latency"] if needs_latency(search_cfg) else None
     should_stop = None
+    rescore = None
     kind = search_cfg.get("evaluator", "inherited")
+    if kind == "standalone" and search_cfg["finetune"]["top"]:
+        raise UsageError(
+            "search.finetune.top re-ranks candidates scored with inherited weights; a stand-alone search's "
+            "candidates are already trained: leave it at 0"
+        )
     if kind == "standalone":
         # The naive baseline: every candidate trained from scratch (the supernet gives only the space).
         from ..search_standalone import StandaloneEvaluator, TimeBudget, check_standalone_config
@@ -102,6 +108,8 @@ def run(cfg: DictConfig, out_dir: Path, supernet=None, bundle=None) -> dict[str,
             amp=bool(cfg.get("amp", False)),
             latency=latency,
         )
+        if search_cfg["finetune"]["top"]:
+            rescore = _finetune_scorer(supernet, bundle, search_cfg["finetune"], int(cfg.seed), device)
     else:
         raise UsageError(f"search.evaluator={kind!r} must be inherited or standalone")
     writer = None
@@ -120,6 +128,7 @@ def run(cfg: DictConfig, out_dir: Path, supernet=None, bundle=None) -> dict[str,
             resume=previous is not None,
             writer=writer,
             should_stop=should_stop,
+            rescore=rescore,
         )
     finally:
         if writer is not None:
@@ -141,6 +150,7 @@ def run(cfg: DictConfig, out_dir: Path, supernet=None, bundle=None) -> dict[str,
                 "history": str(out_dir / "history.csv"),
                 "pareto": str(out_dir / "pareto.json"),
                 "best": str(out_dir / "best" / "arch.yaml"),
+                **({"finetune": str(out_dir / "finetune.csv")} if "finetune" in result else {}),
             },
         }
     )
@@ -148,3 +158,11 @@ def run(cfg: DictConfig, out_dir: Path, supernet=None, bundle=None) -> dict[str,
         result["objective"] = result["best"].get("val_acc")
     write_json(out_dir / "result.json", result)
     return result
+
+
+def _finetune_scorer(supernet, bundle, node: dict, seed: int, device: torch.device):
+    """``archs -> accuracies`` after the ``search.finetune`` recipe (the search's final re-ranking)."""
+    from ..finetune import FinetuneRecipe, finetuned_accuracies
+
+    recipe = FinetuneRecipe.from_cfg(node, "search.finetune", other_keys=["top"])
+    return lambda archs: finetuned_accuracies(supernet.model, archs, bundle, recipe, seed=seed, device=device)

@@ -52,6 +52,7 @@ from .base import (
     plain,
 )
 from .pareto import hypervolume, pareto_front
+from .rerank import check_finetune, finetune_csv, rerank
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ def validate_search_config(cfg: Mapping, space: SearchSpace) -> dict:
     cls = strategy_class(cfg.get("strategy", "evolution"))
     full = {**COMMON_DEFAULTS, **cls.defaults, **cfg, "strategy": cls.name}
     full["latency"] = {**COMMON_DEFAULTS["latency"], **(full.get("latency") or {})}
+    full["finetune"] = {**COMMON_DEFAULTS["finetune"], **(full.get("finetune") or {})}
     check_range("budget", full["budget"], 1, integer=True)
     full["budget"] = int(full["budget"])
     if full["budget"] > space.size():
@@ -104,6 +106,7 @@ def validate_search_config(cfg: Mapping, space: SearchSpace) -> dict:
     check_range("latency.batch_size", full["latency"]["batch_size"], 1, integer=True)
     check_range("latency.repeats", full["latency"]["repeats"], 1, integer=True)
     check_range("latency.warmup", full["latency"]["warmup"], 0, integer=True)
+    check_finetune(full["finetune"])
     cls.check_config(full, space)
     return full
 
@@ -136,11 +139,14 @@ def run_search(
     on_generation: Callable[[int], None] | None = None,
     plot: bool = True,
     should_stop: Callable[[], str | None] | None = None,
+    rescore: Callable[[list[Arch]], list[float]] | None = None,
 ) -> dict:
     """Search until `cfg.budget` distinct archs are scored; write the outputs in `out_dir` and
     return the result (best arch and figures, Pareto set, evaluations, wall time).
     `on_generation(g)` is called after generation g is saved (tests stop a search there);
-    `plot=False` skips pareto.png and the TensorBoard figure (half a second of matplotlib)."""
+    `plot=False` skips pareto.png and the TensorBoard figure (half a second of matplotlib).
+    `rescore(archs) -> accuracies` re-ranks the ``search.finetune.top`` finalists at the end
+    (supernet/search/rerank.py); without it that setting is ignored."""
     logger = logger or log
     cfg = validate_search_config(cfg, space)
     out_dir = Path(out_dir)
@@ -148,7 +154,9 @@ def run_search(
     constraints = Constraints.from_cfg(cfg["constraints"])
     objectives = list(cfg["objectives"])
     strategy = make_strategy(space, cfg, seed)
-    fingerprint = {"space": space.to_dict(), "search": cfg, "seed": int(seed)}
+    # What the loop depends on; the final re-ranking (`finetune`) may change between resumes.
+    loop_cfg = {k: v for k, v in cfg.items() if k != "finetune"}
+    fingerprint = {"space": space.to_dict(), "search": loop_cfg, "seed": int(seed)}
 
     history: list[dict] = []
     runner = {"generation": 0, "stall": 0, "stopped": None, "wall_s": 0.0, "latency_scale": None}
@@ -226,7 +234,7 @@ def run_search(
 
     if runner["stopped"] is None:
         runner["stopped"] = "budget"
-    return _finish(space, cfg, out_dir, seed, history, runner, writer, logger, plot)
+    return _finish(space, cfg, out_dir, seed, history, runner, writer, logger, plot, rescore)
 
 
 def _check_fingerprint(saved: dict, fingerprint: dict, path: Path) -> None:
@@ -360,7 +368,7 @@ def hypervolume_of(
 
 # ---------------------------------------------------------------------------- reporting
 def _public(record: Mapping) -> dict:
-    keys = ("arch", "depth", "params", "flops", "latency_ms", "val_acc", "feasible", "generation")
+    keys = ("arch", "depth", "params", "flops", "latency_ms", "val_acc", "finetuned_acc", "feasible", "generation")
     return {k: record[k] for k in keys if k in record}
 
 
@@ -387,9 +395,33 @@ def _log_generation(logger, writer, space, cfg, runner, records, history, genera
         writer.add_scalar("search/hypervolume", hv, generation)
 
 
-def _finish(space, cfg, out_dir, seed, history, runner, writer, logger, plot) -> dict:
+def finalists(history: list[dict], objectives: list[str], top: int) -> list[dict]:
+    """The `top` best feasible records by val_acc (several objectives: of the Pareto front)."""
+    if len(objectives) > 1:
+        return pareto_set(history, objectives)[:top]
+    return sorted((r for r in history if r["feasible"]), key=fitness_key, reverse=True)[:top]
+
+
+def _finish(space, cfg, out_dir, seed, history, runner, writer, logger, plot, rescore=None) -> dict:
     objectives = list(cfg["objectives"])
     best = choose_best(history, objectives)
+    reranked = None
+    top = int(cfg["finetune"]["top"])
+    chosen = finalists(history, objectives, top) if rescore is not None and top > 0 else []
+    if chosen:
+        started = time.perf_counter()
+        reranked = rerank(chosen, rescore)
+        reranked["wall_s"] = round(time.perf_counter() - started, 3)
+        best = reranked["best"]
+        _atomic_write(out_dir / "finetune.csv", finetune_csv(reranked["finalists"]))
+        logger.info(
+            "fine-tune re-ranking of the top %d in %.1f s: chose %s (fine-tuned %.4f, #%d by inherited val_acc)",
+            len(chosen),
+            reranked["wall_s"],
+            arch_str(best["arch"]),
+            best["finetuned_acc"],
+            best["inherited_rank"],
+        )
     front = [_public(r) for r in pareto_set(history, objectives)]
     _atomic_write(out_dir / "pareto.json", json.dumps({"objectives": objectives, "front": front}, indent=1))
     if best is not None:
@@ -414,6 +446,15 @@ def _finish(space, cfg, out_dir, seed, history, runner, writer, logger, plot) ->
         "best": _public(best) if best else None,
         "pareto": front,
     }
+    if reranked is not None:
+        result["finetune"] = {
+            **cfg["finetune"],
+            "changed": reranked["changed"],
+            "wall_s": reranked["wall_s"],
+            "finalists": [
+                {**_public(r), **{k: r[k] for k in ("inherited_rank", "finetuned_rank")}} for r in reranked["finalists"]
+            ],
+        }
     if len(objectives) > 1:
         result["hypervolume"] = hypervolume_of(space, history, objectives, runner["latency_scale"])
     logger.info(

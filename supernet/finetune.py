@@ -1,0 +1,123 @@
+"""Scoring with a short fine-tune: a better-informed, slower view of a subnet than inherited weights.
+
+Each arch is extracted from the supernet (its inherited weights), trained alone for a few Adam
+steps on the training split and scored on the validation split. Every arch sees the same batches
+(drawn from `seed`), so the only difference between two candidates is their weights and shape.
+
+Why: inherited accuracy mis-ranks mostly the small nets, whose shared weights are tuned for the
+larger ones that contain them; a few steps of their own let them catch up. On Fashion-MNIST
+(99 stratified archs, three 5-epoch supernets, CPU) 100 steps at lr 3e-4 raised Kendall tau
+against stand-alone training from 0.81 / 0.82 / 0.79 to 0.85 / 0.83 / 0.82, and from 0.61 / 0.58 /
+0.34 to 0.70 / 0.66 / 0.52 among the nets under 100k parameters. It costs about 1 s per arch on a
+2-core CPU against milliseconds inherited, so it re-ranks a search's best candidates
+(``search.finetune.top``) and a fidelity check's sample (``rank.finetune.steps``), not every
+candidate of a search.
+
+    from supernet.finetune import FinetuneRecipe, finetuned_accuracies
+    accs = finetuned_accuracies(sn.model, [(64,), (256, 128)], bundle, FinetuneRecipe(steps=100))
+
+Nets train together in groups (their losses summed, one backward, one multi-tensor Adam step):
+the gradient of the sum with respect to one net's weights is exactly that net's own, so a net's
+result does not depend on its group (on CPU bit for bit).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .data import DataBundle
+from .errors import UsageError
+from .model import SuperMLP
+from .space import Arch
+from .standalone import val_accuracies
+
+# Parameters per training group: Adam keeps weights, grads and two moments (16 bytes each).
+GROUP_PARAMS = 16_000_000
+
+
+@dataclass(frozen=True)
+class FinetuneRecipe:
+    """Adam at a constant `lr` for `steps` mini-batches of `batch_size` drawn with replacement.
+    ``steps=0`` means no fine-tune (inherited weights as they are)."""
+
+    steps: int = 100
+    lr: float = 3e-4
+    batch_size: int = 256
+
+    @classmethod
+    def from_cfg(cls, cfg: Mapping | None, prefix: str, other_keys: Sequence[str] = ()) -> FinetuneRecipe:
+        """From a ``<prefix>.*`` node (``rank.finetune``, ``search.finetune``) that may also hold
+        `other_keys`; missing keys take the defaults. Raises `UsageError` naming ``<prefix>.<key>``."""
+        cfg = dict(cfg or {})
+        known = ["steps", "lr", "batch_size", *other_keys]
+        unknown = sorted(set(cfg) - set(known))
+        if unknown:
+            raise UsageError(f"{prefix}.{unknown[0]} is not a fine-tune setting: use {', '.join(known)}")
+        values = {k: cfg.get(k, getattr(cls, k)) for k in ("steps", "lr", "batch_size")}
+        for key, lo in (("steps", 0), ("batch_size", 1)):
+            v = values[key]
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not float(v).is_integer() or v < lo:
+                raise UsageError(f"{prefix}.{key}={v!r} must be an integer >= {lo}")
+            values[key] = int(v)
+        lr = values["lr"]
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+            raise UsageError(f"{prefix}.lr={lr!r} must be a number > 0")
+        values["lr"] = float(lr)
+        return cls(**values)
+
+    def to_dict(self) -> dict:
+        return {"optimizer": "adam", "schedule": "constant", **asdict(self)}
+
+
+def finetuned_accuracies(
+    model: SuperMLP,
+    archs: Sequence[Sequence[int]],
+    bundle: DataBundle,
+    recipe: FinetuneRecipe,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+    group_params: int = GROUP_PARAMS,
+) -> list[float]:
+    """Validation accuracy of each arch after `recipe` (the supernet itself is not changed)."""
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    archs = [model.space.validate(a) for a in archs]
+    train_x, train_y = bundle.train_x.to(device), bundle.train_y.to(device)
+    val_x, val_y = bundle.val_x.to(device), bundle.val_y.to(device)
+    accs: dict[Arch, float] = {}
+    for group in _groups(list(dict.fromkeys(archs)), model, group_params):
+        nets = [model.extract(a).to(device).train() for a in group]
+        if recipe.steps:
+            _fit(nets, train_x, train_y, recipe, seed)
+        accs.update(zip(group, val_accuracies(nets, val_x, val_y), strict=True))
+    return [accs[a] for a in archs]
+
+
+def _groups(archs: list[Arch], model: SuperMLP, group_params: int) -> list[list[Arch]]:
+    groups: list[list[Arch]] = []
+    size = 0
+    for arch in archs:
+        params = model.space.params(arch)
+        if groups and size + params <= group_params:
+            groups[-1].append(arch)
+            size += params
+        else:
+            groups.append([arch])
+            size = params
+    return groups
+
+
+def _fit(nets, train_x: torch.Tensor, train_y: torch.Tensor, recipe: FinetuneRecipe, seed: int) -> None:
+    optimizer = torch.optim.Adam([p for net in nets for p in net.parameters()], lr=recipe.lr)
+    # The batch indices come from a CPU generator: the same batches on every device.
+    g = torch.Generator().manual_seed(int(seed))
+    for _ in range(recipe.steps):
+        idx = torch.randint(len(train_y), (recipe.batch_size,), generator=g).to(train_x.device)
+        x, y = train_x[idx], train_y[idx]
+        loss = torch.stack([F.cross_entropy(net(x), y) for net in nets]).sum()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()

@@ -1,0 +1,62 @@
+"""Re-ranking a search's finalists with a slower, better-informed score before the winner is chosen.
+
+Inherited-weight accuracy is cheap enough to score thousands of candidates but mis-ranks some of
+them (mostly small nets, see supernet/finetune.py). With ``search.finetune.top=K`` the search runs
+as usual, then its K best feasible candidates (single objective: by inherited val_acc; several
+objectives: the K best-val_acc members of the Pareto front) are scored again after a short
+fine-tune, and the winner is the best of them by that score:
+
+    supernet-search ckpt_path=last search.constraints.max_params=100000 search.finetune.top=10
+
+The search loop itself never sees the second score, so a search can be resumed with another
+``search.finetune`` and only its ending changes. Written next to the search's outputs:
+``finetune.csv`` (arch, params, flops, val_acc, finetuned_acc, inherited_rank, finetuned_rank), and
+in result.json a ``finetune`` section; ``best`` (and best/arch.yaml) then carries
+``finetuned_acc``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Mapping, Sequence
+
+from ..errors import UsageError
+from ..space import Arch, as_arch
+from .base import check_range
+
+
+def check_finetune(node: Mapping) -> None:
+    """Raise `UsageError` for a bad ``search.finetune.*`` value (defaults already filled in)."""
+    unknown = sorted(set(node) - {"top", "steps", "lr", "batch_size"})
+    if unknown:
+        raise UsageError(f"search.finetune.{unknown[0]} is not a setting: use top, steps, lr, batch_size")
+    check_range("finetune.top", node["top"], 0, integer=True)
+    check_range("finetune.steps", node["steps"], 1, integer=True)
+    check_range("finetune.batch_size", node["batch_size"], 1, integer=True)
+    lr = node["lr"]
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+        raise UsageError(f"search.finetune.lr={lr!r} must be a number > 0")
+
+
+def rerank(finalists: Sequence[dict], score: Callable[[list[Arch]], list[float]]) -> dict:
+    """Score `finalists` (history records, best first by inherited val_acc) with `score` and
+    return ``{"best": record + finetuned_acc, "finalists": rows, "changed": bool}``. Ties in the
+    new score keep the inherited order."""
+    accs = score([as_arch(r["arch"]) for r in finalists])
+    rows = [{**r, "finetuned_acc": float(a), "inherited_rank": i + 1} for i, (r, a) in enumerate(zip(finalists, accs))]
+    order = sorted(range(len(rows)), key=lambda i: -rows[i]["finetuned_acc"])  # stable: ties keep order
+    for place, i in enumerate(order):
+        rows[i]["finetuned_rank"] = place + 1
+    best = rows[order[0]]
+    return {"best": best, "finalists": rows, "changed": order[0] != 0}
+
+
+def finetune_csv(rows: Sequence[dict]) -> str:
+    columns = ["arch", "params", "flops", "val_acc", "finetuned_acc", "inherited_rank", "finetuned_rank"]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(columns)
+    for r in rows:
+        w.writerow(["-".join(str(x) for x in r["arch"]) if c == "arch" else r[c] for c in columns])
+    return buf.getvalue()
