@@ -15,7 +15,7 @@ from supernet.checkpoint import data_config, load_supernet
 from supernet.data import load_data
 from supernet.errors import UsageError
 from supernet.evaluate import InheritedEvaluator
-from supernet.finetune import FinetuneRecipe, finetuned_accuracies
+from supernet.finetune import FinetuneRecipe, finetuned_scores
 from supernet.jobs import rank as rank_job
 
 from conftest import make_cfg, read_json, run_cli
@@ -41,22 +41,31 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def test_zero_steps_is_inherited_accuracy(supernet, bundle):
+def accuracies(*args, **kwargs) -> list[float]:
+    return [s["acc"] for s in finetuned_scores(*args, **kwargs)]
+
+
+def test_zero_steps_is_inherited_accuracy_and_loss(supernet, bundle):
     inherited = InheritedEvaluator(supernet.model, supernet.space, bundle.val_x, bundle.val_y).accuracies(ARCHS)
-    assert finetuned_accuracies(supernet.model, ARCHS, bundle, FinetuneRecipe(steps=0)) == inherited
+    scores = finetuned_scores(supernet.model, ARCHS, bundle, FinetuneRecipe(steps=0))
+    assert [s["acc"] for s in scores] == inherited
+    for arch, s in zip(ARCHS, scores, strict=True):
+        with torch.no_grad():
+            loss = torch.nn.functional.cross_entropy(supernet.model.extract(arch)(bundle.val_x), bundle.val_y)
+        assert s["loss"] == pytest.approx(float(loss), rel=1e-5)
 
 
 def test_finetune_is_per_arch_and_leaves_the_supernet_alone(supernet, bundle):
     before = {k: v.clone() for k, v in supernet.model.state_dict().items()}
     recipe = FinetuneRecipe(steps=30, lr=1e-3, batch_size=64)
-    together = finetuned_accuracies(supernet.model, ARCHS, bundle, recipe, seed=3)
-    alone = [finetuned_accuracies(supernet.model, [a], bundle, recipe, seed=3)[0] for a in ARCHS]
-    one_per_group = finetuned_accuracies(supernet.model, ARCHS, bundle, recipe, seed=3, group_params=1)
+    together = finetuned_scores(supernet.model, ARCHS, bundle, recipe, seed=3)
+    alone = [finetuned_scores(supernet.model, [a], bundle, recipe, seed=3)[0] for a in ARCHS]
+    one_per_group = finetuned_scores(supernet.model, ARCHS, bundle, recipe, seed=3, group_params=1)
     assert together == alone == one_per_group  # a net's result does not depend on its group (CPU: exact)
     after = supernet.model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
-    inherited = finetuned_accuracies(supernet.model, ARCHS, bundle, FinetuneRecipe(steps=0))
-    assert together != inherited  # the steps did change the subnets
+    inherited = finetuned_scores(supernet.model, ARCHS, bundle, FinetuneRecipe(steps=0))
+    assert all(t["loss"] != i["loss"] for t, i in zip(together, inherited, strict=True))  # the steps did something
 
 
 def test_finetune_lifts_an_undertrained_supernet(tmp_path):
@@ -69,8 +78,8 @@ def test_finetune_lifts_an_undertrained_supernet(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     sn = load_supernet(tmp_path / "checkpoints" / "last.ckpt")
     bundle = load_data(data_config(sn))
-    inherited = finetuned_accuracies(sn.model, ARCHS, bundle, FinetuneRecipe(steps=0))
-    tuned = finetuned_accuracies(sn.model, ARCHS, bundle, FinetuneRecipe(steps=100, lr=1e-3))
+    inherited = accuracies(sn.model, ARCHS, bundle, FinetuneRecipe(steps=0))
+    tuned = accuracies(sn.model, ARCHS, bundle, FinetuneRecipe(steps=100, lr=1e-3))
     assert all(t > i for t, i in zip(tuned, inherited, strict=True)), (inherited, tuned)
 
 
@@ -80,7 +89,8 @@ def test_finetune_lifts_an_undertrained_supernet(tmp_path):
         ({"steps": -1}, "rank.finetune.steps=-1 must be an integer >= 0"),
         ({"batch_size": 0}, "rank.finetune.batch_size=0 must be an integer >= 1"),
         ({"lr": "fast"}, "rank.finetune.lr='fast' must be a number > 0"),
-        ({"top": 3}, "rank.finetune.top is not a fine-tune setting: use steps, lr, batch_size"),
+        ({"top": 3}, "rank.finetune.top is not a fine-tune setting: use steps, lr, batch_size, score"),
+        ({"score": "auc"}, "rank.finetune.score='auc' must be one of loss, acc"),
     ],
 )
 def test_bad_recipe_is_a_usage_error(node, message):
@@ -93,13 +103,13 @@ def test_rank_with_a_finetuned_second_predictor(digits_ckpt, tmp_path):
     result = rank_job.run(make_cfg("rank", [*args, "rank.finetune.steps=20"]), tmp_path)
     tuned = result["finetuned"]
     assert -1.0 <= tuned["kendall_tau"] <= 1.0 and tuned["params_gap"] is not None
-    assert tuned["verdict"].startswith("after a 20-step fine-tune: ")
+    assert tuned["verdict"].startswith("ranked by val loss after a 20-step fine-tune: ")
     doc = read_json(tmp_path / "rank.json")
     assert doc["rank"]["finetune"]["steps"] == 20 and doc["finetuned"]["all"]["n"] == 8
     assert doc["timing"]["finetune_s"] > 0
     with open(tmp_path / "rank.csv") as f:
         rows = list(csv.DictReader(f))
-    assert all(0.0 <= float(r["finetuned_acc"]) <= 1.0 for r in rows)
+    assert all(0.0 <= float(r["finetuned_acc"]) <= 1.0 and float(r["finetuned_loss"]) > 0 for r in rows)
     assert any(r["finetuned_acc"] != r["inherited_acc"] for r in rows)
 
 
@@ -120,14 +130,14 @@ def test_search_reranks_its_finalists_end_to_end(digits_run, tmp_path):
     result = read_json(tmp_path / "result.json")
     finalists = result["finetune"]["finalists"]
     assert len(finalists) == 4 and result["paths"]["finetune"].endswith("finetune.csv")
-    best = max(finalists, key=lambda f: (f["finetuned_acc"], -f["inherited_rank"]))
-    assert result["best"]["arch"] == best["arch"] and result["best"]["finetuned_acc"] == best["finetuned_acc"]
+    best = min(finalists, key=lambda f: (f["finetuned_loss"], f["inherited_rank"]))
+    assert result["best"]["arch"] == best["arch"] and result["best"]["finetuned_loss"] == best["finetuned_loss"]
     # The scores are the module's own: re-run them in-process.
     sn = load_supernet(digits_run / "checkpoints" / "last.ckpt")
-    again = finetuned_accuracies(
+    again = finetuned_scores(
         sn.model, [tuple(f["arch"]) for f in finalists], load_data(data_config(sn)), FinetuneRecipe(steps=50), seed=0
     )
-    assert again == [f["finetuned_acc"] for f in finalists]
+    assert [s["loss"] for s in again] == [f["finetuned_loss"] for f in finalists]
 
 
 def test_standalone_search_refuses_a_finetune(digits_run, tmp_path):

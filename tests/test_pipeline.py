@@ -63,7 +63,7 @@ def test_python_dash_m_and_constraints(tmp_path):
     assert winner["params"] <= 5000
     assert winner["test_acc"] > 0.5
     finalists = read_json(tmp_path / "search" / "result.json")["finetune"]["finalists"]
-    assert winner["finetuned_acc"] == max(f["finetuned_acc"] for f in finalists) and len(finalists) == 3
+    assert winner["finetuned_loss"] == min(f["finetuned_loss"] for f in finalists) and len(finalists) == 3
     assert "after the re-ranking fine-tune" in (tmp_path / "summary.md").read_text()
 
 

@@ -306,8 +306,9 @@ def test_outputs_and_tensorboard_tags(tmp_path):
 
 # ---------------------------------------------------------------------------- re-ranking
 def smallest_first(archs):
-    """A second score that disagrees with the first: it prefers the smaller of the finalists."""
-    return [1.0 - SPACE.params(a) / 1e5 for a in archs]
+    """A second score that disagrees with the first: it prefers the smaller of the finalists
+    (by loss; by accuracy it prefers the larger)."""
+    return [{"loss": SPACE.params(a) / 1e5, "acc": SPACE.params(a) / 1e5} for a in archs]
 
 
 def test_finetune_rerank_chooses_the_best_rescored_finalist(tmp_path):
@@ -324,11 +325,16 @@ def test_finetune_rerank_chooses_the_best_rescored_finalist(tmp_path):
     assert [f["inherited_rank"] for f in finalists] == [1, 2, 3, 4, 5]
     smallest = min(top5, key=lambda r: r["params"])
     assert result["best"]["arch"] == smallest["arch"] != plain["best"]["arch"] == top5[0]["arch"]
-    assert result["best"]["finetuned_acc"] == max(f["finetuned_acc"] for f in finalists)
+    assert result["best"]["finetuned_loss"] == min(f["finetuned_loss"] for f in finalists)
     assert result["finetune"]["changed"] and result["finetune"]["top"] == 5
     rows = list(csv.DictReader((tmp_path / "rerank" / "finetune.csv").open()))
     assert len(rows) == 5 and sorted(int(r["finetuned_rank"]) for r in rows) == [1, 2, 3, 4, 5]
-    assert "finetuned_acc:" in read(tmp_path / "rerank" / "best" / "arch.yaml")
+    assert "finetuned_loss:" in read(tmp_path / "rerank" / "best" / "arch.yaml")
+    by_acc = run_search(
+        SPACE, FakeEvaluator(), {**cfg, "finetune": {"top": 5, "score": "acc"}}, tmp_path / "acc", seed=0,
+        rescore=smallest_first,
+    )  # fmt: skip
+    assert by_acc["best"]["arch"] == max(top5, key=lambda r: r["params"])["arch"]
     # The search loop itself is untouched: same history either way.
     assert result["n_evaluations"] == plain["n_evaluations"] and result["pareto"] == plain["pareto"]
 
@@ -353,7 +359,8 @@ def test_finetune_rerank_of_a_front_and_on_resume(tmp_path):
         ({"top": -1}, r"search.finetune.top=-1 must be an integer >= 0"),
         ({"top": 5, "steps": 0}, r"search.finetune.steps=0 must be an integer >= 1"),
         ({"lr": 0}, r"search.finetune.lr=0 must be a number > 0"),
-        ({"epochs": 3}, r"search.finetune.epochs is not a setting: use top, steps, lr, batch_size"),
+        ({"epochs": 3}, r"search.finetune.epochs is not a setting: use top, steps, lr, batch_size, score"),
+        ({"score": "f1"}, r"search.finetune.score='f1' must be loss or acc"),
     ],
 )
 def test_bad_finetune_settings(node, message):

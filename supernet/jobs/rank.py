@@ -35,7 +35,7 @@ from ..fidelity import (
     fidelity_report,
     stratified_sample,
 )
-from ..finetune import FinetuneRecipe, finetuned_accuracies
+from ..finetune import FinetuneRecipe, finetuned_scores
 from ..standalone import Recipe, StandaloneCache, arch_str, train_standalone
 from .search import pick_device
 
@@ -126,7 +126,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     finetuned, finetune_s = None, 0.0
     if finetune.steps:
         t0 = time.perf_counter()
-        finetuned = finetuned_accuracies(supernet.model, archs, bundle, finetune, seed=int(cfg.seed), device=device)
+        finetuned = finetuned_scores(supernet.model, archs, bundle, finetune, seed=int(cfg.seed), device=device)
         finetune_s = time.perf_counter() - t0
 
     seeds = list(range(settings["seeds"]))
@@ -141,10 +141,13 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     log.info("verdict: %s", report["verdict"])
     tuned_report = None
     if finetuned is not None:
+        predictor = [finetune.rank_value(s) for s in finetuned]
         tuned_report = fidelity_report(
-            archs, params, finetuned, by_seed, settings["bands"], settings["topk"], settings["bootstrap"], int(cfg.seed)
+            archs, params, predictor, by_seed, settings["bands"], settings["topk"], settings["bootstrap"], int(cfg.seed)
         )
-        tuned_report["verdict"] = f"after a {finetune.steps}-step fine-tune: {tuned_report['verdict']}"
+        tuned_report["verdict"] = (
+            f"ranked by val {finetune.score} after a {finetune.steps}-step fine-tune: {tuned_report['verdict']}"
+        )
         log.info("verdict %s", tuned_report["verdict"])
     rows = _rows(archs, params, inherited, by_seed, settings["bands"], finetuned)
 
@@ -231,7 +234,7 @@ def _rows(archs, params, inherited, by_seed, bands, finetuned=None) -> list[dict
                 "params": params[i],
                 "band": band_of(params[i], bands),
                 "inherited_acc": inherited[i],
-                **({"finetuned_acc": finetuned[i]} if finetuned is not None else {}),
+                **({f"finetuned_{k}": v for k, v in finetuned[i].items()} if finetuned is not None else {}),
                 **accs,
                 "standalone_acc_mean": statistics.fmean(accs.values()),
             }
@@ -240,7 +243,7 @@ def _rows(archs, params, inherited, by_seed, bands, finetuned=None) -> list[dict
 
 
 def _write_csv(path: Path, rows: list[dict], seeds: list[int], finetuned: bool = False) -> None:
-    fields = ["arch", "depth", "params", "band", "inherited_acc"] + ["finetuned_acc"] * finetuned
+    fields = ["arch", "depth", "params", "band", "inherited_acc"] + ["finetuned_acc", "finetuned_loss"] * finetuned
     fields += [f"standalone_acc_seed{s}" for s in seeds] + ["standalone_acc_mean"]
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", newline="") as f:

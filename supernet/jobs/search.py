@@ -161,8 +161,8 @@ def run(cfg: DictConfig, out_dir: Path, supernet=None, bundle=None) -> dict[str,
 
 
 def _finetune_scorer(supernet, bundle, node: dict, seed: int, device: torch.device):
-    """``archs -> accuracies`` after the ``search.finetune`` recipe (the search's final re-ranking)."""
-    from ..finetune import FinetuneRecipe, finetuned_accuracies
+    """``archs -> [{"acc", "loss"}]`` after the ``search.finetune`` recipe (the final re-ranking)."""
+    from ..finetune import FinetuneRecipe, finetuned_scores
 
     recipe = FinetuneRecipe.from_cfg(node, "search.finetune", other_keys=["top"])
-    return lambda archs: finetuned_accuracies(supernet.model, archs, bundle, recipe, seed=seed, device=device)
+    return lambda archs: finetuned_scores(supernet.model, archs, bundle, recipe, seed=seed, device=device)

@@ -4,15 +4,16 @@ Inherited-weight accuracy is cheap enough to score thousands of candidates but m
 them (mostly small nets, see supernet/finetune.py). With ``search.finetune.top=K`` the search runs
 as usual, then its K best feasible candidates (single objective: by inherited val_acc; several
 objectives: the K best-val_acc members of the Pareto front) are scored again after a short
-fine-tune, and the winner is the best of them by that score:
+fine-tune, and the winner is the best of them by that score (``search.finetune.score``: the
+validation loss, lower is better, or the accuracy):
 
     supernet-search ckpt_path=last search.constraints.max_params=100000 search.finetune.top=10
 
 The search loop itself never sees the second score, so a search can be resumed with another
 ``search.finetune`` and only its ending changes. Written next to the search's outputs:
-``finetune.csv`` (arch, params, flops, val_acc, finetuned_acc, inherited_rank, finetuned_rank), and
-in result.json a ``finetune`` section; ``best`` (and best/arch.yaml) then carries
-``finetuned_acc``.
+``finetune.csv`` (arch, params, flops, val_acc, finetuned_acc, finetuned_loss, inherited_rank,
+finetuned_rank), and in result.json a ``finetune`` section; ``best`` (and best/arch.yaml) then
+carries ``finetuned_acc`` and ``finetuned_loss``.
 """
 
 from __future__ import annotations
@@ -28,9 +29,11 @@ from .base import check_range
 
 def check_finetune(node: Mapping) -> None:
     """Raise `UsageError` for a bad ``search.finetune.*`` value (defaults already filled in)."""
-    unknown = sorted(set(node) - {"top", "steps", "lr", "batch_size"})
+    unknown = sorted(set(node) - {"top", "steps", "lr", "batch_size", "score"})
     if unknown:
-        raise UsageError(f"search.finetune.{unknown[0]} is not a setting: use top, steps, lr, batch_size")
+        raise UsageError(f"search.finetune.{unknown[0]} is not a setting: use top, steps, lr, batch_size, score")
+    if node["score"] not in ("loss", "acc"):
+        raise UsageError(f"search.finetune.score={node['score']!r} must be loss or acc")
     check_range("finetune.top", node["top"], 0, integer=True)
     check_range("finetune.steps", node["steps"], 1, integer=True)
     check_range("finetune.batch_size", node["batch_size"], 1, integer=True)
@@ -39,13 +42,17 @@ def check_finetune(node: Mapping) -> None:
         raise UsageError(f"search.finetune.lr={lr!r} must be a number > 0")
 
 
-def rerank(finalists: Sequence[dict], score: Callable[[list[Arch]], list[float]]) -> dict:
-    """Score `finalists` (history records, best first by inherited val_acc) with `score` and
-    return ``{"best": record + finetuned_acc, "finalists": rows, "changed": bool}``. Ties in the
-    new score keep the inherited order."""
-    accs = score([as_arch(r["arch"]) for r in finalists])
-    rows = [{**r, "finetuned_acc": float(a), "inherited_rank": i + 1} for i, (r, a) in enumerate(zip(finalists, accs))]
-    order = sorted(range(len(rows)), key=lambda i: -rows[i]["finetuned_acc"])  # stable: ties keep order
+def rerank(finalists: Sequence[dict], score: Callable[[list[Arch]], list[dict]], by: str = "loss") -> dict:
+    """Score `finalists` (history records, best first by inherited val_acc) with `score`
+    (``archs -> [{"acc", "loss"}]``), rank them by `by` and return ``{"best": record +
+    finetuned_acc/loss, "finalists": rows, "changed": bool}``. Ties keep the inherited order."""
+    scores = score([as_arch(r["arch"]) for r in finalists])
+    rows = [
+        {**r, "finetuned_acc": float(s["acc"]), "finetuned_loss": float(s["loss"]), "inherited_rank": i + 1}
+        for i, (r, s) in enumerate(zip(finalists, scores, strict=True))
+    ]
+    sign = -1.0 if by == "acc" else 1.0  # sorted ascending: high accuracy or low loss first
+    order = sorted(range(len(rows)), key=lambda i: sign * rows[i][f"finetuned_{by}"])  # stable: ties keep order
     for place, i in enumerate(order):
         rows[i]["finetuned_rank"] = place + 1
     best = rows[order[0]]
@@ -53,7 +60,16 @@ def rerank(finalists: Sequence[dict], score: Callable[[list[Arch]], list[float]]
 
 
 def finetune_csv(rows: Sequence[dict]) -> str:
-    columns = ["arch", "params", "flops", "val_acc", "finetuned_acc", "inherited_rank", "finetuned_rank"]
+    columns = [
+        "arch",
+        "params",
+        "flops",
+        "val_acc",
+        "finetuned_acc",
+        "finetuned_loss",
+        "inherited_rank",
+        "finetuned_rank",
+    ]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(columns)

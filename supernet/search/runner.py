@@ -139,13 +139,13 @@ def run_search(
     on_generation: Callable[[int], None] | None = None,
     plot: bool = True,
     should_stop: Callable[[], str | None] | None = None,
-    rescore: Callable[[list[Arch]], list[float]] | None = None,
+    rescore: Callable[[list[Arch]], list[dict]] | None = None,
 ) -> dict:
     """Search until `cfg.budget` distinct archs are scored; write the outputs in `out_dir` and
     return the result (best arch and figures, Pareto set, evaluations, wall time).
     `on_generation(g)` is called after generation g is saved (tests stop a search there);
     `plot=False` skips pareto.png and the TensorBoard figure (half a second of matplotlib).
-    `rescore(archs) -> accuracies` re-ranks the ``search.finetune.top`` finalists at the end
+    `rescore(archs) -> [{"acc", "loss"}]` re-ranks the ``search.finetune.top`` finalists at the end
     (supernet/search/rerank.py); without it that setting is ignored."""
     logger = logger or log
     cfg = validate_search_config(cfg, space)
@@ -368,7 +368,8 @@ def hypervolume_of(
 
 # ---------------------------------------------------------------------------- reporting
 def _public(record: Mapping) -> dict:
-    keys = ("arch", "depth", "params", "flops", "latency_ms", "val_acc", "finetuned_acc", "feasible", "generation")
+    keys = ("arch", "depth", "params", "flops", "latency_ms", "val_acc", "finetuned_acc", "finetuned_loss", "feasible")
+    keys += ("generation",)
     return {k: record[k] for k in keys if k in record}
 
 
@@ -410,15 +411,17 @@ def _finish(space, cfg, out_dir, seed, history, runner, writer, logger, plot, re
     chosen = finalists(history, objectives, top) if rescore is not None and top > 0 else []
     if chosen:
         started = time.perf_counter()
-        reranked = rerank(chosen, rescore)
+        reranked = rerank(chosen, rescore, cfg["finetune"]["score"])
         reranked["wall_s"] = round(time.perf_counter() - started, 3)
         best = reranked["best"]
         _atomic_write(out_dir / "finetune.csv", finetune_csv(reranked["finalists"]))
         logger.info(
-            "fine-tune re-ranking of the top %d in %.1f s: chose %s (fine-tuned %.4f, #%d by inherited val_acc)",
+            "fine-tune re-ranking of the top %d in %.1f s: chose %s (val loss %.4f, acc %.4f after the fine-tune; "
+            "#%d by inherited val_acc)",
             len(chosen),
             reranked["wall_s"],
             arch_str(best["arch"]),
+            best["finetuned_loss"],
             best["finetuned_acc"],
             best["inherited_rank"],
         )
