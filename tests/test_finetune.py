@@ -142,7 +142,7 @@ def test_search_reranks_its_finalists_end_to_end(digits_run, tmp_path):
 
 def test_standalone_search_refuses_a_finetune(digits_run, tmp_path):
     proc = run_cli(
-        "supernet-search", f"ckpt_path={digits_run}", "search=standalone", "+search.finetune.top=3",
+        "supernet-search", f"ckpt_path={digits_run}", "search=standalone", "search.finetune.top=3",
         f"hydra.run.dir={tmp_path}",
     )  # fmt: skip
     assert proc.returncode == 2, proc.stderr[-1500:]

@@ -341,8 +341,11 @@ def test_finetune_rerank_chooses_the_best_rescored_finalist(tmp_path):
 
 def test_finetune_rerank_of_a_front_and_on_resume(tmp_path):
     cfg = cfg_for("evolution", 60, objectives=["val_acc", "params"])
-    first = run_search(SPACE, FakeEvaluator(), cfg, tmp_path, seed=0, rescore=smallest_first)
+    first = run_search(
+        SPACE, FakeEvaluator(), {**cfg, "finetune": {"top": 0}}, tmp_path, seed=0, rescore=smallest_first
+    )
     assert "finetune" not in first  # top=0: off, even with a scorer
+    assert "finetune" not in run_search(SPACE, FakeEvaluator(), cfg, tmp_path / "b", seed=0)  # no scorer: off
     # Resuming the finished search with re-ranking switched on only changes how it ends.
     again = run_search(
         SPACE, FakeEvaluator(), {**cfg, "finetune": {"top": 3}}, tmp_path, seed=0, resume=True, rescore=smallest_first

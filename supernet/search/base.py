@@ -34,7 +34,7 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "latency": {"batch_size": 1, "repeats": 20, "warmup": 5},
     # Re-rank the `top` best candidates by accuracy after a short fine-tune (0: off); see
     # supernet/search/rerank.py. Not part of the search loop: changing it never blocks a resume.
-    "finetune": {"top": 0, "steps": 100, "lr": 3e-4, "batch_size": 256, "score": "loss"},
+    "finetune": {"top": 10, "steps": 100, "lr": 3e-4, "batch_size": 256, "score": "loss"},
 }
 
 
