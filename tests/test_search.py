@@ -362,8 +362,8 @@ def test_finetune_rerank_of_a_front_and_on_resume(tmp_path):
         ({"top": -1}, r"search.finetune.top=-1 must be an integer >= 0"),
         ({"top": 5, "steps": 0}, r"search.finetune.steps=0 must be an integer >= 1"),
         ({"lr": 0}, r"search.finetune.lr=0 must be a number > 0"),
-        ({"epochs": 3}, r"search.finetune.epochs is not a setting: use top, steps, lr, batch_size, score"),
-        ({"score": "f1"}, r"search.finetune.score='f1' must be loss or acc"),
+        ({"epochs": 3}, r"search.finetune.epochs is not a fine-tune setting: use steps, lr, batch_size, score, top"),
+        ({"score": "f1"}, r"search.finetune.score='f1' must be one of loss, acc"),
     ],
 )
 def test_bad_finetune_settings(node, message):

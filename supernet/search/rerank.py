@@ -22,24 +22,16 @@ import csv
 import io
 from collections.abc import Callable, Mapping, Sequence
 
-from ..errors import UsageError
+from ..finetune import FinetuneRecipe
 from ..space import Arch, as_arch
 from .base import check_range
 
 
 def check_finetune(node: Mapping) -> None:
     """Raise `UsageError` for a bad ``search.finetune.*`` value (defaults already filled in)."""
-    unknown = sorted(set(node) - {"top", "steps", "lr", "batch_size", "score"})
-    if unknown:
-        raise UsageError(f"search.finetune.{unknown[0]} is not a setting: use top, steps, lr, batch_size, score")
-    if node["score"] not in ("loss", "acc"):
-        raise UsageError(f"search.finetune.score={node['score']!r} must be loss or acc")
+    FinetuneRecipe.from_cfg(node, "search.finetune", other_keys=("top",))
     check_range("finetune.top", node["top"], 0, integer=True)
-    check_range("finetune.steps", node["steps"], 1, integer=True)
-    check_range("finetune.batch_size", node["batch_size"], 1, integer=True)
-    lr = node["lr"]
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
-        raise UsageError(f"search.finetune.lr={lr!r} must be a number > 0")
+    check_range("finetune.steps", node["steps"], 1, integer=True)  # 0 would re-rank by inherited loss
 
 
 def rerank(finalists: Sequence[dict], score: Callable[[list[Arch]], list[dict]], by: str = "loss") -> dict:
