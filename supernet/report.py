@@ -16,6 +16,10 @@ moves with it is the spread to read before trusting one supernet's ranking::
     supernet-train -m data=fashion_mnist model.heads=per_depth,shared seed=0,1,2
     supernet-rank -m ckpt_path=<the six train job dirs, comma-separated> rank.cache=sa.json
     supernet-report outputs/rank/multiruns/<stamp>      # tau mean ± std per heads setting
+
+Rank jobs of one supernet over several samples (``supernet-rank -m ckpt_path=<it> seed=0,1,2``)
+are also pooled into one larger sample, for tighter intervals: a "Pooled over samples" table and
+``pooled.json`` (``supernet/pooling.py``).
 """
 
 from __future__ import annotations
@@ -33,8 +37,10 @@ from typing import Any
 
 import yaml
 
+from .config import write_json
 from .errors import UsageError
 from .fmt import signed
+from .pooling import Pool, pool_doc, pool_rank_jobs, predictor_name
 
 COLUMNS = ["job", "config", "seed", "status", "arch", "params", "flops", "val_acc", "test_acc", "wall_s", "error"]
 METRICS = ["val_acc", "test_acc", "params", "wall_s"]
@@ -281,6 +287,44 @@ def _rank_tables(rows: list[dict], groups: list[dict], taus: list[str]) -> list[
     return lines
 
 
+def _interval(values: list[float] | None, signs: bool = False) -> str:
+    if not values:
+        return ""
+    f = signed if signs else (lambda v: f"{v:.2f}")
+    return f" [{f(values[0])}, {f(values[1])}]"
+
+
+def _pooled_tables(pools: list[Pool]) -> list[str]:
+    """One row per pool and predictor: the supernet's ranking over the union of its samples."""
+    bands = list(pools[0].report["bands"])
+    lines = [
+        "",
+        "## Pooled over samples (each supernet's rank jobs of different `seed` as one sample)",
+        "",
+        "More archs, tighter intervals: *minus size* is tau minus the params-only tau with its 95%",
+        "bootstrap interval over the pooled archs. Every report in `pooled.json`.",
+        "",
+        "| supernet | samples | archs | ranked by | tau, 95% | by size | minus size, 95% | "
+        + " | ".join(bands)
+        + " | noise ceiling |",
+        "|---|---|---|---|---|---|---|" + "---|" * len(bands) + "---|",
+    ]
+    for pool in pools:
+        for report, finetune in ((pool.report, None), (pool.finetuned, pool.finetune)):
+            if report is None:
+                continue
+            a = report["all"]
+            gap = "-" if a["params_gap"] is None else signed(a["params_gap"], 3)
+            lines.append(
+                f"| {pool.ckpt_path} | {','.join(map(str, pool.samples))} | {report['n']} | "
+                f"{predictor_name(finetune)} | {_fmt(a['kendall_tau'], 3)}{_interval(a['kendall_tau_ci'])} | "
+                f"{_fmt(a['params_tau'], 3)} | {gap}{_interval(a['params_gap_ci'], signs=True)} | "
+                + " | ".join(_fmt(report["bands"][b].get("kendall_tau"), 2) for b in bands)
+                + f" | {_fmt(a['noise_tau'], 2)} |"
+            )
+    return lines
+
+
 def _winner_figure(rows: list[dict], path: Path) -> None:
     from matplotlib.figure import Figure
 
@@ -370,6 +414,11 @@ def write_report(root: Path) -> dict[str, Path]:
     if taus:  # a sweep of supernet-rank jobs
         lines += _rank_tables(rows, groups, taus)
         _rank_figure(groups, taus, paths["png"])
+        pools = pool_rank_jobs([j.path for j in jobs])
+        if pools:
+            paths["pooled"] = root / "pooled.json"
+            write_json(paths["pooled"], {"pools": [pool_doc(p, root) for p in pools]})
+            lines += _pooled_tables(pools)
         image = "![tau per configuration](report.png)"
     else:
         lines += _winner_tables(rows, groups)
