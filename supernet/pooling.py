@@ -8,7 +8,7 @@ that ranked the same supernet (the same checkpoint bytes) on the same data with 
 stand-alone recipe, seeds, bands and fine-tune, but drew different samples (``seed``), and
 reports one fidelity report over the union of their archs::
 
-    supernet-rank -m ckpt_path=<supernet> seed=0,1,2 rank.cache=sa.json rank.finetune.steps=100
+    supernet-rank -m ckpt_path=<supernet> seed=0,1,2 rank.cache=sa.json
     supernet-report outputs/rank/multiruns/<stamp>     # report.md "Pooled over samples", pooled.json
 
 An arch drawn by two samples counts once, with the first job's scores (the inherited and
