@@ -290,7 +290,7 @@ def _rank_tables(rows: list[dict], groups: list[dict], taus: list[str]) -> list[
 def _interval(values: list[float] | None, signs: bool = False) -> str:
     if not values:
         return ""
-    f = signed if signs else (lambda v: f"{v:.2f}")
+    f = (lambda v: signed(v, 3)) if signs else (lambda v: f"{v:.2f}")  # 3 digits: -0.002 is not +0.00
     return f" [{f(values[0])}, {f(values[1])}]"
 
 
