@@ -245,12 +245,12 @@ def _winner_tables(rows: list[dict], groups: list[dict]) -> list[str]:
 
 
 def _gap(row: dict) -> str:
-    """``-0.03 [-0.10, +0.04]``: a rank job's tau minus size's, with its interval when it has one."""
+    """``-0.030 [-0.104, +0.041]``: a rank job's tau minus size's, with its interval when it has one."""
     if row.get("size_gap") is None:
         return "-"
     if row.get("size_gap_low") is None:
         return signed(row["size_gap"], 3)
-    return f"{signed(row['size_gap'], 3)} [{signed(row['size_gap_low'])}, {signed(row['size_gap_high'])}]"
+    return f"{signed(row['size_gap'], 3)} [{signed(row['size_gap_low'], 3)}, {signed(row['size_gap_high'], 3)}]"
 
 
 def _tau_names(taus: list[str]) -> list[str]:

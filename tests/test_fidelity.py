@@ -435,7 +435,7 @@ def test_report_of_a_rank_sweep_groups_supernets_by_their_training_config(tmp_pa
         gap = gaps[int(r["job"])]
         assert float(r["size_gap"]) == pytest.approx(gap["params_gap"])
         assert [float(r["size_gap_low"]), float(r["size_gap_high"])] == pytest.approx(gap["params_gap_ci"])
-        assert f"{signed(gap['params_gap'], 3)} [{signed(gap['params_gap_ci'][0])}, " in text
+        assert f"{signed(gap['params_gap'], 3)} [{signed(gap['params_gap_ci'][0], 3)}, " in text
     assert (sweep / "report.png").stat().st_size > 1000
     assert not (sweep / "pooled.json").exists()  # one sample per supernet: nothing to pool
     assert "## Pooled over samples" not in text
