@@ -12,10 +12,10 @@ steps at lr 3e-4 raised Kendall tau against stand-alone training from 0.81 / 0.8
 among the nets under 100k parameters (by the accuracy after the same steps: 0.85 / 0.83 / 0.82).
 Over 293 archs (six samples) it ranks above size on every supernet (95% intervals exclude 0), and
 300 steps rank better than 100 on every supernet and every held-out sample (README, fidelity
-section). It costs about
-0.7-1.4 s per arch and 100 steps on a 2-core CPU against milliseconds inherited, so it re-ranks a
-search's best candidates (``search.finetune.top``, 100 steps) and a fidelity check's sample
-(``rank.finetune.steps``, 300 steps by default), not every candidate of a search.
+section). It costs about 0.7-1.4 s per arch and 100 steps on a 2-core CPU against milliseconds
+inherited, so it re-ranks a search's best candidates (``search.finetune.top``, 100 steps) and a
+fidelity check's sample (``rank.finetune.steps``, 300 steps by default), not every candidate of a
+search.
 
     from supernet.finetune import FinetuneRecipe, finetuned_scores
     finetuned_scores(sn.model, [(64,), (256, 128)], bundle, FinetuneRecipe(steps=100))

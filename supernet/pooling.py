@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .fidelity import BOOTSTRAP, fidelity_report
+from .fidelity import BANDS, BOOTSTRAP, TOPK, fidelity_report
 from .finetune import FinetuneRecipe
 
 
@@ -48,19 +48,23 @@ def _read_rank_json(job: Path) -> dict[str, Any] | None:
     return doc if doc.get("archs") and doc.get("seeds") else None
 
 
+def _finetune_of(doc: dict[str, Any]) -> dict[str, Any] | None:
+    """A rank job's fine-tune recipe; None when it ran none (its other settings then do not matter)."""
+    finetune = (doc.get("rank") or {}).get("finetune") or {}
+    return finetune if finetune.get("steps") else None
+
+
 def pool_key(doc: dict[str, Any]) -> str:
     """What must be equal for two rank jobs' archs to be one sample: the supernet, the data, the
     stand-alone recipe and seeds (the target), the bands and the fine-tune (the predictors)."""
-    rank = doc.get("rank") or {}
-    finetune = rank.get("finetune") or {}
     return json.dumps(
         [
             doc.get("ckpt_sha256") or doc.get("ckpt_path"),
             doc.get("data"),
             doc.get("recipe"),
             doc.get("seeds"),
-            rank.get("bands"),
-            finetune if finetune.get("steps") else None,
+            (doc.get("rank") or {}).get("bands"),
+            _finetune_of(doc),
         ],
         sort_keys=True,
     )
@@ -92,11 +96,11 @@ def _pool(members: list[tuple[Path, dict]]) -> Pool:
     params = [int(r["params"]) for r in rows.values()]
     by_seed = {s: [float(r[f"standalone_acc_seed{s}"]) for r in rows.values()] for s in first["seeds"]}
     rank = first.get("rank") or {}
-    args = (rank.get("bands") or [100000, 400000], rank.get("topk") or [5, 10])
+    args = (rank.get("bands") or BANDS, rank.get("topk") or TOPK)
     resamples = max(int((doc.get("rank") or {}).get("bootstrap") or 0) for _, doc in members) or BOOTSTRAP
     inherited = [float(r["inherited_acc"]) for r in rows.values()]
     report = fidelity_report(archs, params, inherited, by_seed, *args, resamples, 0)
-    finetune = rank.get("finetune") if (rank.get("finetune") or {}).get("steps") else None
+    finetune = _finetune_of(first)
     finetuned = None
     if finetune is not None:
         recipe = FinetuneRecipe.from_cfg(
@@ -124,17 +128,10 @@ def pool_doc(pool: Pool, root: Path) -> dict[str, Any]:
     """``pooled.json``'s entry for one pool: where it came from and both full reports."""
     return {
         "ckpt_path": pool.ckpt_path,
-        "jobs": [_relative(j, root) for j in pool.jobs],
+        "jobs": [str(j.relative_to(root)) or "." for j in pool.jobs],  # jobs found under root
         "samples": pool.samples,
         "n": pool.report["n"],
         "inherited": pool.report,
         "finetune": pool.finetune,
         "finetuned": pool.finetuned,
     }
-
-
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return str(path.relative_to(root)) or "."
-    except ValueError:
-        return str(path)

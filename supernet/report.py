@@ -244,13 +244,19 @@ def _winner_tables(rows: list[dict], groups: list[dict]) -> list[str]:
     return lines
 
 
-def _gap(row: dict) -> str:
-    """``-0.030 [-0.104, +0.041]``: a rank job's tau minus size's, with its interval when it has one."""
-    if row.get("size_gap") is None:
+def _gap_text(gap: float | None, interval: list[float] | None) -> str:
+    """``-0.030 [-0.104, +0.041]``: tau minus size's, with its interval when there is one; three
+    digits, so that a bound of -0.002 does not read +0.00."""
+    if gap is None:
         return "-"
-    if row.get("size_gap_low") is None:
-        return signed(row["size_gap"], 3)
-    return f"{signed(row['size_gap'], 3)} [{signed(row['size_gap_low'], 3)}, {signed(row['size_gap_high'], 3)}]"
+    if not interval or interval[0] is None:
+        return signed(gap, 3)
+    return f"{signed(gap, 3)} [{signed(interval[0], 3)}, {signed(interval[1], 3)}]"
+
+
+def _gap(row: dict) -> str:
+    """A rank job's row: its tau minus size's (see `_gap_text`)."""
+    return _gap_text(row.get("size_gap"), [row.get("size_gap_low"), row.get("size_gap_high")])
 
 
 def _tau_names(taus: list[str]) -> list[str]:
@@ -287,13 +293,6 @@ def _rank_tables(rows: list[dict], groups: list[dict], taus: list[str]) -> list[
     return lines
 
 
-def _interval(values: list[float] | None, signs: bool = False) -> str:
-    if not values:
-        return ""
-    f = (lambda v: signed(v, 3)) if signs else (lambda v: f"{v:.2f}")  # 3 digits: -0.002 is not +0.00
-    return f" [{f(values[0])}, {f(values[1])}]"
-
-
 def _pooled_tables(pools: list[Pool]) -> list[str]:
     """One row per pool and predictor: the supernet's ranking over the union of its samples."""
     bands = list(pools[0].report["bands"])
@@ -314,11 +313,12 @@ def _pooled_tables(pools: list[Pool]) -> list[str]:
             if report is None:
                 continue
             a = report["all"]
-            gap = "-" if a["params_gap"] is None else signed(a["params_gap"], 3)
+            ci = a["kendall_tau_ci"]
+            tau = _fmt(a["kendall_tau"], 3) + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
             lines.append(
                 f"| {pool.ckpt_path} | {','.join(map(str, pool.samples))} | {report['n']} | "
-                f"{predictor_name(finetune)} | {_fmt(a['kendall_tau'], 3)}{_interval(a['kendall_tau_ci'])} | "
-                f"{_fmt(a['params_tau'], 3)} | {gap}{_interval(a['params_gap_ci'], signs=True)} | "
+                f"{predictor_name(finetune)} | {tau} | "
+                f"{_fmt(a['params_tau'], 3)} | {_gap_text(a['params_gap'], a['params_gap_ci'])} | "
                 + " | ".join(_fmt(report["bands"][b].get("kendall_tau"), 2) for b in bands)
                 + f" | {_fmt(a['noise_tau'], 2)} |"
             )
