@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .fidelity import BANDS, BOOTSTRAP, TOPK, fidelity_report
+from .fidelity import BANDS, BOOTSTRAP, TOPK, fidelity_report, predictor_name, with_size
 from .finetune import FinetuneRecipe
 
 
@@ -36,8 +36,20 @@ class Pool:
     jobs: list[Path]
     samples: list[int]
     report: dict[str, Any]  # ranked by inherited accuracy
+    with_size: dict[str, Any]  # ranked by inherited accuracy and size together (`fidelity.with_size`)
     finetuned: dict[str, Any] | None  # ranked by the fine-tuned score; None without a fine-tune
+    finetuned_with_size: dict[str, Any] | None
     finetune: dict[str, Any] | None  # the fine-tune recipe
+
+    def rankings(self) -> list[tuple[str, dict[str, Any]]]:
+        """``(how it was ranked, report)`` for each ranking the pool has, in the report's order."""
+        pairs = [
+            (predictor_name(), self.report),
+            (predictor_name(size=True), self.with_size),
+            (predictor_name(self.finetune), self.finetuned),
+            (predictor_name(self.finetune, size=True), self.finetuned_with_size),
+        ]
+        return [(name, report) for name, report in pairs if report is not None]
 
 
 def _read_rank_json(job: Path) -> dict[str, Any] | None:
@@ -98,30 +110,32 @@ def _pool(members: list[tuple[Path, dict]]) -> Pool:
     rank = first.get("rank") or {}
     args = (rank.get("bands") or BANDS, rank.get("topk") or TOPK)
     resamples = max(int((doc.get("rank") or {}).get("bootstrap") or 0) for _, doc in members) or BOOTSTRAP
+
+    def rank_by(scores: list[float]) -> dict[str, Any]:
+        return fidelity_report(archs, params, scores, by_seed, *args, resamples, 0)
+
     inherited = [float(r["inherited_acc"]) for r in rows.values()]
-    report = fidelity_report(archs, params, inherited, by_seed, *args, resamples, 0)
     finetune = _finetune_of(first)
-    finetuned = None
+    finetuned = finetuned_with_size = None
     if finetune is not None:
         recipe = FinetuneRecipe.from_cfg(
             {k: finetune[k] for k in ("steps", "lr", "batch_size", "score")}, "rank.finetune"
         )
         scores = [{"acc": float(r["finetuned_acc"]), "loss": float(r["finetuned_loss"])} for r in rows.values()]
-        finetuned = fidelity_report(archs, params, [recipe.rank_value(s) for s in scores], by_seed, *args, resamples, 0)
+        tuned = [recipe.rank_value(s) for s in scores]
+        # The mean rank is taken over the pooled archs, not read from the jobs: a rank depends on
+        # which other archs are in the sample.
+        finetuned, finetuned_with_size = rank_by(tuned), rank_by(with_size(tuned, params))
     return Pool(
         ckpt_path=str(first.get("ckpt_path")),
         jobs=[job for job, _ in members],
         samples=sorted({int(doc["seed"]) for _, doc in members}),
-        report=report,
+        report=rank_by(inherited),
+        with_size=rank_by(with_size(inherited, params)),
         finetuned=finetuned,
+        finetuned_with_size=finetuned_with_size,
         finetune=finetune,
     )
-
-
-def predictor_name(finetune: dict[str, Any] | None) -> str:
-    if finetune is None:
-        return "inherited acc"
-    return f"val {finetune.get('score', 'loss')} after a {finetune['steps']}-step fine-tune"
 
 
 def pool_doc(pool: Pool, root: Path) -> dict[str, Any]:
@@ -132,6 +146,8 @@ def pool_doc(pool: Pool, root: Path) -> dict[str, Any]:
         "samples": pool.samples,
         "n": pool.report["n"],
         "inherited": pool.report,
+        "with_size": pool.with_size,
         "finetune": pool.finetune,
         "finetuned": pool.finetuned,
+        "finetuned_with_size": pool.finetuned_with_size,
     }

@@ -40,7 +40,7 @@ import yaml
 from .config import write_json
 from .errors import UsageError
 from .fmt import signed
-from .pooling import Pool, pool_doc, pool_rank_jobs, predictor_name
+from .pooling import Pool, pool_doc, pool_rank_jobs
 
 COLUMNS = ["job", "config", "seed", "status", "arch", "params", "flops", "val_acc", "test_acc", "wall_s", "error"]
 METRICS = ["val_acc", "test_acc", "params", "wall_s"]
@@ -301,7 +301,9 @@ def _pooled_tables(pools: list[Pool]) -> list[str]:
         "## Pooled over samples (each supernet's rank jobs of different `seed` as one sample)",
         "",
         "More archs, tighter intervals: *minus size* is tau minus the params-only tau with its 95%",
-        "bootstrap interval over the pooled archs. Every report in `pooled.json`.",
+        "bootstrap interval over the pooled archs. *+ size (mean rank)* ranks each arch by the mean of its",
+        "rank by the score and its rank by parameter count (no stand-alone result used): above size, it",
+        "shows the supernet knows something size does not. Every report in `pooled.json`.",
         "",
         "| supernet | samples | archs | ranked by | tau, 95% | by size | minus size, 95% | "
         + " | ".join(bands)
@@ -309,15 +311,13 @@ def _pooled_tables(pools: list[Pool]) -> list[str]:
         "|---|---|---|---|---|---|---|" + "---|" * len(bands) + "---|",
     ]
     for pool in pools:
-        for report, finetune in ((pool.report, None), (pool.finetuned, pool.finetune)):
-            if report is None:
-                continue
+        for name, report in pool.rankings():
             a = report["all"]
             ci = a["kendall_tau_ci"]
             tau = _fmt(a["kendall_tau"], 3) + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
             lines.append(
                 f"| {pool.ckpt_path} | {','.join(map(str, pool.samples))} | {report['n']} | "
-                f"{predictor_name(finetune)} | {tau} | "
+                f"{name} | {tau} | "
                 f"{_fmt(a['params_tau'], 3)} | {_gap_text(a['params_gap'], a['params_gap_ci'])} | "
                 + " | ".join(_fmt(report["bands"][b].get("kendall_tau"), 2) for b in bands)
                 + f" | {_fmt(a['noise_tau'], 2)} |"

@@ -33,6 +33,7 @@ from supernet.fidelity import (
     spearman_rho,
     stratified_sample,
     top_k_overlap,
+    with_size,
 )
 from supernet.fmt import signed
 from supernet.jobs import rank as rank_job
@@ -128,17 +129,19 @@ def test_verdict_says_when_size_is_at_the_noise_ceiling():
     assert "compare within the bands" in report["verdict"]
 
 
-def test_batched_tau_b_equals_scipy_with_ties_and_repeats():
+def test_resampled_tau_equals_scipy_with_ties_and_repeats():
     from scipy import stats
 
     rng = np.random.default_rng(0)
-    x = rng.integers(0, 6, size=(4, 25)).astype(float)  # many ties, as in a resample's repeated archs
-    y = x + rng.normal(0, 2, size=x.shape)
-    y[:, :5] = y[:, 0:1]  # ties in y too
-    got = fidelity._tau_b(x, y)
-    want = [stats.kendalltau(a, b).statistic for a, b in zip(x, y, strict=True)]
-    assert got == pytest.approx(want, abs=1e-12)
-    assert fidelity._tau_b(x.T, y.T, axis=0) == pytest.approx(want, abs=1e-12)
+    x = rng.integers(0, 6, size=25).astype(float)  # many ties
+    y = x + rng.normal(0, 2, size=25)
+    y[:5] = y[0]  # ties in y too
+    idx = rng.integers(0, 25, size=(4, 25))  # resamples: repeated archs are ties in both
+    want = [stats.kendalltau(x[i], y[i]).statistic for i in idx]
+    tau = fidelity._ResampledTau(x, y)
+    assert tau(idx) == pytest.approx(want, abs=1e-12)
+    assert tau(idx.T, axis=0) == pytest.approx(want, abs=1e-12)
+    assert tau(np.arange(25)) == pytest.approx(stats.kendalltau(x, y).statistic, abs=1e-12)
 
 
 def test_bootstrap_intervals_cover_the_estimate_and_tell_better_from_same():
@@ -181,6 +184,29 @@ def test_verdict_judges_size_by_the_interval_of_the_difference():
     plain = fidelity_report(archs, params, truth, seeds, bootstrap=0)
     assert plain["all"]["kendall_tau_ci"] is None and "CI" not in plain["verdict"]
     assert plain["all"]["params_gap"] == pytest.approx(good["all"]["params_gap"])
+
+
+def test_with_size_is_the_mean_of_the_two_ranks():
+    assert with_size([0.86, 0.88, 0.87], [50_000, 400_000, 1_000_000]) == [1.0, 2.5, 2.5]
+    assert with_size([0.5, 0.5], [10, 20]) == [1.25, 1.75]  # tied scores share their rank
+    with pytest.raises(ValueError, match="same length"):
+        with_size([0.1, 0.2], [10])
+
+
+def test_with_size_beats_both_when_the_score_knows_the_order_within_a_size_but_not_across():
+    """The Fashion-MNIST pattern: the score orders nets of similar size right, but a few outliers
+    (scored far too low) break its order across sizes; size alone knows the trend, not the order
+    within it. Together they rank better than either."""
+    rng = random.Random(0)
+    n = 60
+    params = [int(10_000 * 2 ** (i / 6)) for i in range(n)]  # 10k to ~10M
+    within = [rng.gauss(0, 1) for _ in range(n)]
+    truth = [math.log(p) + 2.0 * w for p, w in zip(params, within, strict=True)]  # size trend + a shape effect
+    score = [w + rng.gauss(0, 0.3) for w in within]  # knows the shape effect, not the trend
+    for i in range(0, n, 5):
+        score[i] -= 5  # the outliers: far below where they belong
+    tau_size, tau_score, tau_both = (kendall_tau(x, truth) for x in (params, score, with_size(score, params)))
+    assert tau_both > tau_size + 0.05 and tau_both > tau_score + 0.05, (tau_size, tau_score, tau_both)
 
 
 # ---------------------------------------------------------------------------- sampling
@@ -350,11 +376,18 @@ def test_rank_end_to_end(digits_ckpt, tmp_path):
         rows = list(csv.DictReader(f))
     assert len(rows) == 6 and {"standalone_acc_seed0", "standalone_acc_seed1", "standalone_acc_mean"} <= set(rows[0])
     assert all(0.0 <= float(r["inherited_acc"]) <= 1.0 for r in rows)
+    # Inherited acc and size together: a full report of its own, recomputed from the rows.
+    both = with_size([float(r["inherited_acc"]) for r in rows], [int(r["params"]) for r in rows])
+    target = [float(r["standalone_acc_mean"]) for r in rows]
+    assert doc["with_size"]["all"]["kendall_tau"] == pytest.approx(kendall_tau(both, target))
+    assert doc["with_size"]["verdict"].startswith("ranked by inherited acc + size (mean rank): ")
+    assert doc["with_size"]["verdict"] in proc.stdout
 
     # A rerun (in-process: the job the command runs) reuses every stand-alone result.
     result = rank_job.run(make_cfg("rank", [*args, "logger=none"]), tmp_path / "again")
     assert result["timing"]["standalone_trained"] == 0 and result["timing"]["standalone_cached"] == 12
     assert result["objective"] == doc["all"]["kendall_tau"]
+    assert result["with_size"]["kendall_tau"] == doc["with_size"]["all"]["kendall_tau"]
     assert read_json(tmp_path / "again" / "result.json")["status"] == "ok"
 
 

@@ -106,6 +106,10 @@ def test_rank_with_a_finetuned_second_predictor(digits_ckpt, tmp_path):
     assert tuned["verdict"].startswith("ranked by val loss after a 20-step fine-tune: ")
     doc = read_json(tmp_path / "rank.json")
     assert doc["rank"]["finetune"]["steps"] == 20 and doc["finetuned"]["all"]["n"] == 8
+    assert result["finetuned_with_size"]["verdict"].startswith(
+        "ranked by val loss after a 20-step fine-tune + size (mean rank): "
+    )
+    assert doc["finetuned_with_size"]["all"]["n"] == doc["with_size"]["all"]["n"] == 8
     assert doc["timing"]["finetune_s"] > 0
     with open(tmp_path / "rank.csv") as f:
         rows = list(csv.DictReader(f))

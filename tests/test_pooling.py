@@ -12,6 +12,7 @@ import statistics
 import pytest
 from scipy import stats
 
+from supernet.fidelity import with_size
 from supernet.pooling import pool_key
 
 from conftest import read_json, run_cli
@@ -91,10 +92,15 @@ def test_report_pools_each_supernets_samples_into_one_report(digits_ckpt, tmp_pa
         assert low <= overall["params_gap"] <= high
         tuned = [-float(r["finetuned_loss"]) for r in rows.values()]  # the default score: val loss
         assert pool["finetuned"]["all"]["kendall_tau"] == pytest.approx(stats.kendalltau(tuned, target).statistic)
+        # The mean rank with size is taken over the pooled archs, not copied from a job.
+        for key, scores in (("with_size", inherited), ("finetuned_with_size", tuned)):
+            tau = stats.kendalltau(with_size(scores, size), target).statistic
+            assert pool[key]["all"]["kendall_tau"] == pytest.approx(tau)
         assert pool["finetune"]["steps"] == 10
 
     text = (sweep / "report.md").read_text()
     assert "## Pooled over samples" in text
     lines = [line for line in text.splitlines() if line.startswith(f"| {digits_ckpt} | 0,1 | ")]
-    assert len(lines) == 4  # two pools, each ranked by inherited acc and after the fine-tune
-    assert sum("val loss after a 10-step fine-tune" in line for line in lines) == 2
+    assert len(lines) == 8  # two pools, each ranked four ways: inherited acc, fine-tuned, either + size
+    assert sum("| val loss after a 10-step fine-tune |" in line for line in lines) == 2
+    assert sum("| inherited acc + size (mean rank) |" in line for line in lines) == 2

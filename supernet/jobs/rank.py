@@ -33,7 +33,9 @@ from ..fidelity import (
     band_of,
     check_bands,
     fidelity_report,
+    predictor_name,
     stratified_sample,
+    with_size,
 )
 from ..finetune import FinetuneRecipe, finetuned_scores
 from ..standalone import Recipe, StandaloneCache, arch_str, train_standalone
@@ -135,20 +137,24 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     standalone_s = time.perf_counter() - t0
     by_seed = {s: [standalone[(a, s)] for a in archs] for s in seeds}
 
-    report = fidelity_report(
-        archs, params, inherited, by_seed, settings["bands"], settings["topk"], settings["bootstrap"], int(cfg.seed)
-    )
-    log.info("verdict: %s", report["verdict"])
-    tuned_report = None
+    def rank_by(scores: list[float], name: str) -> dict[str, Any]:
+        rep = fidelity_report(
+            archs, params, scores, by_seed, settings["bands"], settings["topk"], settings["bootstrap"], int(cfg.seed)
+        )
+        if name != predictor_name():
+            rep["verdict"] = f"ranked by {name}: {rep['verdict']}"
+        log.info("verdict: %s", rep["verdict"])
+        return rep
+
+    report = rank_by(inherited, predictor_name())
+    # Extra rankings, each a full report: inherited acc and size together (does the supernet know
+    # what size does not?), and with a fine-tune the same two for the fine-tuned score.
+    rankings = {"with_size": rank_by(with_size(inherited, params), predictor_name(size=True))}
     if finetuned is not None:
-        predictor = [finetune.rank_value(s) for s in finetuned]
-        tuned_report = fidelity_report(
-            archs, params, predictor, by_seed, settings["bands"], settings["topk"], settings["bootstrap"], int(cfg.seed)
-        )
-        tuned_report["verdict"] = (
-            f"ranked by val {finetune.score} after a {finetune.steps}-step fine-tune: {tuned_report['verdict']}"
-        )
-        log.info("verdict %s", tuned_report["verdict"])
+        tuned = [finetune.rank_value(s) for s in finetuned]
+        ft = finetune.to_dict()
+        rankings["finetuned"] = rank_by(tuned, predictor_name(ft))
+        rankings["finetuned_with_size"] = rank_by(with_size(tuned, params), predictor_name(ft, size=True))
     rows = _rows(archs, params, inherited, by_seed, settings["bands"], finetuned)
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -156,7 +162,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     fig = rank_figure(rows, report, settings["bands"])
     fig.savefig(out_dir / "rank.png", dpi=120)
     if cfg.logger.name == "tensorboard":
-        _tensorboard(out_dir, report, fig, tuned_report)
+        _tensorboard(out_dir, report, fig, rankings)
 
     timing = {
         "inherited_scoring_s": round(inherited_s, 3),
@@ -177,7 +183,8 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         "device": str(device),
         "timing": timing,
         **report,
-        "finetuned": tuned_report,
+        "finetuned": None,  # (kept when there is no fine-tune: readers look for the key)
+        **rankings,
         "archs": rows,
     }
     write_json(out_dir / "rank.json", doc)
@@ -191,7 +198,8 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         "kendall_tau_ci": overall["kendall_tau_ci"],
         "params_gap_ci": overall["params_gap_ci"],
         "verdict": report["verdict"],
-        "finetuned": _summary(tuned_report) if tuned_report else None,
+        "finetuned": None,
+        **{key: _summary(rep) for key, rep in rankings.items()},
         "timing": timing,
         "ckpt_path": str(supernet.path),
         "data": bundle.summary(),
@@ -205,9 +213,8 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         },
     }
     write_json(out_dir / "result.json", result)
-    print(report["verdict"])
-    if tuned_report:
-        print(tuned_report["verdict"])
+    for rep in (report, *rankings.values()):
+        print(rep["verdict"])
     print(SEED_HINT)
     return result
 
@@ -297,7 +304,7 @@ def rank_figure(rows: list[dict], report: dict, bands):
     return fig
 
 
-def _tensorboard(out_dir: Path, report: dict, fig, tuned_report: dict | None = None) -> None:
+def _tensorboard(out_dir: Path, report: dict, fig, rankings: dict[str, dict]) -> None:
     from torch.utils.tensorboard import SummaryWriter
 
     writer = SummaryWriter(log_dir=str(out_dir))
@@ -311,13 +318,13 @@ def _tensorboard(out_dir: Path, report: dict, fig, tuned_report: dict | None = N
             for key in ("kendall_tau", "params_tau", "noise_tau"):
                 if band.get(key) is not None:
                     writer.add_scalar(f"rank/{key}_{name}", band[key], 0)
-        if tuned_report:
+        for prefix, extra in rankings.items():
             for key in ("kendall_tau", "params_gap"):
-                if tuned_report["all"].get(key) is not None:
-                    writer.add_scalar(f"rank/finetuned_{key}", tuned_report["all"][key], 0)
-            for name, band in tuned_report["bands"].items():
+                if extra["all"].get(key) is not None:
+                    writer.add_scalar(f"rank/{prefix}_{key}", extra["all"][key], 0)
+            for name, band in extra["bands"].items():
                 if band.get("kendall_tau") is not None:
-                    writer.add_scalar(f"rank/finetuned_kendall_tau_{name}", band["kendall_tau"], 0)
+                    writer.add_scalar(f"rank/{prefix}_kendall_tau_{name}", band["kendall_tau"], 0)
         writer.add_text("rank/verdict", report["verdict"], 0)
         writer.add_figure("rank/scatter", fig, global_step=0, close=False)
     finally:
