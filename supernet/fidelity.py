@@ -419,7 +419,7 @@ def verdict(report: Mapping) -> str:
         parts.append(f"the supernet ranks worse than parameter count alone: tau {_f(tau)} vs {_f(ptau)}{gap}")
     elif vs == "same":
         parts.append(
-            f"the supernet adds nothing beyond size: tau {_f(tau)} vs {_f(ptau)} for ranking by parameter count "
+            f"the supernet ranks no better than size: tau {_f(tau)} vs {_f(ptau)} for ranking by parameter count "
             f"alone{gap}"
         )
     else:

@@ -107,7 +107,7 @@ def test_report_flags_size_only_and_noise():
     a = report["all"]
     assert a["kendall_tau"] == pytest.approx(a["params_tau"])
     assert -1 <= a["noise_tau"] <= 1
-    assert "adds nothing beyond size" in report["verdict"]
+    assert "the supernet ranks no better than size" in report["verdict"]
     assert report["bands"]["large"]["reliability"] < 0.5
     assert "large (>= 400k): stand-alone accuracies within seed noise" in report["verdict"]
     assert sum(b["n"] for b in report["bands"].values()) == 30

@@ -4,7 +4,10 @@ Writes in the run dir: ``rank.json`` (every metric, the bootstrap intervals of t
 difference to size, the verdict, the recipe, per-arch rows), ``rank.csv`` (arch, params, band,
 inherited_acc, standalone_acc_seed<k>..., standalone_acc_mean), ``rank.png`` (the scatter,
 coloured by parameter band), TensorBoard scalars ``rank/*`` and the figure ``rank/scatter``, and
-``result.json``. Stand-alone results go to the shared cache
+``result.json``. Besides inherited accuracy (and, with ``rank.finetune.steps``, the score after a
+short fine-tune) each score is also ranked together with size (``with_size``: the mean of an arch's
+rank by the score and by parameter count), which tells whether the supernet knows anything that
+size does not. Stand-alone results go to the shared cache
 (``rank.cache``), so a rerun with more seeds or another supernet on the same data only trains
 what is missing.
 """
