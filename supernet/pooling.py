@@ -139,7 +139,7 @@ def _pool(members: list[tuple[Path, dict]]) -> Pool:
 
 
 def pool_doc(pool: Pool, root: Path) -> dict[str, Any]:
-    """``pooled.json``'s entry for one pool: where it came from and both full reports."""
+    """``pooled.json``'s entry for one pool: where it came from and the full report of each ranking."""
     return {
         "ckpt_path": pool.ckpt_path,
         "jobs": [str(j.relative_to(root)) or "." for j in pool.jobs],  # jobs found under root
