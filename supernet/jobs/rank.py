@@ -140,16 +140,18 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     standalone_s = time.perf_counter() - t0
     by_seed = {s: [standalone[(a, s)] for a in archs] for s in seeds}
 
-    def rank_by(scores: list[float], name: str) -> dict[str, Any]:
+    def rank_by(scores: list[float], name: str | None = None) -> dict[str, Any]:
+        """The fidelity report of one ranking; ``name`` (how it was scored) heads the verdict of
+        every ranking but the inherited one."""
         rep = fidelity_report(
             archs, params, scores, by_seed, settings["bands"], settings["topk"], settings["bootstrap"], int(cfg.seed)
         )
-        if name != predictor_name():
+        if name is not None:
             rep["verdict"] = f"ranked by {name}: {rep['verdict']}"
         log.info("verdict: %s", rep["verdict"])
         return rep
 
-    report = rank_by(inherited, predictor_name())
+    report = rank_by(inherited)
     # Extra rankings, each a full report: inherited acc and size together (does the supernet know
     # what size does not?), and with a fine-tune the same two for the fine-tuned score.
     rankings = {"with_size": rank_by(with_size(inherited, params), predictor_name(size=True))}
