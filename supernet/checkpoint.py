@@ -22,7 +22,7 @@ import torch
 
 from .data import Normalize
 from .errors import UsageError
-from .model import SuperMLP
+from .model import SuperMLP, configured_heads, configured_norm
 from .space import SearchSpace
 
 TRAIN_RUNS = Path("outputs/train/runs")
@@ -100,18 +100,27 @@ def saved_heads(meta: Mapping[str, Any]) -> str:
     return (meta.get("model") or {}).get("heads", "shared")
 
 
-def resume_target(ckpt_path: str | None, heads: str) -> tuple[Path | None, Path | None]:
+def saved_norm(meta: Mapping[str, Any]) -> str:
+    """The ``model.norm`` a checkpoint was trained with (``none`` for checkpoints from before it)."""
+    return (meta.get("model") or {}).get("norm", "none")
+
+
+def resume_target(ckpt_path: str | None, model_cfg: Mapping | None) -> tuple[Path | None, Path | None]:
     """(checkpoint file, run dir to continue in). Resuming from a run dir or `last` continues in
-    that run's dir, so its checkpoints, TensorBoard curves and result.json stay in one place."""
+    that run's dir, so its checkpoints, TensorBoard curves and result.json stay in one place.
+    The checkpoint's ``model`` settings must be the ones asked for: they shape the weights."""
     if not ckpt_path:
         return None, None
     ckpt = resolve_checkpoint(ckpt_path)
     meta = read_checkpoint(ckpt)["supernet"]  # corrupt or foreign files stop here, before any work
-    saved = saved_heads(meta)
-    if saved != heads:
-        raise UsageError(
-            f"ckpt_path={ckpt_path} was trained with model.heads={saved}; resume it with model.heads={saved}"
-        )
+    for key, saved, asked in (
+        ("heads", saved_heads(meta), configured_heads(model_cfg)),
+        ("norm", saved_norm(meta), configured_norm(model_cfg)),
+    ):
+        if saved != asked:
+            raise UsageError(
+                f"ckpt_path={ckpt_path} was trained with model.{key}={saved}; resume it with model.{key}={saved}"
+            )
     in_place = str(ckpt_path) == "last" or Path(ckpt_path).is_dir()
     return ckpt, (ckpt.parent.parent if in_place else None)
 
@@ -121,7 +130,7 @@ def load_supernet(path: str | Path, key: str = "ckpt_path") -> LoadedSupernet:
     ckpt = read_checkpoint(ckpt_file, key)
     meta = ckpt["supernet"]
     space = SearchSpace.from_dict(meta["space"])
-    model = SuperMLP(space, heads=saved_heads(meta))
+    model = SuperMLP(space, heads=saved_heads(meta), norm=saved_norm(meta))
     state = {k[len("model.") :]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
     try:
         model.load_state_dict(state, strict=True)

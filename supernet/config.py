@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from .data import check_data_config
 from .errors import UsageError
-from .model import HEADS, configured_heads
+from .model import HEADS, NORMS, configured_heads, configured_norm
 from .optim import check_optim_config
 from .sampling import check_sampler_config
 from .space import SearchSpace
@@ -71,11 +71,19 @@ def check_model_config(cfg: Mapping | None) -> None:
     heads = configured_heads(cfg)
     if heads not in HEADS:
         raise UsageError(f"model.heads={heads!r} is unknown; choose one of {list(HEADS)}")
+    norm = configured_norm(cfg)
+    if norm not in NORMS:
+        raise UsageError(f"model.norm={norm!r} is unknown; choose one of {list(NORMS)}")
 
 
 def check_train_config(cfg: DictConfig) -> None:
     check_model_config(cfg.get("model"))
     check_data_config(cfg.data)
+    batch = cfg.data.get("batch_size")
+    if configured_norm(cfg.get("model")) == "batch" and batch is not None and int(batch) < 2:
+        raise UsageError(
+            f"data.batch_size={batch} has no batch statistics for model.norm=batch: use >= 2 or model.norm=none"
+        )
     build_space(cfg.space, cfg.data)
     check_sampler_config(cfg.sampler)
     check_optim_config(cfg.optim)

@@ -75,9 +75,10 @@ class InheritedEvaluator:
         index = {a: i for i, a in enumerate(archs)}
         autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.amp else nullcontext()
         with autocast:
+            stats = self._node_stats(list(archs)) if self.model.norm == "batch" else None
             for start in range(0, len(self.x), self.chunk_size):
                 xs, ys = self.x[start : start + self.chunk_size], self.y[start : start + self.chunk_size]
-                self._walk(xs, ys, 0, list(archs), index, correct)
+                self._walk(xs, ys, 0, list(archs), index, correct, stats, ())
         return (correct.double() / len(self.x)).tolist()
 
     @torch.no_grad()
@@ -95,8 +96,43 @@ class InheritedEvaluator:
         return out
 
     # ------------------------------------------------------------------ prefix tree
+    def _node_stats(self, archs: list[Arch]) -> dict[Arch, tuple[torch.Tensor, torch.Tensor]]:
+        """With ``norm="batch"``: the normalisation statistics at every node of the prefix tree,
+        keyed by the widths before it, measured on the supernet's calibration inputs by the same
+        walk (a unit's statistics depend only on the layers before it, so siblings share them)."""
+        if self.model.calibration is None:
+            self.model.layer_stats(archs[0])  # raises the error that says what to do
+        stats: dict[Arch, tuple[torch.Tensor, torch.Tensor]] = {}
+        calibration = self.model.calibration.to(self.device)
+
+        def walk(h: torch.Tensor, depth: int, group: list[Arch], prefix: Arch) -> None:
+            going_on = [a for a in group if len(a) > depth]
+            if not going_on:
+                return
+            layer = self.model.hidden[depth]
+            widest = max(a[depth] for a in going_on)
+            z = F.linear(h, layer.weight[:widest, : h.shape[1]], layer.bias[:widest]).float()
+            stats[prefix] = (z.mean(0), z.var(0, unbiased=False))
+            z = F.relu(self.model.normalize(depth, z, stats[prefix]))
+            children: dict[int, list[Arch]] = defaultdict(list)
+            for a in going_on:
+                children[a[depth]].append(a)
+            for width, sub in children.items():
+                walk(z[:, :width], depth + 1, sub, prefix + (width,))
+
+        walk(calibration, 0, archs, ())
+        return stats
+
     def _walk(
-        self, h: torch.Tensor, y: torch.Tensor, depth: int, group: list[Arch], index: dict, correct: torch.Tensor
+        self,
+        h: torch.Tensor,
+        y: torch.Tensor,
+        depth: int,
+        group: list[Arch],
+        index: dict,
+        correct: torch.Tensor,
+        stats: dict | None = None,
+        prefix: Arch = (),
     ) -> None:
         model = self.model
         ending = [a for a in group if len(a) == depth]
@@ -111,12 +147,15 @@ class InheritedEvaluator:
             return
         layer = model.hidden[depth]
         widest = max(a[depth] for a in going_on)
-        z = F.relu(F.linear(h, layer.weight[:widest, : h.shape[1]], layer.bias[:widest]))
+        z = F.linear(h, layer.weight[:widest, : h.shape[1]], layer.bias[:widest])
+        if stats is not None:
+            z = model.normalize(depth, z, stats[prefix])
+        z = F.relu(z)
         children: dict[int, list[Arch]] = defaultdict(list)
         for a in going_on:
             children[a[depth]].append(a)
         for width, sub in children.items():
-            self._walk(z[:, :width], y, depth + 1, sub, index, correct)
+            self._walk(z[:, :width], y, depth + 1, sub, index, correct, stats, prefix + (width,))
 
     # ------------------------------------------------------------------ latency
     def latency_ms(self, arch: Arch) -> float:

@@ -374,11 +374,15 @@ def export_subnet(
     figures = dict(search_figures or {})
     check_budget(arch, params, flops, budget, figures.get("latency_ms"))
     check_target(out_dir, overwrite)
-    if verify_x is None:
+    uncalibrated = loaded.model.norm == "batch" and loaded.model.calibration is None
+    if verify_x is None or uncalibrated:
         from .checkpoint import data_config
         from .data import load_data
 
-        verify_x = load_data(data_config(loaded)).val_x[:512]
+        bundle = load_data(data_config(loaded))
+        verify_x = bundle.val_x[:512] if verify_x is None else verify_x
+        if uncalibrated:
+            loaded.model.calibrate(bundle.train_x)
     info = loaded.data
     model = Subnet(
         space.in_features, arch, space.num_classes, info["normalization"]["mean"], info["normalization"]["std"]

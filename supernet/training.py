@@ -25,7 +25,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from .data import DataBundle, TensorLoader
 from .errors import NonFiniteLossError
-from .model import SuperMLP, configured_heads
+from .model import SuperMLP, configured_heads, configured_norm
 from .optim import build_optimizer, build_schedule
 from .sampling import ArchSampler
 from .space import SearchSpace
@@ -126,7 +126,7 @@ class SupernetModule(pl.LightningModule):
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.space = SearchSpace.from_dict(space)
-        self.model = SuperMLP(self.space, heads=configured_heads(model))
+        self.model = SuperMLP(self.space, heads=configured_heads(model), norm=configured_norm(model))
         self.sampler = ArchSampler.from_config(self.space, sampler, seed)
         self.references = {"min": self.space.smallest(), "mid": self.space.middle(), "max": self.space.largest()}
         self.val_acc = torch.nn.ModuleDict(
@@ -143,9 +143,15 @@ class SupernetModule(pl.LightningModule):
         datamodule = getattr(self.trainer, "datamodule", None)
         if hasattr(datamodule, "to_device"):
             datamodule.to_device(self.device)
+        if hasattr(datamodule, "bundle"):
+            # Validation (and the tau callback) score subnets with their own normalisation
+            # statistics, measured on the same training images on every rank.
+            self.model.calibrate(datamodule.bundle.train_x)
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, y = batch
+        if self.model.norm == "batch" and len(x) < 2:
+            return  # an epoch's trailing batch of one row has no batch statistics
         opt = self.optimizers()
         opt.zero_grad(set_to_none=True)
         archs = self.sampler.archs(self.current_epoch, batch_idx)
@@ -223,7 +229,7 @@ class SupernetModule(pl.LightningModule):
             "format": 1,
             "space": self.space.to_dict(),
             "data": self.hparams.data_info,
-            "model": {"heads": self.model.heads_kind},
+            "model": {"heads": self.model.heads_kind, "norm": self.model.norm},
         }
         checkpoint["nonfinite_skips"] = self.nonfinite_skips
 

@@ -2,6 +2,7 @@
 
 import random
 
+import pytest
 import torch
 
 from supernet import SearchSpace, SuperMLP
@@ -10,16 +11,19 @@ from supernet.evaluate import InheritedEvaluator
 SPACE = SearchSpace(in_features=64, num_classes=10, depth_min=1, depth_max=3, width_min=8, width_max=64, width_step=8)
 
 
-def make_evaluator(**kwargs):
+def make_evaluator(norm="none", **kwargs):
     torch.manual_seed(0)
     x = torch.randn(500, 64)
-    net = SuperMLP(SPACE)
+    net = SuperMLP(SPACE, norm=norm).calibrate(torch.randn(300, 64) * 2 + 0.5).eval()
     y = net(x, SPACE.largest()).argmax(1)  # labels the largest net gets right: accuracies spread out
     return InheritedEvaluator(net, SPACE, x, y, **kwargs)
 
 
-def test_batched_equals_naive():
-    ev = make_evaluator(chunk_size=128)
+@pytest.mark.parametrize("norm", ["none", "batch"])
+def test_batched_equals_naive(norm):
+    """The prefix tree shares each node's activations and, with ``norm="batch"``, its calibrated
+    statistics; the naive path extracts each subnet with its statistics folded in."""
+    ev = make_evaluator(norm, chunk_size=128)
     rng = random.Random(0)
     archs = list(dict.fromkeys([SPACE.smallest(), SPACE.largest()] + [SPACE.sample(rng) for _ in range(60)]))
     batched = ev.accuracies(archs)

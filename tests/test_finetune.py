@@ -30,7 +30,9 @@ def supernet(digits_ckpt):
 
 @pytest.fixture(scope="module")
 def bundle(supernet):
-    return load_data(data_config(supernet))
+    data = load_data(data_config(supernet))
+    supernet.model.calibrate(data.train_x)  # each subnet's normalisation statistics (model.norm=batch)
+    return data
 
 
 @pytest.fixture(autouse=True)
@@ -78,6 +80,7 @@ def test_finetune_lifts_an_undertrained_supernet(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     sn = load_supernet(tmp_path / "checkpoints" / "last.ckpt")
     bundle = load_data(data_config(sn))
+    sn.model.calibrate(bundle.train_x)
     inherited = accuracies(sn.model, ARCHS, bundle, FinetuneRecipe(steps=0))
     tuned = accuracies(sn.model, ARCHS, bundle, FinetuneRecipe(steps=100, lr=1e-3))
     assert all(t > i for t, i in zip(tuned, inherited, strict=True)), (inherited, tuned)
@@ -139,9 +142,9 @@ def test_search_reranks_its_finalists_end_to_end(digits_run, tmp_path):
     # The scores are the module's own: re-run them in-process (to float32 rounding: the CLI and
     # pytest may run torch on different thread counts, which reorders the sums).
     sn = load_supernet(digits_run / "checkpoints" / "last.ckpt")
-    again = finetuned_scores(
-        sn.model, [tuple(f["arch"]) for f in finalists], load_data(data_config(sn)), FinetuneRecipe(steps=50), seed=0
-    )
+    bundle = load_data(data_config(sn))
+    sn.model.calibrate(bundle.train_x)
+    again = finetuned_scores(sn.model, [tuple(f["arch"]) for f in finalists], bundle, FinetuneRecipe(steps=50), seed=0)
     assert [s["loss"] for s in again] == pytest.approx([f["finetuned_loss"] for f in finalists], rel=1e-5)
     assert [s["acc"] for s in again] == pytest.approx([f["finetuned_acc"] for f in finalists], abs=0.01)
 

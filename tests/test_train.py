@@ -42,25 +42,32 @@ def test_checkpoint_loads_as_supernet(digits_ckpt):
     assert sn.space.in_features == 64 and sn.space.num_classes == 10
     assert sn.data["config"]["name"] == "digits"
     bundle = load_data(sn.data["config"])
+    sn.model.calibrate(bundle.train_x)  # each subnet's normalisation statistics (model.norm=batch)
     acc = (sn.model(bundle.val_x, sn.space.largest()).argmax(1) == bundle.val_y).float().mean()
     assert acc > 0.8
 
 
-def test_checkpoint_records_its_heads_and_old_ones_load_shared(digits_ckpt, tmp_path):
+def test_checkpoint_records_its_model_and_old_ones_load_shared_unnormalised(digits_ckpt, tmp_path):
     ckpt = torch.load(digits_ckpt, map_location="cpu", weights_only=True)
-    assert ckpt["supernet"]["model"] == {"heads": "per_depth"}
-    assert load_supernet(digits_ckpt).model.heads_kind == "per_depth"
-    # A checkpoint written before the heads choice existed: one shared head, no "model" section.
+    assert ckpt["supernet"]["model"] == {"heads": "per_depth", "norm": "batch"}
+    loaded = load_supernet(digits_ckpt).model
+    assert (loaded.heads_kind, loaded.norm) == ("per_depth", "batch")
+    # A checkpoint written before either choice existed: one shared head, no normalisation, no
+    # "model" section.
     old = dict(ckpt, supernet={k: v for k, v in ckpt["supernet"].items() if k != "model"})
-    state = {k: v for k, v in ckpt["state_dict"].items() if not k.startswith("model.heads.")}
+    state = {k: v for k, v in ckpt["state_dict"].items() if not k.startswith(("model.heads.", "model.norms."))}
     state["model.head.weight"] = ckpt["state_dict"]["model.heads.3.weight"]
     state["model.head.bias"] = ckpt["state_dict"]["model.heads.3.bias"]
     old["state_dict"] = state
     torch.save(old, tmp_path / "old.ckpt")
     sn = load_supernet(tmp_path / "old.ckpt")
-    assert sn.model.heads_kind == "shared"
+    assert (sn.model.heads_kind, sn.model.norm) == ("shared", "none")
     x = torch.randn(3, 64)
-    assert torch.equal(sn.model(x, (8, 8, 8)), load_supernet(digits_ckpt).model(x, (8, 8, 8)))
+    h = x
+    for i in range(3):  # what such a checkpoint computes: Linear, ReLU on the first 8 units, no statistics
+        h = torch.relu(h @ state[f"model.hidden.{i}.weight"][:8, : h.shape[1]].T + state[f"model.hidden.{i}.bias"][:8])
+    expected = h @ state["model.head.weight"][:, :8].T + state["model.head.bias"]
+    assert torch.allclose(sn.model(x, (8, 8, 8)), expected, atol=1e-5)
 
 
 def test_bad_heads_choice_is_one_line(tmp_path):
@@ -70,11 +77,34 @@ def test_bad_heads_choice_is_one_line(tmp_path):
     assert last_line.endswith("model.heads='tied' is unknown; choose one of ['per_depth', 'shared']")
 
 
-def test_resume_with_other_heads_is_one_line(digits_ckpt, tmp_path):
-    proc = run_cli("supernet-train", f"ckpt_path={digits_ckpt}", "model.heads=shared", f"hydra.run.dir={tmp_path}")
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("model.heads=shared", "was trained with model.heads=per_depth; resume it with model.heads=per_depth"),
+        ("model.norm=none", "was trained with model.norm=batch; resume it with model.norm=batch"),
+    ],
+)
+def test_resume_with_another_model_is_one_line(digits_ckpt, tmp_path, override, message):
+    proc = run_cli("supernet-train", f"ckpt_path={digits_ckpt}", override, f"hydra.run.dir={tmp_path}")
     assert proc.returncode == 2
     last_line = proc.stderr.strip().splitlines()[-1]
-    assert last_line.endswith("was trained with model.heads=per_depth; resume it with model.heads=per_depth")
+    assert last_line.endswith(message)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["model.norm=layer"], "model.norm='layer' is unknown; choose one of ['none', 'batch']"),
+        (
+            ["data.batch_size=1"],
+            "data.batch_size=1 has no batch statistics for model.norm=batch: use >= 2 or model.norm=none",
+        ),
+    ],
+)
+def test_bad_norm_choice_is_one_line(tmp_path, overrides, message):
+    proc = run_cli("supernet-train", *overrides, f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].endswith(message)
 
 
 def test_sampler_is_seeded_per_step():

@@ -11,7 +11,6 @@ from omegaconf import DictConfig
 
 from ..checkpoint import resume_target
 from ..config import check_train_config
-from ..model import configured_heads
 from .common import entry_point
 
 
@@ -19,7 +18,7 @@ def job(cfg: DictConfig, out_dir: Path) -> dict:
     # Config and checkpoint mistakes are reported before Lightning is even imported: a typo costs
     # a second. The checkpoint is read here once and the answer handed on.
     check_train_config(cfg)
-    resume = resume_target(cfg.get("ckpt_path"), configured_heads(cfg.get("model")))
+    resume = resume_target(cfg.get("ckpt_path"), cfg.get("model"))
     from ..jobs import train
 
     return train.run(cfg, out_dir, resume=resume)

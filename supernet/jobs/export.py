@@ -129,6 +129,7 @@ def run(cfg: DictConfig, out_dir: Path, supernet: Any = None, bundle: Any = None
     )
     if bundle is None:
         bundle = load_data(data_config(supernet, to_dict(cfg.get("data")) or {}))
+    supernet.model.calibrate(bundle.train_x)
     summary = export_subnet(
         supernet,
         arch,

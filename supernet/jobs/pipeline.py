@@ -77,6 +77,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         ckpt = cfg.ckpt_path
         phases["train"] = {"wall_s": 0.0, "skipped": f"ckpt_path={ckpt}"}
     supernet = load_supernet(ckpt)
+    supernet.model.calibrate(bundle.train_x)
 
     t0 = time.perf_counter()
     search_cfg = _with(cfg, resume=False, ckpt_path=str(supernet.path))

@@ -115,6 +115,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
 
     started = time.perf_counter()
     bundle = load_data(data_cfg)
+    supernet.model.calibrate(bundle.train_x)
     if (bundle.in_features, bundle.num_classes) != (space.in_features, space.num_classes):
         raise UsageError(
             f"data={bundle.name} has {bundle.in_features} features and {bundle.num_classes} classes but the "

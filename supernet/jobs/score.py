@@ -49,6 +49,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     archs = read_archs(cfg.archs_file, supernet.space)
     device = pick_device(str(cfg.device))
     bundle = load_data(data_config(supernet, to_dict(cfg.data)))
+    supernet.model.calibrate(bundle.train_x)
     val = InheritedEvaluator(supernet.model, supernet.space, bundle.val_x, bundle.val_y, device=device).evaluate(archs)
     test_acc = None
     if cfg.split == "test":

@@ -71,6 +71,7 @@ def run(cfg: DictConfig, out_dir: Path, supernet=None, bundle=None) -> dict[str,
 
     if bundle is None:
         bundle = load_data(data_config(supernet, to_dict(cfg.get("data")) or {}))
+    supernet.model.calibrate(bundle.train_x)
     torch.set_float32_matmul_precision("high")
     latency = search_cfg["latency"] if needs_latency(search_cfg) else None
     should_stop = None

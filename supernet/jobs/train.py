@@ -16,7 +16,6 @@ from pytorch_lightning.loggers import TensorBoardLogger
 from ..checkpoint import resume_target
 from ..config import build_space, check_train_config, to_dict, trainer_kwargs, write_json
 from ..data import DataBundle, load_data
-from ..model import configured_heads
 from ..training import AtomicCheckpointIO, SupernetModule, TensorDataModule, plain_hparams
 
 log = logging.getLogger(__name__)
@@ -54,7 +53,7 @@ def run(
     """Train; `bundle` lets the pipeline load the data once for all its phases, `resume` is
     `resume_target`'s answer when the caller already checked the checkpoint (it is read once)."""
     check_train_config(cfg)
-    ckpt, resume_dir = resume or resume_target(cfg.get("ckpt_path"), configured_heads(cfg.get("model")))
+    ckpt, resume_dir = resume or resume_target(cfg.get("ckpt_path"), cfg.get("model"))
     if resume_dir is not None:
         log.info("resuming %s in place from %s", resume_dir, ckpt)
         out_dir = resume_dir
