@@ -10,6 +10,8 @@ Writes ``bench.json`` in its run dir and prints a table:
 - ``sandwich_epoch_over_uniform``: the sandwich rule's epoch (4 paths a step) / uniform's;
 - ``ema_epoch_over_sandwich``: the sandwich epoch with the jobs' default weight average
   (``train.ema_decay``) / without it;
+- ``norm_epoch_over_ema``: that epoch with the jobs' default ``model.norm=batch`` / without it
+  (``sandwich_ema_norm_epoch_s`` is the default training step's epoch);
 - ``step_overhead_over_plain``: the same ratio per step for a tiny space (widths 8-32, batch 32),
   where compute is next to nothing: the per-step framework/launch overhead, which is what decides
   a GPU step of MNIST-scale MLPs;
@@ -18,7 +20,9 @@ Writes ``bench.json`` in its run dir and prints a table:
   ``bf16_epoch_over_fp32``: the sandwich epoch timed both ways. Why ``trainer.precision=auto`` is
   float32 (with TF32 matmuls) rather than bf16;
 - ``evals_per_s_batched`` / ``evals_per_s_naive``: inherited-weight scoring of random archs on the
-  validation split, prefix-tree batched vs one extracted model at a time;
+  validation split, prefix-tree batched vs one extracted model at a time; ``norm_scoring_over_plain``:
+  the batched scorer's time with ``model.norm=batch`` (each node's statistics measured on the
+  calibration images first) / without;
 - ``naive_candidate_s``: one candidate scored the naive way (trained one epoch from scratch
   through a torchvision-style DataLoader with per-sample ToTensor, batch 64, then a pass over the
   training set), timed on ``naive_batches`` batches and scaled to the epoch;
@@ -253,14 +257,18 @@ def run_bench(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     def datamodule() -> TensorDataModule:
         return TensorDataModule(bundle, batch, 10_000, seed=int(cfg.seed))
 
-    def supernet(sampler: dict) -> SupernetModule:
-        return SupernetModule(space.to_dict(), bundle.info(), sampler, BENCH_OPTIM)
+    def supernet(sampler: dict, norm: str = "none") -> SupernetModule:
+        return SupernetModule(space.to_dict(), bundle.info(), sampler, BENCH_OPTIM, model={"norm": norm})
 
     plain_s = time_epoch(PlainModule(SuperMLP(space).extract(space.largest())), datamodule(), int(cfg.epochs), device)
     uniform_s = time_epoch(supernet({"name": "uniform"}), datamodule(), int(cfg.epochs), device)
     sandwich_s = time_epoch(supernet(BENCH_SANDWICH), datamodule(), int(cfg.epochs), device)
     # The jobs' default also keeps an EMA of the weights (train.ema_decay): one fused lerp per step.
     ema_s = time_epoch(supernet(BENCH_SANDWICH), datamodule(), int(cfg.epochs), device, callbacks=[EMAWeights(0.99)])
+    # ... and normalises each path with its batch's statistics (model.norm=batch): the jobs' step.
+    norm_s = time_epoch(
+        supernet(BENCH_SANDWICH, "batch"), datamodule(), int(cfg.epochs), device, callbacks=[EMAWeights(0.99)]
+    )
     figures.update(
         plain_epoch_s=round(plain_s, 4),
         uniform_epoch_s=round(uniform_s, 4),
@@ -269,6 +277,8 @@ def run_bench(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         sandwich_epoch_over_uniform=round(sandwich_s / uniform_s, 3),
         sandwich_ema_epoch_s=round(ema_s, 4),
         ema_epoch_over_sandwich=round(ema_s / sandwich_s, 3),
+        sandwich_ema_norm_epoch_s=round(norm_s, 4),
+        norm_epoch_over_ema=round(norm_s / ema_s, 3),
     )
 
     figures.update(step_overhead(bundle, space, device, int(cfg.epochs), int(cfg.seed)))
@@ -297,6 +307,16 @@ def run_bench(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         evals_per_s_naive=round(n_naive / naive_s, 1),
     )
     figures["batched_over_naive"] = round(figures["evals_per_s_batched"] / figures["evals_per_s_naive"], 2)
+    # With model.norm=batch each prefix-tree node also measures its statistics on the calibration images.
+    normed = SuperMLP(space, norm="batch").calibrate(bundle.train_x)
+    norm_evaluator = InheritedEvaluator(normed, space, bundle.val_x, bundle.val_y, device=device)
+    norm_evaluator.accuracies(archs[:5])
+    sync()
+    t0 = time.perf_counter()
+    norm_evaluator.accuracies(archs)
+    sync()
+    figures["evals_per_s_batched_norm"] = round(len(archs) / (time.perf_counter() - t0), 1)
+    figures["norm_scoring_over_plain"] = round(figures["evals_per_s_batched"] / figures["evals_per_s_batched_norm"], 3)
 
     if bundle.input_shape[0] == 1 and len(bundle.input_shape) == 3:
         cand_s = naive_candidate_s(bundle, space, space.middle(), device, int(cfg.naive_batches))
@@ -348,6 +368,7 @@ def format_table(figures: dict[str, Any]) -> str:
         "supernet_epoch_over_plain",
         "sandwich_epoch_over_uniform",
         "ema_epoch_over_sandwich",
+        "norm_epoch_over_ema",
         "step_overhead_over_plain",
         "plain_step_us_tiny",
         "supernet_step_us_tiny",
@@ -361,6 +382,7 @@ def format_table(figures: dict[str, Any]) -> str:
         "evals_per_s_batched",
         "evals_per_s_naive",
         "batched_over_naive",
+        "norm_scoring_over_plain",
         "naive_candidate_s",
         "naive_over_oneshot_per_candidate",
         "pipeline_s",

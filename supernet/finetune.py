@@ -105,9 +105,12 @@ def finetuned_scores(
     val_x, val_y = bundle.val_x.to(device), bundle.val_y.to(device)
     scores: dict[Arch, dict[str, float]] = {}
     for group in _groups(list(dict.fromkeys(archs)), model, group_params):
-        nets = [model.extract(a).to(device) for a in group]
+        # Unfolded: a subnet normalised like the supernet (model.norm=batch) fine-tunes with batch
+        # statistics, as it was trained; its folded weights alone train worse (README).
+        nets = [model.extract(a, fold=False).to(device) for a in group]
         if recipe.steps:
             _fit(nets, train_x, train_y, recipe, seed)
+            _recalibrate(nets, model.calibration)
         scores.update(zip(group, _val_scores(nets, val_x, val_y), strict=True))
     return [dict(scores[a]) for a in archs]
 
@@ -127,6 +130,8 @@ def _groups(archs: list[Arch], model: SuperMLP, group_params: int) -> list[list[
 
 
 def _fit(nets, train_x: torch.Tensor, train_y: torch.Tensor, recipe: FinetuneRecipe, seed: int) -> None:
+    for net in nets:
+        net.train()
     optimizer = torch.optim.Adam([p for net in nets for p in net.parameters()], lr=recipe.lr)
     # The batch indices come from a CPU generator: the same batches on every device.
     g = torch.Generator().manual_seed(int(seed))
@@ -140,7 +145,24 @@ def _fit(nets, train_x: torch.Tensor, train_y: torch.Tensor, recipe: FinetuneRec
 
 
 @torch.no_grad()
+def _recalibrate(nets, calibration: torch.Tensor | None) -> None:
+    """Measure the fine-tuned nets' normalisation statistics again on the calibration inputs, as
+    the inherited scores are measured (the running averages lag behind the changing weights)."""
+    for net in nets:
+        norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+        if not norms:
+            continue
+        for bn in norms:
+            bn.reset_running_stats()
+            bn.momentum = None  # a cumulative average: one pass gives these inputs' statistics
+        net.train()
+        net(calibration.to(next(net.parameters()).device))
+
+
+@torch.no_grad()
 def _val_scores(nets, x: torch.Tensor, y: torch.Tensor, chunk: int = 8192) -> list[dict[str, float]]:
+    for net in nets:
+        net.eval()
     correct = torch.zeros(len(nets), dtype=torch.long, device=x.device)
     loss = torch.zeros(len(nets), dtype=torch.float64, device=x.device)
     for start in range(0, len(x), chunk):

@@ -168,22 +168,41 @@ class SuperMLP(nn.Module):
                 h = F.dropout(h, self.dropout, training=True)
         return self.head_for(len(arch))(h)
 
-    def extract(self, arch: Sequence[int]) -> nn.Sequential:
+    def extract(self, arch: Sequence[int], fold: bool = True) -> nn.Sequential:
         """The subnet as a plain model: ``Linear, ReLU, ..., Linear`` with copied weights (and, with
-        ``norm="batch"``, the subnet's calibrated normalisation folded into each Linear)."""
+        ``norm="batch"``, the subnet's calibrated normalisation folded into each Linear).
+
+        ``fold=False`` keeps each normalisation as a ``BatchNorm1d`` after its Linear, holding the
+        subnet's affine weights and its calibrated statistics as running statistics: the same
+        outputs in eval mode, and in train mode it trains the way the supernet did (a fine-tune)."""
         arch = self.space.validate(arch)
         stats = self.layer_stats(arch) if self.norm == "batch" else None
         layers: list[nn.Module] = []
         width_in = self.space.in_features
         for i, (layer, width) in enumerate(zip(self.hidden, arch)):
             linear = layer.sliced(width, width_in)
-            if stats:
+            if stats and fold:
                 self._fold(linear, i, stats[i])
-            layers += [linear, nn.ReLU()]
+                layers.append(linear)
+            elif stats:
+                layers += [linear, self._batch_norm(i, width, stats[i])]
+            else:
+                layers.append(linear)
+            layers.append(nn.ReLU())
             width_in = width
         head = self.head_for(len(arch))
         layers.append(head.sliced(self.space.num_classes, width_in))
         return nn.Sequential(*layers).to(head.weight.device)
+
+    @torch.no_grad()
+    def _batch_norm(self, layer: int, width: int, stats: tuple[torch.Tensor, torch.Tensor]) -> nn.BatchNorm1d:
+        source = self.norms[layer]
+        bn = nn.BatchNorm1d(width, eps=source.eps)
+        bn.weight.copy_(source.weight[:width])
+        bn.bias.copy_(source.bias[:width])
+        bn.running_mean.copy_(stats[0][:width])
+        bn.running_var.copy_(stats[1][:width])
+        return bn
 
     @torch.no_grad()
     def _fold(self, linear: nn.Linear, layer: int, stats: tuple[torch.Tensor, torch.Tensor]) -> None:

@@ -22,6 +22,8 @@ def test_bench_quick_writes_every_figure(tmp_path):
         "supernet_epoch_over_plain",
         "sandwich_epoch_over_uniform",
         "ema_epoch_over_sandwich",
+        "norm_epoch_over_ema",
+        "norm_scoring_over_plain",
         "step_overhead_over_plain",
         "sandwich_ops_per_step_fp32",
         "bf16_ops_over_fp32",
@@ -37,6 +39,9 @@ def test_bench_quick_writes_every_figure(tmp_path):
     )
     assert bench["batched_over_naive"] == pytest.approx(
         bench["evals_per_s_batched"] / bench["evals_per_s_naive"], rel=1e-2
+    )
+    assert bench["norm_epoch_over_ema"] == pytest.approx(
+        bench["sandwich_ema_norm_epoch_s"] / bench["sandwich_ema_epoch_s"], rel=1e-2
     )
     assert "bf16_epoch_over_fp32" not in bench  # timed only on a GPU with bf16
     # The printed table is what a user reads.

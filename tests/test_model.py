@@ -100,6 +100,20 @@ def test_batch_norm_extract_folds_the_subnets_statistics():
         assert diff < 1e-4, (arch, diff)
 
 
+def test_batch_norm_unfolded_extract_keeps_the_normalisation():
+    """``fold=False`` (what the fine-tune trains): BatchNorm1d layers with the subnet's statistics
+    as running statistics: the supernet's outputs in eval mode, batch statistics in train mode."""
+    net = batch_norm_net().calibrate(torch.randn(500, 64) * 3 + 1).eval()
+    x = torch.randn(32, 64)
+    for arch in [(8,), (40, 256), (64, 8, 128)]:
+        sub = net.extract(arch, fold=False).eval()
+        assert [type(m).__name__ for m in sub[:3]] == ["Linear", "BatchNorm1d", "ReLU"]
+        assert (sub(x) - net(x, arch)).abs().max() < 1e-4
+        assert not torch.allclose(sub.train()(x), net(x, arch), atol=1e-3)
+        assert torch.allclose(sub(x), net.train()(x, arch), atol=1e-4)
+        net.eval()
+
+
 def test_batch_norm_statistics_belong_to_the_subnet():
     """A unit's statistics depend on the units that feed it: with gamma=1, beta=0 the first
     hidden layer of every subnet has mean 0 and variance 1 over the calibration inputs."""
