@@ -147,10 +147,11 @@ class InheritedEvaluator:
             return
         layer = model.hidden[depth]
         widest = max(a[depth] for a in going_on)
-        z = F.linear(h, layer.weight[:widest, : h.shape[1]], layer.bias[:widest])
+        weight, bias = layer.weight[:widest, : h.shape[1]], layer.bias[:widest]
         if stats is not None:
-            z = model.normalize(depth, z, stats[prefix])
-        z = F.relu(z)
+            # Folded into the node's weights: one matmul, no extra pass over the activations.
+            weight, bias = model.folded(depth, weight, bias, stats[prefix])
+        z = F.relu(F.linear(h, weight, bias))
         children: dict[int, list[Arch]] = defaultdict(list)
         for a in going_on:
             children[a[depth]].append(a)

@@ -21,6 +21,10 @@ search.
     finetuned_scores(sn.model, [(64,), (256, 128)], bundle, FinetuneRecipe(steps=100))
     # -> [{"acc": 0.84, "loss": 0.45}, {"acc": 0.86, "loss": 0.40}]
 
+A supernet trained with ``model.norm=batch`` hands each arch over with its normalisation unfolded
+(``extract(fold=False)``): it fine-tunes with batch statistics, as the supernet trained, and its
+statistics are measured again on the calibration images before it is scored.
+
 Nets train together in groups (their losses summed, one backward, one multi-tensor Adam step):
 the gradient of the sum with respect to one net's weights is exactly that net's own, so a net's
 result does not depend on its group (on CPU bit for bit).

@@ -204,12 +204,19 @@ class SuperMLP(nn.Module):
         bn.running_var.copy_(stats[1][:width])
         return bn
 
-    @torch.no_grad()
-    def _fold(self, linear: nn.Linear, layer: int, stats: tuple[torch.Tensor, torch.Tensor]) -> None:
-        """Fold hidden layer `layer`'s normalisation into `linear`: ``gamma * (Wx + b - mean) /
-        sqrt(var + eps) + beta`` is again a linear map of ``x``."""
-        bn, width = self.norms[layer], linear.out_features
+    def folded(
+        self, layer: int, weight: torch.Tensor, bias: torch.Tensor, stats: tuple[torch.Tensor, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Hidden layer `layer`'s (sliced) `weight` and `bias` with its normalisation by `stats`
+        folded in: ``gamma * (Wx + b - mean) / sqrt(var + eps) + beta`` is again a linear map."""
+        bn, width = self.norms[layer], weight.shape[0]
         mean, var = stats[0][:width], stats[1][:width]
         scale = bn.weight[:width] / torch.sqrt(var + bn.eps)
-        linear.weight.mul_(scale[:, None].to(linear.weight.device))
-        linear.bias.copy_(((linear.bias.to(mean.device) - mean) * scale + bn.bias[:width]).to(linear.bias.device))
+        return weight * scale[:, None], (bias - mean) * scale + bn.bias[:width]
+
+    @torch.no_grad()
+    def _fold(self, linear: nn.Linear, layer: int, stats: tuple[torch.Tensor, torch.Tensor]) -> None:
+        device = stats[0].device
+        weight, bias = self.folded(layer, linear.weight.to(device), linear.bias.to(device), stats)
+        linear.weight.copy_(weight)
+        linear.bias.copy_(bias)
