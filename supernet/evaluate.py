@@ -22,7 +22,7 @@ from contextlib import nullcontext
 import torch
 import torch.nn.functional as F
 
-from .model import SuperMLP
+from .model import SuperMLP, batch_stats
 from .space import Arch, SearchSpace, as_arch
 
 
@@ -100,27 +100,20 @@ class InheritedEvaluator:
         """With ``norm="batch"``: the normalisation statistics at every node of the prefix tree,
         keyed by the widths before it, measured on the supernet's calibration inputs by the same
         walk (a unit's statistics depend only on the layers before it, so siblings share them)."""
-        if self.model.calibration is None:
-            self.model.layer_stats(archs[0])  # raises the error that says what to do
         stats: dict[Arch, tuple[torch.Tensor, torch.Tensor]] = {}
-        calibration = self.model.calibration.to(self.device)
 
         def walk(h: torch.Tensor, depth: int, group: list[Arch], prefix: Arch) -> None:
-            going_on = [a for a in group if len(a) > depth]
-            if not going_on:
+            widest, children = _branches(group, depth)
+            if not children:
                 return
             layer = self.model.hidden[depth]
-            widest = max(a[depth] for a in going_on)
             z = F.linear(h, layer.weight[:widest, : h.shape[1]], layer.bias[:widest]).float()
-            stats[prefix] = (z.mean(0), z.var(0, unbiased=False))
+            stats[prefix] = batch_stats(z)
             z = F.relu(self.model.normalize(depth, z, stats[prefix]))
-            children: dict[int, list[Arch]] = defaultdict(list)
-            for a in going_on:
-                children[a[depth]].append(a)
             for width, sub in children.items():
                 walk(z[:, :width], depth + 1, sub, prefix + (width,))
 
-        walk(calibration, 0, archs, ())
+        walk(self.model.calibration_inputs(self.device), 0, archs, ())
         return stats
 
     def _walk(
@@ -142,19 +135,15 @@ class InheritedEvaluator:
             hits = (pred == y).sum()
             for a in ending:
                 correct[index[a]] += hits
-        going_on = [a for a in group if len(a) > depth]
-        if not going_on:
+        widest, children = _branches(group, depth)
+        if not children:
             return
         layer = model.hidden[depth]
-        widest = max(a[depth] for a in going_on)
         weight, bias = layer.weight[:widest, : h.shape[1]], layer.bias[:widest]
         if stats is not None:
             # Folded into the node's weights: one matmul, no extra pass over the activations.
             weight, bias = model.folded(depth, weight, bias, stats[prefix])
         z = F.relu(F.linear(h, weight, bias))
-        children: dict[int, list[Arch]] = defaultdict(list)
-        for a in going_on:
-            children[a[depth]].append(a)
         for width, sub in children.items():
             self._walk(z[:, :width], y, depth + 1, sub, index, correct, stats, prefix + (width,))
 
@@ -165,6 +154,16 @@ class InheritedEvaluator:
         net = self.model.extract(arch)
         batch = torch.randn(int(cfg.get("batch_size", 1)), self.space.in_features, device=self.device)
         return measure_ms(lambda: net(batch), int(cfg.get("warmup", 5)), int(cfg.get("repeats", 20)), self.device)
+
+
+def _branches(group: list[Arch], depth: int) -> tuple[int, dict[int, list[Arch]]]:
+    """The archs of `group` that go on past layer `depth`, grouped by their width there, and the
+    widest of those widths (the width the tree node computes); ``(0, {})`` when none goes on."""
+    children: dict[int, list[Arch]] = defaultdict(list)
+    for a in group:
+        if len(a) > depth:
+            children[a[depth]].append(a)
+    return max(children, default=0), children
 
 
 def measure_ms(fn, warmup: int, repeats: int, device: torch.device) -> float:

@@ -151,7 +151,8 @@ def _fit(nets, train_x: torch.Tensor, train_y: torch.Tensor, recipe: FinetuneRec
 @torch.no_grad()
 def _recalibrate(nets, calibration: torch.Tensor | None) -> None:
     """Measure the fine-tuned nets' normalisation statistics again on the calibration inputs, as
-    the inherited scores are measured (the running averages lag behind the changing weights)."""
+    the inherited scores are measured (the running averages lag behind the changing weights).
+    PyTorch keeps the unbiased variance, 1.0005x the biased one the supernet uses at 2,048 inputs."""
     for net in nets:
         norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm1d)]
         if not norms:

@@ -81,6 +81,11 @@ def configured_norm(model_cfg: Mapping | None) -> str:
     return (model_cfg or {}).get("norm", NORMS[0])
 
 
+def batch_stats(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, biased variance) of each column of ``z``: what batch normalisation divides by."""
+    return z.mean(0), z.var(0, unbiased=False)
+
+
 class SuperMLP(nn.Module):
     """Weight-sharing MLP over a `SearchSpace`.
 
@@ -124,6 +129,15 @@ class SuperMLP(nn.Module):
         self.calibration = x.detach()
         return self
 
+    def calibration_inputs(self, device: torch.device | str) -> torch.Tensor:
+        """The inputs given to `calibrate`, on `device`; a clear error when there are none."""
+        if self.calibration is None:
+            raise RuntimeError(
+                "this supernet was trained with model.norm=batch: call model.calibrate(<training inputs>) "
+                "before scoring or extracting a subnet"
+            )
+        return self.calibration.to(device)
+
     def normalize(self, layer: int, z: torch.Tensor, stats: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
         """Hidden layer `layer`'s pre-activations ``z`` (``batch x width``) normalised with `stats`
         (mean, variance; at least ``width`` wide) or, when None, with the batch's own statistics."""
@@ -140,16 +154,11 @@ class SuperMLP(nn.Module):
     def layer_stats(self, arch: Sequence[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """(mean, biased variance) of each hidden layer's pre-activations of `arch` over the
         calibration inputs, each layer fed by the ones before it normalised the same way."""
-        if self.calibration is None:
-            raise RuntimeError(
-                "this supernet was trained with model.norm=batch: call model.calibrate(<training inputs>) "
-                "before scoring or extracting a subnet"
-            )
-        h = self.calibration.to(self.hidden[0].weight.device)
+        h = self.calibration_inputs(self.hidden[0].weight.device)
         stats = []
         for i, (layer, width) in enumerate(zip(self.hidden, arch)):
             z = layer(h, width)
-            stats.append((z.mean(0), z.var(0, unbiased=False)))
+            stats.append(batch_stats(z))
             h = F.relu(self.normalize(i, z, stats[-1]))
         return stats
 
