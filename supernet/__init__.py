@@ -1,20 +1,38 @@
 """supernet: one-shot (weight-sharing) architecture search for MLPs.
 
-from supernet import SearchSpace, SuperMLP, load_supernet, load_subnet
+    from supernet import load_subnet
+    model = load_subnet("subnets/best")        # a plain torch.nn.Module
+    model.predict(rows)
+
+Names load on first use, so ``import supernet`` (and every command's ``--help``) stays cheap.
 """
 
-from .checkpoint import load_supernet
-from .errors import UsageError
-from .model import SuperMLP
-from .space import Arch, SearchSpace
+from __future__ import annotations
 
-__all__ = ["Arch", "SearchSpace", "SuperMLP", "UsageError", "load_supernet", "load_subnet"]
+import importlib
+from typing import Any
+
 __version__ = "0.1.0"
 
+# name -> module that defines it; the package layout is in docs/architecture.md
+_API = {
+    "Arch": "supernet.core.space",
+    "SearchSpace": "supernet.core.space",
+    "SuperMLP": "supernet.core.supermlp",
+    "UsageError": "supernet.errors",
+    "load_supernet": "supernet.io.checkpoint",
+    "data_config": "supernet.io.checkpoint",
+    "load_subnet": "supernet.io.export",
+    "load_data": "supernet.data.datasets",
+}
+__all__ = sorted(_API)
 
-def __getattr__(name: str):  # load_subnet lives in export.py, which pulls in safetensors
-    if name == "load_subnet":
-        from .export import load_subnet
 
-        return load_subnet
-    raise AttributeError(name)
+def __getattr__(name: str) -> Any:
+    if name not in _API:
+        raise AttributeError(f"module 'supernet' has no attribute {name!r}")
+    return getattr(importlib.import_module(_API[name]), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_API])

@@ -1,5 +1,5 @@
 """``python -m supernet`` = the ``supernet`` pipeline command."""
 
-from .cli.pipeline import main
+from supernet.commands.pipeline import main
 
 main()

@@ -1,7 +1,7 @@
 """A plain baseline to put a searched subnet's accuracy in context.
 
 scikit-learn's `MLPClassifier` (one hidden layer of 100 units by default) trained on exactly the
-split and normalisation the supernet sees (`supernet.data.load_data`), scored on the validation
+split and normalisation the supernet sees (`supernet.data.datasets.load_data`), scored on the validation
 and test splits:
 
     python -m supernet.baseline data=tabular_demo
@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .data import load_data
+from supernet.data.datasets import load_data
 
 CONF_DATA = Path(__file__).resolve().parent.parent / "conf" / "data"
 
@@ -74,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     import yaml
     from omegaconf import OmegaConf
 
-    from .errors import UsageError
+    from supernet.errors import UsageError
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = list(sys.argv[1:] if argv is None else argv)
@@ -91,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    from .errors import UsageError
+    from supernet.errors import UsageError
 
     try:
         main()

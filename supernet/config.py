@@ -14,12 +14,12 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from .data import check_data_config
-from .errors import UsageError
-from .model import HEADS, NORMS, configured_heads, configured_norm
-from .optim import check_optim_config
-from .sampling import check_sampler_config
-from .space import SearchSpace
+from supernet.core.optim import check_optim_config
+from supernet.core.sampling import check_sampler_config
+from supernet.core.space import SearchSpace
+from supernet.core.supermlp import HEADS, NORMS, configured_heads, configured_norm
+from supernet.data.datasets import check_data_config
+from supernet.errors import UsageError
 
 
 def to_dict(cfg: Any) -> Any:

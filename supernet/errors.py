@@ -1,7 +1,7 @@
 """Errors a user can act on.
 
 `UsageError` is raised for bad configs, bad paths and bad input files. The command-line
-entry points turn it into a one-line message on stderr and exit code 2 (see `supernet.cli.common`),
+entry points turn it into a one-line message on stderr and exit code 2 (see `supernet.commands.common`),
 so a user never sees a stack trace for a mistake they can fix (unless `HYDRA_FULL_ERROR=1`).
 """
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from supernet.data import DEBIAN_FASHION_MNIST, TensorLoader, load_data
+from supernet.data.datasets import DEBIAN_FASHION_MNIST, TensorLoader, load_data
 from supernet.errors import UsageError
 
 

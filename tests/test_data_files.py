@@ -12,8 +12,8 @@ import torch
 from PIL import Image
 
 from supernet.baseline import sklearn_mlp_baseline
-from supernet.data import load_data, stratified_split
-from supernet.data_files import (
+from supernet.data.datasets import load_data, stratified_split
+from supernet.data.tables import (
     MISSING,
     TablePreprocessor,
     image_to_tensor,
@@ -50,7 +50,7 @@ def csv_file(tmp_path):
 
 # ---------------------------------------------------------------------------- tables
 def test_csv_shapes_classes_and_encoding(csv_file, caplog):
-    caplog.set_level(logging.INFO, logger="supernet.data_files")
+    caplog.set_level(logging.INFO, logger="supernet.data.tables")
     raw = load_table(table_cfg(csv_file))
     assert re.search(r"class counts \(train\+val\) no=\d+, yes=\d+; largest/smallest", caplog.text)
     spec = raw.preprocess

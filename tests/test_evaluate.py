@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from supernet import SearchSpace, SuperMLP
-from supernet.evaluate import InheritedEvaluator
+from supernet.evaluation.inherited import InheritedEvaluator
 
 SPACE = SearchSpace(in_features=64, num_classes=10, depth_min=1, depth_max=3, width_min=8, width_max=64, width_step=8)
 

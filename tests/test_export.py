@@ -20,10 +20,10 @@ import yaml
 from safetensors.torch import load_file, save_file
 
 from supernet import load_subnet
-from supernet.checkpoint import data_config, load_supernet
-from supernet.data import load_data
+from supernet.data.datasets import load_data
 from supernet.errors import UsageError
-from supernet.export import ARCH_FILE, ONNX_FILE, WEIGHTS_FILE, export_subnet
+from supernet.io.checkpoint import data_config, load_supernet
+from supernet.io.export import ARCH_FILE, ONNX_FILE, WEIGHTS_FILE, export_subnet
 
 from conftest import read_json, run_cli
 
@@ -137,7 +137,7 @@ def test_no_silent_overwrite(supernet, bundle, tmp_path):
 
 
 def test_crash_mid_export_leaves_nothing_half_written(supernet, bundle, tmp_path, monkeypatch):
-    import supernet.export as export_mod
+    import supernet.io.export as export_mod
 
     out = tmp_path / "sub"
     export_subnet(supernet, ARCH, out, verify_x=bundle.val_x[:16], onnx=False)

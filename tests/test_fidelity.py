@@ -19,11 +19,15 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from supernet import fidelity, standalone
-from supernet.callbacks import KendallTauCallback, tau_callback_from_csv
-from supernet.data import load_data
+from supernet.commands import rank as rank_job
+from supernet.core.space import SearchSpace
+from supernet.data.datasets import load_data
 from supernet.errors import UsageError
-from supernet.fidelity import (
+from supernet.evaluation import standalone
+from supernet.evaluation.standalone import Recipe, StandaloneCache, data_identity, train_standalone
+from supernet.evaluation.standalone_search import StandaloneEvaluator, TimeBudget, check_standalone_config
+from supernet.fidelity.fmt import signed
+from supernet.fidelity.metrics import (
     band_of,
     bootstrap_intervals,
     fidelity_report,
@@ -35,12 +39,9 @@ from supernet.fidelity import (
     top_k_overlap,
     with_size,
 )
-from supernet.fmt import signed
-from supernet.jobs import rank as rank_job
-from supernet.search_standalone import StandaloneEvaluator, TimeBudget, check_standalone_config
-from supernet.space import SearchSpace
-from supernet.standalone import Recipe, StandaloneCache, data_identity, train_standalone
-from supernet.training import SupernetModule, TensorDataModule
+from supernet.fidelity import metrics as fidelity
+from supernet.train.callbacks import KendallTauCallback, tau_callback_from_csv
+from supernet.train.module import SupernetModule, TensorDataModule
 
 from conftest import make_cfg, read_json, run_cli
 

@@ -11,12 +11,12 @@ import csv
 import pytest
 import torch
 
-from supernet.checkpoint import data_config, load_supernet
-from supernet.data import load_data
+from supernet.commands import rank as rank_job
+from supernet.data.datasets import load_data
 from supernet.errors import UsageError
-from supernet.evaluate import InheritedEvaluator
-from supernet.finetune import FinetuneRecipe, finetuned_scores
-from supernet.jobs import rank as rank_job
+from supernet.evaluation.finetune import FinetuneRecipe, finetuned_scores
+from supernet.evaluation.inherited import InheritedEvaluator
+from supernet.io.checkpoint import data_config, load_supernet
 
 from conftest import make_cfg, read_json, run_cli
 

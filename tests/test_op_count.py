@@ -1,4 +1,4 @@
-"""`supernet.op_count` counts the operations of real training steps; what it says about the
+"""`supernet.train.op_count` counts the operations of real training steps; what it says about the
 supernet's step (the launch cost on a GPU) is checked here on the CPU."""
 
 import pytest
@@ -6,10 +6,10 @@ import torch
 import torch.nn.functional as F
 
 from supernet.config import trainer_kwargs
-from supernet.data import load_data
-from supernet.op_count import OpCounter, ops_per_step
-from supernet.space import SearchSpace
-from supernet.training import SupernetModule, TensorDataModule, distillation_loss
+from supernet.core.space import SearchSpace
+from supernet.data.datasets import load_data
+from supernet.train.module import SupernetModule, TensorDataModule, distillation_loss
+from supernet.train.op_count import OpCounter, ops_per_step
 
 OPTIM = {"name": "adamw", "lr": 0.005, "schedule": "constant"}
 

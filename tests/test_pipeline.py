@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from supernet.jobs.pipeline import check_pipeline_config
+from supernet.commands.pipeline import check_pipeline_config
 
 from conftest import ROOT, make_cfg, read_json, run_cli
 

@@ -12,8 +12,8 @@ import statistics
 import pytest
 from scipy import stats
 
-from supernet.fidelity import with_size
-from supernet.pooling import pool_key
+from supernet.fidelity.metrics import with_size
+from supernet.fidelity.pooling import pool_key
 
 from conftest import read_json, run_cli
 

@@ -14,11 +14,11 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from supernet.checkpoint import read_checkpoint
-from supernet.data import load_data
+from supernet.core.space import SearchSpace
+from supernet.data.datasets import load_data
 from supernet.errors import NonFiniteLossError, UsageError
-from supernet.space import SearchSpace
-from supernet.training import AtomicCheckpointIO, SupernetModule, TensorDataModule
+from supernet.io.checkpoint import read_checkpoint
+from supernet.train.module import AtomicCheckpointIO, SupernetModule, TensorDataModule
 
 from conftest import BIN, ROOT, read_json, run_cli
 
@@ -225,7 +225,7 @@ def test_full_error_shows_traceback(tmp_path):
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_async_nonfinite_watch_on_cuda():
-    from supernet.training import NonFiniteWatch
+    from supernet.train.module import NonFiniteWatch
 
     watch = NonFiniteWatch()
     watch.push(torch.tensor([1.0, 2.0], device="cuda"), 0, 0, 0, [(8,), (16,)])

@@ -12,12 +12,12 @@ import torch
 import yaml
 
 from supernet import load_subnet
-from supernet.checkpoint import data_config, load_supernet
-from supernet.data import load_data
+from supernet.commands.retrain import recipe_of
+from supernet.data.datasets import load_data
 from supernet.errors import UsageError
-from supernet.export import export_subnet
-from supernet.jobs.retrain import recipe_of
-from supernet.retrain import SubnetModule, check_recipe, random_shift, retrain_subnet
+from supernet.io.checkpoint import data_config, load_supernet
+from supernet.io.export import export_subnet
+from supernet.train.retrain import SubnetModule, check_recipe, random_shift, retrain_subnet
 
 from conftest import make_cfg, read_json, run_cli
 

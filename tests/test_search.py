@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from supernet.core.space import SearchSpace
 from supernet.errors import UsageError
 from supernet.search import (
     Constraints,
@@ -27,7 +28,6 @@ from supernet.search import (
 from supernet.search import run_search as _run_search
 from supernet.search.base import minimised
 from supernet.search.pareto import dominates
-from supernet.space import SearchSpace
 
 SPACE = SearchSpace(
     in_features=16, num_classes=4, depth_min=1, depth_max=3, width_min=8, width_max=128,

@@ -8,13 +8,13 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from supernet import load_supernet
-from supernet.callbacks import EMAWeights
-from supernet.checkpoint import read_checkpoint
-from supernet.data import load_data
+from supernet.core.sampling import ArchSampler
+from supernet.core.space import SearchSpace
+from supernet.data.datasets import load_data
 from supernet.errors import UsageError
-from supernet.sampling import ArchSampler
-from supernet.space import SearchSpace
-from supernet.training import AtomicCheckpointIO, SupernetModule, TensorDataModule
+from supernet.io.checkpoint import read_checkpoint
+from supernet.train.callbacks import EMAWeights
+from supernet.train.module import AtomicCheckpointIO, SupernetModule, TensorDataModule
 
 from conftest import read_json, run_cli
 

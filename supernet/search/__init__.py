@@ -11,8 +11,8 @@ Strategies: `search=evolution` (default; NSGA-II with several objectives), `sear
 Tests: ``.venv/bin/python -m pytest tests/test_search.py tests/test_pareto.py -q``.
 """
 
-from .base import Constraints, Strategy, propose, repair
-from .runner import (
+from supernet.search.base import Constraints, Strategy, propose, repair
+from supernet.search.runner import (
     STRATEGIES,
     Evaluator,
     choose_best,

@@ -20,8 +20,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import UsageError
-from ..space import Arch, SearchSpace, as_arch
+from supernet.core.space import Arch, SearchSpace, as_arch
+from supernet.errors import UsageError
 
 # +1: maximised, -1: minimised.
 OBJECTIVES: dict[str, int] = {"val_acc": 1, "params": -1, "flops": -1, "latency_ms": -1}
@@ -241,7 +241,7 @@ def constrained_ranks(records: Sequence[Mapping], objectives: Sequence[str]) -> 
     """Front number and crowding distance per record, with Deb's constrained dominance:
     feasible records are sorted into Pareto fronts; infeasible ones come after every feasible
     front, ordered by how far they break the budgets."""
-    from .pareto import rank_and_crowding
+    from supernet.search.pareto import rank_and_crowding
 
     feas = [i for i, r in enumerate(records) if r["feasible"]]
     infeas = sorted(

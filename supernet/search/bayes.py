@@ -30,9 +30,9 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping
 
-from ..errors import UsageError
-from ..space import Arch, SearchSpace, as_arch
-from .base import OBJECTIVES, Strategy, check_range, propose, repair
+from supernet.core.space import Arch, SearchSpace, as_arch
+from supernet.errors import UsageError
+from supernet.search.base import OBJECTIVES, Strategy, check_range, propose, repair
 
 SAMPLERS = ("tpe", "gp", "nsga2")
 

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ..errors import UsageError
-from ..space import Arch, SearchSpace, as_arch
-from .base import Strategy, check_range, constrained_ranks, fitness_key, propose
+from supernet.core.space import Arch, SearchSpace, as_arch
+from supernet.errors import UsageError
+from supernet.search.base import Strategy, check_range, constrained_ranks, fitness_key, propose
 
 
 class EvolutionStrategy(Strategy):

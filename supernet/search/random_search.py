@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ..space import Arch, SearchSpace
-from .base import Strategy, check_range
+from supernet.core.space import Arch, SearchSpace
+from supernet.search.base import Strategy, check_range
 
 
 class RandomStrategy(Strategy):

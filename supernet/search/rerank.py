@@ -22,9 +22,9 @@ import csv
 import io
 from collections.abc import Callable, Mapping, Sequence
 
-from ..finetune import FinetuneRecipe
-from ..space import Arch, as_arch
-from .base import check_range
+from supernet.core.space import Arch, as_arch
+from supernet.evaluation.finetune import FinetuneRecipe
+from supernet.search.base import check_range
 
 
 def check_finetune(node: Mapping) -> None:

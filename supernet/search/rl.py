@@ -27,9 +27,9 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from ..errors import UsageError
-from ..space import Arch, SearchSpace, as_arch
-from .base import Strategy, allowed_widths, check_range, propose
+from supernet.core.space import Arch, SearchSpace, as_arch
+from supernet.errors import UsageError
+from supernet.search.base import Strategy, allowed_widths, check_range, propose
 
 # Re-draws per slot when the controller samples an arch already scored or already in the batch.
 RETRIES = 8

@@ -39,9 +39,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..errors import UsageError
-from ..space import Arch, SearchSpace, as_arch
-from .base import (
+from supernet.core.space import Arch, SearchSpace, as_arch
+from supernet.errors import UsageError
+from supernet.search.base import (
     COMMON_DEFAULTS,
     Constraints,
     Strategy,
@@ -51,8 +51,8 @@ from .base import (
     minimised,
     plain,
 )
-from .pareto import hypervolume, pareto_front
-from .rerank import check_finetune, finetune_csv, rerank
+from supernet.search.pareto import hypervolume, pareto_front
+from supernet.search.rerank import check_finetune, finetune_csv, rerank
 
 log = logging.getLogger(__name__)
 

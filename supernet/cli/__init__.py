@@ -1,1 +1,0 @@
-"""Console scripts: one small Hydra entry point per command (see pyproject.toml)."""

@@ -1,0 +1,105 @@
+"""What every command shares: config location, error reporting, sweep-safe job wrapper.
+
+Error policy: a `UsageError` (bad config, bad path, bad file) prints ``error: <one line>`` and
+exits 2; any other failure prints a one-line summary, writes the traceback to ``error.txt`` in
+the run dir and exits 1. ``HYDRA_FULL_ERROR=1`` shows full tracebacks instead. Inside a multirun
+a failing job is recorded (``error.txt`` and a ``result.json`` with ``status: failed``) and the
+sweep goes on with the next job.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+import traceback
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from supernet.config import write_json
+from supernet.errors import UsageError
+
+log = logging.getLogger("supernet")
+
+CONF_DIR = Path(os.environ.get("SUPERNET_CONF", Path(__file__).resolve().parents[2] / "conf"))
+
+Job = Callable[[DictConfig, Path], dict]
+
+
+def _output_dir() -> Path:
+    try:
+        return Path(HydraConfig.get().runtime.output_dir)
+    except ValueError:  # not under Hydra (tests calling the job directly)
+        return Path.cwd()
+
+
+def _in_multirun() -> bool:
+    try:
+        return HydraConfig.get().mode == RunMode.MULTIRUN
+    except ValueError:
+        return False
+
+
+def run_job(job: Job, cfg: DictConfig) -> dict | None:
+    """Run one job under the error policy above. Returns its result (None when a sweep job failed)."""
+    out_dir = _output_dir()
+    full = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    try:
+        return job(cfg, out_dir)
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:
+        usage = isinstance(exc, UsageError)
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if not usage:
+            message = f"{type(exc).__name__}: {message}"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "error.txt").write_text(f"{message}\n\n{traceback.format_exc()}")
+        if _in_multirun():
+            write_json(out_dir / "result.json", {"status": "failed", "error": message, "usage_error": usage})
+            log.error("job failed (the sweep goes on): %s", message)
+            return None
+        if full:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        if not usage:
+            print(f"(traceback in {out_dir / 'error.txt'}; HYDRA_FULL_ERROR=1 shows it here)", file=sys.stderr)
+        sys.exit(2 if usage else 1)
+
+
+def entry_point(config_name: str, job: Job) -> Callable[[], None]:
+    """A console-script function running `job` under ``@hydra.main`` with ``conf/<config_name>``.
+
+    Hydra itself exits 1 on a bad override (unknown key, bad value) before our job starts; those
+    are usage errors, so they exit 2 like ours.
+    """
+    started = {"job": False}
+
+    @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name=config_name)
+    def _main(cfg: DictConfig) -> Any:
+        started["job"] = True
+        result = run_job(job, cfg)
+        return None if result is None else result.get("objective")
+
+    @functools.wraps(_main)
+    def main() -> None:
+        # Lightning 2.6 warns about its own use of a deprecated torch pytree API: not the user's business.
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+        # Our launcher presets (conf/hydra/launcher/) share the plugins' names on purpose.
+        warnings.filterwarnings("ignore", message=".*validated against ConfigStore schema.*")
+        try:
+            _main()
+        except SystemExit as exc:
+            if exc.code == 1 and not started["job"]:
+                sys.exit(2)
+            raise
+
+    return main

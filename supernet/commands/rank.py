@@ -1,0 +1,350 @@
+"""``supernet-rank``: how well the supernet ranks archs compared with training them alone (conf/rank.yaml).
+
+supernet-rank ckpt_path=last
+supernet-rank ckpt_path=outputs/train/runs/<stamp> rank.n=50 rank.epochs=10 rank.seeds=2
+supernet-rank ckpt_path=last rank.cache=null          # train everything again, keep nothing
+
+The fidelity check: inherited-weight accuracy vs stand-alone training on a stratified sample.
+
+Writes in the run dir: ``rank.json`` (every metric, the bootstrap intervals of tau and of its
+difference to size, the verdict, the recipe, per-arch rows), ``rank.csv`` (arch, params, band,
+inherited_acc, standalone_acc_seed<k>..., standalone_acc_mean), ``rank.png`` (the scatter,
+coloured by parameter band), TensorBoard scalars ``rank/*`` and the figure ``rank/scatter``, and
+``result.json``. Besides inherited accuracy (and, with ``rank.finetune.steps``, the score after a
+short fine-tune) each score is also ranked together with size (``with_size``: the mean of an arch's
+rank by the score and by parameter count), which tells whether the supernet knows anything that
+size does not. Stand-alone results go to the shared cache
+(``rank.cache``), so a rerun with more seeds or another supernet on the same data only trains
+what is missing.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig
+
+from supernet.commands.common import entry_point
+from supernet.commands.search import pick_device
+from supernet.config import to_dict, write_json
+from supernet.data.datasets import check_data_config, load_data
+from supernet.errors import UsageError
+from supernet.evaluation.finetune import FinetuneRecipe, finetuned_scores
+from supernet.evaluation.inherited import InheritedEvaluator
+from supernet.evaluation.standalone import Recipe, StandaloneCache, arch_str, train_standalone
+from supernet.fidelity.metrics import (
+    BOOTSTRAP,
+    CONFIDENCE,
+    band_names,
+    band_of,
+    check_bands,
+    fidelity_report,
+    predictor_name,
+    stratified_sample,
+    with_size,
+)
+from supernet.io.checkpoint import data_config, load_supernet
+
+log = logging.getLogger(__name__)
+
+MIN_BOOTSTRAP = 100  # fewer resamples leave too few in a 2.5% tail for a percentile bound
+
+# Measured (README, fidelity section): one supernet is one draw of its training seed.
+SEED_HINT = (
+    "one supernet is one draw: its training seed moves tau too (Fashion-MNIST: about +-0.04 overall, "
+    "+-0.2 within a band of ~20 archs); rank several seeds with `supernet-rank -m ckpt_path=a,b,c` and "
+    "read the spread with `supernet-report <that sweep dir>`"
+)
+
+
+def _int_at_least(cfg: Any, key: str, lo: int) -> int:
+    v = cfg.get(key)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not float(v).is_integer() or v < lo:
+        raise UsageError(f"rank.{key}={v!r} must be an integer >= {lo}")
+    return int(v)
+
+
+def check_rank_config(cfg: Any) -> dict[str, Any]:
+    """Everything about ``rank.*`` that can be checked before the checkpoint is read."""
+    rank = to_dict(cfg)
+    out = {
+        "n": _int_at_least(rank, "n", 3),
+        "seeds": _int_at_least(rank, "seeds", 1),
+        "bins": _int_at_least(rank, "bins", 1),
+        "bands": check_bands(rank.get("bands") or []),
+        "cache": rank.get("cache"),
+        "bootstrap": _int_at_least(rank, "bootstrap", 0) if rank.get("bootstrap") is not None else 0,
+    }
+    if 0 < out["bootstrap"] < MIN_BOOTSTRAP:
+        raise UsageError(
+            f"rank.bootstrap={out['bootstrap']} is too few resamples for a {CONFIDENCE:.0%} interval: "
+            f"use 0 (no intervals) or at least {MIN_BOOTSTRAP}, e.g. {BOOTSTRAP}"
+        )
+    topk = rank.get("topk") or []
+    if not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in topk):
+        raise UsageError(f"rank.topk={topk!r} must be a list of integers >= 1, e.g. [5, 10]")
+    out["topk"] = list(topk)
+    out["finetune"] = FinetuneRecipe.from_cfg(rank.get("finetune"), "rank.finetune").to_dict()
+    Recipe.from_cfg(rank, "rank")  # epochs < 1, lr <= 0...: stop before any work
+    return out
+
+
+def rank_data_config(cfg: DictConfig, supernet) -> dict[str, Any]:
+    """A chosen data group (``data=<name>``: the node has a name) as is; otherwise the supernet's
+    own data config with the non-null ``data.*`` keys on top."""
+    node = to_dict(cfg.get("data")) or {}
+    if node.get("name"):
+        check_data_config(node)
+        return node
+    return data_config(supernet, node)
+
+
+def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
+    settings = check_rank_config(cfg.rank)
+    if cfg.get("ckpt_path") is None:
+        raise UsageError("ckpt_path is required: a supernet .ckpt, a training run dir, or `last`")
+    device = pick_device(str(cfg.get("device", "auto")))
+    supernet = load_supernet(cfg.ckpt_path)
+    space = supernet.space
+    if settings["n"] > space.size():
+        raise UsageError(
+            f"rank.n={settings['n']} is above the {space.size()} archs in the space: use at most {space.size()}"
+        )
+    data_cfg = rank_data_config(cfg, supernet)
+    recipe = Recipe.from_cfg(to_dict(cfg.rank), "rank", batch_size_default=data_cfg.get("batch_size"))
+    cache = StandaloneCache(settings["cache"])  # a corrupt cache file stops here, before training
+
+    started = time.perf_counter()
+    bundle = load_data(data_cfg)
+    supernet.model.calibrate(bundle.train_x)
+    if (bundle.in_features, bundle.num_classes) != (space.in_features, space.num_classes):
+        raise UsageError(
+            f"data={bundle.name} has {bundle.in_features} features and {bundle.num_classes} classes but the "
+            f"supernet expects {space.in_features} and {space.num_classes}: use the data it was trained on"
+        )
+    torch.set_float32_matmul_precision("high")
+    archs = stratified_sample(space, settings["n"], int(cfg.seed), settings["bins"])
+    params = [space.params(a) for a in archs]
+
+    t0 = time.perf_counter()
+    inherited = InheritedEvaluator(supernet.model, space, bundle.val_x, bundle.val_y, device=device).accuracies(archs)
+    inherited_s = time.perf_counter() - t0
+    finetune = FinetuneRecipe.from_cfg(to_dict(cfg.rank).get("finetune"), "rank.finetune")
+    finetuned, finetune_s = None, 0.0
+    if finetune.steps:
+        t0 = time.perf_counter()
+        finetuned = finetuned_scores(supernet.model, archs, bundle, finetune, seed=int(cfg.seed), device=device)
+        finetune_s = time.perf_counter() - t0
+
+    seeds = list(range(settings["seeds"]))
+    t0 = time.perf_counter()
+    standalone = train_standalone(archs, space, bundle, recipe, seeds, device=device, cache=cache)
+    standalone_s = time.perf_counter() - t0
+    by_seed = {s: [standalone[(a, s)] for a in archs] for s in seeds}
+
+    def rank_by(scores: list[float], name: str | None = None) -> dict[str, Any]:
+        """The fidelity report of one ranking; ``name`` (how it was scored) heads the verdict of
+        every ranking but the inherited one."""
+        rep = fidelity_report(
+            archs, params, scores, by_seed, settings["bands"], settings["topk"], settings["bootstrap"], int(cfg.seed)
+        )
+        if name is not None:
+            rep["verdict"] = f"ranked by {name}: {rep['verdict']}"
+        log.info("verdict: %s", rep["verdict"])
+        return rep
+
+    report = rank_by(inherited)
+    # Extra rankings, each a full report: inherited acc and size together (does the supernet know
+    # what size does not?), and with a fine-tune the same two for the fine-tuned score.
+    rankings = {"with_size": rank_by(with_size(inherited, params), predictor_name(size=True))}
+    if finetuned is not None:
+        tuned = [finetune.rank_value(s) for s in finetuned]
+        ft = finetune.to_dict()
+        rankings["finetuned"] = rank_by(tuned, predictor_name(ft))
+        rankings["finetuned_with_size"] = rank_by(with_size(tuned, params), predictor_name(ft, size=True))
+    rows = _rows(archs, params, inherited, by_seed, settings["bands"], finetuned)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _write_csv(out_dir / "rank.csv", rows, seeds, finetuned is not None)
+    fig = rank_figure(rows, report, settings["bands"])
+    fig.savefig(out_dir / "rank.png", dpi=120)
+    if cfg.logger.name == "tensorboard":
+        _tensorboard(out_dir, report, fig, rankings)
+
+    timing = {
+        "inherited_scoring_s": round(inherited_s, 3),
+        "finetune_s": round(finetune_s, 3),
+        "standalone_s": round(standalone_s, 3),
+        "standalone_trained": cache.misses,
+        "standalone_cached": cache.hits,
+        "total_s": round(time.perf_counter() - started, 3),
+    }
+    doc = {
+        "ckpt_path": str(supernet.path),
+        "ckpt_sha256": supernet.sha256,
+        "data": bundle.summary(),
+        "space": space.to_dict(),
+        "seed": int(cfg.seed),
+        "rank": settings,
+        "recipe": recipe.to_dict(),
+        "device": str(device),
+        "timing": timing,
+        **report,
+        "finetuned": None,  # (kept when there is no fine-tune: readers look for the key)
+        **rankings,
+        "archs": rows,
+    }
+    write_json(out_dir / "rank.json", doc)
+    overall = report["all"]
+    result = {
+        "task": "rank",
+        "status": "ok",
+        "objective": overall["kendall_tau"],
+        "metrics": {k: v for k, v in overall.items() if not isinstance(v, list)},
+        "bands": {name: b.get("kendall_tau") for name, b in report["bands"].items()},
+        "kendall_tau_ci": overall["kendall_tau_ci"],
+        "params_gap_ci": overall["params_gap_ci"],
+        "verdict": report["verdict"],
+        "finetuned": None,
+        **{key: _summary(rep) for key, rep in rankings.items()},
+        "timing": timing,
+        "ckpt_path": str(supernet.path),
+        "data": bundle.summary(),
+        "device": str(device),
+        "paths": {
+            "run_dir": str(out_dir),
+            "rank_json": str(out_dir / "rank.json"),
+            "rank_csv": str(out_dir / "rank.csv"),
+            "rank_png": str(out_dir / "rank.png"),
+            "cache": str(cache.path) if cache.path else None,
+        },
+    }
+    write_json(out_dir / "result.json", result)
+    for rep in (report, *rankings.values()):
+        print(rep["verdict"])
+    print(SEED_HINT)
+    return result
+
+
+def _summary(report: dict) -> dict:
+    """The headline figures of a fidelity report (result.json's view of the fine-tuned one)."""
+    overall = report["all"]
+    keys = ("kendall_tau", "kendall_tau_ci", "params_tau", "params_gap", "params_gap_ci", "spearman_rho", "regret")
+    return {
+        **{k: overall.get(k) for k in keys},
+        "bands": {name: b.get("kendall_tau") for name, b in report["bands"].items()},
+        "verdict": report["verdict"],
+    }
+
+
+def _rows(archs, params, inherited, by_seed, bands, finetuned=None) -> list[dict]:
+    rows = []
+    for i, arch in enumerate(archs):
+        accs = {f"standalone_acc_seed{s}": by_seed[s][i] for s in by_seed}
+        rows.append(
+            {
+                "arch": arch_str(arch),
+                "depth": len(arch),
+                "params": params[i],
+                "band": band_of(params[i], bands),
+                "inherited_acc": inherited[i],
+                **({f"finetuned_{k}": v for k, v in finetuned[i].items()} if finetuned is not None else {}),
+                **accs,
+                "standalone_acc_mean": statistics.fmean(accs.values()),
+            }
+        )
+    return rows
+
+
+def _write_csv(path: Path, rows: list[dict], seeds: list[int], finetuned: bool = False) -> None:
+    fields = ["arch", "depth", "params", "band", "inherited_acc"] + ["finetuned_acc", "finetuned_loss"] * finetuned
+    fields += [f"standalone_acc_seed{s}" for s in seeds] + ["standalone_acc_mean"]
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(path)
+
+
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.2f}"
+
+
+def rank_figure(rows: list[dict], report: dict, bands):
+    """Inherited (x) vs mean stand-alone accuracy (y), one colour per band; a vertical bar spans
+    the seeds' accuracies of each arch (the noise any ranking has to live with)."""
+    from matplotlib.figure import Figure  # no pyplot: no global state, no display needed
+
+    a = report["all"]
+    fig = Figure(figsize=(6.0, 4.8), layout="constrained")
+    ax = fig.subplots()
+    seed_cols = [k for k in rows[0] if k.startswith("standalone_acc_seed")]
+    colours = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown"]
+    for j, name in enumerate(band_names(bands)):
+        sel = [r for r in rows if r["band"] == name]
+        if not sel:
+            continue
+        b = report["bands"][name]
+        c = colours[j % len(colours)]
+        label = f"{name} {b['range']} (n={len(sel)}, tau {_fmt(b.get('kendall_tau'))})"
+        ax.scatter([r["inherited_acc"] for r in sel], [r["standalone_acc_mean"] for r in sel], s=18, c=c, label=label)
+        if len(seed_cols) > 1:
+            ax.vlines(
+                [r["inherited_acc"] for r in sel],
+                [min(r[k] for k in seed_cols) for r in sel],
+                [max(r[k] for k in seed_cols) for r in sel],
+                colors=c, alpha=0.4, lw=1,
+            )  # fmt: skip
+    ax.set_xlabel("inherited-weight val_acc (supernet)")
+    ax.set_ylabel(f"stand-alone val_acc (mean of {len(seed_cols)} seed{'s' * (len(seed_cols) > 1)})")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left")  # the points run along the diagonal: this corner stays empty
+    ci = a.get("kendall_tau_ci")
+    ax.set_title(
+        f"Kendall tau {_fmt(a['kendall_tau'])}"
+        + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
+        + f" (params only {_fmt(a['params_tau'])}, "
+        f"seed vs seed {_fmt(a['noise_tau'])}), n={a['n']}",
+        fontsize=9,
+    )
+    return fig
+
+
+def _tensorboard(out_dir: Path, report: dict, fig, rankings: dict[str, dict]) -> None:
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(log_dir=str(out_dir))
+    try:
+        keys = ("kendall_tau", "spearman_rho", "params_tau", "params_gap", "noise_tau", "regret", "reliability")
+        for key in (*keys, *(k for k in report["all"] if k.startswith("top"))):
+            value = report["all"].get(key)
+            if value is not None:
+                writer.add_scalar(f"rank/{key}", value, 0)
+        for name, band in report["bands"].items():
+            for key in ("kendall_tau", "params_tau", "noise_tau"):
+                if band.get(key) is not None:
+                    writer.add_scalar(f"rank/{key}_{name}", band[key], 0)
+        for prefix, extra in rankings.items():
+            for key in ("kendall_tau", "params_gap"):
+                if extra["all"].get(key) is not None:
+                    writer.add_scalar(f"rank/{prefix}_{key}", extra["all"][key], 0)
+            for name, band in extra["bands"].items():
+                if band.get("kendall_tau") is not None:
+                    writer.add_scalar(f"rank/{prefix}_kendall_tau_{name}", band["kendall_tau"], 0)
+        writer.add_text("rank/verdict", report["verdict"], 0)
+        writer.add_figure("rank/scatter", fig, global_step=0, close=False)
+    finally:
+        writer.close()
+
+
+main = entry_point("rank", run)
+
+if __name__ == "__main__":
+    main()

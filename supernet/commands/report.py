@@ -1,0 +1,33 @@
+"""``supernet-report DIR``: one table and figures across the jobs of a sweep (supernet.fidelity.report).
+
+supernet-report outputs/pipeline/multiruns/<stamp>
+supernet-report outputs/rank/multiruns/<stamp>      # rank jobs: tau per config, samples pooled
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from supernet.errors import UsageError
+from supernet.fidelity.report import write_report
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="supernet-report", description="Aggregate the jobs of a sweep: report.md, report.csv, report.png."
+    )
+    parser.add_argument("dir", type=Path, help="a multirun dir, e.g. outputs/pipeline/multiruns/<stamp>")
+    args = parser.parse_args(argv)
+    try:
+        paths = write_report(args.dir)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    print(paths["md"].read_text())
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""``supernet-retrain``: fine-tune or retrain an exported subnet (see conf/retrain.yaml).
+
+supernet-retrain subnet=subnets/best init=inherited trainer.max_epochs=20
+supernet-retrain subnet=subnets/best init=scratch
+supernet-retrain subnet=subnets/best compare=true
+
+The retrain phase: an export dir -> a retrained export, metrics.json with val and test accuracy.
+
+The work is `supernet.train.retrain.retrain_subnet`, which the pipeline calls directly; this job only
+reads the Hydra config and checks it before any file is loaded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from supernet.commands.common import entry_point
+from supernet.config import check_trainer_config, to_dict
+from supernet.errors import UsageError
+from supernet.train.retrain import INITS, check_recipe, retrain_subnet
+
+
+def recipe_of(cfg: DictConfig) -> dict[str, Any]:
+    """``retrain.*`` + ``optim`` as the plain recipe dict `retrain_subnet` takes."""
+    return {**to_dict(cfg.retrain), "optim": to_dict(cfg.optim)}
+
+
+def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
+    if cfg.get("subnet") in (None, ""):
+        raise UsageError("subnet is required: an export directory written by supernet-export, e.g. subnet=subnets/best")
+    if cfg.init not in INITS:
+        raise UsageError(f"init={cfg.init!r} must be one of {list(INITS)}")
+    recipe = recipe_of(cfg)
+    check_recipe(recipe)
+    check_trainer_config(cfg.trainer)
+    result = retrain_subnet(
+        subnet_dir=str(cfg.subnet),
+        recipe=recipe,
+        data_cfg=to_dict(cfg.get("data")),
+        trainer_cfg=cfg.trainer,
+        out_dir=out_dir,
+        init=str(cfg.init),
+        seed=int(cfg.seed),
+        compare=bool(cfg.compare),
+        tensorboard=cfg.logger.name == "tensorboard",
+    )
+    m = result["metrics"]
+    test = "n/a" if m["test_acc"] is None else f"{m['test_acc']:.4f}"
+    print(
+        f"retrained {m['arch']} (init={m['init']}, {m['epochs']} epochs): val {m['val_acc']:.4f}, test {test} "
+        f"-> {result['paths']['subnet']}"
+    )
+    if result.get("compare"):
+        print(Path(result["paths"]["compare"]).read_text())
+    return result
+
+
+main = entry_point("retrain", run)
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,182 @@
+"""``supernet-search``: search sub-architectures of a trained supernet (conf/search.yaml).
+
+supernet-search ckpt_path=outputs/train/runs/<stamp> search.constraints.max_params=100000
+supernet-search ckpt_path=last search=random search.budget=2000
+supernet-search resume=true
+
+The search phase: a supernet checkpoint + its validation split -> history, Pareto front, best arch.
+
+The test split is never touched here: candidates are selected on validation accuracy only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig
+
+from supernet.commands.common import entry_point
+from supernet.config import to_dict, write_json
+from supernet.data.datasets import load_data
+from supernet.errors import UsageError
+from supernet.evaluation.inherited import InheritedEvaluator
+from supernet.io.checkpoint import data_config, load_supernet
+from supernet.search import needs_latency, run_search, validate_search_config
+
+log = logging.getLogger(__name__)
+
+SEARCH_RUNS = Path("outputs/search/runs")
+STATE_FILE = "search_state.json"
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError(f"device={name} but no CUDA device is visible; use device=cpu or auto")
+    if name not in ("cpu",) and not name.startswith("cuda"):
+        raise UsageError(f"device={name!r} must be auto, cpu or cuda[:N]")
+    return torch.device(name)
+
+
+def resume_dir(resume: Any) -> Path | None:
+    """``resume=true`` -> the newest search run with a saved state; ``resume=<dir>`` -> that dir."""
+    if resume in (False, None, "false"):
+        return None
+    if resume in (True, "true"):
+        runs = sorted(SEARCH_RUNS.glob(f"*/{STATE_FILE}"), key=lambda p: p.stat().st_mtime)
+        if not runs:
+            raise UsageError(f"resume=true: no search run with {STATE_FILE} under {SEARCH_RUNS}/")
+        return runs[-1].parent
+    path = Path(str(resume))
+    if not (path / STATE_FILE).is_file():
+        raise UsageError(f"resume={resume}: {path} has no {STATE_FILE}; pass a search run dir or resume=true")
+    return path
+
+
+def run(cfg: DictConfig, out_dir: Path, supernet=None, bundle=None) -> dict[str, Any]:
+    """Run a search. The pipeline passes the already-loaded `supernet` and data `bundle`."""
+    previous = resume_dir(cfg.get("resume"))
+    ckpt_path = cfg.get("ckpt_path")
+    if previous is not None:
+        out_dir = previous
+        if ckpt_path is None and (previous / "search_request.json").is_file():
+            ckpt_path = json.loads((previous / "search_request.json").read_text())["ckpt_path"]
+    if supernet is None:
+        if ckpt_path is None:
+            raise UsageError("ckpt_path is required: a supernet .ckpt, a training run dir, or `last`")
+        supernet = load_supernet(ckpt_path)
+    search_cfg = validate_search_config(to_dict(cfg.search), supernet.space)
+    device = pick_device(str(cfg.get("device", "auto")))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json(out_dir / "search_request.json", {"ckpt_path": str(supernet.path), "search": search_cfg})
+
+    if bundle is None:
+        bundle = load_data(data_config(supernet, to_dict(cfg.get("data")) or {}))
+    supernet.model.calibrate(bundle.train_x)
+    torch.set_float32_matmul_precision("high")
+    latency = search_cfg["latency"] if needs_latency(search_cfg) else None
+    should_stop = None
+    rescore = None
+    kind = search_cfg.get("evaluator", "inherited")
+    if kind == "standalone" and search_cfg["finetune"]["top"]:
+        raise UsageError(
+            "search.finetune.top re-ranks candidates scored with inherited weights; a stand-alone search's "
+            "candidates are already trained: leave it at 0"
+        )
+    if kind == "standalone":
+        # The naive baseline: every candidate trained from scratch (the supernet gives only the space).
+        from supernet.evaluation.standalone import StandaloneCache
+        from supernet.evaluation.standalone_search import StandaloneEvaluator, TimeBudget, check_standalone_config
+
+        settings = check_standalone_config(search_cfg, data_config(supernet))
+        should_stop = TimeBudget(settings.time_budget_s)
+        evaluator = StandaloneEvaluator(
+            supernet.space,
+            bundle,
+            settings.recipe,
+            seed=int(cfg.seed),
+            device=device,
+            latency=latency,
+            cache=StandaloneCache(settings.cache),
+            time_budget=should_stop,
+        )
+    elif kind == "inherited":
+        evaluator = InheritedEvaluator(
+            supernet.model,
+            supernet.space,
+            bundle.val_x,
+            bundle.val_y,
+            device=device,
+            amp=bool(cfg.get("amp", False)),
+            latency=latency,
+        )
+        if search_cfg["finetune"]["top"]:
+            rescore = _finetune_scorer(supernet, bundle, search_cfg["finetune"], int(cfg.seed), device)
+    else:
+        raise UsageError(f"search.evaluator={kind!r} must be inherited or standalone")
+    writer = None
+    if cfg.logger.name == "tensorboard":
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(log_dir=str(out_dir))
+    started = time.perf_counter()
+    try:
+        result = run_search(
+            supernet.space,
+            evaluator,
+            search_cfg,
+            out_dir,
+            seed=int(cfg.seed),
+            resume=previous is not None,
+            writer=writer,
+            should_stop=should_stop,
+            rescore=rescore,
+        )
+    finally:
+        if writer is not None:
+            writer.close()
+    wall = time.perf_counter() - started
+    result.update(
+        {
+            "task": "search",
+            "status": "ok",
+            "ckpt_path": str(supernet.path),
+            "ckpt_sha256": supernet.sha256,
+            "device": str(device),
+            "evaluator": kind,
+            "archs_scored_this_run": getattr(evaluator, "n_scored", getattr(evaluator, "n_trained", None)),
+            "scoring_wall_s": round(wall, 2),
+            "data": bundle.summary(),
+            "paths": {
+                "run_dir": str(out_dir),
+                "history": str(out_dir / "history.csv"),
+                "pareto": str(out_dir / "pareto.json"),
+                "best": str(out_dir / "best" / "arch.yaml"),
+                **({"finetune": str(out_dir / "finetune.csv")} if "finetune" in result else {}),
+            },
+        }
+    )
+    if result.get("best"):
+        result["objective"] = result["best"].get("val_acc")
+    write_json(out_dir / "result.json", result)
+    return result
+
+
+def _finetune_scorer(supernet, bundle, node: dict, seed: int, device: torch.device):
+    """``archs -> [{"acc", "loss"}]`` after the ``search.finetune`` recipe (the final re-ranking)."""
+    from supernet.evaluation.finetune import FinetuneRecipe, finetuned_scores
+
+    recipe = FinetuneRecipe.from_cfg(node, "search.finetune", other_keys=["top"])
+    return lambda archs: finetuned_scores(supernet.model, archs, bundle, recipe, seed=seed, device=device)
+
+
+main = entry_point("search", run)
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,332 @@
+"""Data sets as device-resident tensors, with a fixed seeded train/validation split.
+
+Built-in sets (``conf/data/``): ``digits`` (scikit-learn's embedded 8x8 digits, offline, the
+default), ``mnist``, ``fashion_mnist``, ``kmnist`` (torchvision). Tabular files and image folders
+live in `supernet.data.tables` and register here under ``csv``, ``image_folder``, ``tabular_demo``.
+
+Every loader returns *raw* features (images as floats in [0, 1], flattened); this module carves
+the validation split from the training set (stratified, seeded by ``data.split_seed``, never the
+run seed, so every run and every search sees the same split), computes the normalisation from the
+training split only, and normalises all splits once. The official test split is kept apart and is
+only read for final reports (retrain, ``supernet-score split=test``).
+
+    python -c "from supernet.data.datasets import load_data; b = load_data({'name': 'digits'}); print(b.summary())"
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib
+import logging
+import shutil
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from supernet.errors import UsageError
+
+log = logging.getLogger(__name__)
+
+# The Debian package `dataset-fashion-mnist` installs the original gz files here.
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+
+TORCHVISION_SETS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "kmnist": "KMNIST"}
+IDX_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+
+
+@dataclass
+class RawData:
+    """What a loader returns: raw float features ``(N, F)``, int64 labels, and how to read them."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor | None
+    test_y: torch.Tensor | None
+    input_shape: list[int]
+    class_names: list[str]
+    # How raw inputs were built from the user's files (tabular encodings...); saved with exports.
+    preprocess: dict[str, Any] = field(default_factory=dict)
+    # "channel": one mean/std per image channel; "feature": one per input feature (tabular).
+    normalize: str = "channel"
+
+
+@dataclass
+class DataBundle:
+    """Normalised, flattened splits (CPU tensors until `to` moves them) and their description."""
+
+    name: str
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    test_x: torch.Tensor | None
+    test_y: torch.Tensor | None
+    input_shape: list[int]
+    class_names: list[str]
+    mean: list[float]
+    std: list[float]
+    preprocess: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def in_features(self) -> int:
+        return int(self.train_x.shape[1])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def to(self, device: torch.device | str) -> DataBundle:
+        for name in ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y"):
+            t = getattr(self, name)
+            if t is not None:
+                setattr(self, name, t.to(device, non_blocking=True))
+        return self
+
+    def info(self) -> dict[str, Any]:
+        """Everything a model needs to be rebuilt and fed raw inputs (saved in checkpoints/exports)."""
+        return {
+            "name": self.name,
+            "input_shape": list(self.input_shape),
+            "in_features": self.in_features,
+            "num_classes": self.num_classes,
+            "class_names": list(self.class_names),
+            "normalization": {"mean": list(self.mean), "std": list(self.std)},
+            "preprocess": dict(self.preprocess),
+        }
+
+    def summary(self) -> str:
+        counts = torch.bincount(self.train_y.cpu(), minlength=self.num_classes)
+        ratio = counts.max().item() / max(counts.min().item(), 1)
+        n_test = 0 if self.test_y is None else len(self.test_y)
+        return (
+            f"data={self.name}: {len(self.train_y)} train / {len(self.val_y)} val / {n_test} test, "
+            f"{self.in_features} features, {self.num_classes} classes "
+            f"(largest/smallest class in train: {ratio:.2f})"
+        )
+
+
+# ---------------------------------------------------------------------------- registry
+def _load_digits(cfg: Mapping) -> RawData:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = torch.tensor(digits.data, dtype=torch.float32) / 16.0  # pixel values are 0..16
+    y = torch.tensor(digits.target, dtype=torch.int64)
+    # digits has no official test split: carve a fixed stratified one.
+    train_idx, test_idx = stratified_split(y, float(cfg.get("test_size", 0.2)), seed=12345)
+    return RawData(x[train_idx], y[train_idx], x[test_idx], y[test_idx], [1, 8, 8], [str(i) for i in range(10)])
+
+
+def _load_torchvision(cfg: Mapping) -> RawData:
+    import torchvision.datasets as tvd
+
+    name = cfg["name"]
+    cls = getattr(tvd, TORCHVISION_SETS[name])
+    root = Path(cfg.get("root") or "data")
+    raw_dir = root / cls.__name__ / "raw"
+    if name == "fashion_mnist":
+        _unpack_debian_fashion_mnist(raw_dir)
+    have_files = all((raw_dir / f).exists() for f in IDX_FILES)
+    download = bool(cfg.get("download", True)) and not have_files
+    try:
+        train = cls(str(root), train=True, download=download)
+        test = cls(str(root), train=False, download=download)
+    except (RuntimeError, OSError) as exc:  # torchvision raises RuntimeError("Dataset not found")
+        raise UsageError(
+            f"data={name}: no local copy in {raw_dir} and the download failed ({_first_line(exc)}); "
+            f"put the IDX files {', '.join(IDX_FILES)} (or their .gz) into {raw_dir}"
+        ) from exc
+
+    def flat(ds: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        return ds.data.reshape(len(ds.data), -1).float().div_(255.0), ds.targets.long()
+
+    train_x, train_y = flat(train)
+    test_x, test_y = flat(test)
+    return RawData(train_x, train_y, test_x, test_y, [1, 28, 28], [str(c) for c in train.classes])
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _unpack_debian_fashion_mnist(raw_dir: Path) -> None:
+    """Debian recompressed the .gz files, so torchvision's md5 check fails on them; the
+    decompressed IDX files are byte-identical to the originals and torchvision reads those."""
+    if not DEBIAN_FASHION_MNIST.is_dir() or all((raw_dir / f).exists() for f in IDX_FILES):
+        return
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    for stem in IDX_FILES:
+        src = DEBIAN_FASHION_MNIST / f"{stem}.gz"
+        if src.exists() and not (raw_dir / stem).exists():
+            tmp = raw_dir / f".{stem}.tmp"
+            with gzip.open(src, "rb") as fin, open(tmp, "wb") as fout:
+                shutil.copyfileobj(fin, fout)
+            tmp.replace(raw_dir / stem)
+    log.info("using Fashion-MNIST from %s (decompressed into %s)", DEBIAN_FASHION_MNIST, raw_dir)
+
+
+# name -> loader; loaders for user files are imported lazily (pandas is only needed there).
+LOADERS: dict[str, Callable[[Mapping], RawData] | str] = {
+    "digits": _load_digits,
+    "mnist": _load_torchvision,
+    "fashion_mnist": _load_torchvision,
+    "kmnist": _load_torchvision,
+    "csv": "supernet.data.tables:load_table",
+    "tabular_demo": "supernet.data.tables:load_tabular_demo",
+    "image_folder": "supernet.data.tables:load_image_folder",
+}
+
+
+def _resolve_loader(name: str) -> Callable[[Mapping], RawData]:
+    if name not in LOADERS:
+        raise UsageError(f"data.name={name!r} is unknown; choose one of {sorted(LOADERS)}")
+    loader = LOADERS[name]
+    if isinstance(loader, str):
+        module, func = loader.split(":")
+        loader = getattr(importlib.import_module(module), func)
+    return loader
+
+
+def check_data_config(cfg: Mapping) -> None:
+    """Cheap checks before any data is read (the CLI calls this first)."""
+    name = cfg.get("name")
+    if name not in LOADERS:
+        raise UsageError(f"data.name={name!r} is unknown; choose one of {sorted(LOADERS)}")
+    val_size = cfg.get("val_size", 0.2)
+    if val_size is None or float(val_size) <= 0 or (float(val_size) >= 1 and float(val_size) % 1):
+        raise UsageError(f"data.val_size={val_size} must be a fraction in (0, 1) or a count >= 1")
+    for key in ("batch_size", "eval_batch_size"):
+        if key in cfg and (cfg[key] is None or int(cfg[key]) < 1):
+            raise UsageError(f"data.{key}={cfg[key]} must be a positive integer")
+    if cfg.get("loader", "tensor") not in ("tensor", "dataloader"):
+        raise UsageError(f"data.loader={cfg.get('loader')!r} must be 'tensor' or 'dataloader'")
+
+
+# ---------------------------------------------------------------------------- splits
+def stratified_split(y: torch.Tensor, holdout: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices (keep, holdout): `holdout` is a fraction in (0, 1) or a count; per-class proportional."""
+    n = len(y)
+    n_hold = int(round(holdout * n)) if holdout < 1 else int(holdout)
+    if not 0 < n_hold < n:
+        raise UsageError(f"cannot hold out {holdout} of {n} samples")
+    g = torch.Generator().manual_seed(seed)
+    keep, hold = [], []
+    classes = torch.unique(y)
+    for c in classes.tolist():
+        idx = torch.nonzero(y == c).flatten()
+        idx = idx[torch.randperm(len(idx), generator=g)]
+        k = int(round(len(idx) * n_hold / n))
+        hold.append(idx[:k])
+        keep.append(idx[k:])
+    keep_t, hold_t = torch.cat(keep), torch.cat(hold)
+    # Shuffle across classes too (a class-sorted split would make index-order batches skewed).
+    return keep_t[torch.randperm(len(keep_t), generator=g)], hold_t[torch.randperm(len(hold_t), generator=g)]
+
+
+def _limit(x: torch.Tensor, y: torch.Tensor, limit: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    if limit is None or limit >= len(y):
+        return x, y
+    return x[:limit], y[:limit]
+
+
+def load_data(cfg: Mapping) -> DataBundle:
+    """Load ``cfg['name']``, split, normalise: the one entry point every command uses."""
+    check_data_config(cfg)
+    raw = _resolve_loader(cfg["name"])(cfg)
+    train_idx, val_idx = stratified_split(
+        raw.train_y, float(cfg.get("val_size", 0.2)), seed=int(cfg.get("split_seed", 0))
+    )
+    train_x, train_y = _limit(raw.train_x[train_idx], raw.train_y[train_idx], cfg.get("limit_train"))
+    val_x, val_y = _limit(raw.train_x[val_idx], raw.train_y[val_idx], cfg.get("limit_val"))
+    test_x, test_y = raw.test_x, raw.test_y
+    if test_x is not None:
+        test_x, test_y = _limit(test_x, test_y, cfg.get("limit_test"))
+
+    groups = raw.input_shape[0] if raw.normalize == "channel" else train_x.shape[1]
+    by_group = train_x.reshape(len(train_x), groups, -1)
+    mean = by_group.mean(dim=(0, 2))
+    std = by_group.std(dim=(0, 2)).clamp_min(1e-6)  # constant features must not divide by zero
+    norm = Normalize(mean.tolist(), std.tolist())
+    bundle = DataBundle(
+        name=cfg["name"],
+        train_x=norm(train_x),
+        train_y=train_y,
+        val_x=norm(val_x),
+        val_y=val_y,
+        test_x=None if test_x is None else norm(test_x),
+        test_y=test_y,
+        input_shape=list(raw.input_shape),
+        class_names=list(raw.class_names),
+        mean=mean.tolist(),
+        std=std.tolist(),
+        preprocess=raw.preprocess,
+    )
+    log.info(bundle.summary())
+    return bundle
+
+
+class Normalize(torch.nn.Module):
+    """Raw flattened input -> normalised input, one mean/std per channel (images) or feature."""
+
+    def __init__(self, mean: list[float], std: list[float]) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = x.shape[0]
+        x = x.reshape(n, len(self.mean), -1)
+        return ((x - self.mean[:, None]) / self.std[:, None]).reshape(n, -1)
+
+
+# ---------------------------------------------------------------------------- batching
+class TensorLoader:
+    """Batches of device-resident tensors by index: no per-sample Python in the hot loop.
+
+    The permutation of epoch ``e`` is drawn from ``seed + e`` so a resumed run sees the same
+    batches. Under DDP each rank takes an equal, disjoint share of every epoch's permutation.
+    """
+
+    def __init__(
+        self,
+        tensors: Callable[[], tuple[torch.Tensor, torch.Tensor]],
+        batch_size: int,
+        shuffle: bool,
+        seed: int = 0,
+        epoch: Callable[[], int] = lambda: 0,
+        rank: Callable[[], tuple[int, int]] = lambda: (0, 1),
+    ) -> None:
+        self.tensors, self.batch_size, self.shuffle = tensors, batch_size, shuffle
+        self.seed, self.epoch, self.rank = seed, epoch, rank
+
+    def _indices(self) -> torch.Tensor:
+        x, _ = self.tensors()
+        n = len(x)
+        if self.shuffle:
+            g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch())
+            idx = torch.randperm(n, generator=g)
+        else:
+            idx = torch.arange(n)
+        rank, world = self.rank()
+        if world > 1:
+            idx = idx[: n - n % world][rank::world]
+        return idx.to(x.device)
+
+    def __len__(self) -> int:
+        x, _ = self.tensors()
+        n = len(x) // self.rank()[1]
+        return (n + self.batch_size - 1) // self.batch_size
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        x, y = self.tensors()
+        for idx in self._indices().split(self.batch_size):
+            yield x[idx], y[idx]

@@ -1,0 +1,179 @@
+"""Scoring with a short fine-tune: a better-informed, slower view of a subnet than inherited weights.
+
+Each arch is extracted from the supernet (its inherited weights), trained alone for a few Adam
+steps on the training split and scored on the validation split. Every arch sees the same batches
+(drawn from `seed`), so the only difference between two candidates is their weights and shape.
+
+Why: inherited accuracy mis-ranks mostly the small nets, whose shared weights are tuned for the
+larger ones that contain them; a few steps of their own let them catch up. On Fashion-MNIST
+(99 stratified archs, three 5-epoch supernets, CPU), ranking by the validation loss after 100
+steps at lr 3e-4 raised Kendall tau against stand-alone training from 0.81 / 0.82 / 0.79
+(inherited accuracy) to 0.86 / 0.86 / 0.83, and from 0.61 / 0.58 / 0.34 to 0.75 / 0.67 / 0.60
+among the nets under 100k parameters (by the accuracy after the same steps: 0.85 / 0.83 / 0.82).
+Over 293 archs (six samples) it ranks above size on every supernet (95% intervals exclude 0), and
+300 steps rank better than 100 on every supernet and every held-out sample (README, fidelity
+section). It costs about 0.7-1.4 s per arch and 100 steps on a 2-core CPU against milliseconds
+inherited, so it re-ranks a search's best candidates (``search.finetune.top``, 100 steps) and a
+fidelity check's sample (``rank.finetune.steps``, 300 steps by default), not every candidate of a
+search.
+
+    from supernet.evaluation.finetune import FinetuneRecipe, finetuned_scores
+    finetuned_scores(sn.model, [(64,), (256, 128)], bundle, FinetuneRecipe(steps=100))
+    # -> [{"acc": 0.84, "loss": 0.45}, {"acc": 0.86, "loss": 0.40}]
+
+A supernet trained with ``model.norm=batch`` hands each arch over with its normalisation unfolded
+(``extract(fold=False)``): it fine-tunes with batch statistics, as the supernet trained, and its
+statistics are measured again on the calibration images before it is scored.
+
+Nets train together in groups (their losses summed, one backward, one multi-tensor Adam step):
+the gradient of the sum with respect to one net's weights is exactly that net's own, so a net's
+result does not depend on its group (on CPU bit for bit).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+
+from supernet.core.space import Arch
+from supernet.core.supermlp import SuperMLP
+from supernet.data.datasets import DataBundle
+from supernet.errors import UsageError
+
+# Parameters per training group: Adam keeps weights, grads and two moments (16 bytes each).
+GROUP_PARAMS = 16_000_000
+
+
+SCORES = ("loss", "acc")
+
+
+@dataclass(frozen=True)
+class FinetuneRecipe:
+    """Adam at a constant `lr` for `steps` mini-batches of `batch_size` drawn with replacement,
+    then the arch is ranked by its validation `score`: ``loss`` (cross-entropy, lower is better)
+    or ``acc``. ``steps=0`` scores the inherited weights as they are."""
+
+    steps: int = 100
+    lr: float = 3e-4
+    batch_size: int = 256
+    score: str = "loss"
+
+    @classmethod
+    def from_cfg(cls, cfg: Mapping | None, prefix: str, other_keys: Sequence[str] = ()) -> FinetuneRecipe:
+        """From a ``<prefix>.*`` node (``rank.finetune``, ``search.finetune``) that may also hold
+        `other_keys`; missing keys take the defaults. Raises `UsageError` naming ``<prefix>.<key>``."""
+        cfg = dict(cfg or {})
+        known = ["steps", "lr", "batch_size", "score", *other_keys]
+        unknown = sorted(set(cfg) - set(known))
+        if unknown:
+            raise UsageError(f"{prefix}.{unknown[0]} is not a fine-tune setting: use {', '.join(known)}")
+        values = {k: cfg.get(k, getattr(cls, k)) for k in ("steps", "lr", "batch_size", "score")}
+        for key, lo in (("steps", 0), ("batch_size", 1)):
+            v = values[key]
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not float(v).is_integer() or v < lo:
+                raise UsageError(f"{prefix}.{key}={v!r} must be an integer >= {lo}")
+            values[key] = int(v)
+        lr = values["lr"]
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+            raise UsageError(f"{prefix}.lr={lr!r} must be a number > 0")
+        values["lr"] = float(lr)
+        if values["score"] not in SCORES:
+            raise UsageError(f"{prefix}.score={values['score']!r} must be one of {', '.join(SCORES)}")
+        return cls(**values)
+
+    def to_dict(self) -> dict:
+        return {"optimizer": "adam", "schedule": "constant", **asdict(self)}
+
+    def rank_value(self, scores: Mapping[str, float]) -> float:
+        """Higher is better: the accuracy, or minus the loss."""
+        return scores["acc"] if self.score == "acc" else -scores["loss"]
+
+
+def finetuned_scores(
+    model: SuperMLP,
+    archs: Sequence[Sequence[int]],
+    bundle: DataBundle,
+    recipe: FinetuneRecipe,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+    group_params: int = GROUP_PARAMS,
+) -> list[dict[str, float]]:
+    """``{"acc", "loss"}`` on the validation split for each arch after `recipe` (the supernet
+    itself is not changed)."""
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    archs = [model.space.validate(a) for a in archs]
+    train_x, train_y = bundle.train_x.to(device), bundle.train_y.to(device)
+    val_x, val_y = bundle.val_x.to(device), bundle.val_y.to(device)
+    scores: dict[Arch, dict[str, float]] = {}
+    for group in _groups(list(dict.fromkeys(archs)), model, group_params):
+        # Unfolded: a subnet normalised like the supernet (model.norm=batch) fine-tunes with batch
+        # statistics, as it was trained; its folded weights alone train worse (README).
+        nets = [model.extract(a, fold=False).to(device) for a in group]
+        if recipe.steps:
+            _fit(nets, train_x, train_y, recipe, seed)
+            _recalibrate(nets, model.calibration)
+        scores.update(zip(group, _val_scores(nets, val_x, val_y), strict=True))
+    return [dict(scores[a]) for a in archs]
+
+
+def _groups(archs: list[Arch], model: SuperMLP, group_params: int) -> list[list[Arch]]:
+    groups: list[list[Arch]] = []
+    size = 0
+    for arch in archs:
+        params = model.space.params(arch)
+        if groups and size + params <= group_params:
+            groups[-1].append(arch)
+            size += params
+        else:
+            groups.append([arch])
+            size = params
+    return groups
+
+
+def _fit(nets, train_x: torch.Tensor, train_y: torch.Tensor, recipe: FinetuneRecipe, seed: int) -> None:
+    for net in nets:
+        net.train()
+    optimizer = torch.optim.Adam([p for net in nets for p in net.parameters()], lr=recipe.lr)
+    # The batch indices come from a CPU generator: the same batches on every device.
+    g = torch.Generator().manual_seed(int(seed))
+    for _ in range(recipe.steps):
+        idx = torch.randint(len(train_y), (recipe.batch_size,), generator=g).to(train_x.device)
+        x, y = train_x[idx], train_y[idx]
+        loss = torch.stack([F.cross_entropy(net(x), y) for net in nets]).sum()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+
+@torch.no_grad()
+def _recalibrate(nets, calibration: torch.Tensor | None) -> None:
+    """Measure the fine-tuned nets' normalisation statistics again on the calibration inputs, as
+    the inherited scores are measured (the running averages lag behind the changing weights).
+    PyTorch keeps the unbiased variance, 1.0005x the biased one the supernet uses at 2,048 inputs."""
+    for net in nets:
+        norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+        if not norms:
+            continue
+        for bn in norms:
+            bn.reset_running_stats()
+            bn.momentum = None  # a cumulative average: one pass gives these inputs' statistics
+        net.train()
+        net(calibration.to(next(net.parameters()).device))
+
+
+@torch.no_grad()
+def _val_scores(nets, x: torch.Tensor, y: torch.Tensor, chunk: int = 8192) -> list[dict[str, float]]:
+    for net in nets:
+        net.eval()
+    correct = torch.zeros(len(nets), dtype=torch.long, device=x.device)
+    loss = torch.zeros(len(nets), dtype=torch.float64, device=x.device)
+    for start in range(0, len(x), chunk):
+        xs, ys = x[start : start + chunk], y[start : start + chunk]
+        for i, net in enumerate(nets):
+            logits = net(xs)
+            correct[i] += (logits.argmax(1) == ys).sum()
+            loss[i] += F.cross_entropy(logits, ys, reduction="sum").double()
+    return [{"acc": c / len(x), "loss": v / len(x)} for c, v in zip(correct.tolist(), loss.tolist(), strict=True)]

@@ -1,0 +1,185 @@
+"""Scoring architectures with the weights they inherit from the supernet: batched, cached.
+
+Many archs are scored in one pass over a prefix tree of their widths. Archs that share a prefix
+``(w1, ..., wk)`` share its activations; at each tree node the next layer is computed once, at
+the widest width any child needs, and every child takes its first ``w`` columns (a prefix of the
+units is exactly the child's own layer). The first layer, the most expensive one for image data,
+is therefore computed once per validation chunk for the whole batch of candidates. The validation
+set stays on the device; accuracies are summed on the device and read back once per call.
+
+    ev = InheritedEvaluator(sn.model, sn.space, bundle.val_x, bundle.val_y)
+    ev.evaluate([(256, 128), (64,)])   # -> [{"val_acc": ..., "params": ..., "flops": ...}, ...]
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
+
+import torch
+import torch.nn.functional as F
+
+from supernet.core.space import Arch, SearchSpace, as_arch
+from supernet.core.supermlp import SuperMLP, batch_stats
+
+
+class InheritedEvaluator:
+    """The search's view of the supernet: ``evaluate(archs) -> [record]``, cached per arch."""
+
+    def __init__(
+        self,
+        model: SuperMLP,
+        space: SearchSpace,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        device: torch.device | str | None = None,
+        chunk_size: int | None = None,
+        amp: bool = False,
+        latency: dict | None = None,
+        metric_name: str = "val_acc",
+    ) -> None:
+        self.device = torch.device(device) if device is not None else x.device
+        self.model = model.to(self.device).eval()
+        self.space = space
+        self.x, self.y = x.to(self.device), y.to(self.device)
+        # Keep a chunk's widest activations (N x width_max floats per layer) within ~256 MB.
+        self.chunk_size = chunk_size or max(256, (256 << 20) // (4 * space.width_max * max(1, space.depth_max)))
+        self.amp = amp and self.device.type == "cuda"
+        self.latency = latency  # {"batch_size", "warmup", "repeats"} or None: not measured
+        self.metric_name = metric_name
+        self.cache: dict[Arch, dict] = {}
+        self.n_scored = 0  # archs actually computed (cache misses)
+
+    # ------------------------------------------------------------------ public
+    def evaluate(self, archs: Sequence[Sequence[int]]) -> list[dict]:
+        archs = [as_arch(a) for a in archs]
+        todo = list(dict.fromkeys(a for a in archs if a not in self.cache))
+        if todo:
+            for arch, acc in zip(todo, self.accuracies(todo)):
+                record = {self.metric_name: acc, "params": self.space.params(arch), "flops": self.space.flops(arch)}
+                if self.latency:
+                    record["latency_ms"] = self.latency_ms(arch)
+                self.cache[arch] = record
+        return [dict(self.cache[a]) for a in archs]
+
+    @torch.no_grad()
+    def accuracies(self, archs: Sequence[Arch]) -> list[float]:
+        """Accuracy of every arch on (x, y), all archs in one prefix-tree pass per chunk."""
+        for arch in archs:
+            self.space.validate(arch)
+        self.n_scored += len(archs)
+        correct = torch.zeros(len(archs), dtype=torch.long, device=self.device)
+        index = {a: i for i, a in enumerate(archs)}
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.amp else nullcontext()
+        with autocast:
+            stats = self._node_stats(list(archs)) if self.model.norm == "batch" else None
+            for start in range(0, len(self.x), self.chunk_size):
+                xs, ys = self.x[start : start + self.chunk_size], self.y[start : start + self.chunk_size]
+                self._walk(xs, ys, 0, list(archs), index, correct, stats, ())
+        return (correct.double() / len(self.x)).tolist()
+
+    @torch.no_grad()
+    def accuracies_naive(self, archs: Sequence[Arch], batch_size: int = 1024) -> list[float]:
+        """The obvious way, one arch at a time through its extracted model in mini-batches
+        (what `supernet-bench` compares the batched scorer against)."""
+        out = []
+        for arch in archs:
+            net = self.model.extract(arch)
+            correct = 0
+            for start in range(0, len(self.x), batch_size):
+                logits = net(self.x[start : start + batch_size])
+                correct += int((logits.argmax(1) == self.y[start : start + batch_size]).sum())
+            out.append(correct / len(self.x))
+        return out
+
+    # ------------------------------------------------------------------ prefix tree
+    def _node_stats(self, archs: list[Arch]) -> dict[Arch, tuple[torch.Tensor, torch.Tensor]]:
+        """With ``norm="batch"``: the normalisation statistics at every node of the prefix tree,
+        keyed by the widths before it, measured on the supernet's calibration inputs by the same
+        walk (a unit's statistics depend only on the layers before it, so siblings share them)."""
+        stats: dict[Arch, tuple[torch.Tensor, torch.Tensor]] = {}
+
+        def walk(h: torch.Tensor, depth: int, group: list[Arch], prefix: Arch) -> None:
+            widest, children = _branches(group, depth)
+            if not children:
+                return
+            layer = self.model.hidden[depth]
+            z = F.linear(h, layer.weight[:widest, : h.shape[1]], layer.bias[:widest]).float()
+            stats[prefix] = batch_stats(z)
+            z = F.relu(self.model.normalize(depth, z, stats[prefix]))
+            for width, sub in children.items():
+                walk(z[:, :width], depth + 1, sub, prefix + (width,))
+
+        walk(self.model.calibration_inputs(self.device), 0, archs, ())
+        return stats
+
+    def _walk(
+        self,
+        h: torch.Tensor,
+        y: torch.Tensor,
+        depth: int,
+        group: list[Arch],
+        index: dict,
+        correct: torch.Tensor,
+        stats: dict | None = None,
+        prefix: Arch = (),
+    ) -> None:
+        model = self.model
+        ending = [a for a in group if len(a) == depth]
+        if ending:
+            head = model.head_for(depth)
+            pred = F.linear(h, head.weight[:, : h.shape[1]], head.bias).argmax(1)
+            hits = (pred == y).sum()
+            for a in ending:
+                correct[index[a]] += hits
+        widest, children = _branches(group, depth)
+        if not children:
+            return
+        layer = model.hidden[depth]
+        weight, bias = layer.weight[:widest, : h.shape[1]], layer.bias[:widest]
+        if stats is not None:
+            # Folded into the node's weights: one matmul, no extra pass over the activations.
+            weight, bias = model.folded(depth, weight, bias, stats[prefix])
+        z = F.relu(F.linear(h, weight, bias))
+        for width, sub in children.items():
+            self._walk(z[:, :width], y, depth + 1, sub, index, correct, stats, prefix + (width,))
+
+    # ------------------------------------------------------------------ latency
+    def latency_ms(self, arch: Arch) -> float:
+        """Median wall time of the extracted subnet on this device for one batch, warmed up."""
+        cfg = self.latency or {}
+        net = self.model.extract(arch)
+        batch = torch.randn(int(cfg.get("batch_size", 1)), self.space.in_features, device=self.device)
+        return measure_ms(lambda: net(batch), int(cfg.get("warmup", 5)), int(cfg.get("repeats", 20)), self.device)
+
+
+def _branches(group: list[Arch], depth: int) -> tuple[int, dict[int, list[Arch]]]:
+    """The archs of `group` that go on past layer `depth`, grouped by their width there, and the
+    widest of those widths (the width the tree node computes); ``(0, {})`` when none goes on."""
+    children: dict[int, list[Arch]] = defaultdict(list)
+    for a in group:
+        if len(a) > depth:
+            children[a[depth]].append(a)
+    return max(children, default=0), children
+
+
+def measure_ms(fn, warmup: int, repeats: int, device: torch.device) -> float:
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    with torch.no_grad():
+        for _ in range(warmup):
+            fn()
+        sync()
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            sync()
+            times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
+
+
+def flatten_archs(items: Iterable) -> list[Arch]:
+    return [as_arch(a) for a in items]

@@ -1,1 +1,0 @@
-"""One function per phase (``run(cfg, out_dir) -> dict``), shared by the commands and the pipeline."""

@@ -1,0 +1,137 @@
+"""Train the supernet: data -> SuperMLP -> Lightning fit -> checkpoints, TensorBoard, result.json."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from omegaconf import DictConfig
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.loggers import TensorBoardLogger
+
+from supernet.config import build_space, check_train_config, to_dict, trainer_kwargs, write_json
+from supernet.data.datasets import DataBundle, load_data
+from supernet.io.checkpoint import resume_target
+from supernet.train.module import AtomicCheckpointIO, SupernetModule, TensorDataModule, plain_hparams
+
+log = logging.getLogger(__name__)
+
+
+def tau_callbacks(cfg: DictConfig) -> list:
+    """``train.tau_reference=<rank.csv>``: log ``val/kendall_tau`` against those stand-alone
+    accuracies every ``train.tau_every_n_epochs`` epochs."""
+    reference = cfg.train.get("tau_reference")
+    if not reference:
+        return []
+    from supernet.train.callbacks import tau_callback_from_csv
+
+    return [tau_callback_from_csv(reference, int(cfg.train.get("tau_every_n_epochs", 1)))]
+
+
+def ema_callbacks(cfg: DictConfig) -> list:
+    """``train.ema_decay`` (0.99 by default, null: off): train on the raw weights but validate,
+    checkpoint, search and export an exponential moving average of them (BigNAS). Listed after
+    the tau callback so that its ``val/kendall_tau`` also reads the averaged weights."""
+    decay = cfg.train.get("ema_decay")
+    if decay is None:
+        return []
+    from supernet.train.callbacks import EMAWeights
+
+    return [EMAWeights(decay)]
+
+
+def train_supernet(
+    cfg: DictConfig,
+    out_dir: Path,
+    bundle: DataBundle | None = None,
+    resume: tuple[Path | None, Path | None] | None = None,
+) -> dict[str, Any]:
+    """Train; `bundle` lets the pipeline load the data once for all its phases, `resume` is
+    `resume_target`'s answer when the caller already checked the checkpoint (it is read once)."""
+    check_train_config(cfg)
+    ckpt, resume_dir = resume or resume_target(cfg.get("ckpt_path"), cfg.get("model"))
+    if resume_dir is not None:
+        log.info("resuming %s in place from %s", resume_dir, ckpt)
+        out_dir = resume_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.set_float32_matmul_precision("high")  # TF32 on GPUs that have it
+    pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
+
+    started = time.perf_counter()
+    bundle = bundle if bundle is not None else load_data(cfg.data)
+    space = build_space(cfg.space, cfg.data, bundle.in_features, bundle.num_classes)
+    module = SupernetModule(
+        space=space.to_dict(),
+        # The data config travels with the checkpoint: search, export, retrain and rank read
+        # exactly the same split without the user repeating it.
+        data_info={**bundle.info(), "config": to_dict(cfg.data)},
+        sampler=to_dict(cfg.sampler),
+        optim=to_dict(cfg.optim),
+        seed=int(cfg.seed),
+        skip_nonfinite=bool(cfg.train.skip_nonfinite),
+        model=to_dict(cfg.get("model") or {}),
+    )
+    datamodule = TensorDataModule(
+        bundle,
+        int(cfg.data.batch_size),
+        int(cfg.data.eval_batch_size),
+        int(cfg.seed),
+        loader=cfg.data.loader,
+        num_workers=int(cfg.data.get("num_workers", 0)),
+    )
+    checkpoint = ModelCheckpoint(
+        dirpath=out_dir / "checkpoints",
+        filename="epoch{epoch:03d}",
+        save_last=True,
+        # save_top_k=1 without a monitor keeps the newest epoch; Lightning refreshes last.ckpt only
+        # when it saved a checkpoint in that epoch, so top_k=0 would write last.ckpt at the end only.
+        save_top_k=1,
+        every_n_epochs=1,
+        auto_insert_metric_name=False,
+    )
+    loggers = []
+    if cfg.logger.name == "tensorboard":
+        tb = TensorBoardLogger(save_dir=str(out_dir), name="", version="", default_hp_metric=False)
+        tb.log_hyperparams(plain_hparams(to_dict(cfg)), {"hp/acc_min": 0.0, "hp/acc_mid": 0.0, "hp/acc_max": 0.0})
+        loggers.append(tb)
+    trainer = pl.Trainer(
+        **trainer_kwargs(cfg.trainer),
+        default_root_dir=str(out_dir),
+        logger=loggers or False,
+        callbacks=[checkpoint, *tau_callbacks(cfg), *ema_callbacks(cfg)],
+        plugins=[AtomicCheckpointIO()],
+        enable_model_summary=False,
+    )
+    trainer.fit(module, datamodule=datamodule, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
+
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if not k.startswith("hp/")}
+    if not any(k.startswith("val/") for k in metrics):
+        # Resumed from a checkpoint written after the last epoch: nothing ran, so validate the
+        # finished weights (a straight or mid-way resumed run already validated its last epoch).
+        final = trainer.validate(module, datamodule=datamodule, verbose=False)[0]
+        metrics.update({k: float(v) for k, v in final.items() if not k.startswith("hp/")})
+    result = {
+        "task": "train",
+        "status": "ok",
+        "metrics": metrics,
+        "epochs": trainer.current_epoch,
+        "global_step": trainer.global_step,
+        "nonfinite_skips": module.nonfinite_skips,
+        "wall_s": round(time.perf_counter() - started, 2),
+        "space": space.to_dict(),
+        "space_size": space.size(),
+        "data": bundle.summary(),
+        "device": str(module.device),
+        "paths": {
+            "run_dir": str(out_dir),
+            "checkpoint": str(out_dir / "checkpoints" / "last.ckpt"),
+            "tensorboard": str(out_dir),
+        },
+    }
+    if trainer.is_global_zero:
+        write_json(out_dir / "result.json", result)
+    return result
