@@ -5,14 +5,11 @@ Each command calls its ``check_*`` functions first, so a typo costs a second, no
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from supernet.core.optim import check_optim_config
 from supernet.core.sampling import check_sampler_config
@@ -20,13 +17,7 @@ from supernet.core.space import SearchSpace
 from supernet.core.supermlp import HEADS, NORMS, configured_heads, configured_norm
 from supernet.data.datasets import check_data_config
 from supernet.errors import UsageError
-
-
-def to_dict(cfg: Any) -> Any:
-    """A resolved plain-Python copy of an OmegaConf node (checkpoints store only plain data)."""
-    if isinstance(cfg, DictConfig) or OmegaConf.is_config(cfg):
-        return OmegaConf.to_container(cfg, resolve=True)
-    return cfg
+from supernet.io.files import to_plain
 
 
 def space_settings(space_cfg: Mapping, data_cfg: Mapping) -> dict[str, int]:
@@ -101,7 +92,7 @@ def check_ema_decay(decay: Any) -> None:
 
 def trainer_kwargs(cfg: Mapping) -> dict[str, Any]:
     """``conf/trainer`` as ``pl.Trainer`` kwargs, resolving ``precision: auto``."""
-    kwargs = {k: v for k, v in to_dict(cfg).items() if v is not None}
+    kwargs = {k: v for k, v in to_plain(cfg).items() if v is not None}
     if kwargs.get("strategy") == "ddp":
         # A sampled path shallower than the supernet leaves deeper layers without gradients.
         kwargs["strategy"] = "ddp_find_unused_parameters_true"
@@ -113,11 +104,3 @@ def trainer_kwargs(cfg: Mapping) -> dict[str, Any]:
         # when the layers are wide or the batches large enough for the math to dominate.
         kwargs["precision"] = "32-true"
     return kwargs
-
-
-def write_json(path: Path, payload: Mapping) -> None:
-    """Atomic JSON write: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n")
-    os.replace(tmp, path)

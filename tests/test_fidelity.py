@@ -26,6 +26,7 @@ from supernet.errors import UsageError
 from supernet.evaluation import standalone
 from supernet.evaluation.standalone import Recipe, StandaloneCache, data_identity, train_standalone
 from supernet.evaluation.standalone_search import StandaloneEvaluator, TimeBudget, check_standalone_config
+from supernet.fidelity import metrics as fidelity
 from supernet.fidelity.fmt import signed
 from supernet.fidelity.metrics import (
     band_of,
@@ -39,7 +40,6 @@ from supernet.fidelity.metrics import (
     top_k_overlap,
     with_size,
 )
-from supernet.fidelity import metrics as fidelity
 from supernet.train.callbacks import KendallTauCallback, tau_callback_from_csv
 from supernet.train.module import SupernetModule, TensorDataModule
 

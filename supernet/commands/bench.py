@@ -51,13 +51,14 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from supernet.commands.common import entry_point
-from supernet.commands.search import pick_device
-from supernet.config import build_space, to_dict, write_json
+from supernet.config import build_space
+from supernet.core.device import pick_device
 from supernet.core.optim import build_optimizer
 from supernet.core.space import SearchSpace
 from supernet.core.supermlp import SuperMLP
 from supernet.data.datasets import load_data
 from supernet.evaluation.inherited import InheritedEvaluator
+from supernet.io.files import to_plain, write_json
 from supernet.train.callbacks import EMAWeights
 from supernet.train.module import SupernetModule, TensorDataModule
 from supernet.train.op_count import ops_per_step
@@ -236,9 +237,9 @@ def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
 def run_bench(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     from supernet.commands.common import CONF_DIR
 
-    data_cfg = to_dict(cfg.data)
+    data_cfg = to_plain(cfg.data)
     if cfg.quick:
-        data_cfg = to_dict(OmegaConf.load(CONF_DIR / "data" / "digits.yaml"))
+        data_cfg = to_plain(OmegaConf.load(CONF_DIR / "data" / "digits.yaml"))
     device = pick_device(str(cfg.device))
     torch.set_float32_matmul_precision("high")
     pl.seed_everything(int(cfg.seed), verbose=False)

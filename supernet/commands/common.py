@@ -24,8 +24,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from supernet.config import write_json
 from supernet.errors import UsageError
+from supernet.io.files import write_json
 
 log = logging.getLogger("supernet")
 

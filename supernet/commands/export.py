@@ -22,12 +22,12 @@ import yaml
 from omegaconf import DictConfig
 
 from supernet.commands.common import entry_point
-from supernet.config import to_dict, write_json
 from supernet.core.space import as_arch
 from supernet.data.datasets import load_data
 from supernet.errors import UsageError
 from supernet.io.checkpoint import data_config, load_supernet
 from supernet.io.export import check_budget, check_target, export_subnet
+from supernet.io.files import to_plain, write_json
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ def resolve_request(cfg: DictConfig) -> dict[str, Any]:
             "budget": {},
             "ckpt_sha256": None,
         }
-    request["budget"].update({k: v for k, v in (to_dict(cfg.get("budget")) or {}).items() if v is not None})
+    request["budget"].update({k: v for k, v in (to_plain(cfg.get("budget")) or {}).items() if v is not None})
     n = cfg.get("verify_samples", 512)
     if n is None or int(n) < 1:
         raise UsageError(f"verify_samples={n} must be a positive integer")
@@ -138,7 +138,7 @@ def run(cfg: DictConfig, out_dir: Path, supernet: Any = None, bundle: Any = None
         figures.get("latency_ms"),
     )
     if bundle is None:
-        bundle = load_data(data_config(supernet, to_dict(cfg.get("data")) or {}))
+        bundle = load_data(data_config(supernet, to_plain(cfg.get("data")) or {}))
     supernet.model.calibrate(bundle.train_x)
     summary = export_subnet(
         supernet,

@@ -24,12 +24,14 @@ from omegaconf import DictConfig, OmegaConf
 
 from supernet.commands import search as search_job
 from supernet.commands.common import entry_point
-from supernet.config import build_space, check_train_config, to_dict, write_json
+from supernet.config import build_space, check_train_config
+from supernet.core.space import arch_str
 from supernet.data.datasets import load_data
 from supernet.errors import UsageError
 from supernet.evaluation.inherited import InheritedEvaluator
 from supernet.io.checkpoint import load_supernet
 from supernet.io.export import export_subnet
+from supernet.io.files import to_plain, write_json
 from supernet.search import validate_search_config
 from supernet.train.fit import train_supernet
 from supernet.train.retrain import check_recipe, retrain_subnet
@@ -38,13 +40,13 @@ log = logging.getLogger(__name__)
 
 
 def _recipe(cfg: DictConfig) -> dict[str, Any]:
-    r = to_dict(cfg.retrain)
+    r = to_plain(cfg.retrain)
     return {k: r[k] for k in ("optim", "dropout", "label_smoothing", "batch_size", "augment", "onnx")}
 
 
 def _with(cfg: DictConfig, **keys: Any) -> DictConfig:
     """A phase's config: the pipeline's, resolved, with a few keys set (not in struct mode)."""
-    return OmegaConf.create({**to_dict(cfg), **keys})
+    return OmegaConf.create({**to_plain(cfg), **keys})
 
 
 def check_pipeline_config(cfg: DictConfig) -> None:
@@ -52,7 +54,7 @@ def check_pipeline_config(cfg: DictConfig) -> None:
     if cfg.ckpt_path is None:
         check_train_config(cfg)
     space = build_space(cfg.space, cfg.data)
-    validate_search_config(to_dict(cfg.search), space)
+    validate_search_config(to_plain(cfg.search), space)
     check_recipe(_recipe(cfg))
     if int(cfg.retrain.max_epochs) < 1:
         raise UsageError(f"retrain.max_epochs={cfg.retrain.max_epochs} must be >= 1")
@@ -124,7 +126,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     }
 
     t0 = time.perf_counter()
-    trainer_cfg = {**to_dict(cfg.trainer), "max_epochs": int(cfg.retrain.max_epochs)}
+    trainer_cfg = {**to_plain(cfg.trainer), "max_epochs": int(cfg.retrain.max_epochs)}
     retrained = retrain_subnet(
         out_dir / "subnet",
         _recipe(cfg),
@@ -188,7 +190,7 @@ def _pct(x: float | None) -> str:
 
 def summary_md(r: dict[str, Any]) -> str:
     w, p = r["winner"], r["phases"]
-    arch = "-".join(str(v) for v in w["arch"])
+    arch = arch_str(w["arch"])
     lines = [
         "# supernet run",
         "",

@@ -31,13 +31,13 @@ import torch
 from omegaconf import DictConfig
 
 from supernet.commands.common import entry_point
-from supernet.commands.search import pick_device
-from supernet.config import to_dict, write_json
+from supernet.core.device import pick_device
+from supernet.core.space import arch_str
 from supernet.data.datasets import check_data_config, load_data
 from supernet.errors import UsageError
 from supernet.evaluation.finetune import FinetuneRecipe, finetuned_scores
 from supernet.evaluation.inherited import InheritedEvaluator
-from supernet.evaluation.standalone import Recipe, StandaloneCache, arch_str, train_standalone
+from supernet.evaluation.standalone import Recipe, StandaloneCache, train_standalone
 from supernet.fidelity.metrics import (
     BOOTSTRAP,
     CONFIDENCE,
@@ -50,6 +50,7 @@ from supernet.fidelity.metrics import (
     with_size,
 )
 from supernet.io.checkpoint import data_config, load_supernet
+from supernet.io.files import to_plain, write_json
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ def _int_at_least(cfg: Any, key: str, lo: int) -> int:
 
 def check_rank_config(cfg: Any) -> dict[str, Any]:
     """Everything about ``rank.*`` that can be checked before the checkpoint is read."""
-    rank = to_dict(cfg)
+    rank = to_plain(cfg)
     out = {
         "n": _int_at_least(rank, "n", 3),
         "seeds": _int_at_least(rank, "seeds", 1),
@@ -98,7 +99,7 @@ def check_rank_config(cfg: Any) -> dict[str, Any]:
 def rank_data_config(cfg: DictConfig, supernet) -> dict[str, Any]:
     """A chosen data group (``data=<name>``: the node has a name) as is; otherwise the supernet's
     own data config with the non-null ``data.*`` keys on top."""
-    node = to_dict(cfg.get("data")) or {}
+    node = to_plain(cfg.get("data")) or {}
     if node.get("name"):
         check_data_config(node)
         return node
@@ -117,7 +118,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
             f"rank.n={settings['n']} is above the {space.size()} archs in the space: use at most {space.size()}"
         )
     data_cfg = rank_data_config(cfg, supernet)
-    recipe = Recipe.from_cfg(to_dict(cfg.rank), "rank", batch_size_default=data_cfg.get("batch_size"))
+    recipe = Recipe.from_cfg(to_plain(cfg.rank), "rank", batch_size_default=data_cfg.get("batch_size"))
     cache = StandaloneCache(settings["cache"])  # a corrupt cache file stops here, before training
 
     started = time.perf_counter()
@@ -135,7 +136,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     t0 = time.perf_counter()
     inherited = InheritedEvaluator(supernet.model, space, bundle.val_x, bundle.val_y, device=device).accuracies(archs)
     inherited_s = time.perf_counter() - t0
-    finetune = FinetuneRecipe.from_cfg(to_dict(cfg.rank).get("finetune"), "rank.finetune")
+    finetune = FinetuneRecipe.from_cfg(to_plain(cfg.rank).get("finetune"), "rank.finetune")
     finetuned, finetune_s = None, 0.0
     if finetune.steps:
         t0 = time.perf_counter()

@@ -18,14 +18,15 @@ from typing import Any
 from omegaconf import DictConfig
 
 from supernet.commands.common import entry_point
-from supernet.config import check_trainer_config, to_dict
+from supernet.config import check_trainer_config
 from supernet.errors import UsageError
+from supernet.io.files import to_plain
 from supernet.train.retrain import INITS, check_recipe, retrain_subnet
 
 
 def recipe_of(cfg: DictConfig) -> dict[str, Any]:
     """``retrain.*`` + ``optim`` as the plain recipe dict `retrain_subnet` takes."""
-    return {**to_dict(cfg.retrain), "optim": to_dict(cfg.optim)}
+    return {**to_plain(cfg.retrain), "optim": to_plain(cfg.optim)}
 
 
 def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
@@ -39,7 +40,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     result = retrain_subnet(
         subnet_dir=str(cfg.subnet),
         recipe=recipe,
-        data_cfg=to_dict(cfg.get("data")),
+        data_cfg=to_plain(cfg.get("data")),
         trainer_cfg=cfg.trainer,
         out_dir=out_dir,
         init=str(cfg.init),

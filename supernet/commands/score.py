@@ -14,13 +14,13 @@ from typing import Any
 from omegaconf import DictConfig
 
 from supernet.commands.common import entry_point
-from supernet.commands.search import pick_device
-from supernet.config import to_dict, write_json
+from supernet.core.device import pick_device
 from supernet.core.space import as_arch
 from supernet.data.datasets import load_data
 from supernet.errors import UsageError
 from supernet.evaluation.inherited import InheritedEvaluator
 from supernet.io.checkpoint import data_config, load_supernet
+from supernet.io.files import to_plain, write_json
 
 
 def read_archs(path: Any, space) -> list:
@@ -54,7 +54,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     supernet = load_supernet(cfg.ckpt_path)
     archs = read_archs(cfg.archs_file, supernet.space)
     device = pick_device(str(cfg.device))
-    bundle = load_data(data_config(supernet, to_dict(cfg.data)))
+    bundle = load_data(data_config(supernet, to_plain(cfg.data)))
     supernet.model.calibrate(bundle.train_x)
     val = InheritedEvaluator(supernet.model, supernet.space, bundle.val_x, bundle.val_y, device=device).evaluate(archs)
     test_acc = None

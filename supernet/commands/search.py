@@ -21,27 +21,18 @@ import torch
 from omegaconf import DictConfig
 
 from supernet.commands.common import entry_point
-from supernet.config import to_dict, write_json
+from supernet.core.device import pick_device
 from supernet.data.datasets import load_data
 from supernet.errors import UsageError
 from supernet.evaluation.inherited import InheritedEvaluator
 from supernet.io.checkpoint import data_config, load_supernet
+from supernet.io.files import to_plain, write_json
 from supernet.search import needs_latency, run_search, validate_search_config
 
 log = logging.getLogger(__name__)
 
 SEARCH_RUNS = Path("outputs/search/runs")
 STATE_FILE = "search_state.json"
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError(f"device={name} but no CUDA device is visible; use device=cpu or auto")
-    if name not in ("cpu",) and not name.startswith("cuda"):
-        raise UsageError(f"device={name!r} must be auto, cpu or cuda[:N]")
-    return torch.device(name)
 
 
 def resume_dir(resume: Any) -> Path | None:
@@ -71,13 +62,13 @@ def run(cfg: DictConfig, out_dir: Path, supernet=None, bundle=None) -> dict[str,
         if ckpt_path is None:
             raise UsageError("ckpt_path is required: a supernet .ckpt, a training run dir, or `last`")
         supernet = load_supernet(ckpt_path)
-    search_cfg = validate_search_config(to_dict(cfg.search), supernet.space)
+    search_cfg = validate_search_config(to_plain(cfg.search), supernet.space)
     device = pick_device(str(cfg.get("device", "auto")))
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / "search_request.json", {"ckpt_path": str(supernet.path), "search": search_cfg})
 
     if bundle is None:
-        bundle = load_data(data_config(supernet, to_dict(cfg.get("data")) or {}))
+        bundle = load_data(data_config(supernet, to_plain(cfg.get("data")) or {}))
     supernet.model.calibrate(bundle.train_x)
     torch.set_float32_matmul_precision("high")
     latency = search_cfg["latency"] if needs_latency(search_cfg) else None

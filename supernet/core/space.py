@@ -31,6 +31,11 @@ def as_arch(widths: Iterable[int]) -> Arch:
         raise UsageError(f"an arch is a list of integer widths, got {widths!r}") from exc
 
 
+def arch_str(arch: Iterable[int]) -> str:
+    """An arch as its display and file name, ``256-128``."""
+    return "-".join(str(int(w)) for w in arch)
+
+
 @dataclass(frozen=True)
 class SearchSpace:
     """Depth in ``[depth_min, depth_max]``; each width in ``range(width_min, width_max + 1, width_step)``."""

@@ -55,7 +55,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from supernet.core.optim import build_schedule
-from supernet.core.space import Arch, SearchSpace
+from supernet.core.space import Arch, SearchSpace, arch_str
 from supernet.data.datasets import DataBundle
 from supernet.errors import UsageError
 
@@ -118,11 +118,6 @@ class Recipe:
     def digest(self) -> str:
         """Short hash of everything that changes a result (part of the cache key)."""
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
-
-
-def arch_str(arch: Sequence[int]) -> str:
-    """``(256, 128)`` -> ``"256-128"`` (the spelling of history.csv and rank.csv)."""
-    return "-".join(str(int(w)) for w in arch)
 
 
 def parse_arch(text: str) -> Arch:

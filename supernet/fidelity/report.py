@@ -35,10 +35,11 @@ from typing import Any
 
 import yaml
 
-from supernet.config import write_json
+from supernet.core.space import arch_str
 from supernet.errors import UsageError
 from supernet.fidelity.fmt import signed
 from supernet.fidelity.pooling import Pool, pool_doc, pool_rank_jobs
+from supernet.io.files import write_json
 
 COLUMNS = ["job", "config", "seed", "status", "arch", "params", "flops", "val_acc", "test_acc", "wall_s", "error"]
 METRICS = ["val_acc", "test_acc", "params", "wall_s"]
@@ -141,7 +142,7 @@ def summarize_job(job: Job, root: Path, shared: list[str] | None = None) -> dict
     winner = result.get("winner") or result.get("best") or {}
     metrics = result.get("metrics") or {}
     row.update(
-        arch="-".join(str(w) for w in winner.get("arch", [])) or None,
+        arch=arch_str(winner.get("arch", [])) or None,
         params=winner.get("params"),
         flops=winner.get("flops"),
         val_acc=winner.get("val_acc", metrics.get("val/acc_max")),

@@ -22,7 +22,7 @@ import csv
 import io
 from collections.abc import Callable, Mapping, Sequence
 
-from supernet.core.space import Arch, as_arch
+from supernet.core.space import Arch, arch_str, as_arch
 from supernet.evaluation.finetune import FinetuneRecipe
 from supernet.search.base import check_range
 
@@ -66,5 +66,5 @@ def finetune_csv(rows: Sequence[dict]) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(columns)
     for r in rows:
-        w.writerow(["-".join(str(x) for x in r["arch"]) if c == "arch" else r[c] for c in columns])
+        w.writerow([arch_str(r["arch"]) if c == "arch" else r[c] for c in columns])
     return buf.getvalue()

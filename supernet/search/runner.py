@@ -39,7 +39,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from supernet.core.space import Arch, SearchSpace, as_arch
+from supernet.core.space import Arch, SearchSpace, arch_str, as_arch
 from supernet.errors import UsageError
 from supernet.search.base import (
     COMMON_DEFAULTS,
@@ -299,10 +299,6 @@ def _record(
     record["violation"] = constraints.violation(record)
     record["feasible"] = record["violation"] == 0.0
     return record
-
-
-def arch_str(arch) -> str:
-    return "-".join(str(w) for w in arch)
 
 
 def _write_history(path: Path, history: list[dict]) -> None:

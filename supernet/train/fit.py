@@ -13,9 +13,10 @@ from omegaconf import DictConfig
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import TensorBoardLogger
 
-from supernet.config import build_space, check_train_config, to_dict, trainer_kwargs, write_json
+from supernet.config import build_space, check_train_config, trainer_kwargs
 from supernet.data.datasets import DataBundle, load_data
 from supernet.io.checkpoint import resume_target
+from supernet.io.files import to_plain, write_json
 from supernet.train.module import AtomicCheckpointIO, SupernetModule, TensorDataModule, plain_hparams
 
 log = logging.getLogger(__name__)
@@ -68,12 +69,12 @@ def train_supernet(
         space=space.to_dict(),
         # The data config travels with the checkpoint: search, export, retrain and rank read
         # exactly the same split without the user repeating it.
-        data_info={**bundle.info(), "config": to_dict(cfg.data)},
-        sampler=to_dict(cfg.sampler),
-        optim=to_dict(cfg.optim),
+        data_info={**bundle.info(), "config": to_plain(cfg.data)},
+        sampler=to_plain(cfg.sampler),
+        optim=to_plain(cfg.optim),
         seed=int(cfg.seed),
         skip_nonfinite=bool(cfg.train.skip_nonfinite),
-        model=to_dict(cfg.get("model") or {}),
+        model=to_plain(cfg.get("model") or {}),
     )
     datamodule = TensorDataModule(
         bundle,
@@ -96,7 +97,7 @@ def train_supernet(
     loggers = []
     if cfg.logger.name == "tensorboard":
         tb = TensorBoardLogger(save_dir=str(out_dir), name="", version="", default_hp_metric=False)
-        tb.log_hyperparams(plain_hparams(to_dict(cfg)), {"hp/acc_min": 0.0, "hp/acc_mid": 0.0, "hp/acc_max": 0.0})
+        tb.log_hyperparams(plain_hparams(to_plain(cfg)), {"hp/acc_min": 0.0, "hp/acc_mid": 0.0, "hp/acc_max": 0.0})
         loggers.append(tb)
     trainer = pl.Trainer(
         **trainer_kwargs(cfg.trainer),

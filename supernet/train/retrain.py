@@ -30,11 +30,12 @@ import torch.nn.functional as F
 from pytorch_lightning.loggers import TensorBoardLogger
 from torchmetrics.classification import MulticlassAccuracy
 
-from supernet.config import check_trainer_config, to_dict, trainer_kwargs, write_json
+from supernet.config import check_trainer_config, trainer_kwargs
 from supernet.core.optim import build_optimizer, build_schedule, check_optim_config
 from supernet.data.datasets import DataBundle, load_data
 from supernet.errors import NonFiniteLossError, UsageError
 from supernet.io.export import Subnet, load_subnet, write_export
+from supernet.io.files import to_plain, write_json
 from supernet.train.module import NonFiniteWatch, TensorDataModule, logs_this_step, plain_hparams
 
 log = logging.getLogger(__name__)
@@ -312,7 +313,7 @@ def train_variant(
         "init": init,
         "seed": seed,
         "epochs": metrics["epochs"],
-        "recipe": to_dict(dict(recipe)),
+        "recipe": to_plain(dict(recipe)),
         "val_acc": figures["val_acc"],
         "test_acc": figures["test_acc"],
         "source": {"path": str(subnet_dir), "weights_sha256": (source.meta.get("weights") or {}).get("sha256")},
@@ -358,13 +359,13 @@ def retrain_subnet(
     """
     if init not in INITS:
         raise UsageError(f"init={init!r} must be one of {list(INITS)}")
-    recipe = to_dict(recipe)
+    recipe = to_plain(recipe)
     check_recipe(recipe)
-    trainer_cfg = to_dict(trainer_cfg)
+    trainer_cfg = to_plain(trainer_cfg)
     check_trainer_config(trainer_cfg)
     subnet_dir, out_dir = Path(subnet_dir), Path(out_dir)
     source = load_subnet(subnet_dir)
-    data = export_data_config(source.meta, to_dict(data_cfg))
+    data = export_data_config(source.meta, to_plain(data_cfg))
     bundle = bundle if bundle is not None else load_data(data)
     if (bundle.in_features, bundle.num_classes) != (source.in_features, source.num_classes):
         raise UsageError(
