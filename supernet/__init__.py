@@ -22,7 +22,7 @@ _API = {
     "UsageError": "supernet.errors",
     "load_supernet": "supernet.io.checkpoint",
     "data_config": "supernet.io.checkpoint",
-    "load_subnet": "supernet.io.export",
+    "load_subnet": "supernet.io.subnet",
     "load_data": "supernet.data.datasets",
 }
 __all__ = sorted(_API)

@@ -5,6 +5,8 @@ Each command calls its ``check_*`` functions first, so a typo costs a second, no
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,6 +20,8 @@ from supernet.core.supermlp import HEADS, NORMS, configured_heads, configured_no
 from supernet.data.datasets import check_data_config
 from supernet.errors import UsageError
 from supernet.io.files import to_plain
+
+log = logging.getLogger(__name__)
 
 
 def space_settings(space_cfg: Mapping, data_cfg: Mapping) -> dict[str, int]:
@@ -75,11 +79,52 @@ def check_train_config(cfg: DictConfig) -> None:
         raise UsageError(
             f"data.batch_size={batch} has no batch statistics for model.norm=batch: use >= 2 or model.norm=none"
         )
-    build_space(cfg.space, cfg.data)
+    check_memory(build_space(cfg.space, cfg.data), str(cfg.trainer.get("accelerator", "auto")))
     check_sampler_config(cfg.sampler)
     check_optim_config(cfg.optim)
     check_trainer_config(cfg.trainer)
     check_ema_decay((cfg.get("train") or {}).get("ema_decay"))
+
+
+# Bytes per supernet weight while training: the weight, its gradient, AdamW's two moments and the
+# weight EMA, in float32.
+TRAIN_BYTES_PER_WEIGHT = 5 * 4
+
+
+def supernet_weights(space: SearchSpace) -> int:
+    """Weights of the supernet of `space` (its largest subnet plus one head per shallower depth),
+    counted with the placeholder input and class sizes when the data is not loaded yet: a lower bound."""
+    heads = (space.depth_max - space.depth_min) * (space.width_max * space.num_classes + space.num_classes)
+    return space.params(space.largest()) + heads
+
+
+def device_memory_bytes(accelerator: str) -> tuple[int, str]:
+    """Total memory of the device the supernet trains on, and its name for messages."""
+    if accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available():
+        return torch.cuda.get_device_properties(0).total_memory, "GPU memory"
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "RAM"
+
+
+def check_memory(space: SearchSpace, accelerator: str = "auto") -> None:
+    """Refuse a space whose supernet cannot be trained in the device's memory; warn above half."""
+    weights = supernet_weights(space)
+    need = weights * TRAIN_BYTES_PER_WEIGHT
+    total, name = device_memory_bytes(accelerator)
+    where = f"space.depth.max={space.depth_max} space.width.max={space.width_max}"
+    if need > total:
+        raise UsageError(
+            f"{where} makes a supernet of {weights:,} weights, about {need / 2**30:.1f} GiB to train, more "
+            f"than the {total / 2**30:.1f} GiB of {name}: lower space.depth.max or space.width.max"
+        )
+    if need > total / 2:
+        log.warning(
+            "%s makes a supernet of %s weights, about %.1f GiB to train: over half of the %.1f GiB of %s",
+            where,
+            f"{weights:,}",
+            need / 2**30,
+            total / 2**30,
+            name,
+        )
 
 
 def check_ema_decay(decay: Any) -> None:

@@ -1,8 +1,76 @@
-"""`supernet-bench` measures for real (no timings asserted: only that every figure is there and consistent)."""
+"""`supernet-bench` measures for real: no timing is asserted, only what a bug would break (a figure
+lost or undocumented, a ratio of the wrong timings, a NaN or zero, a table that misquotes bench.json).
+
+    .venv/bin/python -m pytest tests/test_bench.py -q
+"""
+
+import math
+import re
 
 import pytest
 
+from supernet.commands import bench
+
 from conftest import read_json, run_cli
+
+# Figures measured only on a GPU (with bf16) or with pipeline=true: absent from the run below.
+GPU_OR_PIPELINE = {
+    "sandwich_bf16_epoch_s",
+    "bf16_epoch_over_fp32",
+    "peak_gpu_mb",
+    "pipeline_s",
+    "pipeline_test_acc",
+    "pipeline_phases_s",
+    "pipeline_peak_rss_mb",
+    "pipeline_error",
+}
+# Each ratio as bench.py's docstring defines it: (numerator, denominator) among bench.json's raw figures.
+RATIOS = {
+    "supernet_epoch_over_plain": ("uniform_epoch_s", "plain_epoch_s"),
+    "sandwich_epoch_over_uniform": ("sandwich_epoch_s", "uniform_epoch_s"),
+    "ema_epoch_over_sandwich": ("sandwich_ema_epoch_s", "sandwich_epoch_s"),
+    "norm_epoch_over_ema": ("sandwich_ema_norm_epoch_s", "sandwich_ema_epoch_s"),
+    "step_overhead_over_plain": ("supernet_step_us_tiny", "plain_step_us_tiny"),
+    "bf16_ops_over_fp32": ("sandwich_ops_per_step_bf16", "sandwich_ops_per_step_fp32"),
+    "batched_over_naive": ("evals_per_s_batched", "evals_per_s_naive"),
+    "norm_scoring_over_plain": ("evals_per_s_batched", "evals_per_s_batched_norm"),
+}
+
+
+def documented_figures() -> set[str]:
+    """The ``names`` that head the bullets of bench.py's docstring (before each bullet's first ': ')."""
+    names: set[str] = set()
+    for line in bench.__doc__.splitlines():
+        if line.startswith("- "):
+            names.update(re.findall(r"``(\w+)``", line.split(": ")[0]))
+    return names
+
+
+def table_rows(text: str) -> dict[str, str]:
+    """``name -> value`` of the table `format_table` prints (under its ``figure  value`` header)."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.split() == ["figure", "value"]) + 2
+    rows = {}
+    for line in lines[start:]:
+        if not line.strip():
+            break
+        name, _, value = line.partition("  ")
+        rows[name] = value.strip()
+    return rows
+
+
+class EveryFigure(dict):
+    """A figures dict that holds every name: `format_table` of it shows every row it knows."""
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __getitem__(self, key: str) -> int:
+        return 1
+
+
+def test_every_table_row_is_a_documented_figure():
+    assert set(table_rows(bench.format_table(EveryFigure()))) <= documented_figures()
 
 
 @pytest.mark.slow
@@ -17,32 +85,27 @@ def test_bench_quick_writes_every_figure(tmp_path):
         f"hydra.run.dir={tmp_path}",
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    bench = read_json(tmp_path / "bench.json")
-    for key in (
-        "supernet_epoch_over_plain",
-        "sandwich_epoch_over_uniform",
-        "ema_epoch_over_sandwich",
-        "norm_epoch_over_ema",
-        "norm_scoring_over_plain",
-        "step_overhead_over_plain",
-        "sandwich_ops_per_step_fp32",
-        "bf16_ops_over_fp32",
-        "evals_per_s_batched",
-        "evals_per_s_naive",
-        "peak_rss_mb",
-    ):
-        assert bench[key] > 0, key
-    assert bench["device"].startswith("cpu")
-    assert bench["n_archs"] >= 20 and bench["val_samples"] > 0
-    assert bench["supernet_epoch_over_plain"] == pytest.approx(
-        bench["uniform_epoch_s"] / bench["plain_epoch_s"], rel=1e-2
-    )
-    assert bench["batched_over_naive"] == pytest.approx(
-        bench["evals_per_s_batched"] / bench["evals_per_s_naive"], rel=1e-2
-    )
-    assert bench["norm_epoch_over_ema"] == pytest.approx(
-        bench["sandwich_ema_norm_epoch_s"] / bench["sandwich_ema_epoch_s"], rel=1e-2
-    )
-    assert "bf16_epoch_over_fp32" not in bench  # timed only on a GPU with bf16
-    # The printed table is what a user reads.
-    assert "supernet_epoch_over_plain" in proc.stdout and "evals_per_s_batched" in proc.stdout
+    figures = read_json(tmp_path / "bench.json")
+    # Exactly the documented figures: a new one needs its line in the docstring, a lost one fails.
+    assert set(figures) == documented_figures() - GPU_OR_PIPELINE
+    numbers = {k: v for k, v in figures.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    for key, value in numbers.items():
+        assert math.isfinite(value) and value > 0, (key, value)
+    # Every ratio is the documented one of the raw figures beside it (rounded on both sides).
+    assert {k for k in figures if "_over_" in k} == set(RATIOS) | {"naive_over_oneshot_per_candidate"}
+    for ratio, (num, den) in RATIOS.items():
+        assert figures[ratio] == pytest.approx(figures[num] / figures[den], rel=1e-2, abs=2e-3), ratio
+    per_candidate = figures["naive_candidate_s"] * figures["evals_per_s_batched"]
+    assert figures["naive_over_oneshot_per_candidate"] == pytest.approx(per_candidate, rel=1e-2)
+    # Autocast adds casts: the reason trainer.precision=auto is float32 (op counts are exact, not timings).
+    assert figures["sandwich_ops_per_step_bf16"] > figures["sandwich_ops_per_step_fp32"]
+    # The context agrees with the data it names: digits, 30 sampled archs (a few repeat), CPU.
+    assert figures["device"].startswith("cpu")
+    assert f"{figures['val_samples']} val" in figures["data"]
+    space = figures["space"]
+    assert f"{space['in_features']} features, {space['num_classes']} classes" in figures["data"]
+    assert 20 <= figures["n_archs"] <= 30
+    # The printed table is what a user reads: every ratio, each value as bench.json has it.
+    rows = table_rows(proc.stdout)
+    assert set(RATIOS) <= set(rows)
+    assert rows == {k: str(figures[k]) for k in rows}

@@ -1,7 +1,7 @@
 """Files written before the package restructuring still load, score, search and retrain alike.
 
     .venv/bin/python -m pytest tests/test_compat.py -q                 # ~1.5 min on 2 CPU cores
-    .venv/bin/python -m pytest tests/test_compat.py -q -m "not slow"   # no training, ~30 s
+    .venv/bin/python -m pytest tests/test_compat.py -q -m "not slow"   # no training, ~45 s
 
 tests/fixtures/legacy/ holds a small digits supernet checkpoint, a finished search of it and an
 export of one of its subnets, all written by commit a909b61 (its README and expected.json list

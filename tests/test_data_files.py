@@ -13,15 +13,9 @@ from PIL import Image
 
 from supernet.baseline import sklearn_mlp_baseline
 from supernet.data.datasets import load_data, stratified_split
-from supernet.data.tables import (
-    MISSING,
-    TablePreprocessor,
-    image_to_tensor,
-    load_image_folder,
-    load_table,
-    load_tabular_demo,
-    raw_features,
-)
+from supernet.data.image_folder import image_to_tensor, load_image_folder
+from supernet.data.table_encoder import MISSING, TablePreprocessor
+from supernet.data.tables import load_table, load_tabular_demo, raw_features
 from supernet.errors import UsageError
 
 
@@ -161,7 +155,9 @@ def test_too_many_categories_names_the_column(tmp_path):
     df.to_csv(path, index=False)
     with pytest.raises(UsageError, match=r"column 'id' has \d+ distinct .*data.drop=\[id\]"):
         load_table(table_cfg(path, max_categories=10))
-    assert load_table(table_cfg(path, drop=["id"], features=None, max_categories=10)) is not None
+    raw = load_table(table_cfg(path, drop=["id"], features=None, max_categories=10))
+    assert raw.preprocess["feature_names"] == ["v"] and raw.class_names == ["a", "b"]
+    assert raw.train_x.shape == (32, 1) and raw.test_x.shape == (8, 1)
 
 
 def test_missing_file_suffix_and_target(tmp_path):
@@ -228,3 +224,16 @@ def test_bad_image_folders(tmp_path):
     (two / "dog" / "broken.png").write_bytes(b"not a png")
     with pytest.raises(UsageError, match="broken.png: cannot be read"):
         load_image_folder({"path": str(two), "image_size": 4})
+
+
+def test_old_import_paths_still_work():
+    """The image-folder loader and the table encoder moved out of supernet.data.tables; the old
+    names still import from there, and data=image_folder resolves to the new module."""
+    import supernet.data.tables as tables
+    from supernet.data.datasets import LOADERS
+
+    assert tables.load_image_folder is load_image_folder and tables.image_to_tensor is image_to_tensor
+    assert tables.TablePreprocessor is TablePreprocessor and tables.MISSING == MISSING
+    assert LOADERS["image_folder"] == "supernet.data.image_folder:load_image_folder"
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        tables.nope  # noqa: B018

@@ -1,4 +1,4 @@
-"""Export and load_subnet: verified, atomic, safe to load (issues 4 and 7).
+"""Export and load_subnet: verified, atomic, safe to load.
 
     .venv/bin/python -m pytest tests/test_export.py -q            # ~15 s (trains a tiny supernet once)
     .venv/bin/python -m pytest tests/test_export.py -q -m "not slow"
@@ -270,3 +270,14 @@ def test_cli_export_from_ckpt_and_from_search(digits_ckpt, supernet, tmp_path):
     )
     assert proc.returncode == 2 and "max_params=100" in proc.stderr and not (tmp_path / "b").exists()
     assert proc.stderr.count("\n") == 1  # one line, no traceback
+
+
+def test_old_import_paths_still_work():
+    """`Subnet` and `load_subnet` live in supernet.io.subnet; the export module and the top level
+    still hand out the same objects."""
+    import supernet
+    import supernet.io.export as export_mod
+    import supernet.io.subnet as subnet_mod
+
+    assert export_mod.load_subnet is subnet_mod.load_subnet is supernet.load_subnet
+    assert export_mod.Subnet is subnet_mod.Subnet and export_mod.ARCH_FILE == subnet_mod.ARCH_FILE == ARCH_FILE

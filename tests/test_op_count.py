@@ -33,6 +33,7 @@ def test_counter_skips_views():
     assert dict(counter.ops) == {"relu": 1, "sum": 1}
 
 
+@pytest.mark.slow
 def test_bf16_autocast_adds_operations_to_a_sandwich_step(digits):
     fp32 = ops_per_step(sandwich(digits), TensorDataModule(digits, 32, 1000, seed=0), "32-true", steps=4)
     bf16 = ops_per_step(sandwich(digits), TensorDataModule(digits, 32, 1000, seed=0), "bf16-mixed", steps=4)
@@ -40,6 +41,7 @@ def test_bf16_autocast_adds_operations_to_a_sandwich_step(digits):
     assert bf16 > 1.2 * fp32  # the casts: why trainer.precision=auto is float32
 
 
+@pytest.mark.slow
 def test_temperature_one_skips_the_scaling_kernels(digits):
     at_1 = ops_per_step(sandwich(digits, 1.0), TensorDataModule(digits, 32, 1000, seed=0), steps=4)
     at_2 = ops_per_step(sandwich(digits, 2.0), TensorDataModule(digits, 32, 1000, seed=0), steps=4)

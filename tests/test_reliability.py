@@ -106,13 +106,6 @@ def test_pickled_checkpoint_runs_nothing(tmp_path):
     assert not marker.exists()
 
 
-def test_atomic_checkpoint_io_leaves_no_partial_file(tmp_path):
-    io = AtomicCheckpointIO()
-    io.save_checkpoint({"a": torch.ones(3)}, tmp_path / "last.ckpt")
-    assert (tmp_path / "last.ckpt").is_file()
-    assert not list(tmp_path.glob("*.tmp"))
-
-
 class InjectNaN(pl.Callback):
     """Poisons one training sample from epoch 1 on (epoch 0 trains cleanly and is checkpointed)."""
 

@@ -17,7 +17,8 @@ from supernet.data.datasets import load_data
 from supernet.errors import UsageError
 from supernet.io.checkpoint import data_config, load_supernet
 from supernet.io.export import export_subnet
-from supernet.train.retrain import SubnetModule, check_recipe, random_shift, retrain_subnet
+from supernet.train.retrain import RetrainRequest, check_recipe, retrain_subnet
+from supernet.train.subnet_module import SubnetModule, random_shift
 
 from conftest import make_cfg, read_json, run_cli
 
@@ -74,20 +75,14 @@ def test_bad_recipes_are_refused():
             check_recipe({**good, key: value})
 
 
+@pytest.mark.slow
 def test_retrain_compare_inherited_finetuned_scratch(subnet_dir, tmp_path):
     cfg = make_cfg("retrain", [*FAST, "retrain.augment.shift=1", "retrain.dropout=0.1"])
     out = tmp_path / "run"
-    result = retrain_subnet(
-        subnet_dir,
-        recipe_of(cfg),
-        cfg.data,
-        cfg.trainer,
-        out,
-        init="inherited",
-        seed=0,
-        compare=True,
-        tensorboard=False,
+    request = RetrainRequest(
+        subnet_dir, recipe_of(cfg), cfg.data, cfg.trainer, out, init="inherited", compare=True, tensorboard=False
     )
+    result = retrain_subnet(request)
     rows = {r["finish"]: r for r in result["compare"]}
     assert set(rows) == {"inherited only", "fine-tuned", "from scratch"}
     for r in rows.values():
@@ -97,7 +92,7 @@ def test_retrain_compare_inherited_finetuned_scratch(subnet_dir, tmp_path):
     assert "| inherited only |" in table and "| from scratch |" in table
     for variant in ("finetuned", "scratch"):
         metrics = read_json(out / variant / "metrics.json")
-        assert metrics["test_acc"] is not None and metrics["val_acc"] > 0.3
+        assert metrics["test_acc"] > 0.3 and metrics["val_acc"] > 0.3
     assert (
         result["paths"]["subnet"] == str(out / "finetuned" / "subnet")
         and result["objective"] == rows["fine-tuned"]["val_acc"]
@@ -119,9 +114,9 @@ def test_retrain_rejects_bad_subnets(tmp_path):
     cfg = make_cfg("retrain", FAST)
     (tmp_path / "model.pt").write_bytes(b"\x80\x04not really")
     with pytest.raises(UsageError, match="never unpickles"):
-        retrain_subnet(tmp_path / "model.pt", recipe_of(cfg), cfg.data, cfg.trainer, tmp_path / "run")
+        retrain_subnet(RetrainRequest(tmp_path / "model.pt", recipe_of(cfg), cfg.data, cfg.trainer, tmp_path / "run"))
     with pytest.raises(UsageError, match="init='warm'"):
-        retrain_subnet(tmp_path, recipe_of(cfg), cfg.data, cfg.trainer, tmp_path / "run", init="warm")
+        retrain_subnet(RetrainRequest(tmp_path, recipe_of(cfg), cfg.data, cfg.trainer, tmp_path / "run", init="warm"))
 
 
 @pytest.mark.slow

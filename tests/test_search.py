@@ -20,13 +20,14 @@ from supernet.core.space import SearchSpace
 from supernet.errors import UsageError
 from supernet.search import (
     Constraints,
+    SearchHooks,
     make_strategy,
     needs_latency,
     repair,
     validate_search_config,
 )
 from supernet.search import run_search as _run_search
-from supernet.search.base import minimised
+from supernet.search.base import fitness_key, minimised
 from supernet.search.pareto import dominates
 
 SPACE = SearchSpace(
@@ -84,10 +85,24 @@ def cfg_for(strategy: str, budget: int = 100, **over) -> dict:
     return {**cfg, **SMALL[strategy], **over}
 
 
-def run_search(*args, **kwargs):
-    # Most tests need no pareto.png (half a second of matplotlib each); the output tests do.
-    kwargs.setdefault("plot", False)
-    return _run_search(*args, **kwargs)
+def run_search(space, evaluator, cfg, out_dir, seed, resume=False, **hooks):
+    """`run_search` with the `SearchHooks` fields as keywords. Most tests need no pareto.png (half
+    a second of matplotlib each); the output tests ask for it."""
+    hooks.setdefault("plot", False)
+    return _run_search(space, evaluator, cfg, out_dir, seed, resume, SearchHooks(**hooks))
+
+
+def generations(strategy, n: int) -> list[list[tuple]]:
+    """Drive `strategy` by hand for `n` generations (ask, score, tell); the batches it asked."""
+    batches = []
+    for _ in range(n):
+        archs = strategy.ask()
+        records = FakeEvaluator().evaluate(archs)
+        for r in records:  # the runner adds these two
+            r.update(feasible=True, violation=0.0)
+        strategy.tell(archs, records)
+        batches.append(archs)
+    return batches
 
 
 def read(path: Path) -> str:
@@ -122,12 +137,44 @@ def test_evolution_beats_random_at_equal_budget(tmp_path):
     assert mean_best("evolution") > mean_best("random")
 
 
-def test_aging_and_truncation_run(tmp_path):
-    for i, over in enumerate([{"aging": True}, {"selection": "truncation", "parents": 5}]):
-        result = run_search(SPACE, FakeEvaluator(), cfg_for("evolution", 60, **over),
-                            tmp_path / str(i), seed=1)  # fmt: skip
+def test_aging_and_truncation_change_the_search(tmp_path):
+    run_search(SPACE, FakeEvaluator(), cfg_for("evolution", 60), tmp_path / "default", seed=1)
+    default = read(tmp_path / "default" / "history.csv")
+    for name, over in (("aging", {"aging": True}), ("truncation", {"selection": "truncation", "parents": 5})):
+        result = run_search(SPACE, FakeEvaluator(), cfg_for("evolution", 60, **over), tmp_path / name, seed=1)
         assert result["n_evaluations"] == 60
         assert result["best"]["params"] <= MAX_PARAMS
+        # Same seed, same generation 0: only the option can make the later generations differ.
+        history = read(tmp_path / name / "history.csv")
+        assert history.splitlines()[:21] == default.splitlines()[:21]
+        assert history != default, name
+
+
+def test_aging_keeps_the_youngest_and_plus_selection_the_fittest():
+    for aging in (True, False):
+        strategy = make_strategy(SPACE, cfg_for("evolution", 100, aging=aging), seed=0)
+        first, second = generations(strategy, 2)
+        members = [arch for arch, _ in strategy.population]
+        if aging:  # regularized evolution: generation 0, the oldest, is gone
+            assert members == second
+            continue
+        pool = dict.fromkeys(first + second)  # parents + children, each arch once
+        records = dict(zip(first + second, FakeEvaluator().evaluate(first + second), strict=True))
+        fittest = sorted(pool, key=lambda a: fitness_key({**records[a], "feasible": True}), reverse=True)[:20]
+        assert members == fittest and set(members) != set(second)
+
+
+def test_truncation_selects_only_among_the_best_parents():
+    picked = {}
+    for selection in ("truncation", "tournament"):
+        strategy = make_strategy(SPACE, cfg_for("evolution", 100, selection=selection, parents=5), seed=0)
+        generations(strategy, 1)
+        by_fitness = sorted(strategy.population, key=lambda m: fitness_key(m[1]), reverse=True)
+        elite = {arch for arch, _ in by_fitness[:5]}
+        strategy._prepare_selection()
+        picked[selection] = {strategy._select() for _ in range(100)}
+    assert len(picked["truncation"]) > 1 and picked["truncation"] <= elite
+    assert not picked["tournament"] <= elite  # a tournament of 5 out of 20 often holds none of the best 5
 
 
 def test_multi_objective_front_is_non_dominated(tmp_path):

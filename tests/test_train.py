@@ -1,6 +1,8 @@
-"""Training for real on digits: the figures the issue asks for, TensorBoard output, DDP."""
+"""Training for real on digits: the figures the issue asks for, TensorBoard output, DDP; checkpoints
+written atomically."""
 
 import json
+import os
 
 import pytest
 import pytorch_lightning as pl
@@ -70,6 +72,7 @@ def test_checkpoint_records_its_model_and_old_ones_load_shared_unnormalised(digi
     assert torch.allclose(sn.model(x, (8, 8, 8)), expected, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_bad_heads_choice_is_one_line(tmp_path):
     proc = run_cli("supernet-train", "model.heads=tied", f"hydra.run.dir={tmp_path}")
     assert proc.returncode == 2
@@ -77,6 +80,7 @@ def test_bad_heads_choice_is_one_line(tmp_path):
     assert last_line.endswith("model.heads='tied' is unknown; choose one of ['per_depth', 'shared']")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "override, message",
     [
@@ -91,6 +95,7 @@ def test_resume_with_another_model_is_one_line(digits_ckpt, tmp_path, override, 
     assert last_line.endswith(message)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "overrides, message",
     [
@@ -167,6 +172,7 @@ def test_ddp_two_cpu_processes(tmp_path):
     assert result["global_step"] == 5 * 36  # 1151 samples / 2 ranks / batch 16 -> 36 steps per epoch
 
 
+@pytest.mark.slow
 def test_ema_checkpoint_holds_the_moving_average_of_the_raw_weights(tmp_path):
     """The checkpoint's weights (what search, export and rank read) are exactly the EMA of the
     weights after each optimizer step; the raw ones travel alongside for resuming."""
@@ -204,6 +210,7 @@ def test_ema_checkpoint_holds_the_moving_average_of_the_raw_weights(tmp_path):
     torch.testing.assert_close(module.state_dict()["model.hidden.0.weight"], expected["model.hidden.0.weight"])
 
 
+@pytest.mark.slow
 def test_ema_off_writes_the_last_steps_weights(tmp_path):
     run_dir = tmp_path / "run"
     proc = run_cli(
@@ -211,3 +218,26 @@ def test_ema_off_writes_the_last_steps_weights(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "current_model_state" not in read_checkpoint(run_dir / "checkpoints" / "last.ckpt")
+
+
+def test_atomic_checkpoint_io_leaves_no_partial_file(tmp_path):
+    """A crash between writing the new checkpoint and renaming it into place keeps the old one
+    whole and leaves no temporary file behind; a direct (non-atomic) write would fail here."""
+    io, path = AtomicCheckpointIO(), tmp_path / "last.ckpt"
+    io.save_checkpoint({"step": torch.tensor(1), "w": torch.ones(3)}, path)
+    old = path.read_bytes()
+
+    def crash(src, dst):
+        raise KeyboardInterrupt(f"killed before renaming {src} to {dst}")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(os, "replace", crash)
+        mp.setattr(os, "rename", crash)
+        with pytest.raises(KeyboardInterrupt):
+            io.save_checkpoint({"step": torch.tensor(2), "w": torch.zeros(1000)}, path)
+    assert path.read_bytes() == old
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
+    assert torch.load(path, weights_only=True)["step"] == 1
+    io.save_checkpoint({"step": torch.tensor(3)}, path)  # and the next save goes through
+    assert torch.load(path, weights_only=True)["step"] == 3
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]

@@ -24,6 +24,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from supernet.commands.overrides import check_appended_keys, check_keys, check_writable
 from supernet.errors import UsageError
 from supernet.io.files import write_json
 
@@ -67,19 +68,34 @@ def run_job(job: Job, cfg: DictConfig) -> dict | None:
             write_json(out_dir / "result.json", {"status": "failed", "error": message, "usage_error": usage})
             log.error("job failed (the sweep goes on): %s", message)
             return None
-        if full:
-            raise
+        if full:  # the traceback here, the exit code of the error policy all the same
+            traceback.print_exc()
         print(f"error: {message}", file=sys.stderr)
-        if not usage:
+        if not usage and not full:
             print(f"(traceback in {out_dir / 'error.txt'}; HYDRA_FULL_ERROR=1 shows it here)", file=sys.stderr)
         sys.exit(2 if usage else 1)
+
+
+def check_command_line(argv: list[str], task: str) -> None:
+    """What can be checked before Hydra composes anything: keys that exist, a writable run dir."""
+    check_keys(argv, CONF_DIR)
+    check_appended_keys(argv, CONF_DIR)
+    if not any(a.startswith("-") and a not in ("-m", "--multirun") for a in argv):  # --help, --cfg ...
+        check_writable(argv, task)
+
+
+def _usage_exit(exc: UsageError) -> None:
+    if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        traceback.print_exc()
+    print(f"error: {exc}", file=sys.stderr)
+    sys.exit(2)
 
 
 def entry_point(config_name: str, job: Job) -> Callable[[], None]:
     """A console-script function running `job` under ``@hydra.main`` with ``conf/<config_name>``.
 
-    Hydra itself exits 1 on a bad override (unknown key, bad value) before our job starts; those
-    are usage errors, so they exit 2 like ours.
+    The command line is checked first (`check_command_line`); Hydra itself exits 1 on a bad
+    override it finds (a bad value) before our job starts: those are usage errors, so they exit 2.
     """
     started = {"job": False}
 
@@ -96,10 +112,19 @@ def entry_point(config_name: str, job: Job) -> Callable[[], None]:
         # Our launcher presets (conf/hydra/launcher/) share the plugins' names on purpose.
         warnings.filterwarnings("ignore", message=".*validated against ConfigStore schema.*")
         try:
+            check_command_line(sys.argv[1:], config_name)
+        except UsageError as exc:
+            _usage_exit(exc)
+        try:
             _main()
         except SystemExit as exc:
             if exc.code == 1 and not started["job"]:
                 sys.exit(2)
             raise
+        except Exception:
+            if started["job"]:
+                raise
+            traceback.print_exc()  # HYDRA_FULL_ERROR=1: Hydra raised instead of exiting
+            sys.exit(2)
 
     return main

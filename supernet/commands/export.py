@@ -3,12 +3,9 @@
 supernet-export ckpt_path=outputs/train/runs/<stamp> arch=[256,128] out=subnets/a
 supernet-export search_dir=outputs/search/runs/<stamp> out=subnets/best
 
-The export phase: a supernet checkpoint + an arch (given, or a search's best) -> an export dir.
-
-The arch, its search figures, the budget and the checkpoint come from ``search_dir`` (the search's
-``best/arch.yaml`` and ``result.json``) or from ``ckpt_path`` + ``arch``. The validation split
-(never the test split) of the supernet's own data config gives the real inputs the export is
-verified on. Writes ``result.json`` in the Hydra run dir with the export's path.
+A supernet checkpoint + an arch (given, or a search's best, with its figures, budget and
+checkpoint from ``best/arch.yaml`` and ``result.json``) -> an export dir, verified on the
+validation split (never the test split) of the supernet's own data config.
 """
 
 from __future__ import annotations
@@ -22,12 +19,12 @@ import yaml
 from omegaconf import DictConfig
 
 from supernet.commands.common import entry_point
-from supernet.core.space import as_arch
-from supernet.data.datasets import load_data
+from supernet.core.space import Arch, as_arch
 from supernet.errors import UsageError
-from supernet.io.checkpoint import data_config, load_supernet
+from supernet.io.checkpoint import load_supernet
 from supernet.io.export import check_budget, check_target, export_subnet
 from supernet.io.files import to_plain, write_json
+from supernet.io.loading import load_for_scoring
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +33,7 @@ NOT_FIGURES = ("arch", "space", "constraints", "objectives", "strategy", "seed")
 
 
 def _read_yaml(path: Path, key: str) -> dict:
+    """A YAML mapping; anything else is a usage error naming `key`."""
     try:
         doc = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
@@ -46,6 +44,7 @@ def _read_yaml(path: Path, key: str) -> dict:
 
 
 def _read_json(path: Path, key: str) -> dict:
+    """A JSON object, or {} when the file is missing or holds something else."""
     if not path.is_file():
         return {}
     try:
@@ -121,25 +120,8 @@ def run(cfg: DictConfig, out_dir: Path, supernet: Any = None, bundle: Any = None
     request = resolve_request(cfg)
     if supernet is None:
         supernet = load_supernet(request["ckpt_path"])
-    if request["ckpt_sha256"] and request["ckpt_sha256"] != supernet.sha256:
-        raise UsageError(
-            f"checkpoint {supernet.path} changed since the search in search_dir={cfg.search_dir} (sha256 differs): "
-            "its figures no longer describe these weights; pass ckpt_path= the checkpoint the search used, "
-            "or search again"
-        )
-    # The arch and the budget are checked before any data is read.
-    arch = supernet.space.validate(request["arch"])
-    figures = request["figures"] or {}
-    check_budget(
-        arch,
-        supernet.space.params(arch),
-        supernet.space.flops(arch),
-        request["budget"],
-        figures.get("latency_ms"),
-    )
-    if bundle is None:
-        bundle = load_data(data_config(supernet, to_plain(cfg.get("data")) or {}))
-    supernet.model.calibrate(bundle.train_x)
+    arch = check_request(cfg, request, supernet)
+    supernet, bundle = load_for_scoring(supernet, to_plain(cfg.get("data")) or {}, bundle=bundle)
     summary = export_subnet(
         supernet,
         arch,
@@ -150,6 +132,32 @@ def run(cfg: DictConfig, out_dir: Path, supernet: Any = None, bundle: Any = None
         verify_x=bundle.val_x[: int(cfg.verify_samples)],
         onnx=bool(cfg.onnx),
     )
+    return _write(out_dir, supernet, summary)
+
+
+def check_request(cfg: DictConfig, request: dict[str, Any], supernet) -> Arch:
+    """The arch, checked against the loaded supernet (the weights the search saw, its space and
+    the budget) before any data is read."""
+    if request["ckpt_sha256"] and request["ckpt_sha256"] != supernet.sha256:
+        raise UsageError(
+            f"checkpoint {supernet.path} changed since the search in search_dir={cfg.search_dir} (sha256 differs): "
+            "its figures no longer describe these weights; pass ckpt_path= the checkpoint the search used, "
+            "or search again"
+        )
+    arch = supernet.space.validate(request["arch"])
+    figures = request["figures"] or {}
+    check_budget(
+        arch,
+        supernet.space.params(arch),
+        supernet.space.flops(arch),
+        request["budget"],
+        figures.get("latency_ms"),
+    )
+    return arch
+
+
+def _write(out_dir: Path, supernet, summary: dict[str, Any]) -> dict[str, Any]:
+    """result.json in the run dir and one line on stdout."""
     result = {
         "task": "export",
         "status": "ok",

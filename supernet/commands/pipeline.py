@@ -3,20 +3,25 @@
 supernet
 supernet data=fashion_mnist search.constraints.max_params=100000
 supernet -m seed=0,1,2 sampler=uniform,sandwich
-
-The whole job in one run dir: train the supernet, search it, export the winner, retrain it.
+supernet resume=true                  # continue the newest pipeline run (or resume=<run dir>)
 
 <run_dir>/train/     checkpoints, TensorBoard, result.json of the supernet
-<run_dir>/search/    history.csv, pareto.json/png, best/arch.yaml, result.json
+<run_dir>/search/    history.csv, pareto.json/png, best/arch.yaml, search_state.json, result.json
 <run_dir>/subnet/    the exported winner (arch.yaml, model.safetensors, model.onnx)
-<run_dir>/retrain/   the retrained winner (subnet/, metrics.json, TensorBoard)
-<run_dir>/result.json, summary.md
+<run_dir>/retrain/   the retrained winner (subnet/, metrics.json, TensorBoard, result.json)
+<run_dir>/result.json, summary.md, pipeline_request.json (the settings a resume must keep)
+
+Resume: a phase whose result.json says ``ok`` is skipped; training continues from its newest
+checkpoint, the search from its state; export and retraining are redone.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,17 +31,25 @@ from supernet.commands import search as search_job
 from supernet.commands.common import entry_point
 from supernet.config import build_space, check_train_config
 from supernet.core.space import arch_str
-from supernet.data.datasets import load_data
+from supernet.data.datasets import DataBundle, load_data
 from supernet.errors import UsageError
 from supernet.evaluation.inherited import InheritedEvaluator
-from supernet.io.checkpoint import load_supernet
+from supernet.io.checkpoint import LoadedSupernet
 from supernet.io.export import export_subnet
-from supernet.io.files import to_plain, write_json
+from supernet.io.files import read_json_object, run_dir_lock, to_plain, write_json
+from supernet.io.loading import load_for_scoring
 from supernet.search import validate_search_config
-from supernet.train.fit import train_supernet
-from supernet.train.retrain import check_recipe, retrain_subnet
+from supernet.train.retrain import RetrainRequest, check_recipe, retrain_subnet
 
 log = logging.getLogger(__name__)
+
+PIPELINE_RUNS = Path("outputs/pipeline/runs")
+REQUEST_FILE = "pipeline_request.json"
+PHASES = ("train", "search", "export", "retrain")
+# Keys a resume may change: they decide where files are read and how progress is shown, never a
+# result. Any other difference from the saved request is refused.
+RESUME_FREE = ("resume", "logger", "device", "data.root", "data.num_workers")
+RESUME_FREE_TRAINER = ("enable_progress_bar", "log_every_n_steps")
 
 
 def _recipe(cfg: DictConfig) -> dict[str, Any]:
@@ -62,125 +75,242 @@ def check_pipeline_config(cfg: DictConfig) -> None:
         raise UsageError(f"retrain.init={cfg.retrain.init!r} must be inherited or scratch")
 
 
-def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
-    check_pipeline_config(cfg)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    phases: dict[str, dict] = {}
+# ---------------------------------------------------------------------------- resume
+def resume_run_dir(resume: Any) -> Path | None:
+    """``resume=true`` -> the newest pipeline run with a saved request; ``resume=<dir>`` -> that dir."""
+    if resume in (False, None, "false"):
+        return None
+    if resume in (True, "true"):
+        runs = sorted(PIPELINE_RUNS.glob(f"*/{REQUEST_FILE}"), key=lambda p: p.stat().st_mtime)
+        if not runs:
+            raise UsageError(f"resume=true: no pipeline run with {REQUEST_FILE} under {PIPELINE_RUNS}/")
+        return runs[-1].parent
+    path = Path(str(resume))
+    if not (path / REQUEST_FILE).is_file():
+        raise UsageError(f"resume={resume}: {path} has no {REQUEST_FILE}; pass a pipeline run dir or resume=true")
+    return path
 
-    t0 = time.perf_counter()
-    bundle = load_data(cfg.data)
-    phases["data"] = {"wall_s": round(time.perf_counter() - t0, 2), "summary": bundle.summary()}
 
-    t0 = time.perf_counter()
-    if cfg.ckpt_path is None:
-        train_cfg = _with(cfg, ckpt_path=None)
-        trained = train_supernet(train_cfg, out_dir / "train", bundle=bundle)
-        ckpt = trained["paths"]["checkpoint"]
-        phases["train"] = {
-            "wall_s": round(time.perf_counter() - t0, 2),
-            "metrics": trained["metrics"],
-            "epochs": trained["epochs"],
-        }
-    else:
-        ckpt = cfg.ckpt_path
-        phases["train"] = {"wall_s": 0.0, "skipped": f"ckpt_path={ckpt}"}
-    supernet = load_supernet(ckpt)
-    supernet.model.calibrate(bundle.train_x)
+def _request(cfg: DictConfig) -> dict[str, Any]:
+    """The settings that decide the run's results (what a resume must keep)."""
+    doc = {k: v for k, v in to_plain(cfg).items() if k not in RESUME_FREE and k != "hydra"}
+    doc["trainer"] = {k: v for k, v in doc.get("trainer", {}).items() if k not in RESUME_FREE_TRAINER}
+    doc["data"] = {k: v for k, v in doc.get("data", {}).items() if f"data.{k}" not in RESUME_FREE}
+    return doc
 
-    t0 = time.perf_counter()
-    search_cfg = _with(cfg, resume=False, ckpt_path=str(supernet.path))
-    searched = search_job.run(search_cfg, out_dir / "search", supernet=supernet, bundle=bundle)
-    best = searched["best"]
-    if best is None:
+
+def _first_difference(saved: Any, asked: Any, key: str = "") -> str | None:
+    if isinstance(saved, dict) and isinstance(asked, dict):
+        for k in sorted(set(saved) | set(asked), key=str):
+            found = _first_difference(saved.get(k), asked.get(k), f"{key}.{k}" if key else str(k))
+            if found:
+                return found
+        return None
+    return None if saved == asked else f"{key}={json.dumps(asked)} (the run has {json.dumps(saved)})"
+
+
+def check_resume_request(cfg: DictConfig, run_dir: Path) -> None:
+    """Refuse a resume whose settings would change a result the run already has (or will finish)."""
+    saved = read_json_object(run_dir / REQUEST_FILE, "resume")
+    diff = _first_difference(saved, _request(cfg))
+    if diff:
+        raise UsageError(
+            f"resume={run_dir}: {diff}; a resume keeps the run's settings (only "
+            f"{', '.join(RESUME_FREE[1:])}, trainer.{'/'.join(RESUME_FREE_TRAINER)} may change): "
+            "drop the override or start a new run"
+        )
+
+
+def _finished(phase_dir: Path) -> dict[str, Any] | None:
+    """A phase's result.json when it says ``ok`` (the phase is then skipped on resume)."""
+    path = phase_dir / "result.json"
+    if not path.is_file():
+        return None
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return doc if isinstance(doc, dict) and doc.get("status") == "ok" else None
+
+
+# ---------------------------------------------------------------------------- phases
+@dataclass
+class PipelineRun:
+    """What the phases share: the config, the run dir, the data, and each phase's result."""
+
+    cfg: DictConfig
+    out_dir: Path
+    resuming: bool
+    bundle: DataBundle | None = None
+    supernet: LoadedSupernet | None = None
+    results: dict[str, dict] = field(default_factory=dict)
+    phases: dict[str, dict] = field(default_factory=dict)
+
+
+def _train(run: PipelineRun) -> dict[str, Any]:
+    cfg, train_dir = run.cfg, run.out_dir / "train"
+    if cfg.ckpt_path is not None:
+        return {"skipped": f"ckpt_path={cfg.ckpt_path}", "paths": {"checkpoint": str(cfg.ckpt_path)}}
+    done = _finished(train_dir) if run.resuming else None
+    if done is not None:
+        return done
+    from supernet.train.fit import train_supernet
+
+    previous = train_dir if run.resuming and any((train_dir / "checkpoints").glob("*.ckpt")) else None
+    resume_cfg = _with(cfg, ckpt_path=str(previous) if previous else None)
+    return train_supernet(resume_cfg, train_dir, bundle=run.bundle)
+
+
+def _search(run: PipelineRun) -> dict[str, Any]:
+    search_dir = run.out_dir / "search"
+    done = _finished(search_dir) if run.resuming else None
+    if done is not None:
+        return done
+    resume = run.resuming and (search_dir / search_job.STATE_FILE).is_file()
+    search_cfg = _with(run.cfg, resume=str(search_dir) if resume else False, ckpt_path=str(run.supernet.path))
+    searched = search_job.run(search_cfg, search_dir, supernet=run.supernet, bundle=run.bundle)
+    if searched["best"] is None:
         raise UsageError("the search found no arch within the constraints")
-    phases["search"] = {
-        "wall_s": round(time.perf_counter() - t0, 2),
-        "strategy": searched["strategy"],
-        "n_evaluations": searched["n_evaluations"],
-        "best": best,
-    }
+    return searched
 
-    t0 = time.perf_counter()
+
+def _export(run: PipelineRun) -> dict[str, Any]:
+    best, bundle = run.results["search"]["best"], run.bundle
     arch = tuple(best["arch"])
     exported = export_subnet(
-        supernet,
+        run.supernet,
         arch,
-        out_dir / "subnet",
+        run.out_dir / "subnet",
         overwrite=True,
         search_figures=best,
-        budget=searched.get("constraints"),
-        verify_x=bundle.val_x[: int(cfg.export.verify_samples)].cpu(),
-        onnx=bool(cfg.export.onnx),
+        budget=run.results["search"].get("constraints"),
+        verify_x=bundle.val_x[: int(run.cfg.export.verify_samples)].cpu(),
+        onnx=bool(run.cfg.export.onnx),
     )
-    inherited_test = None
     if bundle.test_x is not None:
         # The arch is already chosen: the test split only reports how good it is.
-        inherited_test = InheritedEvaluator(supernet.model, supernet.space, bundle.test_x, bundle.test_y).accuracies(
-            [arch]
-        )[0]
-    phases["export"] = {
-        "wall_s": round(time.perf_counter() - t0, 2),
-        "path": exported["path"],
-        "max_abs_diff": exported["max_abs_diff"],
-    }
+        scorer = InheritedEvaluator(run.supernet.model, run.supernet.space, bundle.test_x, bundle.test_y)
+        exported["test_acc_inherited"] = scorer.accuracies([arch])[0]
+    return exported
 
-    t0 = time.perf_counter()
+
+def _retrain(run: PipelineRun) -> dict[str, Any]:
+    cfg = run.cfg
+    done = _finished(run.out_dir / "retrain") if run.resuming else None
+    if done is not None:
+        return done
     trainer_cfg = {**to_plain(cfg.trainer), "max_epochs": int(cfg.retrain.max_epochs)}
-    retrained = retrain_subnet(
-        out_dir / "subnet",
+    request = RetrainRequest(
+        run.out_dir / "subnet",
         _recipe(cfg),
         None,
         trainer_cfg,
-        out_dir / "retrain",
+        run.out_dir / "retrain",
         init=str(cfg.retrain.init),
         seed=int(cfg.seed),
         compare=bool(cfg.retrain.compare),
         tensorboard=cfg.logger.name == "tensorboard",
-        bundle=bundle,  # the export's data config is the pipeline's own: no second read
     )
-    metrics = retrained["metrics"]
-    phases["retrain"] = {
-        "wall_s": round(time.perf_counter() - t0, 2),
-        "init": metrics["init"],
-        "epochs": metrics["epochs"],
-    }
+    # The export's data config is the pipeline's own: no second read.
+    return retrain_subnet(request, bundle=run.bundle)
 
+
+def _phase_summary(name: str, result: dict[str, Any], wall_s: float) -> dict[str, Any]:
+    if name == "train":
+        if "skipped" in result:
+            return {"wall_s": 0.0, "skipped": result["skipped"]}
+        return {"wall_s": wall_s, "metrics": result["metrics"], "epochs": result["epochs"]}
+    if name == "search":
+        keys = ("strategy", "n_evaluations", "best")
+        return {"wall_s": wall_s, **{k: result[k] for k in keys}}
+    if name == "export":
+        return {"wall_s": wall_s, "path": result["path"], "max_abs_diff": result["max_abs_diff"]}
+    metrics = result["metrics"]
+    return {"wall_s": wall_s, "init": metrics["init"], "epochs": metrics["epochs"]}
+
+
+PHASE_STEPS: dict[str, Callable[[PipelineRun], dict[str, Any]]] = {
+    "train": _train,
+    "search": _search,
+    "export": _export,
+    "retrain": _retrain,
+}
+
+
+def _run_phases(run: PipelineRun) -> None:
+    for name in PHASES:
+        t0 = time.perf_counter()
+        run.results[name] = PHASE_STEPS[name](run)
+        run.phases[name] = _phase_summary(name, run.results[name], round(time.perf_counter() - t0, 2))
+        if name == "train":
+            ckpt = run.results["train"]["paths"]["checkpoint"]
+            run.supernet, _ = load_for_scoring(ckpt, bundle=run.bundle)
+
+
+# ---------------------------------------------------------------------------- the job
+def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
+    check_pipeline_config(cfg)
+    previous = resume_run_dir(cfg.get("resume"))
+    if previous is not None:
+        check_resume_request(cfg, previous)
+        out_dir = previous
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with run_dir_lock(out_dir, "pipeline"):
+        if previous is None:
+            write_json(out_dir / REQUEST_FILE, _request(cfg))
+        started = time.perf_counter()
+        state = PipelineRun(cfg, out_dir, resuming=previous is not None)
+        t0 = time.perf_counter()
+        state.bundle = load_data(cfg.data)
+        state.phases["data"] = {"wall_s": round(time.perf_counter() - t0, 2), "summary": state.bundle.summary()}
+        _run_phases(state)
+        result = _result(state, round(time.perf_counter() - started, 2))
+        write_json(out_dir / "result.json", result)
+        (out_dir / "summary.md").write_text(summary_md(result))
+    print(summary_md(result))
+    return result
+
+
+def _winner(run: PipelineRun) -> dict[str, Any]:
+    best, metrics = run.results["search"]["best"], run.results["retrain"]["metrics"]
     winner = {
-        "arch": list(arch),
+        "arch": list(best["arch"]),
         "params": best["params"],
         "flops": best["flops"],
         "val_acc": best["val_acc"],  # inherited weights, what the search selected on
-        "test_acc_inherited": inherited_test,
+        "test_acc_inherited": run.results["export"].get("test_acc_inherited"),
         "val_acc_retrained": metrics["val_acc"],
         "test_acc": metrics["test_acc"],  # retrained: the headline figure
     }
     for key in ("latency_ms", "finetuned_acc", "finetuned_loss"):  # measured; re-ranked (search.finetune.top)
         if key in best:
             winner[key] = best[key]
+    return winner
+
+
+def _result(run: PipelineRun, wall_s: float) -> dict[str, Any]:
+    retrained = run.results["retrain"]
     result = {
         "task": "pipeline",
         "status": "ok",
-        "data": bundle.summary(),
-        "seed": int(cfg.seed),
-        "winner": winner,
-        "constraints": searched.get("constraints"),
-        "phases": phases,
-        "wall_s": round(time.perf_counter() - started, 2),
-        "objective": metrics["val_acc"],
+        "data": run.bundle.summary(),
+        "seed": int(run.cfg.seed),
+        "winner": _winner(run),
+        "constraints": run.results["search"].get("constraints"),
+        "phases": run.phases,
+        "wall_s": wall_s,
+        "resumed": run.resuming,
+        "objective": retrained["metrics"]["val_acc"],
         "paths": {
-            "run_dir": str(out_dir),
-            "checkpoint": str(supernet.path),
-            "search": str(out_dir / "search"),
-            "subnet": exported["path"],
+            "run_dir": str(run.out_dir),
+            "checkpoint": str(run.supernet.path),
+            "search": str(run.out_dir / "search"),
+            "subnet": run.results["export"]["path"],
             "retrained_subnet": retrained["paths"]["subnet"],
         },
     }
     if retrained.get("compare"):
         result["compare"] = retrained["compare"]
-    write_json(out_dir / "result.json", result)
-    (out_dir / "summary.md").write_text(summary_md(result))
-    print(summary_md(result))
     return result
 
 

@@ -4,18 +4,12 @@ supernet-rank ckpt_path=last
 supernet-rank ckpt_path=outputs/train/runs/<stamp> rank.n=50 rank.epochs=10 rank.seeds=2
 supernet-rank ckpt_path=last rank.cache=null          # train everything again, keep nothing
 
-The fidelity check: inherited-weight accuracy vs stand-alone training on a stratified sample.
-
-Writes in the run dir: ``rank.json`` (every metric, the bootstrap intervals of tau and of its
-difference to size, the verdict, the recipe, per-arch rows), ``rank.csv`` (arch, params, band,
-inherited_acc, standalone_acc_seed<k>..., standalone_acc_mean), ``rank.png`` (the scatter,
-coloured by parameter band), TensorBoard scalars ``rank/*`` and the figure ``rank/scatter``, and
-``result.json``. Besides inherited accuracy (and, with ``rank.finetune.steps``, the score after a
-short fine-tune) each score is also ranked together with size (``with_size``: the mean of an arch's
-rank by the score and by parameter count), which tells whether the supernet knows anything that
-size does not. Stand-alone results go to the shared cache
-(``rank.cache``), so a rerun with more seeds or another supernet on the same data only trains
-what is missing.
+Inherited-weight accuracy vs stand-alone training on a stratified sample; each score is also
+ranked together with size (``with_size``), which tells whether the supernet knows anything that
+size does not. Writes rank.json (every metric, bootstrap intervals, the verdict, per-arch rows),
+rank.csv, rank.png (the scatter by parameter band), TensorBoard ``rank/*`` and result.json.
+Stand-alone results go to the shared cache (``rank.cache``): a rerun trains only what is missing.
+Results and how to read them: docs/experiments/fidelity.md.
 """
 
 from __future__ import annotations
@@ -24,6 +18,7 @@ import csv
 import logging
 import statistics
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +28,12 @@ from omegaconf import DictConfig
 from supernet.commands.common import entry_point
 from supernet.core.device import pick_device
 from supernet.core.space import arch_str
-from supernet.data.datasets import check_data_config, load_data
+from supernet.data.datasets import check_data_config
 from supernet.errors import UsageError
 from supernet.evaluation.finetune import FinetuneRecipe, finetuned_scores
 from supernet.evaluation.inherited import InheritedEvaluator
-from supernet.evaluation.standalone import Recipe, StandaloneCache, train_standalone
+from supernet.evaluation.standalone import Recipe, train_standalone
+from supernet.evaluation.standalone_cache import StandaloneCache
 from supernet.fidelity.metrics import (
     BOOTSTRAP,
     CONFIDENCE,
@@ -51,12 +47,13 @@ from supernet.fidelity.metrics import (
 )
 from supernet.io.checkpoint import data_config, load_supernet
 from supernet.io.files import to_plain, write_json
+from supernet.io.loading import CKPT_REQUIRED, load_for_scoring
 
 log = logging.getLogger(__name__)
 
 MIN_BOOTSTRAP = 100  # fewer resamples leave too few in a 2.5% tail for a percentile bound
 
-# Measured (README, fidelity section): one supernet is one draw of its training seed.
+# One supernet is one draw of its training seed (measured: docs/experiments/fidelity.md).
 SEED_HINT = (
     "one supernet is one draw: its training seed moves tau too (Fashion-MNIST: about +-0.04 overall, "
     "+-0.2 within a band of ~20 archs); rank several seeds with `supernet-rank -m ckpt_path=a,b,c` and "
@@ -106,10 +103,76 @@ def rank_data_config(cfg: DictConfig, supernet) -> dict[str, Any]:
     return data_config(supernet, node)
 
 
+@dataclass
+class RankInputs:
+    """What the rank job reads before any training: the calibrated supernet, its data, the recipe."""
+
+    supernet: Any
+    bundle: Any
+    device: torch.device
+    recipe: Recipe
+    cache: StandaloneCache
+    started: float  # perf_counter when the data started loading (timing.total_s counts from here)
+
+
+@dataclass
+class RankScores:
+    """Every score of the sample: inherited, fine-tuned (None without ``rank.finetune.steps``),
+    stand-alone per seed; and the seconds each took."""
+
+    archs: list
+    params: list[int]
+    inherited: list[float]
+    finetune: FinetuneRecipe
+    finetuned: list[dict] | None
+    by_seed: dict[int, list[float]]
+    seconds: dict[str, float]
+
+
 def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
+    """Rank a stratified sample by the supernet and by stand-alone training; write the reports."""
     settings = check_rank_config(cfg.rank)
+    inputs = read_inputs(cfg, settings)
+    scores = score_sample(cfg, settings, inputs)
+    report, rankings = rank_reports(cfg, settings, scores)
+    rows = _rows(scores.archs, scores.params, scores.inherited, scores.by_seed, settings["bands"], scores.finetuned)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _write_csv(out_dir / "rank.csv", rows, list(scores.by_seed), scores.finetuned is not None)
+    fig = rank_figure(rows, report, settings["bands"])
+    fig.savefig(out_dir / "rank.png", dpi=120)
+    if cfg.logger.name == "tensorboard":
+        _tensorboard(out_dir, report, fig, rankings)
+    timing = _timing(inputs, scores)
+    doc = {
+        "ckpt_path": str(inputs.supernet.path),
+        "ckpt_sha256": inputs.supernet.sha256,
+        "data": inputs.bundle.summary(),
+        "space": inputs.supernet.space.to_dict(),
+        "seed": int(cfg.seed),
+        "rank": settings,
+        "recipe": inputs.recipe.to_dict(),
+        "device": str(inputs.device),
+        "timing": timing,
+        **report,
+        "finetuned": None,  # (kept when there is no fine-tune: readers look for the key)
+        **rankings,
+        "archs": rows,
+    }
+    write_json(out_dir / "rank.json", doc)
+    result = _result(out_dir, inputs, report, rankings, timing)
+    write_json(out_dir / "result.json", result)
+    for rep in (report, *rankings.values()):
+        print(rep["verdict"])
+    print(SEED_HINT)
+    return result
+
+
+def read_inputs(cfg: DictConfig, settings: dict[str, Any]) -> RankInputs:
+    """Check what needs the checkpoint (``rank.n`` against the space, the recipe, the cache file)
+    before the data is loaded, then load and calibrate."""
     if cfg.get("ckpt_path") is None:
-        raise UsageError("ckpt_path is required: a supernet .ckpt, a training run dir, or `last`")
+        raise UsageError(CKPT_REQUIRED)
     device = pick_device(str(cfg.get("device", "auto")))
     supernet = load_supernet(cfg.ckpt_path)
     space = supernet.space
@@ -122,13 +185,18 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     cache = StandaloneCache(settings["cache"])  # a corrupt cache file stops here, before training
 
     started = time.perf_counter()
-    bundle = load_data(data_cfg)
-    supernet.model.calibrate(bundle.train_x)
+    supernet, bundle = load_for_scoring(supernet, data_cfg=data_cfg)
     if (bundle.in_features, bundle.num_classes) != (space.in_features, space.num_classes):
         raise UsageError(
             f"data={bundle.name} has {bundle.in_features} features and {bundle.num_classes} classes but the "
             f"supernet expects {space.in_features} and {space.num_classes}: use the data it was trained on"
         )
+    return RankInputs(supernet, bundle, device, recipe, cache, started)
+
+
+def score_sample(cfg: DictConfig, settings: dict[str, Any], inputs: RankInputs) -> RankScores:
+    """Inherited accuracy, the optional fine-tune and stand-alone training of the stratified sample."""
+    supernet, bundle, device, space = inputs.supernet, inputs.bundle, inputs.device, inputs.supernet.space
     torch.set_float32_matmul_precision("high")
     archs = stratified_sample(space, settings["n"], int(cfg.seed), settings["bins"])
     params = [space.params(a) for a in archs]
@@ -145,65 +213,60 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
 
     seeds = list(range(settings["seeds"]))
     t0 = time.perf_counter()
-    standalone = train_standalone(archs, space, bundle, recipe, seeds, device=device, cache=cache)
+    standalone = train_standalone(archs, space, bundle, inputs.recipe, seeds, device=device, cache=inputs.cache)
     standalone_s = time.perf_counter() - t0
     by_seed = {s: [standalone[(a, s)] for a in archs] for s in seeds}
+    seconds = {"inherited": inherited_s, "finetune": finetune_s, "standalone": standalone_s}
+    return RankScores(archs, params, inherited, finetune, finetuned, by_seed, seconds)
 
-    def rank_by(scores: list[float], name: str | None = None) -> dict[str, Any]:
-        """The fidelity report of one ranking; ``name`` (how it was scored) heads the verdict of
-        every ranking but the inherited one."""
+
+def rank_reports(cfg: DictConfig, settings: dict[str, Any], scores: RankScores) -> tuple[dict, dict[str, dict]]:
+    """The fidelity report of the inherited ranking, and the extra rankings, each a full report:
+    inherited acc and size together (does the supernet know what size does not?), and with a
+    fine-tune the same two for the fine-tuned score."""
+
+    def rank_by(values: list[float], name: str | None = None) -> dict[str, Any]:
+        """``name`` (how it was scored) heads the verdict of every ranking but the inherited one."""
         rep = fidelity_report(
-            archs, params, scores, by_seed, settings["bands"], settings["topk"], settings["bootstrap"], int(cfg.seed)
+            scores.archs,
+            scores.params,
+            values,
+            scores.by_seed,
+            settings["bands"],
+            settings["topk"],
+            settings["bootstrap"],
+            int(cfg.seed),
         )
         if name is not None:
             rep["verdict"] = f"ranked by {name}: {rep['verdict']}"
         log.info("verdict: %s", rep["verdict"])
         return rep
 
-    report = rank_by(inherited)
-    # Extra rankings, each a full report: inherited acc and size together (does the supernet know
-    # what size does not?), and with a fine-tune the same two for the fine-tuned score.
-    rankings = {"with_size": rank_by(with_size(inherited, params), predictor_name(size=True))}
-    if finetuned is not None:
-        tuned = [finetune.rank_value(s) for s in finetuned]
-        ft = finetune.to_dict()
+    report = rank_by(scores.inherited)
+    rankings = {"with_size": rank_by(with_size(scores.inherited, scores.params), predictor_name(size=True))}
+    if scores.finetuned is not None:
+        tuned = [scores.finetune.rank_value(s) for s in scores.finetuned]
+        ft = scores.finetune.to_dict()
         rankings["finetuned"] = rank_by(tuned, predictor_name(ft))
-        rankings["finetuned_with_size"] = rank_by(with_size(tuned, params), predictor_name(ft, size=True))
-    rows = _rows(archs, params, inherited, by_seed, settings["bands"], finetuned)
+        rankings["finetuned_with_size"] = rank_by(with_size(tuned, scores.params), predictor_name(ft, size=True))
+    return report, rankings
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    _write_csv(out_dir / "rank.csv", rows, seeds, finetuned is not None)
-    fig = rank_figure(rows, report, settings["bands"])
-    fig.savefig(out_dir / "rank.png", dpi=120)
-    if cfg.logger.name == "tensorboard":
-        _tensorboard(out_dir, report, fig, rankings)
 
-    timing = {
-        "inherited_scoring_s": round(inherited_s, 3),
-        "finetune_s": round(finetune_s, 3),
-        "standalone_s": round(standalone_s, 3),
-        "standalone_trained": cache.misses,
-        "standalone_cached": cache.hits,
-        "total_s": round(time.perf_counter() - started, 3),
+def _timing(inputs: RankInputs, scores: RankScores) -> dict[str, Any]:
+    return {
+        "inherited_scoring_s": round(scores.seconds["inherited"], 3),
+        "finetune_s": round(scores.seconds["finetune"], 3),
+        "standalone_s": round(scores.seconds["standalone"], 3),
+        "standalone_trained": inputs.cache.misses,
+        "standalone_cached": inputs.cache.hits,
+        "total_s": round(time.perf_counter() - inputs.started, 3),
     }
-    doc = {
-        "ckpt_path": str(supernet.path),
-        "ckpt_sha256": supernet.sha256,
-        "data": bundle.summary(),
-        "space": space.to_dict(),
-        "seed": int(cfg.seed),
-        "rank": settings,
-        "recipe": recipe.to_dict(),
-        "device": str(device),
-        "timing": timing,
-        **report,
-        "finetuned": None,  # (kept when there is no fine-tune: readers look for the key)
-        **rankings,
-        "archs": rows,
-    }
-    write_json(out_dir / "rank.json", doc)
+
+
+def _result(out_dir: Path, inputs: RankInputs, report: dict, rankings: dict[str, dict], timing: dict) -> dict:
+    """result.json: the headline figures of every ranking, the timing and the files."""
     overall = report["all"]
-    result = {
+    return {
         "task": "rank",
         "status": "ok",
         "objective": overall["kendall_tau"],
@@ -215,22 +278,17 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         "finetuned": None,
         **{key: _summary(rep) for key, rep in rankings.items()},
         "timing": timing,
-        "ckpt_path": str(supernet.path),
-        "data": bundle.summary(),
-        "device": str(device),
+        "ckpt_path": str(inputs.supernet.path),
+        "data": inputs.bundle.summary(),
+        "device": str(inputs.device),
         "paths": {
             "run_dir": str(out_dir),
             "rank_json": str(out_dir / "rank.json"),
             "rank_csv": str(out_dir / "rank.csv"),
             "rank_png": str(out_dir / "rank.png"),
-            "cache": str(cache.path) if cache.path else None,
+            "cache": str(inputs.cache.path) if inputs.cache.path else None,
         },
     }
-    write_json(out_dir / "result.json", result)
-    for rep in (report, *rankings.values()):
-        print(rep["verdict"])
-    print(SEED_HINT)
-    return result
 
 
 def _summary(report: dict) -> dict:

@@ -21,7 +21,7 @@ from supernet.commands.common import entry_point
 from supernet.config import check_trainer_config
 from supernet.errors import UsageError
 from supernet.io.files import to_plain
-from supernet.train.retrain import INITS, check_recipe, retrain_subnet
+from supernet.train.retrain import INITS, RetrainRequest, check_recipe, retrain_subnet
 
 
 def recipe_of(cfg: DictConfig) -> dict[str, Any]:
@@ -38,15 +38,17 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     check_recipe(recipe)
     check_trainer_config(cfg.trainer)
     result = retrain_subnet(
-        subnet_dir=str(cfg.subnet),
-        recipe=recipe,
-        data_cfg=to_plain(cfg.get("data")),
-        trainer_cfg=cfg.trainer,
-        out_dir=out_dir,
-        init=str(cfg.init),
-        seed=int(cfg.seed),
-        compare=bool(cfg.compare),
-        tensorboard=cfg.logger.name == "tensorboard",
+        RetrainRequest(
+            subnet_dir=str(cfg.subnet),
+            recipe=recipe,
+            data_cfg=to_plain(cfg.get("data")),
+            trainer_cfg=cfg.trainer,
+            out_dir=out_dir,
+            init=str(cfg.init),
+            seed=int(cfg.seed),
+            compare=bool(cfg.compare),
+            tensorboard=cfg.logger.name == "tensorboard",
+        )
     )
     m = result["metrics"]
     test = "n/a" if m["test_acc"] is None else f"{m['test_acc']:.4f}"

@@ -4,9 +4,8 @@ supernet-search ckpt_path=outputs/train/runs/<stamp> search.constraints.max_para
 supernet-search ckpt_path=last search=random search.budget=2000
 supernet-search resume=true
 
-The search phase: a supernet checkpoint + its validation split -> history, Pareto front, best arch.
-
-The test split is never touched here: candidates are selected on validation accuracy only.
+A supernet checkpoint + its validation split -> history, Pareto front, best arch. The test split
+is never touched here: candidates are selected on validation accuracy only.
 """
 
 from __future__ import annotations
@@ -15,24 +14,34 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from omegaconf import DictConfig
 
 from supernet.commands.common import entry_point
 from supernet.core.device import pick_device
-from supernet.data.datasets import load_data
 from supernet.errors import UsageError
 from supernet.evaluation.inherited import InheritedEvaluator
 from supernet.io.checkpoint import data_config, load_supernet
 from supernet.io.files import to_plain, write_json
-from supernet.search import needs_latency, run_search, validate_search_config
+from supernet.io.loading import CKPT_REQUIRED, load_for_scoring
+from supernet.search import SearchHooks, needs_latency, run_search, validate_search_config
 
 log = logging.getLogger(__name__)
 
 SEARCH_RUNS = Path("outputs/search/runs")
 STATE_FILE = "search_state.json"
+
+
+class Scoring(NamedTuple):
+    """How candidates are scored: the evaluator, its time budget (stand-alone only) and the
+    fine-tuned re-ranking of the finalists (inherited only, with ``search.finetune.top``)."""
+
+    kind: str
+    evaluator: Any
+    should_stop: Any = None
+    rescore: Any = None
 
 
 def resume_dir(resume: Any) -> Path | None:
@@ -53,27 +62,42 @@ def resume_dir(resume: Any) -> Path | None:
 def run(cfg: DictConfig, out_dir: Path, supernet=None, bundle=None) -> dict[str, Any]:
     """Run a search. The pipeline passes the already-loaded `supernet` and data `bundle`."""
     previous = resume_dir(cfg.get("resume"))
-    ckpt_path = cfg.get("ckpt_path")
     if previous is not None:
         out_dir = previous
-        if ckpt_path is None and (previous / "search_request.json").is_file():
-            ckpt_path = json.loads((previous / "search_request.json").read_text())["ckpt_path"]
     if supernet is None:
+        ckpt_path = _ckpt_path(cfg, previous)
         if ckpt_path is None:
-            raise UsageError("ckpt_path is required: a supernet .ckpt, a training run dir, or `last`")
+            raise UsageError(CKPT_REQUIRED)
         supernet = load_supernet(ckpt_path)
+    # The search settings are checked (and recorded for a resume) before any data is read.
     search_cfg = validate_search_config(to_plain(cfg.search), supernet.space)
     device = pick_device(str(cfg.get("device", "auto")))
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / "search_request.json", {"ckpt_path": str(supernet.path), "search": search_cfg})
 
-    if bundle is None:
-        bundle = load_data(data_config(supernet, to_plain(cfg.get("data")) or {}))
-    supernet.model.calibrate(bundle.train_x)
+    supernet, bundle = load_for_scoring(supernet, to_plain(cfg.get("data")) or {}, bundle=bundle)
     torch.set_float32_matmul_precision("high")
+    scoring = build_scoring(cfg, search_cfg, supernet, bundle, device)
+    started = time.perf_counter()
+    result = _search(cfg, supernet, search_cfg, out_dir, scoring, resume=previous is not None)
+    result.update(_run_fields(supernet, bundle, device, scoring, time.perf_counter() - started, out_dir, result))
+    if result.get("best"):
+        result["objective"] = result["best"].get("val_acc")
+    write_json(out_dir / "result.json", result)
+    return result
+
+
+def _ckpt_path(cfg: DictConfig, previous: Path | None) -> Any:
+    """``ckpt_path``, or on a resume without one the checkpoint the resumed search recorded."""
+    ckpt_path = cfg.get("ckpt_path")
+    if previous is not None and ckpt_path is None and (previous / "search_request.json").is_file():
+        ckpt_path = json.loads((previous / "search_request.json").read_text())["ckpt_path"]
+    return ckpt_path
+
+
+def build_scoring(cfg: DictConfig, search_cfg: dict, supernet, bundle, device: torch.device) -> Scoring:
+    """The evaluator ``search.evaluator`` names: inherited weights, or stand-alone training."""
     latency = search_cfg["latency"] if needs_latency(search_cfg) else None
-    should_stop = None
-    rescore = None
     kind = search_cfg.get("evaluator", "inherited")
     if kind == "standalone" and search_cfg["finetune"]["top"]:
         raise UsageError(
@@ -81,82 +105,42 @@ def run(cfg: DictConfig, out_dir: Path, supernet=None, bundle=None) -> dict[str,
             "candidates are already trained: leave it at 0"
         )
     if kind == "standalone":
-        # The naive baseline: every candidate trained from scratch (the supernet gives only the space).
-        from supernet.evaluation.standalone import StandaloneCache
-        from supernet.evaluation.standalone_search import StandaloneEvaluator, TimeBudget, check_standalone_config
-
-        settings = check_standalone_config(search_cfg, data_config(supernet))
-        should_stop = TimeBudget(settings.time_budget_s)
-        evaluator = StandaloneEvaluator(
-            supernet.space,
-            bundle,
-            settings.recipe,
-            seed=int(cfg.seed),
-            device=device,
-            latency=latency,
-            cache=StandaloneCache(settings.cache),
-            time_budget=should_stop,
-        )
-    elif kind == "inherited":
-        evaluator = InheritedEvaluator(
-            supernet.model,
-            supernet.space,
-            bundle.val_x,
-            bundle.val_y,
-            device=device,
-            amp=bool(cfg.get("amp", False)),
-            latency=latency,
-        )
-        if search_cfg["finetune"]["top"]:
-            rescore = _finetune_scorer(supernet, bundle, search_cfg["finetune"], int(cfg.seed), device)
-    else:
+        return _standalone_scoring(search_cfg, supernet, bundle, int(cfg.seed), device, latency)
+    if kind != "inherited":
         raise UsageError(f"search.evaluator={kind!r} must be inherited or standalone")
-    writer = None
-    if cfg.logger.name == "tensorboard":
-        from torch.utils.tensorboard import SummaryWriter
-
-        writer = SummaryWriter(log_dir=str(out_dir))
-    started = time.perf_counter()
-    try:
-        result = run_search(
-            supernet.space,
-            evaluator,
-            search_cfg,
-            out_dir,
-            seed=int(cfg.seed),
-            resume=previous is not None,
-            writer=writer,
-            should_stop=should_stop,
-            rescore=rescore,
-        )
-    finally:
-        if writer is not None:
-            writer.close()
-    wall = time.perf_counter() - started
-    result.update(
-        {
-            "task": "search",
-            "status": "ok",
-            "ckpt_path": str(supernet.path),
-            "ckpt_sha256": supernet.sha256,
-            "device": str(device),
-            "evaluator": kind,
-            "archs_scored_this_run": getattr(evaluator, "n_scored", getattr(evaluator, "n_trained", None)),
-            "scoring_wall_s": round(wall, 2),
-            "data": bundle.summary(),
-            "paths": {
-                "run_dir": str(out_dir),
-                "history": str(out_dir / "history.csv"),
-                "pareto": str(out_dir / "pareto.json"),
-                "best": str(out_dir / "best" / "arch.yaml"),
-                **({"finetune": str(out_dir / "finetune.csv")} if "finetune" in result else {}),
-            },
-        }
+    evaluator = InheritedEvaluator(
+        supernet.model,
+        supernet.space,
+        bundle.val_x,
+        bundle.val_y,
+        device=device,
+        amp=bool(cfg.get("amp", False)),
+        latency=latency,
     )
-    if result.get("best"):
-        result["objective"] = result["best"].get("val_acc")
-    write_json(out_dir / "result.json", result)
-    return result
+    rescore = None
+    if search_cfg["finetune"]["top"]:
+        rescore = _finetune_scorer(supernet, bundle, search_cfg["finetune"], int(cfg.seed), device)
+    return Scoring(kind, evaluator, rescore=rescore)
+
+
+def _standalone_scoring(search_cfg: dict, supernet, bundle, seed: int, device: torch.device, latency) -> Scoring:
+    """The naive baseline: every candidate trained from scratch (the supernet gives only the space)."""
+    from supernet.evaluation.standalone_cache import StandaloneCache
+    from supernet.evaluation.standalone_search import StandaloneEvaluator, TimeBudget, check_standalone_config
+
+    settings = check_standalone_config(search_cfg, data_config(supernet))
+    should_stop = TimeBudget(settings.time_budget_s)
+    evaluator = StandaloneEvaluator(
+        supernet.space,
+        bundle,
+        settings.recipe,
+        seed=seed,
+        device=device,
+        latency=latency,
+        cache=StandaloneCache(settings.cache),
+        time_budget=should_stop,
+    )
+    return Scoring("standalone", evaluator, should_stop=should_stop)
 
 
 def _finetune_scorer(supernet, bundle, node: dict, seed: int, device: torch.device):
@@ -165,6 +149,51 @@ def _finetune_scorer(supernet, bundle, node: dict, seed: int, device: torch.devi
 
     recipe = FinetuneRecipe.from_cfg(node, "search.finetune", other_keys=["top"])
     return lambda archs: finetuned_scores(supernet.model, archs, bundle, recipe, seed=seed, device=device)
+
+
+def _search(cfg: DictConfig, supernet, search_cfg: dict, out_dir: Path, scoring: Scoring, resume: bool) -> dict:
+    """The ask/tell loop, its TensorBoard writer (``logger=tensorboard``) closed whatever happens."""
+    writer = None
+    if cfg.logger.name == "tensorboard":
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(log_dir=str(out_dir))
+    try:
+        return run_search(
+            supernet.space,
+            scoring.evaluator,
+            search_cfg,
+            out_dir,
+            seed=int(cfg.seed),
+            resume=resume,
+            hooks=SearchHooks(writer=writer, should_stop=scoring.should_stop, rescore=scoring.rescore),
+        )
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def _run_fields(supernet, bundle, device, scoring: Scoring, wall_s: float, out_dir: Path, searched: dict) -> dict:
+    """What result.json adds to the search's own figures: the run's inputs, cost and files."""
+    evaluator = scoring.evaluator
+    return {
+        "task": "search",
+        "status": "ok",
+        "ckpt_path": str(supernet.path),
+        "ckpt_sha256": supernet.sha256,
+        "device": str(device),
+        "evaluator": scoring.kind,
+        "archs_scored_this_run": getattr(evaluator, "n_scored", getattr(evaluator, "n_trained", None)),
+        "scoring_wall_s": round(wall_s, 2),
+        "data": bundle.summary(),
+        "paths": {
+            "run_dir": str(out_dir),
+            "history": str(out_dir / "history.csv"),
+            "pareto": str(out_dir / "pareto.json"),
+            "best": str(out_dir / "best" / "arch.yaml"),
+            **({"finetune": str(out_dir / "finetune.csv")} if "finetune" in searched else {}),
+        },
+    }
 
 
 main = entry_point("search", run)

@@ -94,7 +94,7 @@ class SuperMLP(nn.Module):
     Inputs are already normalised and flattened to ``(batch, in_features)``.
     """
 
-    def __init__(self, space: SearchSpace, dropout: float = 0.0, heads: str = HEADS[0], norm: str = NORMS[0]) -> None:
+    def __init__(self, space: SearchSpace, heads: str = HEADS[0], norm: str = NORMS[0]) -> None:
         super().__init__()
         if heads not in HEADS:
             raise ValueError(f"heads={heads!r} is unknown; choose one of {list(HEADS)}")
@@ -117,7 +117,6 @@ class SuperMLP(nn.Module):
             # unit's mean and variance depend on how many units feed it, so they are measured per
             # subnet (`layer_stats`), never tracked.
             self.norms = nn.ModuleList(nn.BatchNorm1d(space.width_max, track_running_stats=False) for _ in dims_in)
-        self.dropout = dropout
         self.calibration: torch.Tensor | None = None  # a plain attribute: weight swaps (EMA) keep it
 
     def calibrate(self, x: torch.Tensor, size: int = CALIBRATION_SIZE, seed: int = 0) -> SuperMLP:
@@ -173,8 +172,6 @@ class SuperMLP(nn.Module):
         h = x
         for i, (layer, width) in enumerate(zip(self.hidden, arch)):
             h = F.relu(self.normalize(i, layer(h, width), stats[i] if stats else None))
-            if self.dropout and self.training:
-                h = F.dropout(h, self.dropout, training=True)
         return self.head_for(len(arch))(h)
 
     def extract(self, arch: Sequence[int], fold: bool = True) -> nn.Sequential:

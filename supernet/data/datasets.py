@@ -1,8 +1,9 @@
 """Data sets as device-resident tensors, with a fixed seeded train/validation split.
 
 Built-in sets (``conf/data/``): ``digits`` (scikit-learn's embedded 8x8 digits, offline, the
-default), ``mnist``, ``fashion_mnist``, ``kmnist`` (torchvision). Tabular files and image folders
-live in `supernet.data.tables` and register here under ``csv``, ``image_folder``, ``tabular_demo``.
+default), ``mnist``, ``fashion_mnist``, ``kmnist`` (torchvision). Tables (`supernet.data.tables`)
+and image folders (`supernet.data.image_folder`) register here under ``csv``, ``tabular_demo`` and
+``image_folder``.
 
 Every loader returns *raw* features (images as floats in [0, 1], flattened); this module carves
 the validation split from the training set (stratified, seeded by ``data.split_seed``, never the
@@ -18,7 +19,6 @@ from __future__ import annotations
 import gzip
 import importlib
 import logging
-import shutil
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +27,7 @@ from typing import Any
 import torch
 
 from supernet.errors import UsageError
+from supernet.io.files import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +142,7 @@ def _load_torchvision(cfg: Mapping) -> RawData:
         test = cls(str(root), train=False, download=download)
     except (RuntimeError, OSError) as exc:  # torchvision raises RuntimeError("Dataset not found")
         raise UsageError(
-            f"data={name}: no local copy in {raw_dir} and the download failed ({_first_line(exc)}); "
+            f"data={name}: no local copy in {raw_dir} and the download failed ({first_line(exc)}); "
             f"put the IDX files {', '.join(IDX_FILES)} (or their .gz) into {raw_dir}"
         ) from exc
 
@@ -153,7 +154,8 @@ def _load_torchvision(cfg: Mapping) -> RawData:
     return RawData(train_x, train_y, test_x, test_y, [1, 28, 28], [str(c) for c in train.classes])
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type name when it has none), for one-line errors."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
@@ -167,10 +169,8 @@ def _unpack_debian_fashion_mnist(raw_dir: Path) -> None:
     for stem in IDX_FILES:
         src = DEBIAN_FASHION_MNIST / f"{stem}.gz"
         if src.exists() and not (raw_dir / stem).exists():
-            tmp = raw_dir / f".{stem}.tmp"
-            with gzip.open(src, "rb") as fin, open(tmp, "wb") as fout:
-                shutil.copyfileobj(fin, fout)
-            tmp.replace(raw_dir / stem)
+            with gzip.open(src, "rb") as fin:
+                atomic_write_bytes(raw_dir / stem, fin.read())
     log.info("using Fashion-MNIST from %s (decompressed into %s)", DEBIAN_FASHION_MNIST, raw_dir)
 
 
@@ -182,7 +182,7 @@ LOADERS: dict[str, Callable[[Mapping], RawData] | str] = {
     "kmnist": _load_torchvision,
     "csv": "supernet.data.tables:load_table",
     "tabular_demo": "supernet.data.tables:load_tabular_demo",
-    "image_folder": "supernet.data.tables:load_image_folder",
+    "image_folder": "supernet.data.image_folder:load_image_folder",
 }
 
 
@@ -232,6 +232,29 @@ def stratified_split(y: torch.Tensor, holdout: float, seed: int) -> tuple[torch.
     return keep_t[torch.randperm(len(keep_t), generator=g)], hold_t[torch.randperm(len(hold_t), generator=g)]
 
 
+def warn_absent_classes(
+    class_names: list[str], all_y: torch.Tensor, split_y: torch.Tensor, source: str, split: str, fix: str
+) -> None:
+    """Warn, naming them, about classes with rows in `all_y` but none in the `split` rows (a class
+    too small for its proportional share to round up to one row): nothing measures them there.
+    `fix` says what to do, e.g. ``raise data.val_size or add rows of it``."""
+    present = set(torch.unique(split_y).tolist())
+    counts = torch.bincount(all_y, minlength=len(class_names)).tolist()
+    absent = [
+        f"{name!r} ({n} rows)"
+        for i, (name, n) in enumerate(zip(class_names, counts, strict=True))
+        if n and i not in present
+    ]
+    if absent:
+        log.warning(
+            "%s: class %s too small to appear in the %s split, whose accuracy does not measure it: %s",
+            source,
+            ", ".join(absent),
+            split,
+            fix,
+        )
+
+
 def _limit(x: torch.Tensor, y: torch.Tensor, limit: int | None) -> tuple[torch.Tensor, torch.Tensor]:
     if limit is None or limit >= len(y):
         return x, y
@@ -250,6 +273,8 @@ def load_data(cfg: Mapping) -> DataBundle:
     test_x, test_y = raw.test_x, raw.test_y
     if test_x is not None:
         test_x, test_y = _limit(test_x, test_y, cfg.get("limit_test"))
+    fix = "raise data.val_size or add rows of it"
+    warn_absent_classes(raw.class_names, raw.train_y, val_y, f"data={cfg['name']}", "validation", fix)
 
     groups = raw.input_shape[0] if raw.normalize == "channel" else train_x.shape[1]
     by_group = train_x.reshape(len(train_x), groups, -1)
@@ -286,6 +311,12 @@ class Normalize(torch.nn.Module):
         n = x.shape[0]
         x = x.reshape(n, len(self.mean), -1)
         return ((x - self.mean[:, None]) / self.std[:, None]).reshape(n, -1)
+
+
+def per_feature(values: list[float] | torch.Tensor, in_features: int) -> torch.Tensor:
+    """Per-channel (or per-feature) statistics repeated to ``(1, in_features)``, one per input."""
+    v = torch.as_tensor(values, dtype=torch.float32)
+    return v.repeat_interleave(in_features // len(v))[None, :]
 
 
 # ---------------------------------------------------------------------------- batching

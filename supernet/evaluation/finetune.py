@@ -5,21 +5,14 @@ steps on the training split and scored on the validation split. Every arch sees 
 (drawn from `seed`), so the only difference between two candidates is their weights and shape.
 
 Why: inherited accuracy mis-ranks mostly the small nets, whose shared weights are tuned for the
-larger ones that contain them; a few steps of their own let them catch up. On Fashion-MNIST
-(99 stratified archs, three 5-epoch supernets, CPU), ranking by the validation loss after 100
-steps at lr 3e-4 raised Kendall tau against stand-alone training from 0.81 / 0.82 / 0.79
-(inherited accuracy) to 0.86 / 0.86 / 0.83, and from 0.61 / 0.58 / 0.34 to 0.75 / 0.67 / 0.60
-among the nets under 100k parameters (by the accuracy after the same steps: 0.85 / 0.83 / 0.82).
-Over 293 archs (six samples) it ranks above size on every supernet (95% intervals exclude 0), and
-300 steps rank better than 100 on every supernet and every held-out sample (README, fidelity
-section). It costs about 0.7-1.4 s per arch and 100 steps on a 2-core CPU against milliseconds
-inherited, so it re-ranks a search's best candidates (``search.finetune.top``, 100 steps) and a
-fidelity check's sample (``rank.finetune.steps``, 300 steps by default), not every candidate of a
-search.
+larger ones that contain them; a few steps of their own let them catch up (measured in
+docs/experiments/fidelity.md, "A short fine-tune before scoring"). It costs far more than an
+inherited score, so it re-ranks a search's best candidates (``search.finetune.top``) and a fidelity
+check's sample (``rank.finetune.steps``), not every candidate of a search.
 
     from supernet.evaluation.finetune import FinetuneRecipe, finetuned_scores
     finetuned_scores(sn.model, [(64,), (256, 128)], bundle, FinetuneRecipe(steps=100))
-    # -> [{"acc": 0.84, "loss": 0.45}, {"acc": 0.86, "loss": 0.40}]
+    # -> [{"acc": ..., "loss": ...}, {"acc": ..., "loss": ...}]
 
 A supernet trained with ``model.norm=batch`` hands each arch over with its normalisation unfolded
 (``extract(fold=False)``): it fine-tunes with batch statistics, as the supernet trained, and its
@@ -110,7 +103,7 @@ def finetuned_scores(
     scores: dict[Arch, dict[str, float]] = {}
     for group in _groups(list(dict.fromkeys(archs)), model, group_params):
         # Unfolded: a subnet normalised like the supernet (model.norm=batch) fine-tunes with batch
-        # statistics, as it was trained; its folded weights alone train worse (README).
+        # statistics, as it was trained; its folded weights alone train worse (docs/experiments/fidelity.md).
         nets = [model.extract(a, fold=False).to(device) for a in group]
         if recipe.steps:
             _fit(nets, train_x, train_y, recipe, seed)
@@ -152,7 +145,7 @@ def _fit(nets, train_x: torch.Tensor, train_y: torch.Tensor, recipe: FinetuneRec
 def _recalibrate(nets, calibration: torch.Tensor | None) -> None:
     """Measure the fine-tuned nets' normalisation statistics again on the calibration inputs, as
     the inherited scores are measured (the running averages lag behind the changing weights).
-    PyTorch keeps the unbiased variance, 1.0005x the biased one the supernet uses at 2,048 inputs."""
+    PyTorch keeps the unbiased variance, n / (n - 1) times the biased one the supernet uses."""
     for net in nets:
         norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm1d)]
         if not norms:

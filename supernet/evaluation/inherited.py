@@ -16,7 +16,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from contextlib import nullcontext
 
 import torch
@@ -39,7 +39,6 @@ class InheritedEvaluator:
         chunk_size: int | None = None,
         amp: bool = False,
         latency: dict | None = None,
-        metric_name: str = "val_acc",
     ) -> None:
         self.device = torch.device(device) if device is not None else x.device
         self.model = model.to(self.device).eval()
@@ -49,7 +48,6 @@ class InheritedEvaluator:
         self.chunk_size = chunk_size or max(256, (256 << 20) // (4 * space.width_max * max(1, space.depth_max)))
         self.amp = amp and self.device.type == "cuda"
         self.latency = latency  # {"batch_size", "warmup", "repeats"} or None: not measured
-        self.metric_name = metric_name
         self.cache: dict[Arch, dict] = {}
         self.n_scored = 0  # archs actually computed (cache misses)
 
@@ -59,7 +57,7 @@ class InheritedEvaluator:
         todo = list(dict.fromkeys(a for a in archs if a not in self.cache))
         if todo:
             for arch, acc in zip(todo, self.accuracies(todo)):
-                record = {self.metric_name: acc, "params": self.space.params(arch), "flops": self.space.flops(arch)}
+                record = {"val_acc": acc, "params": self.space.params(arch), "flops": self.space.flops(arch)}
                 if self.latency:
                     record["latency_ms"] = self.latency_ms(arch)
                 self.cache[arch] = record
@@ -179,7 +177,3 @@ def measure_ms(fn, warmup: int, repeats: int, device: torch.device) -> float:
             sync()
             times.append((time.perf_counter() - t0) * 1e3)
     return statistics.median(times)
-
-
-def flatten_archs(items: Iterable) -> list[Arch]:
-    return [as_arch(a) for a in items]

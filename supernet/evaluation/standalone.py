@@ -7,18 +7,12 @@ cosine learning-rate schedule from ``lr`` to 0, then its accuracy on the validat
 Several nets train at once: all archs of one seed go through one loop over the same batches, their
 losses are summed and one backward pass and one (multi-tensor) Adam step update all of them. The
 nets share nothing, so each net's gradients and Adam update are exactly its own; what is shared is
-the data on the device, the batch order and the Python/kernel-launch overhead of each step. On
-CUDA the nets of one depth are also stacked into zero-padded weight tensors, so a step is one
-batched matmul per layer for all of them (small nets are launch-bound on a GPU, not FLOP-bound).
-A net's result depends only on (arch, recipe, seed, data): its initial weights are drawn from a
-seed derived from (seed, arch) and the batch order from the seed, so training it alone or among 49
-others gives the same accuracy (on CPU bit for bit, padded on CUDA to float rounding), and results
-can be cached per net.
-
-The cache (`StandaloneCache`, a JSON file, default ``outputs/standalone_cache.json``) is keyed by
-arch, recipe digest, seed and data identity (a hash of the normalised train/val tensors), so a
-rerun, a second supernet on the same data, or the ``search=standalone`` baseline reuse results.
-It is written atomically and merged with what is on disk at each save (two runs can share it).
+the data on the device, the batch order and the per-step overhead. On CUDA the nets of one depth
+are also stacked into zero-padded weight tensors, so a step is one batched matmul per layer for all
+of them (small nets are launch-bound on a GPU, not FLOP-bound). A net's result depends only on
+(arch, recipe, seed, data): its initial weights come from a seed derived from (seed, arch) and the
+batch order from the seed, so it trains alike alone or in a group (on CPU bit for bit, padded on
+CUDA to float rounding), and results are cached per net (`supernet.evaluation.standalone_cache`).
 
     from supernet.evaluation.standalone import Recipe, StandaloneCache, train_standalone
     accs = train_standalone([(64,), (256, 128)], space, bundle, Recipe(epochs=10), seeds=[0, 1],
@@ -26,30 +20,20 @@ It is written atomically and merged with what is on disk at each save (two runs 
     accs[((64,), 0)]   # validation accuracy of arch (64,) trained with seed 0
 
 Determinism: for a given seed the results are bit-identical across runs on the same CPU (same
-torch build and thread count). On CUDA (TF32 matmuls) rounding differences grow during training:
-padded vs per-net loop on Fashion-MNIST, 50 nets x 10 epochs, differed by 0.09 points of accuracy
-on average (max 0.33), about half the seed-to-seed sd of one run (0.17 points).
-
-Measured on one H200, Fashion-MNIST (50k train), 50 stratified archs of the 16-1024 x 1-4 space,
-10 epochs, batch 256: one net at a time 3.5 s/net; all 50 in one loop 70 s (1.4 s/net); padded
-stacks 19 s (0.38 s/net; 10 nets take as long as 50: the step is launch-bound).
+torch build and thread count); on CUDA (TF32 matmuls) rounding differences grow during training.
+See docs/experiments/fidelity.md for what the stand-alone targets are used for.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
 import math
-import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -58,16 +42,16 @@ from supernet.core.optim import build_schedule
 from supernet.core.space import Arch, SearchSpace, arch_str
 from supernet.data.datasets import DataBundle
 from supernet.errors import UsageError
+from supernet.evaluation.standalone_cache import StandaloneCache, cache_key, data_identity
+
+__all__ = ["Recipe", "StandaloneCache", "data_identity", "parse_arch", "train_standalone"]
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
-DEFAULT_CACHE = Path("outputs/standalone_cache.json")
 # Nets of one seed are trained together up to this many parameters per group (weights, grads and
 # two Adam moments: 16 bytes each, so 64M parameters are about 1 GiB). On a GPU a big group is one
 # batched matmul per layer; on a CPU the work is the same either way, and a group is what a killed
-# run keeps (the cache is saved after each), so CPU groups are small: with 64M, the 50 Fashion-MNIST
-# archs of `supernet-rank` were one 12-minute group per seed.
+# run keeps (the cache is saved after each), so CPU groups are small.
 GROUP_PARAMS = 64_000_000
 CPU_GROUP_PARAMS = 4_000_000
 
@@ -127,34 +111,6 @@ def parse_arch(text: str) -> Arch:
         raise UsageError(f"arch {text!r} is not widths joined by '-', e.g. 256-128") from None
 
 
-def data_identity(bundle: DataBundle) -> str:
-    """A key for the data that is equal on every machine and torch version for the same split.
-
-    It hashes what is exact everywhere: the labels in split order (the split permutation shows up
-    in them), the shapes, the sign pattern of the normalised inputs (a pixel never lands within
-    float noise of its mean), the preprocessing, and the normalisation statistics to 4 significant
-    digits. The normalised floats themselves differ in their last bits between CPU and GPU, which
-    would make results trained on one machine useless on another."""
-    h = hashlib.sha256(bundle.name.encode())
-    h.update(json.dumps(_rounded({"mean": bundle.mean, "std": bundle.std, "pre": bundle.preprocess})).encode())
-    for x, y in ((bundle.train_x, bundle.train_y), (bundle.val_x, bundle.val_y)):
-        x, y = x.detach().cpu(), y.detach().cpu()
-        h.update(str((tuple(x.shape), tuple(y.shape))).encode())
-        h.update(y.to(torch.int64).contiguous().numpy().tobytes())
-        h.update(np.packbits((x > 0).contiguous().numpy()).tobytes())
-    return f"{bundle.name}-{h.hexdigest()[:16]}"
-
-
-def _rounded(node: Any) -> Any:
-    if isinstance(node, float):
-        return float(f"{node:.4g}") + 0.0  # + 0.0: no negative zero
-    if isinstance(node, Mapping):
-        return {str(k): _rounded(v) for k, v in sorted(node.items(), key=lambda kv: str(kv[0]))}
-    if isinstance(node, (list, tuple)):
-        return [_rounded(v) for v in node]
-    return node if isinstance(node, (int, str, bool)) or node is None else str(node)
-
-
 def init_seed(seed: int, arch: Sequence[int]) -> int:
     """The seed of one net's initial weights: fixed by (seed, arch), not by its group."""
     return int(hashlib.sha256(f"{int(seed)}:{arch_str(arch)}".encode()).hexdigest()[:8], 16)
@@ -174,68 +130,6 @@ def build_mlp(space: SearchSpace, arch: Sequence[int], seed: int) -> nn.Sequenti
     return nn.Sequential(*layers)
 
 
-# ---------------------------------------------------------------------------- cache
-def cache_key(arch: Sequence[int], recipe: Recipe, seed: int, data_id: str) -> str:
-    return f"{arch_str(arch)}|seed={int(seed)}|recipe={recipe.digest()}|data={data_id}"
-
-
-class StandaloneCache:
-    """Stand-alone results in a JSON file, ``{"version": 1, "entries": {key: record}}``.
-
-    ``path=None`` keeps results in memory only. `hits` / `misses` count lookups (a miss is a
-    net that had to be trained)."""
-
-    def __init__(self, path: str | Path | None = DEFAULT_CACHE, key: str = "rank.cache") -> None:
-        self.path = None if path in (None, "", "null") else Path(path)
-        self.key = key
-        self.entries: dict[str, dict] = {}
-        self.hits = 0
-        self.misses = 0
-        if self.path is not None and self.path.exists():
-            self.entries = self._read()
-
-    def _read(self) -> dict[str, dict]:
-        try:
-            doc = json.loads(self.path.read_text())
-            entries = doc["entries"]
-            if doc.get("version") != CACHE_VERSION or not isinstance(entries, dict):
-                raise ValueError(f"version {doc.get('version')!r}")
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise UsageError(
-                f"{self.key}={self.path} is not a stand-alone cache ({type(exc).__name__}: {exc}); "
-                f"delete it or point {self.key} to another file"
-            ) from None
-        return entries
-
-    def __len__(self) -> int:
-        return len(self.entries)
-
-    def get(self, key: str) -> dict | None:
-        entry = self.entries.get(key)
-        if entry is None:
-            self.misses += 1
-        else:
-            self.hits += 1
-        return entry
-
-    def put(self, key: str, entry: dict) -> None:
-        self.entries[key] = entry
-
-    def save(self) -> None:
-        """Merge with what another run may have written meanwhile, then replace atomically. A lock
-        file serialises concurrent savers (e.g. the jobs of a joblib sweep sharing one cache)."""
-        if self.path is None:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.with_name(f".{self.path.name}.lock"), "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            on_disk = self._read() if self.path.exists() else {}
-            self.entries = {**on_disk, **self.entries}
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps({"version": CACHE_VERSION, "entries": self.entries}, indent=1) + "\n")
-            os.replace(tmp, self.path)
-
-
 # ---------------------------------------------------------------------------- training
 def train_standalone(
     archs: Iterable[Sequence[int]],
@@ -245,39 +139,26 @@ def train_standalone(
     seeds: Iterable[int],
     device: torch.device | str = "cpu",
     cache: StandaloneCache | None = None,
-    group_params: int | None = None,
     padded: bool | None = None,
 ) -> dict[tuple[Arch, int], float]:
     """Validation accuracy of every (arch, seed), training only what `cache` does not hold.
 
-    Nets of the same seed train together in groups of at most `group_params` parameters (default:
-    `group_bound(device)`); the cache is saved after each group, so
-    a killed run keeps what it finished. ``padded`` (default: on CUDA only) stacks the nets of one
-    depth into zero-padded weight tensors and runs one batched matmul per layer for all of them
-    (see `_train_padded`)."""
+    Nets of the same seed train together in groups of at most `group_bound(device)` parameters;
+    the cache is saved after each group, so a killed run keeps what it finished. ``padded``
+    (default: on CUDA only) stacks the nets of one depth into zero-padded weight tensors and runs
+    one batched matmul per layer for all of them (see `_train_padded`)."""
     archs = list(dict.fromkeys(space.validate(a) for a in archs))
-    seeds = [int(s) for s in seeds]
     device = torch.device(device)
     cache = cache if cache is not None else StandaloneCache(None)
     data_id = data_identity(bundle)
-    results: dict[tuple[Arch, int], float] = {}
-    todo: dict[int, list[Arch]] = {}
-    for seed in seeds:
-        for arch in archs:
-            entry = cache.get(cache_key(arch, recipe, seed, data_id))
-            if entry is None:
-                todo.setdefault(seed, []).append(arch)
-            else:
-                results[(arch, seed)] = float(entry["val_acc"])
+    results, todo = _lookup(archs, [int(s) for s in seeds], recipe, cache, data_id)
     if not todo:
         return results
-
     padded = device.type == "cuda" if padded is None else padded
-    group_params = group_bound(device) if group_params is None else group_params
     train = _train_padded if padded else _train_group
     data = [t.to(device) for t in (bundle.train_x, bundle.train_y, bundle.val_x, bundle.val_y)]
     for seed, pending in todo.items():
-        for group in _groups(pending, space, group_params, padded):
+        for group in _groups(pending, space, group_bound(device), padded):
             started = time.perf_counter()
             accs = train(group, space, data, recipe, seed, device)
             wall_s = time.perf_counter() - started
@@ -295,6 +176,22 @@ def train_standalone(
             cache.save()
             log.info("stand-alone: %d nets, seed %d, %d epochs in %.1f s", len(group), seed, recipe.epochs, wall_s)
     return results
+
+
+def _lookup(
+    archs: list[Arch], seeds: list[int], recipe: Recipe, cache: StandaloneCache, data_id: str
+) -> tuple[dict[tuple[Arch, int], float], dict[int, list[Arch]]]:
+    """The cached accuracies, and per seed the archs still to train (in order)."""
+    results: dict[tuple[Arch, int], float] = {}
+    todo: dict[int, list[Arch]] = {}
+    for seed in seeds:
+        for arch in archs:
+            entry = cache.get(cache_key(arch, recipe, seed, data_id))
+            if entry is None:
+                todo.setdefault(seed, []).append(arch)
+            else:
+                results[(arch, seed)] = float(entry["val_acc"])
+    return results, todo
 
 
 def _groups(archs: list[Arch], space: SearchSpace, group_params: int, padded: bool = False) -> list[list[Arch]]:

@@ -35,7 +35,8 @@ from supernet.core.space import Arch, SearchSpace, as_arch
 from supernet.data.datasets import DataBundle
 from supernet.errors import UsageError
 from supernet.evaluation.inherited import measure_ms
-from supernet.evaluation.standalone import DEFAULT_CACHE, Recipe, StandaloneCache, build_mlp, train_standalone
+from supernet.evaluation.standalone import Recipe, build_mlp, train_standalone
+from supernet.evaluation.standalone_cache import DEFAULT_CACHE, StandaloneCache
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """Pool the rank jobs of one supernet into one larger sample, for tighter intervals.
 
-One stratified sample of 50 archs knows tau to about +-0.05 and the supernet's tau minus size's
-to about +-0.07 (Fashion-MNIST, README fidelity section): too loose to tell a supernet that adds
-a little beyond size from one that adds nothing. More samples settle it, and the stand-alone
-cache makes each one pay only for its new archs. `supernet-report` pools every group of rank jobs
+One stratified sample of 50 archs knows tau and the supernet's tau minus size's too loosely to
+tell a supernet that adds a little beyond size from one that adds nothing
+(docs/experiments/fidelity.md). More samples settle it, and the stand-alone cache makes each one
+pay only for its new archs. `supernet-report` pools every group of rank jobs
 that ranked the same supernet (the same checkpoint bytes) on the same data with the same
 stand-alone recipe, seeds, bands and fine-tune, but drew different samples (``seed``), and
 reports one fidelity report over the union of their archs::
@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from supernet.evaluation.finetune import FinetuneRecipe
+from supernet.evaluation.standalone import parse_arch
 from supernet.fidelity.metrics import BANDS, BOOTSTRAP, TOPK, fidelity_report, predictor_name, with_size
 
 
@@ -36,7 +37,7 @@ class Pool:
     jobs: list[Path]
     samples: list[int]
     report: dict[str, Any]  # ranked by inherited accuracy
-    with_size: dict[str, Any]  # ranked by inherited accuracy and size together (`fidelity.with_size`)
+    with_size: dict[str, Any]  # ranked by inherited accuracy and size together (`metrics.with_size`)
     finetuned: dict[str, Any] | None  # ranked by the fine-tuned score; None without a fine-tune
     finetuned_with_size: dict[str, Any] | None
     finetune: dict[str, Any] | None  # the fine-tune recipe
@@ -104,7 +105,7 @@ def _pool(members: list[tuple[Path, dict]]) -> Pool:
     for _, doc in members:
         for row in doc["archs"]:
             rows.setdefault(row["arch"], row)
-    archs = [tuple(int(w) for w in a.split("-")) for a in rows]
+    archs = [parse_arch(a) for a in rows]
     params = [int(r["params"]) for r in rows.values()]
     by_seed = {s: [float(r[f"standalone_acc_seed{s}"]) for r in rows.values()] for s in first["seeds"]}
     rank = first.get("rank") or {}

@@ -13,6 +13,7 @@ nothing is unpickled into code. A truncated or corrupt file is a clear error, ne
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,14 +23,18 @@ import torch
 
 from supernet.core.space import SearchSpace
 from supernet.core.supermlp import SuperMLP, configured_heads, configured_norm
-from supernet.data.datasets import Normalize
+from supernet.data.datasets import Normalize, first_line
 from supernet.errors import UsageError
+from supernet.io.files import process_alive
 
 TRAIN_RUNS = Path("outputs/train/runs")
 
 
 def resolve_checkpoint(path: str | Path, key: str = "ckpt_path") -> Path:
-    """A checkpoint file from a file path, a run dir or ``last``; UsageError when there is none."""
+    """A checkpoint file from a file path, a run dir or ``last``; UsageError when there is none.
+
+    A run dir gives its ``checkpoints/last.ckpt``, or, when training was killed between writing
+    an epoch's checkpoint and ``last.ckpt``, its newest complete ``epochNNN.ckpt``."""
     if str(path) == "last":
         runs = sorted(TRAIN_RUNS.glob("*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
         if not runs:
@@ -37,21 +42,77 @@ def resolve_checkpoint(path: str | Path, key: str = "ckpt_path") -> Path:
         return runs[-1]
     p = Path(path)
     if p.is_dir():
-        for candidate in (p / "checkpoints" / "last.ckpt", p / "last.ckpt"):
-            if candidate.is_file():
-                return candidate
-        raise UsageError(f"{key}={path} is a directory without checkpoints/last.ckpt")
+        _refuse_export(p, key, path)
+        found = run_dir_checkpoint(p)
+        if found is None:
+            raise UsageError(
+                f"{key}={path} is a directory without checkpoints/last.ckpt or a complete checkpoints/epochNNN.ckpt; "
+                "pass a training run dir, a .ckpt file or 'last'"
+            )
+        return found
     if not p.is_file():
         raise UsageError(f"{key}={path} does not exist; pass a .ckpt file, a training run dir or 'last'")
+    if p.suffix.lower() in EXPORT_SUFFIXES:
+        _refuse_export(p.parent, key, path)
     return p
+
+
+EXPORT_MARKER_FILE = "arch.yaml"  # supernet.io.subnet.ARCH_FILE (that module imports this one)
+EXPORT_SUFFIXES = (".yaml", ".safetensors", ".onnx")  # the files of an export folder
+EPOCH_CKPT = re.compile(r"epoch(\d+)\.ckpt")
+# A write in progress (`supernet.io.files.atomic_write_bytes`): .<name>.<writer pid>.tmp
+ATOMIC_TMP = re.compile(r"\..+\.ckpt\.(\d+)\.tmp")
+
+
+def run_dir_checkpoint(run_dir: Path) -> Path | None:
+    """``last.ckpt`` of a run dir (``checkpoints/`` or the dir itself), else the highest-numbered
+    ``epochNNN.ckpt`` that loads. Temporary files a killed write left in ``checkpoints/`` are
+    removed: they are never complete."""
+    checkpoints = run_dir / "checkpoints"
+    _remove_leftover_tmp(checkpoints)
+    for candidate in (checkpoints / "last.ckpt", run_dir / "last.ckpt"):
+        if candidate.is_file():
+            return candidate
+    epochs = [(int(m[1]), p) for p in checkpoints.glob("epoch*.ckpt") if (m := EPOCH_CKPT.fullmatch(p.name))]
+    for _, candidate in sorted(epochs, reverse=True):
+        try:
+            read_checkpoint(candidate)
+        except UsageError:
+            continue
+        return candidate
+    return None
+
+
+def _remove_leftover_tmp(checkpoints: Path) -> None:
+    """Delete the temporary checkpoint files of writers that are gone (a live one keeps its own)."""
+    if not checkpoints.is_dir():
+        return
+    for tmp in checkpoints.glob("*.tmp"):
+        m = ATOMIC_TMP.fullmatch(tmp.name)
+        if m is None and not tmp.name.endswith(".ckpt.tmp"):
+            continue  # not a checkpoint's
+        if m is not None and process_alive(int(m[1])):
+            continue
+        tmp.unlink(missing_ok=True)
+
+
+def _refuse_export(directory: Path, key: str, path: str | Path) -> None:
+    """An export folder (``arch.yaml``) passed where a supernet checkpoint is needed."""
+    if (directory / EXPORT_MARKER_FILE).is_file() and not (directory / "checkpoints").is_dir():
+        raise UsageError(
+            f"{key}={path} is an exported subnet ({EXPORT_MARKER_FILE}), not a supernet: pass a supernet .ckpt, "
+            f"a training run dir or 'last' (supernet-retrain subnet={directory} takes exports)"
+        )
 
 
 def read_checkpoint(path: Path, key: str = "ckpt_path") -> dict[str, Any]:
     """``torch.load`` with ``weights_only=True``, turning every failure into a one-line error."""
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except PermissionError as exc:
+        raise UsageError(f"{key}={path}: cannot read the checkpoint (permission denied); fix its permissions") from exc
     except Exception as exc:  # truncated zip, pickle with code, random bytes...
-        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)[:160]
         raise UsageError(
             f"{key}={path} is corrupt, truncated or not a safe checkpoint ({reason}); "
             "use another checkpoint (e.g. an earlier epoch) or retrain"
@@ -86,12 +147,18 @@ class LoadedSupernet:
         return Normalize(n["mean"], n["std"])
 
 
-def data_config(loaded: LoadedSupernet, overrides: Mapping | None = None) -> dict[str, Any]:
-    """The data config the supernet was trained with, with the non-null ``overrides`` on top
-    (e.g. ``data.root`` on another machine, ``data.limit_val`` for a quick look)."""
-    cfg = dict(loaded.data.get("config") or {"name": loaded.data["name"]})
+def merged_data_config(data: Mapping[str, Any], overrides: Mapping | None = None) -> dict[str, Any]:
+    """A saved data section's config (``config``, else just its ``name``) with the non-null
+    ``overrides`` on top (e.g. ``data.root`` on another machine, ``data.limit_val`` for a quick
+    look). `data` is a checkpoint's ``supernet.data`` or an export's ``arch.yaml`` ``data``."""
+    cfg = dict(data.get("config") or {"name": data.get("name")})
     cfg.update({k: v for k, v in (overrides or {}).items() if v is not None})
     return cfg
+
+
+def data_config(loaded: LoadedSupernet, overrides: Mapping | None = None) -> dict[str, Any]:
+    """The data config the supernet was trained with, with the non-null ``overrides`` on top."""
+    return merged_data_config(loaded.data, overrides)
 
 
 def saved_heads(meta: Mapping[str, Any]) -> str:

@@ -7,9 +7,11 @@ JSON/YAML-safe data; it is the one converter the checkpoints, states and exports
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +27,10 @@ def to_plain(obj: Any) -> Any:
         return {str(k): to_plain(v) for k, v in obj.items()}
     if isinstance(obj, Sequence) and not isinstance(obj, (str, bytes)):
         return [to_plain(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item):  # before the plain types: np.float64 is a float
+        return obj.item()
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return obj
-    if hasattr(obj, "item") and callable(obj.item):
-        return obj.item()
     return str(obj)
 
 
@@ -54,3 +56,50 @@ def atomic_write_text(path: Path, text: str) -> None:
 def write_json(path: Path, payload: Mapping) -> None:
     """Atomic JSON write: a reader never sees half a file."""
     atomic_write_text(path, json.dumps(to_plain(payload), indent=2) + "\n")
+
+
+def read_json_object(path: Path, key: str) -> dict[str, Any]:
+    """A JSON file that must hold an object; anything else is a one-line `UsageError` naming `key`."""
+    from supernet.errors import UsageError
+
+    try:
+        doc = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(f"{key}: {path} is not readable JSON ({type(exc).__name__})") from exc
+    if not isinstance(doc, dict):
+        raise UsageError(f"{key}: {path} holds JSON {type(doc).__name__}, not an object")
+    return doc
+
+
+@contextlib.contextmanager
+def run_dir_lock(run_dir: Path, what: str) -> Iterator[None]:
+    """Hold an exclusive lock on `run_dir` (``.lock`` inside it) while a job writes there, so two
+    jobs never write one run dir; the second gets a one-line error. The OS drops the lock when the
+    process dies, so a killed job never leaves a stale lock behind."""
+    from supernet.errors import UsageError
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(run_dir / ".lock", "a+")  # noqa: SIM115 (held for the whole block)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as exc:
+        handle.close()
+        raise UsageError(f"another {what} is using {run_dir}: wait for it to finish, or use another run dir") from exc
+    try:
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` still runs (on this machine): a temporary file or folder named after
+    its writer's pid is a leftover only once that writer is gone."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True

@@ -2,9 +2,9 @@
 one ask/tell interface, the shared driver loop, and Pareto utilities. Plain Python/PyTorch: no
 Lightning import here (a search only needs an evaluator that scores archs).
 
-    from supernet.search import run_search, validate_search_config
+    from supernet.search import SearchHooks, run_search, validate_search_config
     cfg = validate_search_config(cfg.search, space)
-    result = run_search(space, evaluator, cfg, out_dir, seed=0, resume=False)
+    result = run_search(space, evaluator, cfg, out_dir, seed=0, resume=False, hooks=SearchHooks(writer=writer))
 
 Strategies: `search=evolution` (default; NSGA-II with several objectives), `search=random`,
 `search=bayes` (Optuna), `search=rl` (REINFORCE controller); configs in conf/search/.
@@ -12,14 +12,13 @@ Tests: ``.venv/bin/python -m pytest tests/test_search.py tests/test_pareto.py -q
 """
 
 from supernet.search.base import Constraints, Strategy, propose, repair
+from supernet.search.report import choose_best, pareto_figure, pareto_set
 from supernet.search.runner import (
     STRATEGIES,
     Evaluator,
-    choose_best,
+    SearchHooks,
     make_strategy,
     needs_latency,
-    pareto_figure,
-    pareto_set,
     run_search,
     validate_search_config,
 )
@@ -28,6 +27,7 @@ __all__ = [
     "STRATEGIES",
     "Constraints",
     "Evaluator",
+    "SearchHooks",
     "Strategy",
     "choose_best",
     "make_strategy",

@@ -22,6 +22,7 @@ from typing import Any
 
 from supernet.core.space import Arch, SearchSpace, as_arch
 from supernet.errors import UsageError
+from supernet.io.files import to_plain
 
 # +1: maximised, -1: minimised.
 OBJECTIVES: dict[str, int] = {"val_acc": 1, "params": -1, "flops": -1, "latency_ms": -1}
@@ -38,16 +39,6 @@ COMMON_DEFAULTS: dict[str, Any] = {
 }
 
 
-def plain(obj: Any) -> Any:
-    """A config node (dict, OmegaConf DictConfig/ListConfig, tuples) as plain JSON-able data,
-    without importing omegaconf."""
-    if isinstance(obj, Mapping):
-        return {str(k): plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)) or (isinstance(obj, Sequence) and not isinstance(obj, (str, bytes))):
-        return [plain(v) for v in obj]
-    return obj
-
-
 # ---------------------------------------------------------------------------- constraints
 @dataclass(frozen=True)
 class Constraints:
@@ -61,7 +52,7 @@ class Constraints:
 
     @classmethod
     def from_cfg(cls, node: Mapping | None) -> Constraints:
-        node = plain(node or {})
+        node = to_plain(node or {})
         unknown = set(node) - {"max_params", "max_flops", "max_latency_ms"}
         if unknown:
             raise UsageError(
@@ -290,7 +281,7 @@ class Strategy:
         seed: int,
     ) -> None:
         self.space = space
-        self.cfg = {**COMMON_DEFAULTS, **self.defaults, **plain(cfg)}
+        self.cfg = {**COMMON_DEFAULTS, **self.defaults, **to_plain(cfg)}
         self.constraints = constraints
         self.objectives = check_objectives(objectives)
         self.seed = int(seed)

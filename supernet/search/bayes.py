@@ -9,9 +9,9 @@
 The space seen by Optuna is fixed: ``depth`` and ``w0 .. w{depth_max-1}`` (integers on the width
 grid), all sampled every trial; layers beyond ``depth`` are inactive. A fixed space lets the
 multivariate TPE and the GP model every parameter jointly (a conditional space would fall back
-to independent sampling). The GP refits and optimises its acquisition for every proposal
-(about 1-5 s each on 2 CPU cores, more with pending trials in a batch): use it for budgets in the
-hundreds; TPE scales to thousands.
+to independent sampling). The GP refits and optimises its acquisition for every proposal (seconds
+each on a small CPU, more with pending trials in a batch): use it for budgets in the hundreds; TPE
+scales to thousands (docs/experiments/search.md).
 
 Budgets: a proposal over max_params/max_flops is repaired (`base.repair`) and Optuna is told the
 arch that was actually scored; every budget is also given to Optuna as a constraint (value/limit

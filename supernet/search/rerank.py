@@ -1,28 +1,25 @@
 """Re-ranking a search's finalists with a slower, better-informed score before the winner is chosen.
 
 Inherited-weight accuracy is cheap enough to score thousands of candidates but mis-ranks some of
-them (mostly small nets, see supernet/finetune.py). With ``search.finetune.top=K`` the search runs
-as usual, then its K best feasible candidates (single objective: by inherited val_acc; several
-objectives: the K best-val_acc members of the Pareto front) are scored again after a short
-fine-tune, and the winner is the best of them by that score (``search.finetune.score``: the
-validation loss, lower is better, or the accuracy):
+them (mostly small nets; docs/experiments/fidelity.md). With ``search.finetune.top=K`` the search
+runs as usual, then its K best feasible candidates (single objective: by inherited val_acc;
+several objectives: the K best-val_acc members of the Pareto front) are scored again after a
+short fine-tune (supernet/evaluation/finetune.py), and the winner is the best of them by that
+score (``search.finetune.score``: the validation loss, lower is better, or the accuracy):
 
     supernet-search ckpt_path=last search.constraints.max_params=100000 search.finetune.top=10
 
 The search loop itself never sees the second score, so a search can be resumed with another
-``search.finetune`` and only its ending changes. Written next to the search's outputs:
-``finetune.csv`` (arch, params, flops, val_acc, finetuned_acc, finetuned_loss, inherited_rank,
-finetuned_rank), and in result.json a ``finetune`` section; ``best`` (and best/arch.yaml) then
-carries ``finetuned_acc`` and ``finetuned_loss``.
+``search.finetune`` and only its ending changes. Written next to the search's outputs
+(`supernet.search.report`): ``finetune.csv``, and in result.json a ``finetune`` section; ``best``
+(and best/arch.yaml) then carries ``finetuned_acc`` and ``finetuned_loss``.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable, Mapping, Sequence
 
-from supernet.core.space import Arch, arch_str, as_arch
+from supernet.core.space import Arch, as_arch
 from supernet.evaluation.finetune import FinetuneRecipe
 from supernet.search.base import check_range
 
@@ -49,22 +46,3 @@ def rerank(finalists: Sequence[dict], score: Callable[[list[Arch]], list[dict]],
         rows[i]["finetuned_rank"] = place + 1
     best = rows[order[0]]
     return {"best": best, "finalists": rows, "changed": order[0] != 0}
-
-
-def finetune_csv(rows: Sequence[dict]) -> str:
-    columns = [
-        "arch",
-        "params",
-        "flops",
-        "val_acc",
-        "finetuned_acc",
-        "finetuned_loss",
-        "inherited_rank",
-        "finetuned_rank",
-    ]
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(columns)
-    for r in rows:
-        w.writerow([arch_str(r["arch"]) if c == "arch" else r[c] for c in columns])
-    return buf.getvalue()

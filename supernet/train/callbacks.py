@@ -3,8 +3,8 @@
 `KendallTauCallback` logs ``val/kendall_tau`` every k epochs: Kendall's tau between the
 inherited-weight validation accuracy of a fixed reference set of archs and their stand-alone
 accuracy (measured once, e.g. by ``supernet-rank``). It shows whether longer supernet training
-still improves the ranking, not only the accuracy. The lead wires it into ``supernet-train`` as
-``train.tau_every_n_epochs=2 train.tau_reference=outputs/rank/runs/<stamp>/rank.csv``:
+still improves the ranking, not only the accuracy. ``supernet-train`` turns it on with
+``train.tau_every_n_epochs=2 train.tau_reference=outputs/rank/runs/<stamp>/rank.csv``, or:
 
     from supernet.train.callbacks import tau_callback_from_csv
     trainer = pl.Trainer(callbacks=[tau_callback_from_csv("rank.csv", every_n_epochs=2)], ...)
@@ -14,8 +14,8 @@ validation split (a few milliseconds for 50 archs on digits); nothing is trained
 
 `EMAWeights` keeps an exponential moving average of the supernet's weights (``train.ema_decay``,
 as in BigNAS): validation, checkpoints and everything that reads them (search, export, rank)
-see the averaged weights, which rank subnets slightly better than the last step's (README,
-"Fidelity").
+see the averaged weights, which rank subnets slightly better than the last step's
+(docs/experiments/fidelity.md).
 """
 
 from __future__ import annotations

@@ -1,8 +1,16 @@
-"""Train the supernet: data -> SuperMLP -> Lightning fit -> checkpoints, TensorBoard, result.json."""
+"""Train the supernet: data -> SuperMLP -> Lightning fit -> checkpoints, TensorBoard, result.json.
+
+    supernet-train                                   # digits, sandwich rule (conf/train.yaml)
+    supernet-train ckpt_path=outputs/train/runs/<stamp>   # resume a killed run in place
+
+`train_supernet` is the phase ``supernet-train`` and the pipeline call; `build_module` and
+`build_trainer` are its two halves for a caller that drives Lightning itself.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -14,9 +22,11 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import TensorBoardLogger
 
 from supernet.config import build_space, check_train_config, trainer_kwargs
+from supernet.core.space import SearchSpace
 from supernet.data.datasets import DataBundle, load_data
+from supernet.errors import UsageError
 from supernet.io.checkpoint import resume_target
-from supernet.io.files import to_plain, write_json
+from supernet.io.files import run_dir_lock, to_plain, write_json
 from supernet.train.module import AtomicCheckpointIO, SupernetModule, TensorDataModule, plain_hparams
 
 log = logging.getLogger(__name__)
@@ -59,12 +69,71 @@ def train_supernet(
         log.info("resuming %s in place from %s", resume_dir, ckpt)
         out_dir = resume_dir
     out_dir.mkdir(parents=True, exist_ok=True)
+    if not launching_process():  # a DDP rank Lightning started: the launcher holds the lock
+        return _fit(cfg, out_dir, bundle, ckpt)
+    with run_dir_lock(out_dir, "training"):
+        check_fresh_run_dir(out_dir, ckpt)
+        return _fit(cfg, out_dir, bundle, ckpt)
+
+
+def launching_process() -> bool:
+    """True in the process the user started; False in the DDP ranks Lightning re-launches (they
+    run this script again with ``LOCAL_RANK`` set) and in ranks of other nodes, which all share
+    the run dir."""
+    return all(os.environ.get(var, "0") == "0" for var in ("LOCAL_RANK", "NODE_RANK", "RANK"))
+
+
+def check_fresh_run_dir(out_dir: Path, ckpt: Path | None) -> None:
+    """A run dir that already holds checkpoints is only continued by resuming it: a fresh fit
+    there would leave the old ``last.ckpt`` next to the new weights."""
+    checkpoints = out_dir / "checkpoints"
+    if ckpt is not None and Path(ckpt).resolve().parent == checkpoints.resolve():
+        return  # resuming from one of this dir's own checkpoints
+    held = sorted(checkpoints.glob("*.ckpt")) if checkpoints.is_dir() else []
+    if held:
+        name = "last.ckpt" if (checkpoints / "last.ckpt").is_file() else held[-1].name
+        raise UsageError(
+            f"hydra.run.dir={out_dir} already holds a training run (checkpoints/{name}): "
+            f"resume it with ckpt_path={out_dir}, or pick a new hydra.run.dir"
+        )
+
+
+def _fit(cfg: DictConfig, out_dir: Path, bundle: DataBundle | None, ckpt: Path | None) -> dict[str, Any]:
+    """Seed, load the data, fit (from `ckpt` when resuming) and write ``result.json``."""
     torch.set_float32_matmul_precision("high")  # TF32 on GPUs that have it
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
 
     started = time.perf_counter()
     bundle = bundle if bundle is not None else load_data(cfg.data)
     space = build_space(cfg.space, cfg.data, bundle.in_features, bundle.num_classes)
+    module, datamodule = build_module(cfg, bundle, space)
+    trainer = build_trainer(cfg, out_dir)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
+    result = {
+        "task": "train",
+        "status": "ok",
+        "metrics": final_metrics(trainer, module, datamodule),
+        "epochs": trainer.current_epoch,
+        "global_step": trainer.global_step,
+        "nonfinite_skips": module.nonfinite_skips,
+        "wall_s": round(time.perf_counter() - started, 2),
+        "space": space.to_dict(),
+        "space_size": space.size(),
+        "data": bundle.summary(),
+        "device": str(module.device),
+        "paths": {
+            "run_dir": str(out_dir),
+            "checkpoint": str(out_dir / "checkpoints" / "last.ckpt"),
+            "tensorboard": str(out_dir),
+        },
+    }
+    if trainer.is_global_zero:
+        write_json(out_dir / "result.json", result)
+    return result
+
+
+def build_module(cfg: DictConfig, bundle: DataBundle, space: SearchSpace) -> tuple[SupernetModule, TensorDataModule]:
+    """The Lightning system and the data module of ``cfg`` (the supernet's weights are drawn here)."""
     module = SupernetModule(
         space=space.to_dict(),
         # The data config travels with the checkpoint: search, export, retrain and rank read
@@ -84,6 +153,11 @@ def train_supernet(
         loader=cfg.data.loader,
         num_workers=int(cfg.data.get("num_workers", 0)),
     )
+    return module, datamodule
+
+
+def build_trainer(cfg: DictConfig, out_dir: Path) -> pl.Trainer:
+    """``cfg.trainer`` with the run dir's checkpoints (atomic), TensorBoard and the callbacks."""
     checkpoint = ModelCheckpoint(
         dirpath=out_dir / "checkpoints",
         filename="epoch{epoch:03d}",
@@ -93,13 +167,16 @@ def train_supernet(
         save_top_k=1,
         every_n_epochs=1,
         auto_insert_metric_name=False,
+        # A rerun writes over its own files: a `last-v1.ckpt` beside a stale `last.ckpt` would
+        # leave result.json, the search and the export reading the old weights.
+        enable_version_counter=False,
     )
     loggers = []
     if cfg.logger.name == "tensorboard":
         tb = TensorBoardLogger(save_dir=str(out_dir), name="", version="", default_hp_metric=False)
         tb.log_hyperparams(plain_hparams(to_plain(cfg)), {"hp/acc_min": 0.0, "hp/acc_mid": 0.0, "hp/acc_max": 0.0})
         loggers.append(tb)
-    trainer = pl.Trainer(
+    return pl.Trainer(
         **trainer_kwargs(cfg.trainer),
         default_root_dir=str(out_dir),
         logger=loggers or False,
@@ -107,32 +184,14 @@ def train_supernet(
         plugins=[AtomicCheckpointIO()],
         enable_model_summary=False,
     )
-    trainer.fit(module, datamodule=datamodule, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
 
+
+def final_metrics(trainer: pl.Trainer, module: SupernetModule, datamodule: TensorDataModule) -> dict[str, float]:
+    """The last validation's figures (``hp/`` copies aside)."""
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if not k.startswith("hp/")}
     if not any(k.startswith("val/") for k in metrics):
         # Resumed from a checkpoint written after the last epoch: nothing ran, so validate the
         # finished weights (a straight or mid-way resumed run already validated its last epoch).
         final = trainer.validate(module, datamodule=datamodule, verbose=False)[0]
         metrics.update({k: float(v) for k, v in final.items() if not k.startswith("hp/")})
-    result = {
-        "task": "train",
-        "status": "ok",
-        "metrics": metrics,
-        "epochs": trainer.current_epoch,
-        "global_step": trainer.global_step,
-        "nonfinite_skips": module.nonfinite_skips,
-        "wall_s": round(time.perf_counter() - started, 2),
-        "space": space.to_dict(),
-        "space_size": space.size(),
-        "data": bundle.summary(),
-        "device": str(module.device),
-        "paths": {
-            "run_dir": str(out_dir),
-            "checkpoint": str(out_dir / "checkpoints" / "last.ckpt"),
-            "tensorboard": str(out_dir),
-        },
-    }
-    if trainer.is_global_zero:
-        write_json(out_dir / "result.json", result)
-    return result
+    return metrics

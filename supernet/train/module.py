@@ -10,8 +10,8 @@ Run it through the CLI (``supernet-train``), or in a notebook:
 
 from __future__ import annotations
 
+import io
 import logging
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from supernet.core.space import SearchSpace
 from supernet.core.supermlp import SuperMLP, configured_heads, configured_norm
 from supernet.data.datasets import DataBundle, TensorLoader
 from supernet.errors import NonFiniteLossError
+from supernet.io.files import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -304,16 +305,15 @@ class NonFiniteWatch(pl.Callback):
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Writes each checkpoint to ``<name>.tmp`` and renames it, so a kill mid-write never leaves a
-    truncated ``last.ckpt`` behind (rename is atomic on POSIX file systems)."""
+    """Writes each checkpoint through `supernet.io.files.atomic_write_bytes` (a hidden temporary
+    sibling, fsync, rename), so a kill mid-write never leaves a truncated ``last.ckpt`` behind."""
 
     def save_checkpoint(self, checkpoint: dict, path: Any, storage_options: Any = None) -> None:
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        super().save_checkpoint(checkpoint, tmp, storage_options)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        if storage_options is not None:  # Lightning's own TypeError for an option it does not support
+            return super().save_checkpoint(checkpoint, path, storage_options)
+        buffer = io.BytesIO()  # the bytes Lightning writes too: torch.save into memory, then one write
+        torch.save(checkpoint, buffer)
+        atomic_write_bytes(Path(path), buffer.getvalue())
 
 
 def plain_hparams(cfg: Mapping) -> dict:

@@ -1,9 +1,9 @@
 """Retraining an exported subnet: fine-tune its inherited weights, or train it from scratch.
 
-`SubnetModule` is the Lightning system (the exported MLP with optional dropout, AdamW + cosine,
-label smoothing, optional random image shifts); `retrain_subnet` is the whole phase that
-``supernet-retrain`` and the pipeline call: load the export, train, report validation and **test**
-accuracy (the only place the test split is read), and write the retrained model as a new export.
+`retrain_subnet(RetrainRequest(...))` is the whole phase that ``supernet-retrain`` and the pipeline
+call: load the export, train it (`supernet.train.subnet_module.SubnetModule`), report validation and
+**test** accuracy (the only place the test split is read), and write the retrained model as a new
+export. Recipes compared: docs/experiments/retrain.md.
 
     supernet-retrain subnet=subnets/best init=inherited trainer.max_epochs=20
     supernet-retrain subnet=subnets/best init=scratch
@@ -21,22 +21,24 @@ import copy
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
-import torch.nn.functional as F
 from pytorch_lightning.loggers import TensorBoardLogger
-from torchmetrics.classification import MulticlassAccuracy
 
 from supernet.config import check_trainer_config, trainer_kwargs
-from supernet.core.optim import build_optimizer, build_schedule, check_optim_config
-from supernet.data.datasets import DataBundle, load_data
-from supernet.errors import NonFiniteLossError, UsageError
-from supernet.io.export import Subnet, load_subnet, write_export
+from supernet.core.optim import check_optim_config
+from supernet.data.datasets import DataBundle, load_data, per_feature
+from supernet.errors import UsageError
+from supernet.io.checkpoint import merged_data_config
+from supernet.io.export import write_export
 from supernet.io.files import to_plain, write_json
-from supernet.train.module import NonFiniteWatch, TensorDataModule, logs_this_step, plain_hparams
+from supernet.io.subnet import Subnet, load_subnet
+from supernet.train.module import TensorDataModule, plain_hparams
+from supernet.train.subnet_module import SubnetModule
 
 log = logging.getLogger(__name__)
 
@@ -44,116 +46,7 @@ INITS = ("inherited", "scratch")
 VERIFY_SAMPLES = 512
 
 
-# ---------------------------------------------------------------------------- augmentation
-def random_shift(
-    x: torch.Tensor, image_shape: tuple[int, int, int], max_shift: int, fill: torch.Tensor
-) -> torch.Tensor:
-    """Shift each flattened image ``(N, C*H*W)`` by its own random offset in ``[-max_shift, max_shift]``
-    pixels along both axes; uncovered pixels take `fill` (per channel: the normalised value of a
-    black pixel). All on the tensor's device, no per-sample Python."""
-    n = x.shape[0]
-    c, h, w = image_shape
-    s = max_shift
-    img = x.reshape(n, c, h, w) - fill[None, :, None, None]
-    padded = F.pad(img, (s, s, s, s))  # zeros = `fill` after adding it back
-    dy = torch.randint(0, 2 * s + 1, (n,), device=x.device)
-    dx = torch.randint(0, 2 * s + 1, (n,), device=x.device)
-    rows = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]
-    cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, None, :]
-    batch = torch.arange(n, device=x.device)[:, None, None, None]
-    chans = torch.arange(c, device=x.device)[None, :, None, None]
-    out = padded[batch, chans, rows, cols] + fill[None, :, None, None]
-    return out.reshape(n, -1)
-
-
-def image_shape_of(meta: Mapping[str, Any]) -> tuple[int, int, int] | None:
-    """``(C, H, W)`` for image exports, None for tabular ones (no spatial structure to shift)."""
-    shape = list(meta.get("input_shape") or [])
-    if len(shape) != 3 or (meta.get("preprocess") or {}).get("kind") == "table":
-        return None
-    return int(shape[0]), int(shape[1]), int(shape[2])
-
-
-# ---------------------------------------------------------------------------- the system
-class SubnetModule(pl.LightningModule):
-    """Trains one exported MLP (`supernet.io.export.Subnet`) on normalised inputs.
-
-    ``init="scratch"`` weights come from ``seed`` (PyTorch's default Linear init); for
-    ``init="inherited"`` load them afterwards: ``module.model.load_state_dict(load_subnet(d).state_dict())``.
-    """
-
-    def __init__(
-        self,
-        meta: dict,
-        optim: dict,
-        dropout: float = 0.0,
-        label_smoothing: float = 0.0,
-        augment_shift: int = 0,
-        seed: int = 0,
-    ) -> None:
-        super().__init__()
-        self.save_hyperparameters()
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            self.model = Subnet.from_meta(meta, dropout=dropout)
-        self.image_shape = image_shape_of(meta)
-        self.augment_shift = int(augment_shift) if self.image_shape else 0
-        if augment_shift and not self.image_shape:
-            log.warning("augment.shift=%s ignored: the inputs are not images", augment_shift)
-        norm = self.model.normalize
-        self.register_buffer("fill", -norm.mean / norm.std, persistent=False)  # a black pixel, normalised
-        self.val_acc = MulticlassAccuracy(self.model.num_classes, average="micro")
-        self._watch = NonFiniteWatch(retrain_nonfinite_message)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model.mlp(x)
-
-    def on_fit_start(self) -> None:
-        datamodule = getattr(self.trainer, "datamodule", None)
-        if hasattr(datamodule, "to_device"):
-            datamodule.to_device(self.device)
-
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        x, y = batch
-        if self.augment_shift:
-            x = random_shift(x, self.image_shape, self.augment_shift, self.fill)
-        loss = F.cross_entropy(self.model.mlp(x), y, label_smoothing=float(self.hparams.label_smoothing))
-        if NonFiniteWatch.applies(self):
-            self._watch.push(loss.detach()[None], self.current_epoch, batch_idx, self.global_step, [self.model.arch])
-        elif not torch.isfinite(loss):
-            raise NonFiniteLossError(retrain_nonfinite_message([loss.item()], self._where(batch_idx), self.model.arch))
-        if logs_this_step(self.trainer):
-            self.log("train/loss", loss, prog_bar=True)
-            self.log("train/lr", self.optimizers().param_groups[0]["lr"])
-        return loss
-
-    def _where(self, batch_idx: int) -> str:
-        return f"epoch {self.current_epoch}, batch {batch_idx}, global step {self.global_step}"
-
-    def configure_callbacks(self) -> list[pl.Callback]:
-        return [self._watch]
-
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        x, y = batch
-        self.val_acc.update(self.model.mlp(x), y)
-
-    def on_validation_epoch_end(self) -> None:
-        acc = self.val_acc.compute()
-        self.log("val/acc", acc, prog_bar=True)
-        self.log("hp/val_acc", acc)
-        self.val_acc.reset()
-
-    def configure_optimizers(self) -> Any:
-        optimizer = build_optimizer(self.model.parameters(), self.hparams.optim)
-        schedule = build_schedule(optimizer, self.hparams.optim, int(self.trainer.estimated_stepping_batches))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
-
-
 # ---------------------------------------------------------------------------- helpers
-def retrain_nonfinite_message(losses: list, where: str, arch: Any) -> str:
-    return f"non-finite loss {losses} at {where} retraining arch {list(arch)}; lower optim.lr"
-
-
 @torch.no_grad()
 def accuracy(model: Subnet, x: torch.Tensor, y: torch.Tensor, batch_size: int = 4096) -> float:
     """Top-1 accuracy of ``model.mlp`` on normalised inputs, in float32 on the tensors' device."""
@@ -189,17 +82,10 @@ def check_recipe(recipe: Mapping[str, Any]) -> None:
 
 def export_data_config(meta: Mapping[str, Any], overrides: Mapping[str, Any] | None) -> dict[str, Any]:
     """The data config the export's supernet was trained on, with the non-null `overrides` on top."""
-    data = meta.get("data") or {}
-    cfg = dict(data.get("config") or {"name": data.get("name")})
-    cfg.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    cfg = merged_data_config(meta.get("data") or {}, overrides)
     if not cfg.get("name"):
         raise UsageError("the export does not record its data set (arch.yaml data.name); pass data.name=...")
     return cfg
-
-
-def _expand(values: list[float] | torch.Tensor, in_features: int) -> torch.Tensor:
-    v = torch.as_tensor(values, dtype=torch.float32)
-    return v.repeat_interleave(in_features // len(v))[None, :]
 
 
 def match_normalization(bundle: DataBundle, meta: Mapping[str, Any]) -> DataBundle:
@@ -212,8 +98,8 @@ def match_normalization(bundle: DataBundle, meta: Mapping[str, Any]) -> DataBund
         return bundle
     log.info("re-normalising the data with the export's mean/std")
     f = bundle.in_features
-    scale = _expand(bundle.std, f) / _expand(norm["std"], f)
-    shift = (_expand(bundle.mean, f) - _expand(norm["mean"], f)) / _expand(norm["std"], f)
+    scale = per_feature(bundle.std, f) / per_feature(norm["std"], f)
+    shift = (per_feature(bundle.mean, f) - per_feature(norm["mean"], f)) / per_feature(norm["std"], f)
     for name in ("train_x", "val_x", "test_x"):
         x = getattr(bundle, name)
         if x is not None:
@@ -229,23 +115,55 @@ def _eval_splits(model: Subnet, bundle: DataBundle, batch_size: int) -> dict[str
     return {"val_acc": accuracy(model, bundle.val_x, bundle.val_y, batch_size), "test_acc": test}
 
 
+# ---------------------------------------------------------------------------- the request
+@dataclass(frozen=True)
+class RetrainRequest:
+    """What `retrain_subnet` is asked to do: which export, how to train it, where results go.
+
+    The fields are `retrain_subnet`'s former arguments, in the same order.
+    `recipe`: ``{optim: {...conf/optim}, dropout, label_smoothing, batch_size, augment: {shift}, onnx}``;
+    `data_cfg`: overrides of the export's own data config (non-null keys, e.g. ``root``, ``limit_train``);
+    `trainer_cfg`: ``conf/trainer``. ``compare=True`` also reports the inherited weights without
+    training and both inits side by side (``compare.md``).
+    """
+
+    subnet_dir: str | Path
+    recipe: Mapping[str, Any]
+    data_cfg: Mapping[str, Any] | None
+    trainer_cfg: Mapping[str, Any]
+    out_dir: str | Path
+    init: str = "inherited"
+    seed: int = 0
+    compare: bool = False
+    tensorboard: bool = True
+
+    def checked(self) -> RetrainRequest:
+        """The request as plain data with paths, after the one-line checks of init, recipe and trainer."""
+        if self.init not in INITS:
+            raise UsageError(f"init={self.init!r} must be one of {list(INITS)}")
+        recipe = to_plain(self.recipe)
+        check_recipe(recipe)
+        trainer_cfg = to_plain(self.trainer_cfg)
+        check_trainer_config(trainer_cfg)
+        return replace(
+            self,
+            subnet_dir=Path(self.subnet_dir),
+            recipe=recipe,
+            trainer_cfg=trainer_cfg,
+            out_dir=Path(self.out_dir),
+            data_cfg=to_plain(self.data_cfg),
+        )
+
+
 # ---------------------------------------------------------------------------- one training run
 def train_variant(
-    source: Subnet,
-    subnet_dir: Path,
-    init: str,
-    recipe: Mapping[str, Any],
-    bundle: DataBundle,
-    data_cfg: Mapping[str, Any],
-    trainer_cfg: Mapping[str, Any],
-    out_dir: Path,
-    seed: int,
-    tensorboard: bool = True,
+    source: Subnet, request: RetrainRequest, bundle: DataBundle, data_cfg: Mapping[str, Any], init: str, out_dir: Path
 ) -> dict[str, Any]:
     """Train `source`'s arch (from its weights or from scratch) into `out_dir`: metrics.json and
-    the retrained export ``out_dir/subnet``. Returns the metrics."""
+    the retrained export ``out_dir/subnet``. `data_cfg` is the merged data config. Returns the metrics."""
     started = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
+    recipe, seed = request.recipe, request.seed
     pl.seed_everything(seed, workers=True, verbose=False)
     module = SubnetModule(
         meta=source.meta,
@@ -260,37 +178,20 @@ def train_variant(
     batch_size = int(recipe.get("batch_size") or data_cfg.get("batch_size", 128))
     eval_batch = int(data_cfg.get("eval_batch_size", 4096))
     datamodule = TensorDataModule(bundle, batch_size, eval_batch, seed, loader=data_cfg.get("loader", "tensor"))
-    loggers = []
-    if tensorboard:
-        tb = TensorBoardLogger(save_dir=str(out_dir), name="", version="", default_hp_metric=False)
-        tb.log_hyperparams(
-            plain_hparams(
-                {
-                    "init": init,
-                    "seed": seed,
-                    "arch": list(source.arch),
-                    "recipe": dict(recipe),
-                    "subnet": str(subnet_dir),
-                }
-            ),
-            {"hp/val_acc": 0.0, "hp/test_acc": 0.0},
-        )
-        loggers.append(tb)
+    tb = _variant_logger(source, request, init, out_dir)
     trainer = pl.Trainer(
-        **trainer_kwargs(trainer_cfg),
+        **trainer_kwargs(request.trainer_cfg),
         default_root_dir=str(out_dir),
-        logger=loggers or False,
+        logger=[tb] if tb is not None else False,
         enable_checkpointing=False,
         enable_model_summary=False,
     )
     trainer.fit(module, datamodule=datamodule)
     model = copy.deepcopy(module.model).float().eval()
     figures = _eval_splits(model, bundle, eval_batch)
-    if loggers and figures["test_acc"] is not None:
-        loggers[0].log_metrics(
-            {"test/acc": figures["test_acc"], "hp/test_acc": figures["test_acc"]}, step=trainer.global_step
-        )
-        loggers[0].finalize("success")
+    if tb is not None and figures["test_acc"] is not None:
+        tb.log_metrics({"test/acc": figures["test_acc"], "hp/test_acc": figures["test_acc"]}, step=trainer.global_step)
+        tb.finalize("success")
     metrics = {
         "init": init,
         "seed": seed,
@@ -301,9 +202,33 @@ def train_variant(
         **figures,
         "wall_s": round(time.perf_counter() - started, 2),
     }
-    if not trainer.is_global_zero:
-        return metrics
-    model = model.cpu()
+    if trainer.is_global_zero:
+        _write_variant(model.cpu(), source, request, bundle, metrics, out_dir)
+    return metrics
+
+
+def _variant_logger(source: Subnet, request: RetrainRequest, init: str, out_dir: Path) -> TensorBoardLogger | None:
+    """One TensorBoard run in `out_dir` with the variant's hyper-parameters, or None when off."""
+    if not request.tensorboard:
+        return None
+    tb = TensorBoardLogger(save_dir=str(out_dir), name="", version="", default_hp_metric=False)
+    hparams = {
+        "init": init,
+        "seed": request.seed,
+        "arch": list(source.arch),
+        "recipe": dict(request.recipe),
+        "subnet": str(request.subnet_dir),
+    }
+    tb.log_hyperparams(plain_hparams(hparams), {"hp/val_acc": 0.0, "hp/test_acc": 0.0})
+    return tb
+
+
+def _write_variant(
+    model: Subnet, source: Subnet, request: RetrainRequest, bundle: DataBundle, metrics: dict[str, Any], out_dir: Path
+) -> None:
+    """The retrained export ``out_dir/subnet`` (verified against `model` on validation inputs) and
+    ``metrics.json``; adds ``metrics["subnet"]``."""
+    init = metrics["init"]
     x_ref = bundle.val_x[:VERIFY_SAMPLES].detach().float().cpu()
     with torch.no_grad():
         reference = model.mlp(x_ref)
@@ -311,131 +236,120 @@ def train_variant(
     meta["weights_from"] = f"retrained (init={init})"
     meta["retrain"] = {
         "init": init,
-        "seed": seed,
+        "seed": request.seed,
         "epochs": metrics["epochs"],
-        "recipe": to_plain(dict(recipe)),
-        "val_acc": figures["val_acc"],
-        "test_acc": figures["test_acc"],
-        "source": {"path": str(subnet_dir), "weights_sha256": (source.meta.get("weights") or {}).get("sha256")},
+        "recipe": to_plain(dict(request.recipe)),
+        "val_acc": metrics["val_acc"],
+        "test_acc": metrics["test_acc"],
+        "source": {
+            "path": str(request.subnet_dir),
+            "weights_sha256": (source.meta.get("weights") or {}).get("sha256"),
+        },
     }
-    export = write_export(
-        model, meta, out_dir / "subnet", (x_ref, reference), overwrite=True, onnx=bool(recipe.get("onnx", True))
-    )
+    onnx = bool(request.recipe.get("onnx", True))
+    export = write_export(model, meta, out_dir / "subnet", (x_ref, reference), overwrite=True, onnx=onnx)
     metrics["subnet"] = export["path"]
     write_json(out_dir / "metrics.json", metrics)
     log.info(
         "retrained %s (init=%s): val %.4f, test %s",
         list(source.arch),
         init,
-        figures["val_acc"],
-        "n/a" if figures["test_acc"] is None else f"{figures['test_acc']:.4f}",
+        metrics["val_acc"],
+        "n/a" if metrics["test_acc"] is None else f"{metrics['test_acc']:.4f}",
     )
-    return metrics
 
 
 # ---------------------------------------------------------------------------- the phase
-def retrain_subnet(
-    subnet_dir: str | Path,
-    recipe: Mapping[str, Any],
-    data_cfg: Mapping[str, Any] | None,
-    trainer_cfg: Mapping[str, Any],
-    out_dir: str | Path,
-    init: str = "inherited",
-    seed: int = 0,
-    compare: bool = False,
-    tensorboard: bool = True,
-    bundle: DataBundle | None = None,
-) -> dict[str, Any]:
-    """Retrain the export in `subnet_dir` into `out_dir` and report val and test accuracy.
+def retrain_subnet(request: RetrainRequest, bundle: DataBundle | None = None) -> dict[str, Any]:
+    """Retrain the export in ``request.subnet_dir`` into ``request.out_dir`` and report val and
+    test accuracy.
 
-    `recipe`: ``{optim: {...conf/optim}, dropout, label_smoothing, batch_size, augment: {shift}, onnx}``;
-    `data_cfg`: overrides of the export's own data config (non-null keys, e.g. ``root``, ``limit_train``);
-    `trainer_cfg`: ``conf/trainer``. ``compare=True`` also reports the inherited weights without
-    training and both inits side by side (``compare.md``). Returns the result dict (also written to
-    ``out_dir/result.json``): ``metrics`` (val_acc, test_acc...), ``compare`` rows when asked,
-    ``paths.subnet`` (the retrained export of `init`), ``objective`` = validation accuracy.
-    `bundle`: the data already loaded from the export's own data config (the pipeline's), so it is
-    not read again.
+    Returns the result dict (also written to ``out_dir/result.json``): ``metrics`` (val_acc,
+    test_acc...), ``compare`` rows when asked, ``paths.subnet`` (the retrained export of ``init``),
+    ``objective`` = validation accuracy. `bundle`: the data already loaded from the export's own
+    data config (the pipeline's), so it is not read again.
     """
-    if init not in INITS:
-        raise UsageError(f"init={init!r} must be one of {list(INITS)}")
-    recipe = to_plain(recipe)
-    check_recipe(recipe)
-    trainer_cfg = to_plain(trainer_cfg)
-    check_trainer_config(trainer_cfg)
-    subnet_dir, out_dir = Path(subnet_dir), Path(out_dir)
-    source = load_subnet(subnet_dir)
-    data = export_data_config(source.meta, to_plain(data_cfg))
-    bundle = bundle if bundle is not None else load_data(data)
-    if (bundle.in_features, bundle.num_classes) != (source.in_features, source.num_classes):
-        raise UsageError(
-            f"data={bundle.name} has {bundle.in_features} features and {bundle.num_classes} classes, the subnet "
-            f"in {subnet_dir} expects {source.in_features} and {source.num_classes}"
-        )
-    if bundle.test_x is None:
-        log.warning("data=%s has no test split: test accuracy is not reported", bundle.name)
-    bundle = match_normalization(bundle, source.meta)
+    request = request.checked()
+    source = load_subnet(request.subnet_dir)
+    data = export_data_config(source.meta, request.data_cfg)
+    bundle = _matching_bundle(source, request, data, bundle)
+    out_dir = Path(request.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    common = {
-        "recipe": recipe,
-        "bundle": bundle,
-        "data_cfg": data,
-        "trainer_cfg": trainer_cfg,
-        "seed": seed,
-        "tensorboard": tensorboard,
-    }
     result: dict[str, Any] = {
         "task": "retrain",
         "status": "ok",
-        "init": init,
-        "seed": seed,
+        "init": request.init,
+        "seed": request.seed,
         "arch": list(source.arch),
         "params": source.num_params(),
         "data": bundle.summary(),
-        "subnet_source": str(subnet_dir),
+        "subnet_source": str(request.subnet_dir),
     }
     paths = {"run_dir": str(out_dir)}
-    if compare:
-        eval_batch = int(data.get("eval_batch_size", 4096))
-        device = torch.device(
-            "cuda" if torch.cuda.is_available() and trainer_cfg.get("accelerator") != "cpu" else "cpu"
-        )
-        before = _eval_splits(copy.deepcopy(source), bundle.to(device), eval_batch)
-        runs = {
-            "inherited": train_variant(source, subnet_dir, "inherited", out_dir=out_dir / "finetuned", **common),
-            "scratch": train_variant(source, subnet_dir, "scratch", out_dir=out_dir / "scratch", **common),
-        }
-        rows = [
-            {"finish": "inherited only", "init": "supernet weights", "epochs": 0, **before},
-            {
-                "finish": "fine-tuned",
-                "init": "inherited",
-                "epochs": runs["inherited"]["epochs"],
-                "val_acc": runs["inherited"]["val_acc"],
-                "test_acc": runs["inherited"]["test_acc"],
-            },
-            {
-                "finish": "from scratch",
-                "init": f"random (seed {seed})",
-                "epochs": runs["scratch"]["epochs"],
-                "val_acc": runs["scratch"]["val_acc"],
-                "test_acc": runs["scratch"]["test_acc"],
-            },
-        ]
-        metrics = runs[init]
-        (out_dir / "compare.md").write_text(compare_table(rows, source, bundle.name, recipe, seed))
-        result["compare"] = rows
-        paths.update(
-            compare=str(out_dir / "compare.md"), finetuned=str(out_dir / "finetuned"), scratch=str(out_dir / "scratch")
-        )
-        paths["metrics"] = str(out_dir / ("finetuned" if init == "inherited" else "scratch") / "metrics.json")
+    if request.compare:
+        metrics = _compare(source, request, bundle, data, result, paths)
     else:
-        metrics = train_variant(source, subnet_dir, init, out_dir=out_dir, **common)
+        metrics = train_variant(source, request, bundle, data, request.init, out_dir)
         paths["metrics"] = str(out_dir / "metrics.json")
     paths["subnet"] = metrics.get("subnet")
     result.update(metrics=metrics, objective=metrics["val_acc"], paths=paths)
     write_json(out_dir / "result.json", result)
     return result
+
+
+def _matching_bundle(
+    source: Subnet, request: RetrainRequest, data: Mapping[str, Any], bundle: DataBundle | None
+) -> DataBundle:
+    """The data (loaded unless given) checked against the export's shape, in the export's normalisation."""
+    bundle = bundle if bundle is not None else load_data(data)
+    if (bundle.in_features, bundle.num_classes) != (source.in_features, source.num_classes):
+        raise UsageError(
+            f"data={bundle.name} has {bundle.in_features} features and {bundle.num_classes} classes, the subnet "
+            f"in {request.subnet_dir} expects {source.in_features} and {source.num_classes}"
+        )
+    if bundle.test_x is None:
+        log.warning("data=%s has no test split: test accuracy is not reported", bundle.name)
+    return match_normalization(bundle, source.meta)
+
+
+def _compare(
+    source: Subnet,
+    request: RetrainRequest,
+    bundle: DataBundle,
+    data: Mapping[str, Any],
+    result: dict[str, Any],
+    paths: dict[str, Any],
+) -> dict[str, Any]:
+    """``compare=true``: the inherited weights as they are, fine-tuned and trained from scratch on
+    the same splits; writes ``compare.md``, fills ``result["compare"]`` and `paths`, returns the
+    metrics of ``request.init``."""
+    out_dir, seed = Path(request.out_dir), request.seed
+    eval_batch = int(data.get("eval_batch_size", 4096))
+    on_gpu = torch.cuda.is_available() and request.trainer_cfg.get("accelerator") != "cpu"
+    before = _eval_splits(copy.deepcopy(source), bundle.to(torch.device("cuda" if on_gpu else "cpu")), eval_batch)
+    runs = {
+        "inherited": train_variant(source, request, bundle, data, "inherited", out_dir / "finetuned"),
+        "scratch": train_variant(source, request, bundle, data, "scratch", out_dir / "scratch"),
+    }
+    rows = [{"finish": "inherited only", "init": "supernet weights", "epochs": 0, **before}]
+    for finish, init, label in (("fine-tuned", "inherited", "inherited"), ("from scratch", "scratch", None)):
+        run = runs[init]
+        rows.append(
+            {
+                "finish": finish,
+                "init": label or f"random (seed {seed})",
+                "epochs": run["epochs"],
+                "val_acc": run["val_acc"],
+                "test_acc": run["test_acc"],
+            }
+        )
+    (out_dir / "compare.md").write_text(compare_table(rows, source, bundle.name, request.recipe, seed))
+    result["compare"] = rows
+    paths.update(
+        compare=str(out_dir / "compare.md"), finetuned=str(out_dir / "finetuned"), scratch=str(out_dir / "scratch")
+    )
+    paths["metrics"] = str(out_dir / ("finetuned" if request.init == "inherited" else "scratch") / "metrics.json")
+    return runs[request.init]
 
 
 def compare_table(rows: list[dict], source: Subnet, data_name: str, recipe: Mapping[str, Any], seed: int) -> str:

@@ -1,0 +1,140 @@
+"""Command-line overrides checked before Hydra or a job runs: keys that exist, dirs that can be written.
+
+Hydra reports a mistyped key in several lines and accepts a mistyped ``+key`` silently; here both
+become one line, with a close key suggested (``did you mean search.budget?``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from supernet.errors import UsageError
+
+# Groups whose options may be added with `+group=option` (Hydra's append of a config group).
+SKIP_DIRS = ("hydra",)
+
+
+def _flatten(node: Any, prefix: str) -> Iterable[str]:
+    if not isinstance(node, Mapping):
+        return
+    for key, value in node.items():
+        if key == "defaults":
+            continue
+        full = f"{prefix}.{key}" if prefix else str(key)
+        yield full
+        yield from _flatten(value, full)
+
+
+def _package(entry: str, here: str) -> tuple[str, str]:
+    """A defaults-list entry ``/blocks/model@model`` or ``optim: adamw`` as (config path, package)."""
+    path, _, package = entry.partition("@")
+    package = here if package in ("", "_here_") and not path.startswith("/") else package
+    package = here if package == "_here_" else package
+    return path.strip("/"), package
+
+
+def _config_keys(conf: Path, rel: str, package: str) -> set[str]:
+    file = conf / f"{rel}.yaml"
+    if not file.is_file():
+        return set()
+    doc = yaml.safe_load(file.read_text()) or {}
+    keys = set(_flatten(doc, package))
+    for entry in doc.get("defaults") or []:
+        if isinstance(entry, str) and entry != "_self_" and "/" in entry:
+            path, pkg = _package(entry, package)
+            keys |= _config_keys(conf, path, pkg)
+    return keys
+
+
+@functools.cache
+def known_keys(conf: Path) -> frozenset[str]:
+    """Every key some command's config defines: the primary configs, each group's options, the blocks."""
+    keys: set[str] = set()
+    for file in conf.glob("*.yaml"):
+        keys |= _config_keys(conf, file.stem, "")
+    for group in conf.iterdir():
+        if group.is_dir() and group.name not in SKIP_DIRS and group.name != "blocks":
+            keys.add(group.name)
+            for file in group.rglob("*.yaml"):
+                keys |= _config_keys(conf, str(file.relative_to(conf).with_suffix("")), group.name)
+    keys |= {f"retrain.optim.{k.split('.', 1)[1]}" for k in keys if k.startswith("optim.")}
+    return frozenset(keys)
+
+
+def suggestion(key: str, conf: Path) -> str:
+    close = difflib.get_close_matches(key, sorted(known_keys(conf)), n=1, cutoff=0.75)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def check_appended_keys(overrides: Iterable[str], conf: Path) -> None:
+    """Refuse ``+key=value`` for a key no config defines: nothing would read it."""
+    for item in overrides:
+        if not item.startswith("+") or item.startswith("++"):
+            continue
+        key = item[1:].split("=", 1)[0].split("@", 1)[0]
+        if key not in known_keys(conf):
+            raise UsageError(f"{item}: no command reads {key}{suggestion(key, conf)}; drop it or fix the key")
+
+
+def check_keys(overrides: Iterable[str], conf: Path) -> None:
+    """``key=value`` for a key no config defines is refused in one line, with a close key if any."""
+    for item in overrides:
+        if item.startswith(("-", "+", "~")) or "=" not in item:
+            continue
+        key = item.split("=", 1)[0]
+        if key.startswith("hydra.") or "@" in key or key in known_keys(conf):
+            continue
+        raise UsageError(
+            f"Could not override '{key}': no such key{suggestion(key, conf)}; "
+            f"add a new key with +{item}, or see --help for the keys"
+        )
+
+
+def hydra_error_line(text: str, conf: Path) -> str:
+    """Hydra's multi-line override error as one line, with a close key where one exists."""
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    if not lines:
+        return "bad command line (see --help)"
+    first = lines[0]
+    missing = re.match(r"Could not override '([^']+)'", first)
+    if missing:
+        key = missing.group(1)
+        return f"Could not override '{key}': no such key{suggestion(key, conf)}; see --help for the keys"
+    options = [ln for ln in lines[1:] if not ln.startswith(("Available options", "Config search path"))]
+    if first.startswith("In ") and options:
+        return f"{first}; available: {', '.join(options)}"
+    return first
+
+
+def _dir_arg(argv: Iterable[str], keys: tuple[str, ...]) -> Path | None:
+    for item in argv:
+        key, sep, value = item.lstrip("+").partition("=")
+        if sep and key in keys and value not in ("", "true", "false", "null"):
+            return Path(value)
+    return None
+
+
+def check_writable(argv: list[str], task: str) -> None:
+    """The run dir a command will write must be writable: say so before Hydra or any work starts."""
+    target = _dir_arg(argv, ("hydra.run.dir",)) or Path("outputs") / task
+    probe_dir = target
+    while not probe_dir.exists() and probe_dir != probe_dir.parent:
+        probe_dir = probe_dir.parent
+    key = "hydra.run.dir" if _dir_arg(argv, ("hydra.run.dir",)) else "outputs/"
+    if probe_dir.exists() and not probe_dir.is_dir():
+        raise UsageError(f"{key}={target}: {probe_dir} is a file, not a directory; pick another hydra.run.dir")
+    probe = probe_dir / f".supernet-write-test-{id(argv)}"
+    try:
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(
+            f"{key}={target} is not writable ({probe_dir}: {exc.strerror.lower()}); pick another hydra.run.dir"
+        ) from None

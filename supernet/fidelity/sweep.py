@@ -1,0 +1,183 @@
+"""The jobs of a sweep, read for `supernet-report`: one row per job and the mean per configuration.
+
+A job is any directory holding a ``result.json`` (pipeline, search, train or rank runs). Its
+configuration is read from Hydra's ``.hydra/overrides.yaml``; jobs that differ only in ``seed``
+form one configuration. A rank job's configuration is that of the run that trained its supernet
+(found above ``ckpt_path``) plus its own overrides, so the supernet's seed is the replicate.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from supernet.core.space import arch_str
+from supernet.errors import UsageError
+
+COLUMNS = ["job", "config", "seed", "status", "arch", "params", "flops", "val_acc", "test_acc", "wall_s", "error"]
+METRICS = ["val_acc", "test_acc", "params", "wall_s"]
+# Rank jobs: tau minus the params-only tau, and its 95% bootstrap interval (None without one).
+GAP_COLUMNS = ["size_gap", "size_gap_low", "size_gap_high"]
+
+
+def find_jobs(root: Path) -> list[Path]:
+    if not root.is_dir():
+        raise UsageError(f"supernet-report: {root} is not a directory")
+    jobs = sorted(
+        {
+            p.parent
+            for p in root.rglob("result.json")
+            if ".hydra" not in p.parts and p.parent.name not in ("search", "retrain", "export", "train", "best")
+        },
+        key=lambda p: (len(p.parts), _natural(p.name)),
+    )
+    # A pipeline job keeps its phases in subdirectories: report the job, not its phases.
+    jobs = [j for j in jobs if not any(parent in jobs for parent in j.parents)]
+    if not jobs:
+        raise UsageError(
+            f"supernet-report: no job with a result.json under {root}; "
+            "pass a multirun dir such as outputs/pipeline/multiruns/<stamp>"
+        )
+    return jobs
+
+
+def _natural(name: str) -> tuple:
+    return (0, int(name), "") if name.isdigit() else (1, 0, name)
+
+
+def job_overrides(job: Path) -> list[str]:
+    path = job / ".hydra" / "overrides.yaml"
+    if not path.is_file():
+        return []
+    return [str(o) for o in (yaml.safe_load(path.read_text()) or [])]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One job of the sweep, read once: its result (None with `unreadable` saying why) and the
+    overrides that define its configuration."""
+
+    path: Path
+    result: dict[str, Any] | None
+    unreadable: str | None
+    overrides: list[str]
+
+
+def load_job(path: Path) -> Job:
+    try:
+        result, unreadable = json.loads((path / "result.json").read_text()), None
+    except (OSError, json.JSONDecodeError) as exc:
+        result, unreadable = None, f"unreadable result.json ({exc})"
+    return Job(path, result, unreadable, effective_overrides(path, result))
+
+
+def shared_overrides(jobs: list[Job]) -> list[str]:
+    """Overrides every job has (the sweep's fixed settings): shown once, not in every row."""
+    if not jobs:
+        return []
+    common = set.intersection(*(set(j.overrides) for j in jobs))
+    return [o for o in jobs[0].overrides if o in common and not o.startswith("seed=")]
+
+
+def effective_overrides(job: Path, result: dict[str, Any] | None) -> list[str]:
+    """A job's overrides; for a rank job, its supernet's training overrides and its own, less the
+    checkpoint path (see the module docstring)."""
+    own = job_overrides(job)
+    if not result or result.get("task") != "rank" or not result.get("ckpt_path"):
+        return own
+    trained = next(
+        (job_overrides(d) for d in list(Path(result["ckpt_path"]).parents)[:3] if (d / ".hydra").is_dir()), []
+    )
+    own = [o for o in own if not o.startswith(("ckpt_path=", "seed="))]
+    return trained + [o for o in own if o not in trained]
+
+
+def summarize_job(job: Job, root: Path, shared: list[str] | None = None) -> dict[str, Any]:
+    seed = next((o.split("=", 1)[1] for o in job.overrides if o.startswith("seed=")), None)
+    varying = [o for o in job.overrides if not o.startswith("seed=") and o not in (shared or [])]
+    config = " ".join(varying) or "(defaults)"
+    row: dict[str, Any] = {"job": str(job.path.relative_to(root)) or ".", "config": config, "seed": seed}
+    result = job.result
+    if result is None:
+        return {**row, "status": "failed", "error": job.unreadable}
+    row["status"] = result.get("status", "ok")
+    if row["status"] != "ok":
+        row["error"] = result.get("error") or _first_line(job.path / "error.txt")
+        return row
+    if result.get("task") == "rank":
+        metrics = result.get("metrics") or {}
+        bands = {f"tau_{name}": tau for name, tau in (result.get("bands") or {}).items()}
+        row.update(tau=result.get("objective"), tau_params=metrics.get("params_tau"), **bands)
+        low, high = result.get("params_gap_ci") or (None, None)
+        row.update(size_gap=metrics.get("params_gap"), size_gap_low=low, size_gap_high=high)
+        row["wall_s"] = (result.get("timing") or {}).get("total_s")
+        return row
+    winner = result.get("winner") or result.get("best") or {}
+    metrics = result.get("metrics") or {}
+    row.update(
+        arch=arch_str(winner.get("arch", [])) or None,
+        params=winner.get("params"),
+        flops=winner.get("flops"),
+        val_acc=winner.get("val_acc", metrics.get("val/acc_max")),
+        test_acc=winner.get("test_acc"),
+        wall_s=result.get("wall_s") or result.get("wall_time_s"),
+    )
+    return row
+
+
+def _first_line(path: Path) -> str | None:
+    return path.read_text().splitlines()[0] if path.is_file() else None
+
+
+def rank_metrics(rows: list[dict]) -> list[str]:
+    """The tau columns of rank jobs: overall, each band in the order met, then size alone."""
+    bands = dict.fromkeys(k for r in rows for k in r if k.startswith("tau_") and k != "tau_params")
+    return ["tau", *bands, "tau_params"] if any("tau" in r for r in rows) else []
+
+
+def aggregate(rows: list[dict], metrics: list[str] = METRICS) -> list[dict]:
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        if r["status"] == "ok":
+            groups[r["config"]].append(r)
+    out = []
+    for config, members in groups.items():
+        agg: dict[str, Any] = {"config": config, "n": len(members)}
+        for m in metrics:
+            values = [float(r[m]) for r in members if r.get(m) is not None]
+            agg[f"{m}_mean"] = statistics.fmean(values) if values else None
+            agg[f"{m}_std"] = statistics.stdev(values) if len(values) > 1 else (0.0 if values else None)
+        out.append(agg)
+    return out
+
+
+def best_so_far_curves(jobs: list[Path], rows: list[dict]) -> dict[str, list[list[float]]]:
+    """strategy -> list of best-so-far curves (one per job) from each job's history.csv."""
+    curves: dict[str, list[list[float]]] = defaultdict(list)
+    for job in jobs:
+        for history in (job / "history.csv", job / "search" / "history.csv"):
+            if not history.is_file():
+                continue
+            result = (
+                json.loads((history.parent / "result.json").read_text())
+                if (history.parent / "result.json").is_file()
+                else {}
+            )
+            strategy = result.get("strategy") or "search"
+            best, curve = -1.0, []
+            with open(history) as f:
+                for rec in csv.DictReader(f):
+                    if rec.get("feasible", "True") in ("True", "true", "1") and rec.get("val_acc"):
+                        best = max(best, float(rec["val_acc"]))
+                    curve.append(best if best >= 0 else float("nan"))
+            if curve:
+                curves[strategy].append(curve)
+            break
+    return curves

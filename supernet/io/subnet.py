@@ -1,0 +1,235 @@
+"""An exported subnet read back: `Subnet` (a plain MLP with its input normalisation) and `load_subnet`.
+
+    python -c "from supernet import load_subnet; m = load_subnet('subnets/best'); print(m.arch)"
+
+`load_subnet` never unpickles anything (YAML ``safe_load`` + safetensors), checks every key and
+shape against ``arch.yaml`` and the weights' sha256, and names what is wrong. The layout of an
+export directory and how it is written are in `supernet.io.export`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+import yaml
+from torch import nn
+
+from supernet.data.datasets import Normalize, first_line
+from supernet.errors import UsageError
+from supernet.io.checkpoint import file_sha256
+
+FORMAT = "supernet-subnet"
+FORMAT_VERSION = 1
+ARCH_FILE = "arch.yaml"
+WEIGHTS_FILE = "model.safetensors"
+PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin", ".tar")
+
+
+class Subnet(nn.Module):
+    """A plain MLP with its input normalisation: raw inputs ``(N, ...)`` in, logits out.
+
+    ``forward(raw)`` flattens to ``(N, in_features)``, normalises with the saved mean/std and runs
+    ``mlp``; ``mlp(x)`` takes already-normalised inputs (what `supernet.data.datasets.load_data` returns).
+    ``preprocess(inputs)`` turns a DataFrame (tabular exports) or images (image-folder exports)
+    into the raw features ``forward`` expects, using the saved preprocess spec.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        hidden: Sequence[int],
+        num_classes: int,
+        mean: Sequence[float],
+        std: Sequence[float],
+        dropout: float = 0.0,
+        meta: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.arch = tuple(int(w) for w in hidden)
+        dims = [int(in_features), *self.arch, int(num_classes)]
+        self.normalize = Normalize(list(mean), list(std))
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:], strict=True))
+        self.dropout = float(dropout)
+        self.in_features, self.num_classes = dims[0], dims[-1]
+        self.meta: dict[str, Any] = dict(meta or {})
+
+    @classmethod
+    def from_meta(cls, meta: Mapping[str, Any], dropout: float = 0.0) -> Subnet:
+        """A freshly initialised model of the shape described by an ``arch.yaml`` dict."""
+        norm = meta["normalization"]
+        return cls(meta["in_features"], meta["arch"], meta["num_classes"], norm["mean"], norm["std"], dropout, meta)
+
+    def mlp(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised ``(N, in_features)`` -> logits."""
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if i < len(self.layers) - 1:
+                x = F.relu(x)
+                if self.dropout and self.training:
+                    x = F.dropout(x, self.dropout, training=True)
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mlp(self.normalize(x.reshape(x.shape[0], -1)))
+
+    def preprocess(self, inputs: Any) -> torch.Tensor:
+        """Raw user inputs (DataFrame rows, PIL images or paths, arrays) -> raw features."""
+        from supernet.data.tables import raw_features
+
+        return raw_features(self.meta.get("preprocess") or {}, inputs)
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        """The tensors saved in ``model.safetensors`` (contiguous CPU copies)."""
+        state = self.state_dict()
+        return {k: v.detach().cpu().contiguous().clone() for k, v in state.items() if k.startswith("layers.")}
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.layers.parameters())
+
+
+def expected_shapes(meta: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
+    """``layers.<i>.weight/bias`` -> shape, for the arch in ``meta``."""
+    dims = [int(meta["in_features"]), *(int(w) for w in meta["arch"]), int(meta["num_classes"])]
+    shapes: dict[str, tuple[int, ...]] = {}
+    for i, (a, b) in enumerate(zip(dims[:-1], dims[1:], strict=True)):
+        shapes[f"layers.{i}.weight"] = (b, a)
+        shapes[f"layers.{i}.bias"] = (b,)
+    return shapes
+
+
+# ---------------------------------------------------------------------------- reading
+def load_subnet(path: str | Path, key: str = "subnet") -> Subnet:
+    """Rebuild the exported model from ``arch.yaml`` + ``model.safetensors``; nothing is unpickled.
+
+    Every problem (missing file, a pickle instead of an export, a key or shape that disagrees
+    with ``arch.yaml``, weights changed after export) is a one-line `UsageError`.
+    """
+    root = Path(path)
+    _check_export_dir(root, path, key)
+    meta = _read_meta(root / ARCH_FILE, key)
+    tensors = _read_weights(root / WEIGHTS_FILE, key)
+    _check_tensors(meta, tensors, path, key)
+    recorded = (meta.get("weights") or {}).get("sha256")
+    if recorded and recorded != file_sha256(root / WEIGHTS_FILE):
+        raise UsageError(
+            f"{key}={path}: {WEIGHTS_FILE} does not match the sha256 in {ARCH_FILE} (weights.sha256): it was "
+            f"changed after export; re-export it, or delete weights.sha256 from {ARCH_FILE} to accept the new weights"
+        )
+    model = Subnet.from_meta(meta)
+    with torch.no_grad():
+        for name, param in model.state_dict().items():
+            if name in tensors:
+                param.copy_(tensors[name].float())
+    return model.eval()
+
+
+def _check_export_dir(root: Path, path: str | Path, key: str) -> None:
+    """A directory holding both files; a pickle or a lone file is refused by name."""
+    if not root.exists():
+        raise UsageError(f"{key}={path} does not exist; pass an export directory written by supernet-export")
+    if not root.is_dir():
+        if root.suffix.lower() in PICKLE_SUFFIXES or _looks_pickled(root):
+            raise UsageError(
+                f"{key}={path} is a PyTorch/pickle file; supernet never unpickles model files: pass an export "
+                f"directory ({ARCH_FILE} + {WEIGHTS_FILE}) written by supernet-export"
+            )
+        raise UsageError(f"{key}={path} is a file, not an export directory ({ARCH_FILE} + {WEIGHTS_FILE})")
+    for name in (ARCH_FILE, WEIGHTS_FILE):
+        if not (root / name).is_file():
+            others = sorted(p.name for p in root.glob("*") if p.suffix.lower() in PICKLE_SUFFIXES)
+            hint = f" (it holds {others}: pickle files are never loaded)" if others else ""
+            raise UsageError(f"{key}={path} is missing {name}{hint}; re-export it with supernet-export")
+        _check_readable(root / name, path, key)
+
+
+def _check_readable(file: Path, path: str | Path, key: str) -> None:
+    """A file the reader may not open is named as such, not as a broken export."""
+    try:
+        with open(file, "rb"):
+            pass
+    except PermissionError:
+        raise UsageError(
+            f"{key}={path}: cannot read {file.name} (permission denied); fix its permissions (chmod a+r {file})"
+        ) from None
+
+
+def _check_tensors(meta: Mapping[str, Any], tensors: Mapping[str, torch.Tensor], path: str | Path, key: str) -> None:
+    """Exactly the keys, shapes and float dtypes that ``meta``'s arch needs."""
+    expected = expected_shapes(meta)
+    missing = [k for k in expected if k not in tensors]
+    extra = sorted(k for k in tensors if k not in expected)
+    if missing or extra:
+        parts = ([f"missing {missing}"] if missing else []) + ([f"unexpected {extra}"] if extra else [])
+        raise UsageError(
+            f"{key}={path}: {WEIGHTS_FILE} does not match arch {meta['arch']} in {ARCH_FILE}: {'; '.join(parts)}"
+        )
+    for name, shape in expected.items():
+        got = tuple(tensors[name].shape)
+        if got != shape:
+            raise UsageError(
+                f"{key}={path}: tensor {name} has shape {list(got)} in {WEIGHTS_FILE} but arch {meta['arch']} "
+                f"in {ARCH_FILE} needs {list(shape)}"
+            )
+        if not tensors[name].is_floating_point():
+            raise UsageError(f"{key}={path}: tensor {name} has dtype {tensors[name].dtype}, expected a float type")
+
+
+def _looks_pickled(path: Path) -> bool:
+    """A torch.save zip or a raw pickle stream (protocol 2+ starts with 0x80)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError:
+        return False
+    return head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"
+
+
+def _read_meta(path: Path, key: str) -> dict[str, Any]:
+    try:
+        meta = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        reason = first_line(exc)[:160]
+        raise UsageError(f"{key}={path} is not valid YAML ({reason}); re-export the subnet") from None
+    if not isinstance(meta, dict):
+        raise UsageError(f"{key}={path} must hold a mapping of export fields, got {type(meta).__name__}")
+    if meta.get("format", FORMAT) != FORMAT or int(meta.get("format_version", FORMAT_VERSION)) > FORMAT_VERSION:
+        raise UsageError(
+            f"{key}={path}: format {meta.get('format')!r} version {meta.get('format_version')} is not "
+            f"{FORMAT} <= {FORMAT_VERSION}; re-export with this version of supernet"
+        )
+    try:
+        arch = [int(w) for w in meta["arch"]]
+        in_features, num_classes = int(meta["in_features"]), int(meta["num_classes"])
+        mean = [float(v) for v in meta["normalization"]["mean"]]
+        std = [float(v) for v in meta["normalization"]["std"]]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UsageError(
+            f"{key}={path}: missing or malformed field ({type(exc).__name__}: {exc}); it needs arch, in_features, "
+            "num_classes and normalization.mean/std"
+        ) from None
+    if not arch or min(arch) < 1 or in_features < 1 or num_classes < 2:
+        raise UsageError(f"{key}={path}: arch={arch}, in_features={in_features}, num_classes={num_classes} are invalid")
+    if not mean or len(mean) != len(std) or in_features % len(mean) or min(std) <= 0:
+        raise UsageError(
+            f"{key}={path}: normalization has {len(mean)} means and {len(std)} stds (all > 0 needed), which must "
+            f"divide in_features={in_features}"
+        )
+    meta.update(arch=arch, in_features=in_features, num_classes=num_classes, normalization={"mean": mean, "std": std})
+    return meta
+
+
+def _read_weights(path: Path, key: str) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        reason = first_line(exc)[:160]
+        raise UsageError(
+            f"{key}={path} is not a valid safetensors file ({reason}); it may be truncated or a pickle: re-export it"
+        ) from None

@@ -1,0 +1,86 @@
+"""The main job resumes: killed (SIGKILL) in its search or retrain phase, ``supernet resume=<dir>``
+finishes with the winner and test accuracy of an uninterrupted run on the same seed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import BIN, ROOT, read_json, run_cli
+
+SMALL = [
+    "trainer.max_epochs=2",
+    "trainer.deterministic=true",
+    "trainer.enable_progress_bar=false",
+    "search.budget=400",
+    "search.finetune.top=3",
+    "retrain.max_epochs=3",
+    "logger=none",
+]
+
+
+def _kill_when(run_dir: Path, marker: str, timeout_s: float = 240) -> None:
+    """Start the pipeline into `run_dir` and SIGKILL it as soon as `marker` (a path inside) exists."""
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.Popen(
+        [str(BIN / "supernet"), *SMALL, f"hydra.run.dir={run_dir}"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + timeout_s
+    while not (run_dir / marker).exists():
+        assert proc.poll() is None, f"the job ended (rc {proc.returncode}) before {marker} appeared"
+        assert time.monotonic() < deadline, f"{marker} never appeared"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (run_dir / "result.json").exists()
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> dict:
+    run_dir = tmp_path_factory.mktemp("straight")
+    proc = run_cli("supernet", *SMALL, f"hydra.run.dir={run_dir}", timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return read_json(run_dir / "result.json")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("marker", ["search/search_state.json", "retrain"])
+def test_killed_pipeline_resumes_to_the_same_result(tmp_path, uninterrupted, marker):
+    run_dir = tmp_path / "run"
+    _kill_when(run_dir, marker)
+    proc = run_cli("supernet", f"resume={run_dir}", "logger=none", f"hydra.run.dir={tmp_path / 'again'}", timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    resumed = read_json(run_dir / "result.json")
+    assert resumed["status"] == "ok" and resumed["resumed"] is True
+    assert resumed["winner"]["arch"] == uninterrupted["winner"]["arch"]
+    assert resumed["winner"]["test_acc"] == uninterrupted["winner"]["test_acc"]
+    assert resumed["winner"]["val_acc"] == uninterrupted["winner"]["val_acc"]
+    # The finished training phase was not redone: one checkpoint set, no -v1 siblings.
+    assert sorted(p.name for p in (run_dir / "train" / "checkpoints").iterdir()) == ["epoch001.ckpt", "last.ckpt"]
+
+
+@pytest.mark.slow
+def test_resume_refuses_a_changed_setting(tmp_path, uninterrupted):
+    run_dir = Path(uninterrupted["paths"]["run_dir"])
+    proc = run_cli("supernet", f"resume={run_dir}", "search.budget=50", f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"error: resume={run_dir}: search.budget=50 (the run has 400); a resume keeps the run's settings "
+        "(only logger, device, data.root, data.num_workers, trainer.enable_progress_bar/log_every_n_steps may "
+        "change): drop the override or start a new run"
+    ]
+
+
+def test_resume_names_a_dir_that_is_no_pipeline_run(tmp_path):
+    proc = run_cli("supernet", f"resume={tmp_path}", f"hydra.run.dir={tmp_path / 'x'}")
+    assert proc.returncode == 2
+    assert f"{tmp_path} has no pipeline_request.json" in proc.stderr
