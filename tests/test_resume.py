@@ -74,7 +74,7 @@ def test_resume_refuses_a_changed_setting(tmp_path, uninterrupted):
     proc = run_cli("supernet", f"resume={run_dir}", "search.budget=50", f"hydra.run.dir={tmp_path}")
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        f"error: resume={run_dir}: search.budget=50 (the run has 400); a resume keeps the run's settings "
+        f"error: resume={run_dir}: search.budget=50 but the run has 400; a resume keeps the run's settings "
         "(only logger, device, data.root, data.num_workers, trainer.enable_progress_bar/log_every_n_steps may "
         "change): drop the override or start a new run"
     ]
@@ -84,3 +84,45 @@ def test_resume_names_a_dir_that_is_no_pipeline_run(tmp_path):
     proc = run_cli("supernet", f"resume={tmp_path}", f"hydra.run.dir={tmp_path / 'x'}")
     assert proc.returncode == 2
     assert f"{tmp_path} has no pipeline_request.json" in proc.stderr
+
+
+@pytest.mark.slow
+def test_resume_keeps_the_runs_settings_without_repeating_them(tmp_path, uninterrupted):
+    """`resume=<dir>` alone continues with the saved settings, not this command's defaults."""
+    run_dir = Path(uninterrupted["paths"]["run_dir"])
+    proc = run_cli("supernet", f"resume={run_dir}", "logger=none", f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    again = read_json(run_dir / "result.json")
+    assert again["phases"]["retrain"]["epochs"] == 3 and again["winner"] == uninterrupted["winner"]
+
+
+@pytest.mark.slow
+def test_resumed_search_keeps_its_finetune_settings(tmp_path, digits_run):
+    run_dir = tmp_path / "search"
+    first = ["search.budget=100", "search.finetune.top=2", "logger=none"]
+    proc = run_cli("supernet-search", f"ckpt_path={digits_run}", *first, f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    best = read_json(run_dir / "result.json")["best"]
+    # The command's default (top=10) does not replace the saved top=2, and the request is kept.
+    proc = run_cli("supernet-search", f"resume={run_dir}", "logger=none", f"hydra.run.dir={tmp_path / 'r'}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert read_json(run_dir / "search_request.json")["search"]["finetune"]["top"] == 2
+    assert read_json(run_dir / "result.json")["best"] == best
+    proc = run_cli("supernet-search", f"resume={run_dir}", "search.finetune.top=5", f"hydra.run.dir={tmp_path / 'x'}")
+    assert proc.returncode == 2
+    assert "search.finetune.top=5 but the search was started with 2" in proc.stderr
+
+
+@pytest.mark.parametrize("command, what", [("supernet-search", "search"), ("supernet", "pipeline")])
+def test_a_run_dir_in_use_is_refused(tmp_path, command, what):
+    from supernet.io.files import run_dir_lock
+
+    run_dir = tmp_path / "busy"
+    marker = "search_state.json" if what == "search" else "pipeline_request.json"
+    run_dir.mkdir()
+    (run_dir / marker).write_text("{}")
+    (run_dir / "search_request.json").write_text('{"ckpt_path": "x", "search": {}}')
+    with run_dir_lock(run_dir, what):
+        proc = run_cli(command, f"resume={run_dir}", "ckpt_path=/nonexistent", f"hydra.run.dir={tmp_path / 'r'}")
+    assert proc.returncode == 2
+    assert f"another {what} is using {run_dir}" in proc.stderr

@@ -88,13 +88,24 @@ def check_keys(overrides: Iterable[str], conf: Path) -> None:
     for item in overrides:
         if item.startswith(("-", "+", "~")) or "=" not in item:
             continue
-        key = item.split("=", 1)[0]
-        if key.startswith("hydra.") or "@" in key or key in known_keys(conf):
+        key, value = item.split("=", 1)
+        if (conf / key).is_dir():
+            check_group_option(conf, key, value)
+            continue
+        if key.startswith(("hydra.", "hydra/")) or "@" in key or key in known_keys(conf):
             continue
         raise UsageError(
             f"Could not override '{key}': no such key{suggestion(key, conf)}; "
             f"add a new key with +{item}, or see --help for the keys"
         )
+
+
+def check_group_option(conf: Path, group: str, value: str) -> None:
+    """``data=nope``: the option must be a file of the group (each of a sweep's ``a,b``)."""
+    options = sorted(p.stem for p in (conf / group).glob("*.yaml"))
+    for option in value.split(","):
+        if option not in options and option != "null":
+            raise UsageError(f"Could not find '{group}/{option}'; {group}= takes one of {', '.join(options)}")
 
 
 def hydra_error_line(text: str, conf: Path) -> str:
@@ -138,3 +149,28 @@ def check_writable(argv: list[str], task: str) -> None:
         raise UsageError(
             f"{key}={target} is not writable ({probe_dir}: {exc.strerror.lower()}); pick another hydra.run.dir"
         ) from None
+
+
+def explicit_overrides() -> set[str]:
+    """The keys the user set on this command line (empty outside Hydra)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        overrides = HydraConfig.get().overrides.task
+    except ValueError:
+        return set()
+    return {o.lstrip("+~").split("=", 1)[0] for o in overrides}
+
+
+def is_explicit(key: str, explicit: set[str]) -> bool:
+    """Whether `key` (``search.finetune.top``) or a node above it was set on the command line."""
+    parts = key.split(".")
+    return any(".".join(parts[:i]) in explicit for i in range(1, len(parts) + 1))
+
+
+def differences(saved: Any, asked: Any, key: str = "") -> list[tuple[str, Any, Any]]:
+    """Every leaf where two plain configs differ, as (dotted key, saved value, asked value)."""
+    if isinstance(saved, dict) and isinstance(asked, dict):
+        keys = sorted(set(saved) | set(asked), key=str)
+        return [d for k in keys for d in differences(saved.get(k), asked.get(k), f"{key}.{k}" if key else str(k))]
+    return [] if saved == asked else [(key, saved, asked)]

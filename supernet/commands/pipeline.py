@@ -29,6 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from supernet.commands import search as search_job
 from supernet.commands.common import entry_point
+from supernet.commands.overrides import differences, explicit_overrides, is_explicit
 from supernet.config import build_space, check_train_config
 from supernet.core.space import arch_str
 from supernet.data.datasets import DataBundle, load_data
@@ -68,7 +69,7 @@ def check_pipeline_config(cfg: DictConfig) -> None:
         check_train_config(cfg)
     space = build_space(cfg.space, cfg.data)
     validate_search_config(to_plain(cfg.search), space)
-    check_recipe(_recipe(cfg))
+    check_recipe(_recipe(cfg), optim_key="retrain.optim")
     if int(cfg.retrain.max_epochs) < 1:
         raise UsageError(f"retrain.max_epochs={cfg.retrain.max_epochs} must be >= 1")
     if cfg.retrain.init not in ("inherited", "scratch"):
@@ -99,26 +100,24 @@ def _request(cfg: DictConfig) -> dict[str, Any]:
     return doc
 
 
-def _first_difference(saved: Any, asked: Any, key: str = "") -> str | None:
-    if isinstance(saved, dict) and isinstance(asked, dict):
-        for k in sorted(set(saved) | set(asked), key=str):
-            found = _first_difference(saved.get(k), asked.get(k), f"{key}.{k}" if key else str(k))
-            if found:
-                return found
-        return None
-    return None if saved == asked else f"{key}={json.dumps(asked)} (the run has {json.dumps(saved)})"
-
-
-def check_resume_request(cfg: DictConfig, run_dir: Path) -> None:
-    """Refuse a resume whose settings would change a result the run already has (or will finish)."""
+def resumed_config(cfg: DictConfig, run_dir: Path) -> DictConfig:
+    """The run's saved settings (``pipeline_request.json``), with this command line's
+    `RESUME_FREE` keys on top; a setting given on the command line that differs is refused."""
     saved = read_json_object(run_dir / REQUEST_FILE, "resume")
-    diff = _first_difference(saved, _request(cfg))
-    if diff:
-        raise UsageError(
-            f"resume={run_dir}: {diff}; a resume keeps the run's settings (only "
-            f"{', '.join(RESUME_FREE[1:])}, trainer.{'/'.join(RESUME_FREE_TRAINER)} may change): "
-            "drop the override or start a new run"
-        )
+    explicit = explicit_overrides()
+    for key, old, new in differences(saved, _request(cfg)):
+        if is_explicit(key, explicit):
+            raise UsageError(
+                f"resume={run_dir}: {key}={json.dumps(new)} but the run has {json.dumps(old)}; a resume keeps "
+                f"the run's settings (only {', '.join(RESUME_FREE[1:])}, trainer.{'/'.join(RESUME_FREE_TRAINER)} "
+                "may change): drop the override or start a new run"
+            )
+    asked = to_plain(cfg)
+    merged = {**asked, **saved}
+    merged["trainer"] = {**saved["trainer"], **{k: asked["trainer"].get(k) for k in RESUME_FREE_TRAINER}}
+    free_data = [key.split(".", 1)[1] for key in RESUME_FREE if key.startswith("data.")]
+    merged["data"] = {**saved["data"], **{k: asked["data"][k] for k in free_data if k in asked["data"]}}
+    return OmegaConf.create(merged)
 
 
 def _finished(phase_dir: Path) -> dict[str, Any] | None:
@@ -251,12 +250,11 @@ def _run_phases(run: PipelineRun) -> None:
 def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     check_pipeline_config(cfg)
     previous = resume_run_dir(cfg.get("resume"))
-    if previous is not None:
-        check_resume_request(cfg, previous)
-        out_dir = previous
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with run_dir_lock(out_dir, "pipeline"):
-        if previous is None:
+    out_dir = previous or out_dir
+    with run_dir_lock(out_dir, "pipeline"):  # one job per run dir, before anything is read
+        if previous is not None:
+            cfg = resumed_config(cfg, previous)
+        else:
             write_json(out_dir / REQUEST_FILE, _request(cfg))
         started = time.perf_counter()
         state = PipelineRun(cfg, out_dir, resuming=previous is not None)

@@ -20,11 +20,12 @@ import torch
 from omegaconf import DictConfig
 
 from supernet.commands.common import entry_point
+from supernet.commands.overrides import differences, explicit_overrides, is_explicit
 from supernet.core.device import pick_device
 from supernet.errors import UsageError
 from supernet.evaluation.inherited import InheritedEvaluator
 from supernet.io.checkpoint import data_config, load_supernet
-from supernet.io.files import to_plain, write_json
+from supernet.io.files import read_json_object, run_dir_lock, to_plain, write_json
 from supernet.io.loading import CKPT_REQUIRED, load_for_scoring
 from supernet.search import SearchHooks, needs_latency, run_search, validate_search_config
 
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 SEARCH_RUNS = Path("outputs/search/runs")
 STATE_FILE = "search_state.json"
+REQUEST_FILE = "search_request.json"
 
 
 class Scoring(NamedTuple):
@@ -62,19 +64,23 @@ def resume_dir(resume: Any) -> Path | None:
 def run(cfg: DictConfig, out_dir: Path, supernet=None, bundle=None) -> dict[str, Any]:
     """Run a search. The pipeline passes the already-loaded `supernet` and data `bundle`."""
     previous = resume_dir(cfg.get("resume"))
-    if previous is not None:
-        out_dir = previous
-    if supernet is None:
-        ckpt_path = _ckpt_path(cfg, previous)
-        if ckpt_path is None:
-            raise UsageError(CKPT_REQUIRED)
-        supernet = load_supernet(ckpt_path)
-    # The search settings are checked (and recorded for a resume) before any data is read.
-    search_cfg = validate_search_config(to_plain(cfg.search), supernet.space)
-    device = pick_device(str(cfg.get("device", "auto")))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_json(out_dir / "search_request.json", {"ckpt_path": str(supernet.path), "search": search_cfg})
+    out_dir = previous or out_dir
+    with run_dir_lock(out_dir, "search"):  # one search per run dir, before anything is read
+        if supernet is None:
+            ckpt_path = _ckpt_path(cfg, previous)
+            if ckpt_path is None:
+                raise UsageError(CKPT_REQUIRED)
+            supernet = load_supernet(ckpt_path)
+        # The search settings are checked (and recorded for a resume) before any data is read.
+        search_cfg = validate_search_config(to_plain(cfg.search), supernet.space)
+        if previous is not None:
+            search_cfg = resumed_settings(previous, search_cfg, explicit_overrides())
+        device = pick_device(str(cfg.get("device", "auto")))
+        write_json(out_dir / REQUEST_FILE, {"ckpt_path": str(supernet.path), "search": search_cfg})
+        return _scored(cfg, out_dir, supernet, bundle, search_cfg, device, previous)
 
+
+def _scored(cfg, out_dir, supernet, bundle, search_cfg, device, previous) -> dict[str, Any]:
     supernet, bundle = load_for_scoring(supernet, to_plain(cfg.get("data")) or {}, bundle=bundle)
     torch.set_float32_matmul_precision("high")
     scoring = build_scoring(cfg, search_cfg, supernet, bundle, device)
@@ -87,11 +93,27 @@ def run(cfg: DictConfig, out_dir: Path, supernet=None, bundle=None) -> dict[str,
     return result
 
 
+def resumed_settings(previous: Path, search_cfg: dict, explicit: set[str]) -> dict:
+    """A resumed search keeps the settings it was started with (``search_request.json``); a
+    setting given on the command line that differs from them is refused."""
+    request = previous / REQUEST_FILE
+    if not request.is_file():  # a state written before requests were recorded
+        return search_cfg
+    saved = read_json_object(request, "resume")["search"]
+    for key, old, new in differences(saved, search_cfg, "search"):
+        if is_explicit(key, explicit):
+            raise UsageError(
+                f"resume={previous}: {key}={json.dumps(new)} but the search was started with "
+                f"{json.dumps(old)}; a resumed search keeps its settings: drop the override or start a new search"
+            )
+    return saved
+
+
 def _ckpt_path(cfg: DictConfig, previous: Path | None) -> Any:
     """``ckpt_path``, or on a resume without one the checkpoint the resumed search recorded."""
     ckpt_path = cfg.get("ckpt_path")
-    if previous is not None and ckpt_path is None and (previous / "search_request.json").is_file():
-        ckpt_path = json.loads((previous / "search_request.json").read_text())["ckpt_path"]
+    if previous is not None and ckpt_path is None and (previous / REQUEST_FILE).is_file():
+        ckpt_path = json.loads((previous / REQUEST_FILE).read_text())["ckpt_path"]
     return ckpt_path
 
 

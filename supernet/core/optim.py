@@ -13,14 +13,15 @@ OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("cosine", "constant")
 
 
-def check_optim_config(cfg: Mapping) -> None:
+def check_optim_config(cfg: Mapping, key: str = "optim") -> None:
+    """One-line errors naming `key` (``optim``, or ``retrain.optim`` in the pipeline)."""
     if cfg.get("name") not in OPTIMIZERS:
-        raise UsageError(f"optim.name={cfg.get('name')!r} is unknown; choose one of {list(OPTIMIZERS)}")
+        raise UsageError(f"{key}.name={cfg.get('name')!r} is unknown; choose one of {list(OPTIMIZERS)}")
     if cfg.get("schedule", "cosine") not in SCHEDULES:
-        raise UsageError(f"optim.schedule={cfg.get('schedule')!r} must be one of {list(SCHEDULES)}")
+        raise UsageError(f"{key}.schedule={cfg.get('schedule')!r} must be one of {list(SCHEDULES)}")
     lr = cfg.get("lr")
     if lr is None or not float(lr) > 0:
-        raise UsageError(f"optim.lr={lr} must be a positive number")
+        raise UsageError(f"{key}.lr={lr} must be a positive number")
 
 
 def build_optimizer(params: Iterable[torch.nn.Parameter], cfg: Mapping) -> torch.optim.Optimizer:

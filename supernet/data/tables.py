@@ -10,9 +10,12 @@ Image folders live in `supernet.data.image_folder`.
 
 Tables (``data=csv``; the reader is picked by suffix: .csv/.tsv -> pandas, .parquet/.pq -> pyarrow)
   * target: ``data.target``; classes are its sorted distinct values, named as strings.
-  * features: ``data.features`` (null: every other column) minus ``data.drop``.
+  * features: ``data.features`` (null: every other column) minus ``data.drop``; a column name
+    the header repeats is an error (pandas would silently rename the repeat ``a.1``).
   * encoding: numbers raw (missing: the training median), categories one-hot
-    (`supernet.data.table_encoder`, which says why), constant columns left out.
+    (`supernet.data.table_encoder`, which says why), constant columns left out; categories of
+    the test rows the training rows never had are logged per column, and so is a class too small
+    to appear in the test or validation split.
   * leak-free: the encoding is fitted on exactly the rows load_data will train on. The loader
     first carves the test split (unless ``data.test_path`` is given: same columns), then makes the
     same seeded validation split load_data makes (`stratified_split` over the same labels with

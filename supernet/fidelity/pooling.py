@@ -55,10 +55,10 @@ class Pool:
 
 def _read_rank_json(job: Path) -> dict[str, Any] | None:
     try:
-        doc = json.loads((job / "rank.json").read_text())
-    except (OSError, json.JSONDecodeError):
+        doc = json.loads((job / "rank.json").read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return None  # a failed or unfinished job: the per-job table already says so
-    return doc if doc.get("archs") and doc.get("seeds") else None
+    return doc if isinstance(doc, dict) and doc.get("archs") and doc.get("seeds") else None
 
 
 def _finetune_of(doc: dict[str, Any]) -> dict[str, Any] | None:

@@ -70,11 +70,20 @@ class Job:
     overrides: list[str]
 
 
-def load_job(path: Path) -> Job:
+def read_result(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """A job's result.json as (object, None), or (None, why it is unreadable): not UTF-8, not
+    JSON, or JSON that is not an object."""
     try:
-        result, unreadable = json.loads((path / "result.json").read_text()), None
-    except (OSError, json.JSONDecodeError) as exc:
-        result, unreadable = None, f"unreadable result.json ({exc})"
+        result = json.loads((path / "result.json").read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return None, f"unreadable result.json ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
+    if not isinstance(result, dict):
+        return None, f"unreadable result.json (JSON {type(result).__name__}, not an object)"
+    return result, None
+
+
+def load_job(path: Path) -> Job:
+    result, unreadable = read_result(path)
     return Job(path, result, unreadable, effective_overrides(path, result))
 
 
@@ -165,11 +174,7 @@ def best_so_far_curves(jobs: list[Path], rows: list[dict]) -> dict[str, list[lis
         for history in (job / "history.csv", job / "search" / "history.csv"):
             if not history.is_file():
                 continue
-            result = (
-                json.loads((history.parent / "result.json").read_text())
-                if (history.parent / "result.json").is_file()
-                else {}
-            )
+            result = read_result(history.parent)[0] or {}
             strategy = result.get("strategy") or "search"
             best, curve = -1.0, []
             with open(history) as f:

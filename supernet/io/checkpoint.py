@@ -1,7 +1,9 @@
 """Finding and safely loading supernet checkpoints.
 
 ``load_supernet(path)`` accepts a ``.ckpt`` file, a training run directory (its
-``checkpoints/last.ckpt``) or ``"last"`` (the newest training run under ``outputs/train/runs``).
+``checkpoints/last.ckpt``, or its newest complete ``epochNNN.ckpt`` when training was killed before
+writing ``last.ckpt``) or ``"last"`` (the newest training run under ``outputs/train/runs``); an
+export folder is refused with what to pass instead.
 Checkpoints are read with ``torch.load(weights_only=True)``: tensors and plain containers only,
 nothing is unpickled into code. A truncated or corrupt file is a clear error, never half-loaded.
 

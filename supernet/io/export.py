@@ -21,7 +21,10 @@ Reading an export back (`Subnet`, `load_subnet`) is `supernet.io.subnet`. Writin
 everything goes into a hidden sibling directory, is verified there (the files are read back and
 their logits compared with the reference), and only then renamed into place, so a crash never
 leaves a half-written export. A non-empty target needs ``overwrite=True``, and even then only a
-previous export (a directory with ``arch.yaml``) is replaced, never an arbitrary folder.
+previous export is replaced (a folder holding nothing but the files above, its ``arch.yaml``
+marked ``format: supernet-subnet``), never a folder with anything else in it. The hidden siblings a
+killed export left (``.<out>.tmp-<pid>-*``, ``.<out>.old-*``) are removed by the next export of
+``<out>``. The files get the umask's permissions, like any file the user writes.
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
     supernet-train                                   # digits, sandwich rule (conf/train.yaml)
     supernet-train ckpt_path=outputs/train/runs/<stamp>   # resume a killed run in place
 
+A run dir holds one training: a fresh fit into a dir that already has checkpoints is refused
+(resume it with ``ckpt_path=<dir>``), and the dir is locked while it trains.
+
 `train_supernet` is the phase ``supernet-train`` and the pipeline call; `build_module` and
 `build_trainer` are its two halves for a caller that drives Lightning itself.
 """

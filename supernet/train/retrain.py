@@ -65,9 +65,10 @@ def accuracy(model: Subnet, x: torch.Tensor, y: torch.Tensor, batch_size: int = 
     return correct / max(len(y), 1)
 
 
-def check_recipe(recipe: Mapping[str, Any]) -> None:
-    """One-line errors for a bad ``retrain.*`` / ``optim.*`` before any data is read."""
-    check_optim_config(recipe.get("optim") or {})
+def check_recipe(recipe: Mapping[str, Any], optim_key: str = "optim") -> None:
+    """One-line errors for a bad ``retrain.*`` / ``optim.*`` before any data is read; `optim_key`
+    is where the command line sets the optimiser (the pipeline's is ``retrain.optim``)."""
+    check_optim_config(recipe.get("optim") or {}, optim_key)
     for key in ("dropout", "label_smoothing"):
         v = recipe.get(key, 0.0)
         if v is None or not 0.0 <= float(v) < 1.0:

@@ -1,0 +1,111 @@
+"""Every command's bad input, in one table: exit code 2, one ``error:`` line naming the key or path
+and the fix, no traceback, and nothing written (no result.json in the run dir).
+
+``{ckpt}`` in a row is replaced by a trained digits supernet's run dir (the session fixture).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from conftest import BIN, ROOT, run_cli
+
+BAD_INPUTS = [
+    # (command, args, fragment of the one error line)
+    ("supernet-train", ["space.width.min=300"], "space.width.min=300 is above space.width.max=256"),
+    ("supernet-train", ["space.width.step=7"], "does not divide the range"),
+    ("supernet-train", ["space.depth.min=0"], "space.depth.min=0 must be >= 1"),
+    ("supernet-train", ["space.depth.max=100", "space.width.max=4096"], "more than the"),
+    ("supernet-train", ["data.name=cifar"], "data.name='cifar' is unknown"),
+    ("supernet-train", ["data=nope"], "Could not find 'data/nope'"),
+    ("supernet-train", ["sampler.name=greedy"], "sampler.name='greedy' is unknown"),
+    ("supernet-train", ["optim.lr=-1"], "optim.lr=-1 must be a positive number"),
+    ("supernet-train", ["trainer.max_epochs=0"], "trainer.max_epochs=0 must be >= 1"),
+    ("supernet-train", ["train.ema_decay=1"], "train.ema_decay=1 must be in (0, 1)"),
+    ("supernet-train", ["train.ema_decay=fast"], "train.ema_decay=fast must be in (0, 1)"),
+    ("supernet-train", ["trainer.accelerator=gpu"], "no CUDA device is visible"),
+    ("supernet-train", ["ckpt_path=/nonexistent.ckpt"], "ckpt_path=/nonexistent.ckpt does not exist"),
+    ("supernet-train", ["no_such_key=1"], "Could not override 'no_such_key': no such key"),
+    ("supernet-train", ["model.heads=tied"], "model.heads='tied' is unknown; choose one of ['per_depth', 'shared']"),
+    ("supernet", ["serach.budget=10"], "Could not override 'serach.budget': no such key (did you mean search.budget?)"),
+    ("supernet", ["+search.budgett=10"], "+search.budgett=10: no command reads search.budgett (did you mean"),
+    ("supernet", ["retrain.init=warm"], "retrain.init='warm' must be inherited or scratch"),
+    ("supernet", ["retrain.optim.lr=-1"], "retrain.optim.lr=-1 must be a positive number"),
+    ("supernet", ["resume=/nonexistent"], "resume=/nonexistent: /nonexistent has no pipeline_request.json"),
+    ("supernet-search", [], "ckpt_path is required"),
+    ("supernet-search", ["ckpt_path={ckpt}", "search.constraints.max_params=10"], "below the smallest arch"),
+    ("supernet-search", ["ckpt_path={ckpt}", "search=nonsense"], "Could not find 'search/nonsense'"),
+    ("supernet-search", ["ckpt_path={ckpt}", "search.strategy=annealing"], "search.strategy='annealing' is unknown"),
+    ("supernet-search", ["ckpt_path={ckpt}", "search.objectives=[val_acc,beauty]"], "beauty"),
+    ("supernet-search", ["ckpt_path={ckpt}", "search.budget=10", "search.population=50"], "search.budget=10"),
+    ("supernet-search", ["resume=/nonexistent"], "resume=/nonexistent: /nonexistent has no search_state.json"),
+    ("supernet-score", ["ckpt_path=/nonexistent"], "does not exist"),
+    ("supernet-score", ["ckpt_path={ckpt}"], "archs_file is required"),
+    ("supernet-export", ["ckpt_path={ckpt}", "arch=[64,32]"], "out is required"),
+    ("supernet-retrain", [], "subnet is required"),
+    ("supernet-rank", ["ckpt_path={ckpt}", "rank.n=2"], "rank.n=2 must be an integer >= 3"),
+    ("supernet-rank", ["ckpt_path={ckpt}", "rank.bootstrap=10"], "rank.bootstrap=10 is too few resamples"),
+]
+
+
+def _ids(rows):
+    return [f"{r[0]} {' '.join(r[1])}".strip() for r in rows]
+
+
+@pytest.mark.parametrize("command, args, fragment", BAD_INPUTS, ids=_ids(BAD_INPUTS))
+def test_bad_input_is_one_clear_line(tmp_path, request, command, args, fragment):
+    if any("{ckpt}" in a for a in args):
+        ckpt = request.getfixturevalue("digits_run")
+        args = [a.replace("{ckpt}", str(ckpt)) for a in args]
+    run_dir = tmp_path / "run"
+    proc = run_cli(command, *args, f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-1500:])
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and fragment in errors[0], proc.stderr[-1500:]
+    assert "Traceback" not in proc.stderr
+    assert not (run_dir / "result.json").exists()
+
+
+def test_archs_file_outside_space(tmp_path, digits_run):
+    archs = tmp_path / "archs.json"
+    archs.write_text("[[64, 32], [64, 33]]")
+    proc = run_cli(
+        "supernet-score", f"ckpt_path={digits_run}", f"archs_file={archs}", f"hydra.run.dir={tmp_path / 'r'}"
+    )
+    assert proc.returncode == 2
+    assert "arch [64, 33]: layer 1 width 33 is not on the grid" in proc.stderr
+
+
+@pytest.mark.parametrize("args", [["space.depth.min=0"], ["serach.budget=10"]], ids=["job check", "unknown key"])
+def test_full_error_shows_traceback_and_keeps_exit_code_2(tmp_path, args):
+    env = {**os.environ, "HYDRA_FULL_ERROR": "1", "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.run(
+        [str(BIN / "supernet"), *args, f"hydra.run.dir={tmp_path}"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 2 and "Traceback" in proc.stderr
+
+
+def test_unwritable_run_dir_is_named_before_any_work(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    proc = run_cli("supernet-train", f"hydra.run.dir={blocker / 'run'}")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"error: hydra.run.dir={blocker / 'run'}: {blocker} is a file, not a directory; pick another hydra.run.dir"
+    ]
+
+
+def test_report_lists_unreadable_jobs_instead_of_crashing(tmp_path):
+    for name, payload in (("0", b"\xff\xfe{"), ("1", b"[1, 2]"), ("2", b'{"status": "failed", "error": "boom"}')):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "result.json").write_bytes(payload)
+        (tmp_path / name / "rank.json").write_bytes(payload)
+    proc = run_cli("supernet-report", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-1500:]
+    report = (tmp_path / "report.md").read_text()
+    assert "- `0` ((defaults)): unreadable result.json (UnicodeDecodeError:" in report
+    assert "- `1` ((defaults)): unreadable result.json (JSON list, not an object)" in report
+    assert "- `2` ((defaults)): boom" in report
