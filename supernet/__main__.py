@@ -1,5 +1,5 @@
 """``python -m supernet`` = the ``supernet`` pipeline command."""
 
-from supernet.commands.pipeline import main
+from supernet.commands.cli import pipeline
 
-main()
+pipeline()

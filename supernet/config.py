@@ -19,7 +19,7 @@ from supernet.core.space import SearchSpace
 from supernet.core.supermlp import HEADS, NORMS, configured_heads, configured_norm
 from supernet.data.datasets import check_data_config
 from supernet.errors import UsageError
-from supernet.io.files import to_plain
+from supernet.files import to_plain
 
 log = logging.getLogger(__name__)
 

@@ -146,7 +146,7 @@ def test_crash_mid_export_leaves_nothing_half_written(supernet, bundle, tmp_path
     def crash(*args, **kwargs):
         raise KeyboardInterrupt("killed while writing")
 
-    monkeypatch.setattr(export_mod, "_export_onnx", crash)
+    monkeypatch.setattr(export_mod, "export_onnx", crash)
     for target, overwrite in ((tmp_path / "new", False), (out, True)):
         with pytest.raises(KeyboardInterrupt):
             export_subnet(supernet, (16,), target, overwrite=overwrite, verify_x=bundle.val_x[:16])

@@ -28,9 +28,9 @@ from supernet import load_subnet
 from supernet.data.datasets import load_data
 from supernet.data.tables import load_table
 from supernet.errors import UsageError
+from supernet.files import run_dir_lock
 from supernet.io.checkpoint import load_supernet, read_checkpoint, resolve_checkpoint
 from supernet.io.export import ARCH_FILE, WEIGHTS_FILE, export_subnet
-from supernet.io.files import run_dir_lock
 
 from conftest import BIN, ROOT, read_json, run_cli
 

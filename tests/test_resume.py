@@ -115,7 +115,7 @@ def test_resumed_search_keeps_its_finetune_settings(tmp_path, digits_run):
 
 @pytest.mark.parametrize("command, what", [("supernet-search", "search"), ("supernet", "pipeline")])
 def test_a_run_dir_in_use_is_refused(tmp_path, command, what):
-    from supernet.io.files import run_dir_lock
+    from supernet.files import run_dir_lock
 
     run_dir = tmp_path / "busy"
     marker = "search_state.json" if what == "search" else "pipeline_request.json"

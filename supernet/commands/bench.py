@@ -68,14 +68,14 @@ from supernet.commands.bench_figures import (
     step_overhead,
     time_epoch,
 )
-from supernet.commands.common import CONF_DIR, entry_point
+from supernet.commands.common import CONF_DIR
 from supernet.config import build_space
 from supernet.core.device import pick_device
 from supernet.core.space import SearchSpace
 from supernet.core.supermlp import SuperMLP
 from supernet.data.datasets import load_data
 from supernet.evaluation.inherited import InheritedEvaluator
-from supernet.io.files import to_plain, write_json
+from supernet.files import to_plain, write_json
 from supernet.train.callbacks import EMAWeights
 from supernet.train.module import SupernetModule, TensorDataModule
 
@@ -262,9 +262,3 @@ def format_table(figures: dict[str, Any]) -> str:
     lines = [f"{'figure':<{width}}  value", f"{'-' * width}  -----"]
     lines += [f"{k:<{width}}  {figures[k]}" for k in keys if k in figures]
     return "\n".join(lines)
-
-
-main = entry_point("bench", run_bench)
-
-if __name__ == "__main__":
-    main()

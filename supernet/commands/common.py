@@ -10,6 +10,7 @@ sweep goes on with the next job.
 from __future__ import annotations
 
 import functools
+import importlib
 import logging
 import os
 import sys
@@ -26,7 +27,7 @@ from omegaconf import DictConfig
 
 from supernet.commands.overrides import check_appended_keys, check_keys, check_writable
 from supernet.errors import UsageError
-from supernet.io.files import write_json
+from supernet.files import write_json
 
 log = logging.getLogger("supernet")
 
@@ -91,7 +92,15 @@ def _usage_exit(exc: UsageError) -> None:
     sys.exit(2)
 
 
-def entry_point(config_name: str, job: Job) -> Callable[[], None]:
+def resolve_job(job: Job | str) -> Job:
+    """A job, or ``"module:function"`` imported now (so ``--help`` never imports it)."""
+    if not isinstance(job, str):
+        return job
+    module, function = job.split(":")
+    return getattr(importlib.import_module(module), function)
+
+
+def entry_point(config_name: str, job: Job | str) -> Callable[[], None]:
     """A console-script function running `job` under ``@hydra.main`` with ``conf/<config_name>``.
 
     The command line is checked first (`check_command_line`); Hydra itself exits 1 on a bad
@@ -102,7 +111,7 @@ def entry_point(config_name: str, job: Job) -> Callable[[], None]:
     @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name=config_name)
     def _main(cfg: DictConfig) -> Any:
         started["job"] = True
-        result = run_job(job, cfg)
+        result = run_job(resolve_job(job), cfg)
         return None if result is None else result.get("objective")
 
     @functools.wraps(_main)

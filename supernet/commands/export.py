@@ -18,12 +18,11 @@ from typing import Any
 import yaml
 from omegaconf import DictConfig
 
-from supernet.commands.common import entry_point
 from supernet.core.space import Arch, as_arch
 from supernet.errors import UsageError
+from supernet.files import to_plain, write_json
 from supernet.io.checkpoint import load_supernet
 from supernet.io.export import check_budget, check_target, export_subnet
-from supernet.io.files import to_plain, write_json
 from supernet.io.loading import load_for_scoring
 
 log = logging.getLogger(__name__)
@@ -173,9 +172,3 @@ def _write(out_dir: Path, supernet, summary: dict[str, Any]) -> dict[str, Any]:
         f"to {summary['path']}"
     )
     return result
-
-
-main = entry_point("export", run)
-
-if __name__ == "__main__":
-    main()

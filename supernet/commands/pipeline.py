@@ -28,16 +28,15 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from supernet.commands import search as search_job
-from supernet.commands.common import entry_point
 from supernet.commands.overrides import differences, explicit_overrides, is_explicit
 from supernet.config import build_space, check_train_config
 from supernet.core.space import arch_str
 from supernet.data.datasets import DataBundle, load_data
 from supernet.errors import UsageError
 from supernet.evaluation.inherited import InheritedEvaluator
+from supernet.files import read_json_object, run_dir_lock, to_plain, write_json
 from supernet.io.checkpoint import LoadedSupernet
 from supernet.io.export import export_subnet
-from supernet.io.files import read_json_object, run_dir_lock, to_plain, write_json
 from supernet.io.loading import load_for_scoring
 from supernet.search import validate_search_config
 from supernet.train.retrain import RetrainRequest, check_recipe, retrain_subnet
@@ -342,9 +341,3 @@ def summary_md(r: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-main = entry_point("pipeline", run)
-
-if __name__ == "__main__":
-    main()

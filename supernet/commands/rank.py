@@ -14,9 +14,7 @@ Results and how to read them: docs/experiments/fidelity.md.
 
 from __future__ import annotations
 
-import csv
 import logging
-import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,9 +23,8 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
-from supernet.commands.common import entry_point
+from supernet.commands.rank_outputs import rank_figure, rank_rows, write_rank_csv, write_tensorboard
 from supernet.core.device import pick_device
-from supernet.core.space import arch_str
 from supernet.data.datasets import check_data_config
 from supernet.errors import UsageError
 from supernet.evaluation.finetune import FinetuneRecipe, finetuned_scores
@@ -37,16 +34,14 @@ from supernet.evaluation.standalone_cache import StandaloneCache
 from supernet.fidelity.metrics import (
     BOOTSTRAP,
     CONFIDENCE,
-    band_names,
-    band_of,
     check_bands,
     fidelity_report,
     predictor_name,
     stratified_sample,
     with_size,
 )
+from supernet.files import to_plain, write_json
 from supernet.io.checkpoint import data_config, load_supernet
-from supernet.io.files import to_plain, write_json
 from supernet.io.loading import CKPT_REQUIRED, load_for_scoring
 
 log = logging.getLogger(__name__)
@@ -135,14 +130,14 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     inputs = read_inputs(cfg, settings)
     scores = score_sample(cfg, settings, inputs)
     report, rankings = rank_reports(cfg, settings, scores)
-    rows = _rows(scores.archs, scores.params, scores.inherited, scores.by_seed, settings["bands"], scores.finetuned)
+    rows = rank_rows(scores.archs, scores.params, scores.inherited, scores.by_seed, settings["bands"], scores.finetuned)
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    _write_csv(out_dir / "rank.csv", rows, list(scores.by_seed), scores.finetuned is not None)
+    write_rank_csv(out_dir / "rank.csv", rows, list(scores.by_seed), scores.finetuned is not None)
     fig = rank_figure(rows, report, settings["bands"])
     fig.savefig(out_dir / "rank.png", dpi=120)
     if cfg.logger.name == "tensorboard":
-        _tensorboard(out_dir, report, fig, rankings)
+        write_tensorboard(out_dir, report, fig, rankings)
     timing = _timing(inputs, scores)
     doc = {
         "ckpt_path": str(inputs.supernet.path),
@@ -300,110 +295,3 @@ def _summary(report: dict) -> dict:
         "bands": {name: b.get("kendall_tau") for name, b in report["bands"].items()},
         "verdict": report["verdict"],
     }
-
-
-def _rows(archs, params, inherited, by_seed, bands, finetuned=None) -> list[dict]:
-    rows = []
-    for i, arch in enumerate(archs):
-        accs = {f"standalone_acc_seed{s}": by_seed[s][i] for s in by_seed}
-        rows.append(
-            {
-                "arch": arch_str(arch),
-                "depth": len(arch),
-                "params": params[i],
-                "band": band_of(params[i], bands),
-                "inherited_acc": inherited[i],
-                **({f"finetuned_{k}": v for k, v in finetuned[i].items()} if finetuned is not None else {}),
-                **accs,
-                "standalone_acc_mean": statistics.fmean(accs.values()),
-            }
-        )
-    return rows
-
-
-def _write_csv(path: Path, rows: list[dict], seeds: list[int], finetuned: bool = False) -> None:
-    fields = ["arch", "depth", "params", "band", "inherited_acc"] + ["finetuned_acc", "finetuned_loss"] * finetuned
-    fields += [f"standalone_acc_seed{s}" for s in seeds] + ["standalone_acc_mean"]
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(path)
-
-
-def _fmt(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:.2f}"
-
-
-def rank_figure(rows: list[dict], report: dict, bands):
-    """Inherited (x) vs mean stand-alone accuracy (y), one colour per band; a vertical bar spans
-    the seeds' accuracies of each arch (the noise any ranking has to live with)."""
-    from matplotlib.figure import Figure  # no pyplot: no global state, no display needed
-
-    a = report["all"]
-    fig = Figure(figsize=(6.0, 4.8), layout="constrained")
-    ax = fig.subplots()
-    seed_cols = [k for k in rows[0] if k.startswith("standalone_acc_seed")]
-    colours = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown"]
-    for j, name in enumerate(band_names(bands)):
-        sel = [r for r in rows if r["band"] == name]
-        if not sel:
-            continue
-        b = report["bands"][name]
-        c = colours[j % len(colours)]
-        label = f"{name} {b['range']} (n={len(sel)}, tau {_fmt(b.get('kendall_tau'))})"
-        ax.scatter([r["inherited_acc"] for r in sel], [r["standalone_acc_mean"] for r in sel], s=18, c=c, label=label)
-        if len(seed_cols) > 1:
-            ax.vlines(
-                [r["inherited_acc"] for r in sel],
-                [min(r[k] for k in seed_cols) for r in sel],
-                [max(r[k] for k in seed_cols) for r in sel],
-                colors=c, alpha=0.4, lw=1,
-            )  # fmt: skip
-    ax.set_xlabel("inherited-weight val_acc (supernet)")
-    ax.set_ylabel(f"stand-alone val_acc (mean of {len(seed_cols)} seed{'s' * (len(seed_cols) > 1)})")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left")  # the points run along the diagonal: this corner stays empty
-    ci = a.get("kendall_tau_ci")
-    ax.set_title(
-        f"Kendall tau {_fmt(a['kendall_tau'])}"
-        + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
-        + f" (params only {_fmt(a['params_tau'])}, "
-        f"seed vs seed {_fmt(a['noise_tau'])}), n={a['n']}",
-        fontsize=9,
-    )
-    return fig
-
-
-def _tensorboard(out_dir: Path, report: dict, fig, rankings: dict[str, dict]) -> None:
-    from torch.utils.tensorboard import SummaryWriter
-
-    writer = SummaryWriter(log_dir=str(out_dir))
-    try:
-        keys = ("kendall_tau", "spearman_rho", "params_tau", "params_gap", "noise_tau", "regret", "reliability")
-        for key in (*keys, *(k for k in report["all"] if k.startswith("top"))):
-            value = report["all"].get(key)
-            if value is not None:
-                writer.add_scalar(f"rank/{key}", value, 0)
-        for name, band in report["bands"].items():
-            for key in ("kendall_tau", "params_tau", "noise_tau"):
-                if band.get(key) is not None:
-                    writer.add_scalar(f"rank/{key}_{name}", band[key], 0)
-        for prefix, extra in rankings.items():
-            for key in ("kendall_tau", "params_gap"):
-                if extra["all"].get(key) is not None:
-                    writer.add_scalar(f"rank/{prefix}_{key}", extra["all"][key], 0)
-            for name, band in extra["bands"].items():
-                if band.get("kendall_tau") is not None:
-                    writer.add_scalar(f"rank/{prefix}_kendall_tau_{name}", band["kendall_tau"], 0)
-        writer.add_text("rank/verdict", report["verdict"], 0)
-        writer.add_figure("rank/scatter", fig, global_step=0, close=False)
-    finally:
-        writer.close()
-
-
-main = entry_point("rank", run)
-
-if __name__ == "__main__":
-    main()

@@ -27,7 +27,3 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     print(paths["md"].read_text())
     print("wrote " + ", ".join(str(p) for p in paths.values()))
-
-
-if __name__ == "__main__":
-    main()

@@ -17,10 +17,9 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from supernet.commands.common import entry_point
 from supernet.config import check_trainer_config
 from supernet.errors import UsageError
-from supernet.io.files import to_plain
+from supernet.files import to_plain
 from supernet.train.retrain import INITS, RetrainRequest, check_recipe, retrain_subnet
 
 
@@ -59,9 +58,3 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     if result.get("compare"):
         print(Path(result["paths"]["compare"]).read_text())
     return result
-
-
-main = entry_point("retrain", run)
-
-if __name__ == "__main__":
-    main()

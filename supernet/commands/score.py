@@ -11,13 +11,12 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from supernet.commands.common import entry_point
 from supernet.core.device import pick_device
 from supernet.core.space import as_arch
 from supernet.errors import UsageError
 from supernet.evaluation.inherited import InheritedEvaluator
+from supernet.files import to_plain, write_json
 from supernet.io.checkpoint import load_supernet
-from supernet.io.files import to_plain, write_json
 from supernet.io.loading import CKPT_REQUIRED, load_for_scoring
 
 
@@ -92,9 +91,3 @@ def _write(out_dir: Path, supernet, split: str, scores: list[dict]) -> dict[str,
     for row in scores:
         print(json.dumps(row))
     return result
-
-
-main = entry_point("score", run)
-
-if __name__ == "__main__":
-    main()

@@ -19,13 +19,12 @@ from typing import Any, NamedTuple
 import torch
 from omegaconf import DictConfig
 
-from supernet.commands.common import entry_point
 from supernet.commands.overrides import differences, explicit_overrides, is_explicit
 from supernet.core.device import pick_device
 from supernet.errors import UsageError
 from supernet.evaluation.inherited import InheritedEvaluator
+from supernet.files import read_json_object, run_dir_lock, to_plain, write_json
 from supernet.io.checkpoint import data_config, load_supernet
-from supernet.io.files import read_json_object, run_dir_lock, to_plain, write_json
 from supernet.io.loading import CKPT_REQUIRED, load_for_scoring
 from supernet.search import SearchHooks, needs_latency, run_search, validate_search_config
 
@@ -216,9 +215,3 @@ def _run_fields(supernet, bundle, device, scoring: Scoring, wall_s: float, out_d
             **({"finetune": str(out_dir / "finetune.csv")} if "finetune" in searched else {}),
         },
     }
-
-
-main = entry_point("search", run)
-
-if __name__ == "__main__":
-    main()

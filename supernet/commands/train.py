@@ -9,7 +9,6 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from supernet.commands.common import entry_point
 from supernet.config import check_train_config
 from supernet.io.checkpoint import resume_target
 
@@ -22,9 +21,3 @@ def run(cfg: DictConfig, out_dir: Path) -> dict:
     from supernet.train.fit import train_supernet
 
     return train_supernet(cfg, out_dir, resume=resume)
-
-
-main = entry_point("train", run)
-
-if __name__ == "__main__":
-    main()

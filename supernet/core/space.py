@@ -36,6 +36,14 @@ def arch_str(arch: Iterable[int]) -> str:
     return "-".join(str(int(w)) for w in arch)
 
 
+def parse_arch(text: str) -> Arch:
+    """``256-128`` (an `arch_str`) back into an `Arch`."""
+    try:
+        return tuple(int(w) for w in str(text).strip().split("-"))
+    except ValueError:
+        raise UsageError(f"arch {text!r} is not widths joined by '-', e.g. 256-128") from None
+
+
 @dataclass(frozen=True)
 class SearchSpace:
     """Depth in ``[depth_min, depth_max]``; each width in ``range(width_min, width_max + 1, width_step)``."""

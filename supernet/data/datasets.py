@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from supernet.errors import UsageError
-from supernet.io.files import atomic_write_bytes
+from supernet.files import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 

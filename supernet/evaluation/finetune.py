@@ -25,8 +25,7 @@ result does not depend on its group (on CPU bit for bit).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -34,55 +33,10 @@ import torch.nn.functional as F
 from supernet.core.space import Arch
 from supernet.core.supermlp import SuperMLP
 from supernet.data.datasets import DataBundle
-from supernet.errors import UsageError
+from supernet.evaluation.recipe import FinetuneRecipe
 
 # Parameters per training group: Adam keeps weights, grads and two moments (16 bytes each).
 GROUP_PARAMS = 16_000_000
-
-
-SCORES = ("loss", "acc")
-
-
-@dataclass(frozen=True)
-class FinetuneRecipe:
-    """Adam at a constant `lr` for `steps` mini-batches of `batch_size` drawn with replacement,
-    then the arch is ranked by its validation `score`: ``loss`` (cross-entropy, lower is better)
-    or ``acc``. ``steps=0`` scores the inherited weights as they are."""
-
-    steps: int = 100
-    lr: float = 3e-4
-    batch_size: int = 256
-    score: str = "loss"
-
-    @classmethod
-    def from_cfg(cls, cfg: Mapping | None, prefix: str, other_keys: Sequence[str] = ()) -> FinetuneRecipe:
-        """From a ``<prefix>.*`` node (``rank.finetune``, ``search.finetune``) that may also hold
-        `other_keys`; missing keys take the defaults. Raises `UsageError` naming ``<prefix>.<key>``."""
-        cfg = dict(cfg or {})
-        known = ["steps", "lr", "batch_size", "score", *other_keys]
-        unknown = sorted(set(cfg) - set(known))
-        if unknown:
-            raise UsageError(f"{prefix}.{unknown[0]} is not a fine-tune setting: use {', '.join(known)}")
-        values = {k: cfg.get(k, getattr(cls, k)) for k in ("steps", "lr", "batch_size", "score")}
-        for key, lo in (("steps", 0), ("batch_size", 1)):
-            v = values[key]
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not float(v).is_integer() or v < lo:
-                raise UsageError(f"{prefix}.{key}={v!r} must be an integer >= {lo}")
-            values[key] = int(v)
-        lr = values["lr"]
-        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
-            raise UsageError(f"{prefix}.lr={lr!r} must be a number > 0")
-        values["lr"] = float(lr)
-        if values["score"] not in SCORES:
-            raise UsageError(f"{prefix}.score={values['score']!r} must be one of {', '.join(SCORES)}")
-        return cls(**values)
-
-    def to_dict(self) -> dict:
-        return {"optimizer": "adam", "schedule": "constant", **asdict(self)}
-
-    def rank_value(self, scores: Mapping[str, float]) -> float:
-        """Higher is better: the accuracy, or minus the loss."""
-        return scores["acc"] if self.score == "acc" else -scores["loss"]
 
 
 def finetuned_scores(

@@ -9,6 +9,10 @@ set stays on the device; accuracies are summed on the device and read back once 
 
     ev = InheritedEvaluator(sn.model, sn.space, bundle.val_x, bundle.val_y)
     ev.evaluate([(256, 128), (64,)])   # -> [{"val_acc": ..., "params": ..., "flops": ...}, ...]
+    ev.subset([0, 5, 9]).evaluate([(64,)])   # the same model scored on those validation rows
+
+`subset(rows)` is what ``search.fidelity=subset`` scores on first (supernet/search/subset.py): it
+shares the model, its batch-norm calibration and the latency measurements with its parent.
 """
 
 from __future__ import annotations
@@ -49,9 +53,25 @@ class InheritedEvaluator:
         self.amp = amp and self.device.type == "cuda"
         self.latency = latency  # {"batch_size", "warmup", "repeats"} or None: not measured
         self.cache: dict[Arch, dict] = {}
+        self.latency_cache: dict[Arch, float] = {}  # shared with `subset` evaluators: measured once
         self.n_scored = 0  # archs actually computed (cache misses)
 
     # ------------------------------------------------------------------ public
+    def labels(self) -> list[int]:
+        """The class of every validation row, in order."""
+        return self.y.tolist()
+
+    def subset(self, rows: Sequence[int]) -> InheritedEvaluator:
+        """An evaluator of the same model on the validation rows `rows` (its own accuracy cache)."""
+        index = torch.as_tensor(list(rows), dtype=torch.long, device=self.device)
+        if len(index) == 0 or int(index.min()) < 0 or int(index.max()) >= len(self.y):
+            raise ValueError(f"subset rows must be 1 or more indices in [0, {len(self.y)})")
+        sub = InheritedEvaluator(
+            self.model, self.space, self.x[index], self.y[index], self.device, self.chunk_size, self.amp, self.latency
+        )
+        sub.latency_cache = self.latency_cache
+        return sub
+
     def evaluate(self, archs: Sequence[Sequence[int]]) -> list[dict]:
         archs = [as_arch(a) for a in archs]
         todo = list(dict.fromkeys(a for a in archs if a not in self.cache))
@@ -59,7 +79,9 @@ class InheritedEvaluator:
             for arch, acc in zip(todo, self.accuracies(todo)):
                 record = {"val_acc": acc, "params": self.space.params(arch), "flops": self.space.flops(arch)}
                 if self.latency:
-                    record["latency_ms"] = self.latency_ms(arch)
+                    if arch not in self.latency_cache:
+                        self.latency_cache[arch] = self.latency_ms(arch)
+                    record["latency_ms"] = self.latency_cache[arch]
                 self.cache[arch] = record
         return [dict(self.cache[a]) for a in archs]
 

@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from supernet.core.optim import build_schedule
-from supernet.core.space import Arch, SearchSpace, arch_str
+from supernet.core.space import Arch, SearchSpace, arch_str, parse_arch
 from supernet.data.datasets import DataBundle
 from supernet.errors import UsageError
 from supernet.evaluation.standalone_cache import StandaloneCache, cache_key, data_identity
@@ -102,13 +102,6 @@ class Recipe:
     def digest(self) -> str:
         """Short hash of everything that changes a result (part of the cache key)."""
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
-
-
-def parse_arch(text: str) -> Arch:
-    try:
-        return tuple(int(w) for w in str(text).strip().split("-"))
-    except ValueError:
-        raise UsageError(f"arch {text!r} is not widths joined by '-', e.g. 256-128") from None
 
 
 def init_seed(seed: int, arch: Sequence[int]) -> int:

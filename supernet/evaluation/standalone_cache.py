@@ -24,7 +24,7 @@ import torch
 from supernet.core.space import arch_str
 from supernet.data.datasets import DataBundle
 from supernet.errors import UsageError
-from supernet.io.files import atomic_write_text
+from supernet.files import atomic_write_text
 
 if TYPE_CHECKING:
     from supernet.evaluation.standalone import Recipe

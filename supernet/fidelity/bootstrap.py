@@ -17,7 +17,6 @@ import warnings
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import stats
 
 # Resamples of the archs (`rank.bootstrap`) and the interval's coverage; the cost grows as n^2
 # (`_ResampledTau`).
@@ -78,6 +77,8 @@ def bootstrap_intervals(
     the two taus share their draws and the gap's interval is far tighter than two separate ones.
     Empty with fewer than `MIN_INTERVAL_ARCHS` archs or no resamples; None where a resample had
     no ranking at all (every arch tied). Seeded: the same inputs give the same intervals."""
+    from scipy import stats  # lazy: about 1 s to import, which reading a report never needs
+
     if resamples < 1 or len(pred) < MIN_INTERVAL_ARCHS:
         return {}
     pred, params, target = (np.asarray(v, dtype=float) for v in (pred, params, target))

@@ -33,7 +33,6 @@ import statistics
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from scipy import stats
 
 from supernet.core.space import Arch, SearchSpace
 from supernet.errors import UsageError
@@ -125,11 +124,15 @@ def _rankable(pred: Sequence[float], target: Sequence[float]) -> bool:
 
 def kendall_tau(pred: Sequence[float], target: Sequence[float]) -> float | None:
     """Kendall's tau-b (ties counted fairly); None with fewer than 3 points or a constant input."""
+    from scipy import stats  # lazy: about 1 s to import, which reading a report never needs
+
     return _clean(stats.kendalltau(pred, target).statistic) if _rankable(pred, target) else None
 
 
 def spearman_rho(pred: Sequence[float], target: Sequence[float]) -> float | None:
     """Spearman's rho; None where `kendall_tau` is."""
+    from scipy import stats  # lazy: about 1 s to import, which reading a report never needs
+
     return _clean(stats.spearmanr(pred, target).statistic) if _rankable(pred, target) else None
 
 
@@ -222,6 +225,8 @@ def with_size(scores: Sequence[float], params: Sequence[int]) -> list[float]:
         >>> with_size([0.86, 0.88, 0.87], [50_000, 400_000, 1_000_000])
         [1.0, 2.5, 2.5]
     """
+    from scipy import stats  # lazy: about 1 s to import, which reading a report never needs
+
     if len(scores) != len(params):
         raise ValueError("scores and params must have the same length")
     combined = (stats.rankdata(np.asarray(scores, float)) + stats.rankdata(np.asarray(params, float))) / 2

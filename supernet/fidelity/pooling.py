@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from supernet.evaluation.finetune import FinetuneRecipe
-from supernet.evaluation.standalone import parse_arch
+from supernet.core.space import parse_arch
+from supernet.evaluation.recipe import FinetuneRecipe
 from supernet.fidelity.metrics import BANDS, BOOTSTRAP, TOPK, fidelity_report, predictor_name, with_size
 
 

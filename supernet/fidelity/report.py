@@ -44,7 +44,7 @@ from supernet.fidelity.sweep import (
     summarize_job,
 )
 from supernet.fidelity.tables import pooled_tables, rank_tables, search_table, winner_tables
-from supernet.io.files import write_json
+from supernet.files import write_json
 
 
 def write_report(root: Path) -> dict[str, Path]:

@@ -27,7 +27,7 @@ from supernet.core.space import SearchSpace
 from supernet.core.supermlp import SuperMLP, configured_heads, configured_norm
 from supernet.data.datasets import Normalize, first_line
 from supernet.errors import UsageError
-from supernet.io.files import process_alive
+from supernet.files import process_alive
 
 TRAIN_RUNS = Path("outputs/train/runs")
 
@@ -62,7 +62,7 @@ def resolve_checkpoint(path: str | Path, key: str = "ckpt_path") -> Path:
 EXPORT_MARKER_FILE = "arch.yaml"  # supernet.io.subnet.ARCH_FILE (that module imports this one)
 EXPORT_SUFFIXES = (".yaml", ".safetensors", ".onnx")  # the files of an export folder
 EPOCH_CKPT = re.compile(r"epoch(\d+)\.ckpt")
-# A write in progress (`supernet.io.files.atomic_write_bytes`): .<name>.<writer pid>.tmp
+# A write in progress (`supernet.files.atomic_write_bytes`): .<name>.<writer pid>.tmp
 ATOMIC_TMP = re.compile(r"\..+\.ckpt\.(\d+)\.tmp")
 
 

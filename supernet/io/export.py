@@ -34,7 +34,6 @@ import logging
 import os
 import secrets
 import shutil
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -44,8 +43,9 @@ import yaml
 
 from supernet.data.datasets import per_feature
 from supernet.errors import UsageError
+from supernet.files import process_alive, to_plain
 from supernet.io.checkpoint import file_sha256
-from supernet.io.files import process_alive, to_plain
+from supernet.io.onnx_export import ONNX_FILE, export_onnx
 from supernet.io.subnet import (
     ARCH_FILE,
     FORMAT,
@@ -75,9 +75,7 @@ __all__ = [  # the reading side lives in supernet.io.subnet; its names stay impo
 
 log = logging.getLogger(__name__)
 
-ONNX_FILE = "model.onnx"
 VERIFY_ATOL = 1e-5  # exported logits vs the reference (supernet or trained model)
-ONNX_ATOL = 1e-4  # onnxruntime vs PyTorch
 
 
 # ---------------------------------------------------------------------------- checks
@@ -218,7 +216,7 @@ def _write_verified(
     }
     norm = written.normalize
     raw = x_ref * per_feature(norm.std, written.in_features) + per_feature(norm.mean, written.in_features)
-    meta["onnx"] = _export_onnx(written, raw, tmp / ONNX_FILE) if onnx else "skipped: onnx=false"
+    meta["onnx"] = export_onnx(written, raw, tmp / ONNX_FILE) if onnx else "skipped: onnx=false"
     _write_yaml(tmp / ARCH_FILE, meta)
     return meta
 
@@ -281,85 +279,6 @@ def _publish(tmp: Path, out_dir: Path, overwrite: bool) -> None:
     os.rename(tmp, out_dir)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-
-
-# ---------------------------------------------------------------------------- ONNX
-def _export_onnx(model: Subnet, raw_x: torch.Tensor, path: Path) -> dict[str, Any] | str:
-    """ONNX of the full model (normalisation included), checked with onnxruntime when installed.
-    Never fails the export: a problem outside our control is logged and recorded as skipped."""
-    try:
-        import onnx  # noqa: F401
-    except ImportError:
-        return "skipped: onnx is not installed (pip install 'supernet[onnx]')"
-    model = model.eval()
-    try:
-        _save_onnx(model, raw_x[:2].contiguous(), path)
-    except Exception as exc:
-        path.unlink(missing_ok=True)
-        reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}"
-        log.warning("ONNX export skipped (%s)", reason)
-        return f"skipped: {reason}"
-    info: dict[str, Any] = {"file": ONNX_FILE, "input": "raw features (batch, in_features), float32", "opset": None}
-    try:
-        import onnx
-
-        info["opset"] = int(onnx.load(str(path)).opset_import[0].version)
-    except Exception:  # informative only
-        pass
-    return _check_onnx(model, raw_x, path, info)
-
-
-def _save_onnx(model: Subnet, example: torch.Tensor, path: Path) -> None:
-    """The TorchScript-based exporter (instant for a plain MLP), else the torch.export-based one."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            torch.onnx.export(
-                model,
-                (example,),
-                str(path),
-                input_names=["input"],
-                output_names=["logits"],
-                dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
-                dynamo=False,
-            )
-        except Exception:  # a torch without it
-            program = torch.onnx.export(
-                model,
-                (example,),
-                None,
-                input_names=["input"],
-                output_names=["logits"],
-                dynamic_shapes=({0: torch.export.Dim("batch")},),
-                dynamo=True,
-                verbose=False,
-            )
-            program.save(str(path))
-
-
-def _check_onnx(model: Subnet, raw_x: torch.Tensor, path: Path, info: dict[str, Any]) -> dict[str, Any] | str:
-    """onnxruntime's logits against PyTorch's; the file is removed (and the export records why)
-    when they cannot be compared or differ by more than `ONNX_ATOL`."""
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        info["checked"] = "no: onnxruntime is not installed"
-        return info
-    try:
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        got = torch.from_numpy(session.run(None, {"input": raw_x.numpy()})[0])
-        with torch.no_grad():
-            diff = (got - model(raw_x)).abs().max().item()
-    except Exception as exc:
-        path.unlink(missing_ok=True)
-        log.warning("ONNX export skipped: onnxruntime could not run it (%s)", exc)
-        return f"skipped: onnxruntime could not run it ({type(exc).__name__})"
-    if not diff < ONNX_ATOL:
-        path.unlink(missing_ok=True)
-        log.warning("ONNX export skipped: onnxruntime output differs from PyTorch by %.3g", diff)
-        return f"skipped: onnxruntime output differs from PyTorch by {diff:.3g} (limit {ONNX_ATOL})"
-    info.update({"checked": "onnxruntime", "max_abs_diff": float(diff), "atol": ONNX_ATOL})
-    return info
 
 
 # ---------------------------------------------------------------------------- from a supernet

@@ -22,7 +22,7 @@ from typing import Any
 
 from supernet.core.space import Arch, SearchSpace, as_arch
 from supernet.errors import UsageError
-from supernet.io.files import to_plain
+from supernet.files import to_plain
 
 # +1: maximised, -1: minimised.
 OBJECTIVES: dict[str, int] = {"val_acc": 1, "params": -1, "flops": -1, "latency_ms": -1}
@@ -36,6 +36,10 @@ COMMON_DEFAULTS: dict[str, Any] = {
     # Re-rank the `top` best candidates by accuracy after a short fine-tune (0: off); see
     # supernet/search/rerank.py. Not part of the search loop: changing it never blocks a resume.
     "finetune": {"top": 10, "steps": 100, "lr": 3e-4, "batch_size": 256, "score": "loss"},
+    # How candidates are scored (supernet/search/subset.py). A config or a saved search that
+    # names no fidelity was written before there was a choice: every candidate on the full split.
+    "fidelity": "full",
+    "subset": {"size": 0.25, "top": 0.25, "margin": 0.01},
 }
 
 

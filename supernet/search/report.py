@@ -1,7 +1,9 @@
 """What a search writes and returns: the chosen arch, the Pareto set, and the files in its run dir.
 
   history.csv     every scored arch in order: arch "256-128", depth, params, flops, latency_ms
-                  (when measured), val_acc, generation, feasible; rewritten after each generation
+                  (when measured), val_acc, val_acc_subset (``search.fidelity=subset``; val_acc
+                  is empty for an arch never promoted to the full split), generation, feasible;
+                  rewritten after each generation
   pareto.json     the non-dominated set over the objectives (feasible archs only)
   best/arch.yaml  the chosen arch, its figures, the search settings and the space
   pareto.png      accuracy against each cost, the front and the chosen arch (`pareto_figure`)
@@ -11,6 +13,9 @@ TensorBoard (a `SummaryWriter`-like `writer`): search/best_val_acc and search/me
 generation's batch, search/best_so_far against the number of evaluations, search/hypervolume
 (several objectives; objectives scaled to [0, 1], reference point 1.1) and the figure
 (`search/pareto`). See docs/experiments/search.md.
+
+Only full-split scores decide anything here (`full_scored`): an arch scored on the subset alone
+is never chosen, never on the front, never a finalist and not in the hypervolume.
 """
 
 from __future__ import annotations
@@ -25,22 +30,28 @@ from pathlib import Path
 from typing import Any
 
 from supernet.core.space import Arch, SearchSpace, arch_str
-from supernet.io.files import atomic_write_text
+from supernet.files import atomic_write_text
 from supernet.search.base import Constraints, fitness_key, minimised
 from supernet.search.pareto import hypervolume, pareto_front
 from supernet.search.rerank import rerank
 
 HV_REF = 1.1
 PUBLIC_KEYS = (
-    "arch", "depth", "params", "flops", "latency_ms", "val_acc", "finetuned_acc", "finetuned_loss", "feasible",
-    "generation",
+    "arch", "depth", "params", "flops", "latency_ms", "val_acc", "val_acc_subset", "finetuned_acc", "finetuned_loss",
+    "feasible", "generation",
 )  # fmt: skip
 
 
 # ---------------------------------------------------------------------------- choosing
+def full_scored(history: list[dict]) -> list[dict]:
+    """The records with a full-split val_acc (all of them at ``search.fidelity=full``)."""
+    return [r for r in history if r["val_acc"] is not None]
+
+
 def choose_best(history: list[dict], objectives: list[str]) -> dict | None:
     """Single objective: the best feasible val_acc. Several: the highest-val_acc member of the
     feasible front (which is the same arch). No feasible arch: the one nearest the budgets."""
+    history = full_scored(history)
     if not history:
         return None
     feasible = [r for r in history if r["feasible"]]
@@ -55,7 +66,7 @@ def _front(records: list[dict], objectives: list[str]) -> list[int]:
 
 def pareto_set(history: list[dict], objectives: list[str]) -> list[dict]:
     """The non-dominated feasible records, best val_acc first."""
-    feasible = [r for r in history if r["feasible"]]
+    feasible = [r for r in full_scored(history) if r["feasible"]]
     front = [feasible[i] for i in _front(feasible, objectives)]
     return sorted(front, key=fitness_key, reverse=True)
 
@@ -64,7 +75,7 @@ def finalists(history: list[dict], objectives: list[str], top: int) -> list[dict
     """The `top` best feasible records by val_acc (several objectives: of the Pareto front)."""
     if len(objectives) > 1:
         return pareto_set(history, objectives)[:top]
-    return sorted((r for r in history if r["feasible"]), key=fitness_key, reverse=True)[:top]
+    return sorted((r for r in full_scored(history) if r["feasible"]), key=fitness_key, reverse=True)[:top]
 
 
 def hypervolume_of(
@@ -79,7 +90,7 @@ def hypervolume_of(
         "latency_ms": latency_scale or 1.0,
     }
     points = []
-    for r in history:
+    for r in full_scored(history):
         if r["feasible"]:
             points.append([1.0 - r["val_acc"] if o == "val_acc" else r[o] / scale[o] for o in objectives])
     return hypervolume(points, [HV_REF] * len(objectives))
@@ -104,7 +115,8 @@ def write_history(path: Path, history: list[dict]) -> None:
     with_latency = any("latency_ms" in r for r in history)
     columns = ["evaluation", "arch", "depth", "params", "flops"]
     columns += ["latency_ms"] if with_latency else []
-    columns += ["val_acc", "generation", "feasible"]
+    columns += ["val_acc"] + (["val_acc_subset"] if any("val_acc_subset" in r for r in history) else [])
+    columns += ["generation", "feasible"]
     rows = ({**r, "arch": arch_str(r["arch"])} for r in history)
     atomic_write_text(path, csv_text(columns, ([row.get(c, "") for c in columns] for row in rows)))
 
@@ -144,7 +156,7 @@ def log_generation(
 ) -> None:
     """One log line per generation, and its TensorBoard scalars when there is a `writer`."""
     best = choose_best(history, cfg["objectives"])
-    feasible_acc = [r["val_acc"] for r in records if r["feasible"]]
+    feasible_acc = [r["val_acc"] for r in full_scored(records) if r["feasible"]]
     logger.info(
         "generation %d: %d/%d evaluated, best %.4f %s",
         generation,
@@ -231,6 +243,8 @@ def result_doc(
         }
     if len(objectives) > 1:
         result["hypervolume"] = hypervolume_of(space, history, objectives, runner["latency_scale"])
+    if cfg.get("fidelity") == "subset":
+        result["fidelity"] = {"fidelity": "subset", **cfg["subset"], "promoted": len(full_scored(history))}
     return result
 
 
@@ -299,7 +313,7 @@ def write_outputs(
     if best is not None:
         write_best(out_dir / "best" / "arch.yaml", space, cfg, seed, best)
     if plot and history:
-        fig = pareto_figure(history, objectives, best, Constraints.from_cfg(cfg["constraints"]))
+        fig = pareto_figure(full_scored(history), objectives, best, Constraints.from_cfg(cfg["constraints"]))
         fig.savefig(out_dir / "pareto.png", dpi=120)
         if writer is not None:
             writer.add_figure("search/pareto", fig, global_step=len(history), close=False)

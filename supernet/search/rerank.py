@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from supernet.core.space import Arch, as_arch
-from supernet.evaluation.finetune import FinetuneRecipe
+from supernet.evaluation.recipe import FinetuneRecipe
 from supernet.search.base import check_range
 
 

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from supernet.core.space import Arch, SearchSpace, as_arch
 from supernet.errors import UsageError
-from supernet.io.files import to_plain
+from supernet.files import to_plain
 from supernet.search.base import COMMON_DEFAULTS, Constraints, Strategy, check_objectives, check_range
 from supernet.search.report import (
     choose_best,
@@ -39,6 +39,7 @@ from supernet.search.report import (
 )
 from supernet.search.rerank import check_finetune
 from supernet.search.state import STATE_FILE, LoopState, fingerprint, load_state, save_state
+from supernet.search.subset import check_fidelity, fitness_view, promoted, stratified_rows, subset_rows
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,10 @@ MAX_STALL = 50
 
 
 class Evaluator(Protocol):
+    """``evaluate`` is all a full-fidelity search needs; ``search.fidelity=subset`` also calls
+    ``labels()`` (the validation labels, for the stratified subset) and ``subset(rows)`` (an
+    evaluator of the same model on those rows)."""
+
     def evaluate(self, archs: list[Arch]) -> list[dict]: ...
 
 
@@ -90,6 +95,7 @@ def validate_search_config(cfg: Mapping, space: SearchSpace) -> dict:
     check_range("latency.repeats", full["latency"]["repeats"], 1, integer=True)
     check_range("latency.warmup", full["latency"]["warmup"], 0, integer=True)
     check_finetune(full["finetune"])
+    check_fidelity(full)
     cls.check_config(full, space)
     return full
 
@@ -166,6 +172,7 @@ class _Search:
         self.fingerprint = fingerprint(space, cfg, seed)
         self.loop = LoopState()
         self.by_arch: dict[Arch, dict] = {}
+        self.subset_evaluator: Evaluator | None = None
 
     def start(self, resume: bool) -> None:
         """A new search, or (with `resume` and a saved state) the saved one, exactly where it was."""
@@ -185,8 +192,23 @@ class _Search:
         elif resume:
             self.logger.info("no %s in %s: starting a new search", STATE_FILE, self.out_dir)
         self.by_arch = {as_arch(r["arch"]): r for r in self.loop.history}
+        if self.cfg["fidelity"] == "subset":
+            self._start_subset()
         self.started = time.perf_counter()
         self.wall_before = float(self.loop.runner["wall_s"])
+
+    def _start_subset(self) -> None:
+        """The evaluator of the subset's rows: drawn from the seed in a new search, the saved ones on a resume."""
+        if not (hasattr(self.evaluator, "subset") and hasattr(self.evaluator, "labels")):
+            raise UsageError(
+                "search.fidelity=subset needs an evaluator that scores a subset of the validation rows "
+                "(the inherited one): use search.fidelity=full"
+            )
+        if self.loop.subset is None:
+            labels = self.evaluator.labels()
+            rows = subset_rows(self.cfg["subset"]["size"], len(labels))
+            self.loop.subset = stratified_rows(labels, rows, self.seed)
+        self.subset_evaluator = self.evaluator.subset(self.loop.subset)
 
     def generation(self) -> None:
         """Ask, score the new archs, tell; then save the state and the history."""
@@ -195,15 +217,11 @@ class _Search:
         archs = [as_arch(a) for a in self.strategy.ask()]
         _check_candidates(self.space, self.constraints, archs, self.strategy.name)
         archs, new = _within_budget(archs, self.by_arch, self.budget - len(history))
-        scored = self.evaluator.evaluate(new) if new else []
-        if len(scored) != len(new):
-            raise RuntimeError(f"the evaluator returned {len(scored)} records for {len(new)} archs")
-        for arch, raw in zip(new, scored, strict=True):
-            record = _record(self.space, self.constraints, arch, raw, generation, len(history) + 1)
+        for arch, record in zip(new, self._score(new, generation), strict=True):
             history.append(record)
             self.by_arch[arch] = record
         records = [self.by_arch[a] for a in archs]
-        self.strategy.tell(archs, records)
+        self.strategy.tell(archs, [fitness_view(r) for r in records])
         self._count(generation, bool(new))
         save_state(self.out_dir / STATE_FILE, self.fingerprint, self.loop, self.strategy.state_dict())
         write_history(self.out_dir / "history.csv", history)
@@ -216,6 +234,26 @@ class _Search:
             if reason:
                 runner["stopped"] = reason
                 self.logger.info("stopping after generation %d: %s", generation, reason)
+
+    def _score(self, new: list[Arch], generation: int) -> list[dict]:
+        """The records of the new archs: scored on the full split, or (``fidelity=subset``) on the
+        subset, then on the full split for those `promoted` (the others keep ``val_acc: None``)."""
+        first = self.subset_evaluator or self.evaluator
+        raws = _evaluate(first, new)
+        records = [
+            _record(self.space, self.constraints, arch, raw, generation, len(self.loop.history) + 1 + i)
+            for i, (arch, raw) in enumerate(zip(new, raws, strict=True))
+        ]
+        if self.subset_evaluator is None:
+            return records
+        for r in records:
+            r["val_acc_subset"], r["val_acc"] = r["val_acc"], None
+        node = self.cfg["subset"]
+        keep = promoted(records, self.loop.history, list(self.cfg["objectives"]), node["top"], node["margin"])
+        chosen = [r for r, k in zip(records, keep, strict=True) if k]
+        for r, raw in zip(chosen, _evaluate(self.evaluator, [as_arch(r["arch"]) for r in chosen]), strict=True):
+            r["val_acc"] = float(raw["val_acc"])
+        return records
 
     def _count(self, generation: int, any_new: bool) -> None:
         """The counters after `generation`: stall (a stop after `MAX_STALL`), latency scale, wall time."""
@@ -245,6 +283,8 @@ class _Search:
             best = reranked["best"]
         write_outputs(self.space, cfg, self.seed, self.out_dir, history, best, self.hooks.writer, self.hooks.plot)
         result = result_doc(self.space, cfg, self.seed, history, self.loop.runner, best, reranked)
+        if self.loop.subset is not None:
+            result["fidelity"]["rows"] = len(self.loop.subset)
         self.logger.info(
             "%s search done: %d evaluations in %.1f s; best %s",
             cfg["strategy"],
@@ -263,6 +303,13 @@ def _check_candidates(space: SearchSpace, constraints: Constraints, archs: list[
             problem = f"arch {list(arch)} breaks {constraints.to_dict()}"
         if problem:
             raise RuntimeError(f"strategy {name} proposed an invalid candidate: {problem}")
+
+
+def _evaluate(evaluator: Evaluator, archs: list[Arch]) -> list[dict]:
+    scored = evaluator.evaluate(archs) if archs else []
+    if len(scored) != len(archs):
+        raise RuntimeError(f"the evaluator returned {len(scored)} records for {len(archs)} archs")
+    return scored
 
 
 def _within_budget(archs: list[Arch], known: Mapping[Arch, dict], remaining: int) -> tuple[list[Arch], list[Arch]]:

@@ -2,7 +2,8 @@
 each generation.
 
 It holds everything a resume needs (the history of scored records, the loop's counters, the
-strategy's own state with its RNG states) and a fingerprint of what the loop depends on (space,
+strategy's own state with its RNG states, and with ``search.fidelity=subset`` the validation rows
+of the subset) and a fingerprint of what the loop depends on (space,
 search config without ``finetune``, seed), so a resume with other settings is refused instead of
 silently mixing two searches. See docs/experiments/search.md.
 """
@@ -17,15 +18,18 @@ from typing import Any
 
 from supernet.core.space import SearchSpace
 from supernet.errors import UsageError
-from supernet.io.files import atomic_write_text
+from supernet.files import atomic_write_text
 
 STATE_FILE = "search_state.json"
 STATE_VERSION = 1
 
 
 def fingerprint(space: SearchSpace, cfg: Mapping, seed: int) -> dict:
-    """What the loop depends on; the final re-ranking (``finetune``) may change between resumes."""
-    loop_cfg = {k: v for k, v in cfg.items() if k != "finetune"}
+    """What the loop depends on; the final re-ranking (``finetune``) may change between resumes.
+    A full-fidelity search leaves out ``fidelity`` and ``subset``: its fingerprint is the one a
+    search written before those settings existed has, so such a state still resumes."""
+    skip = {"finetune"} | ({"fidelity", "subset"} if cfg.get("fidelity", "full") == "full" else set())
+    loop_cfg = {k: v for k, v in cfg.items() if k not in skip}
     return {"space": space.to_dict(), "search": loop_cfg, "seed": int(seed)}
 
 
@@ -36,10 +40,12 @@ def _new_runner() -> dict[str, Any]:
 @dataclass
 class LoopState:
     """The loop's own record: every scored arch in order (`history`) and its counters (`runner`:
-    generation, stall, stopped, wall_s, latency_scale), both plain JSON."""
+    generation, stall, stopped, wall_s, latency_scale), both plain JSON; `subset`: the sorted
+    validation rows of ``search.fidelity=subset`` (None: full fidelity)."""
 
     history: list[dict] = field(default_factory=list)
     runner: dict[str, Any] = field(default_factory=_new_runner)
+    subset: list[int] | None = None
 
 
 def check_fingerprint(saved: dict, expected: dict, path: Path) -> None:
@@ -64,7 +70,7 @@ def load_state(path: Path, expected: dict) -> tuple[LoopState, dict]:
     """The saved loop state and strategy state of `path`, checked against `expected`."""
     saved = json.loads(path.read_text())
     check_fingerprint(saved, expected, path)
-    loop = LoopState(history=saved["history"])
+    loop = LoopState(history=saved["history"], subset=saved.get("subset"))
     loop.runner.update(saved["runner"])
     return loop, saved["strategy"]
 
@@ -77,4 +83,6 @@ def save_state(path: Path, expected: dict, loop: LoopState, strategy_state: dict
         "history": loop.history,
         "strategy": strategy_state,
     }
+    if loop.subset is not None:  # absent at full fidelity: the state file stays as it was
+        state["subset"] = loop.subset
     atomic_write_text(path, json.dumps(state))

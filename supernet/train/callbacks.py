@@ -30,10 +30,9 @@ from pytorch_lightning.callbacks import WeightAveraging
 from torch.optim.swa_utils import get_ema_multi_avg_fn
 
 from supernet.config import check_ema_decay
-from supernet.core.space import Arch, as_arch
+from supernet.core.space import Arch, as_arch, parse_arch
 from supernet.errors import UsageError
 from supernet.evaluation.inherited import InheritedEvaluator
-from supernet.evaluation.standalone import parse_arch
 from supernet.fidelity.metrics import kendall_tau
 
 

@@ -28,8 +28,8 @@ from supernet.config import build_space, check_train_config, trainer_kwargs
 from supernet.core.space import SearchSpace
 from supernet.data.datasets import DataBundle, load_data
 from supernet.errors import UsageError
+from supernet.files import run_dir_lock, to_plain, write_json
 from supernet.io.checkpoint import resume_target
-from supernet.io.files import run_dir_lock, to_plain, write_json
 from supernet.train.module import AtomicCheckpointIO, SupernetModule, TensorDataModule, plain_hparams
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,7 @@ from supernet.core.space import SearchSpace
 from supernet.core.supermlp import SuperMLP, configured_heads, configured_norm
 from supernet.data.datasets import DataBundle, TensorLoader
 from supernet.errors import NonFiniteLossError
-from supernet.io.files import atomic_write_bytes
+from supernet.files import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -305,7 +305,7 @@ class NonFiniteWatch(pl.Callback):
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Writes each checkpoint through `supernet.io.files.atomic_write_bytes` (a hidden temporary
+    """Writes each checkpoint through `supernet.files.atomic_write_bytes` (a hidden temporary
     sibling, fsync, rename), so a kill mid-write never leaves a truncated ``last.ckpt`` behind."""
 
     def save_checkpoint(self, checkpoint: dict, path: Any, storage_options: Any = None) -> None:

@@ -33,9 +33,9 @@ from supernet.config import check_trainer_config, trainer_kwargs
 from supernet.core.optim import check_optim_config
 from supernet.data.datasets import DataBundle, load_data, per_feature
 from supernet.errors import UsageError
+from supernet.files import to_plain, write_json
 from supernet.io.checkpoint import merged_data_config
 from supernet.io.export import write_export
-from supernet.io.files import to_plain, write_json
 from supernet.io.subnet import Subnet, load_subnet
 from supernet.train.module import TensorDataModule, plain_hparams
 from supernet.train.subnet_module import SubnetModule
