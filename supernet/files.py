@@ -15,6 +15,18 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+# The YAML under conf/ is the single source of defaults; library code reads its blocks from here.
+CONF_DIR = Path(os.environ.get("SUPERNET_CONF", Path(__file__).resolve().parent.parent / "conf"))
+
+
+def conf_node(name: str, drop: tuple[str, ...] = ("defaults",)) -> dict[str, Any]:
+    """``conf/<name>.yaml`` as plain data without its defaults list (and the `drop` keys): the
+    defaults a library entry point fills in when it is called without Hydra."""
+    import yaml
+
+    doc = yaml.safe_load((CONF_DIR / f"{name}.yaml").read_text()) or {}
+    return {k: v for k, v in doc.items() if k not in drop}
+
 
 def to_plain(obj: Any) -> Any:
     """Plain JSON/YAML-safe data: OmegaConf nodes resolved, tuples as lists, numpy/torch scalars

@@ -27,11 +27,10 @@ from omegaconf import DictConfig
 
 from supernet.commands.overrides import check_appended_keys, check_keys, check_writable
 from supernet.errors import UsageError
-from supernet.files import write_json
+from supernet.files import CONF_DIR, write_json
 
 log = logging.getLogger("supernet")
 
-CONF_DIR = Path(os.environ.get("SUPERNET_CONF", Path(__file__).resolve().parents[2] / "conf"))
 
 Job = Callable[[DictConfig, Path], dict]
 

@@ -22,25 +22,21 @@ from typing import Any
 
 from supernet.core.space import Arch, SearchSpace, as_arch
 from supernet.errors import UsageError
-from supernet.files import to_plain
+from supernet.files import conf_node, to_plain
 
 # +1: maximised, -1: minimised.
 OBJECTIVES: dict[str, int] = {"val_acc": 1, "params": -1, "flops": -1, "latency_ms": -1}
 
-# Keys every strategy reads; each strategy adds its own in `Strategy.defaults`.
-COMMON_DEFAULTS: dict[str, Any] = {
-    "budget": 1000,
-    "objectives": ["val_acc"],
-    "constraints": {"max_params": None, "max_flops": None, "max_latency_ms": None},
-    "latency": {"batch_size": 1, "repeats": 20, "warmup": 5},
-    # Re-rank the `top` best candidates by accuracy after a short fine-tune (0: off); see
-    # supernet/search/rerank.py. Not part of the search loop: changing it never blocks a resume.
-    "finetune": {"top": 10, "steps": 100, "lr": 3e-4, "batch_size": 256, "score": "loss"},
-    # How candidates are scored (supernet/search/subset.py). A config or a saved search that
-    # names no fidelity was written before there was a choice: every candidate on the full split.
-    "fidelity": "full",
-    "subset": {"size": 0.25, "top": 0.25, "margin": 0.01},
-}
+# Keys every strategy reads (conf/blocks/search.yaml); each strategy adds its own in
+# `Strategy.defaults` (conf/search/<name>.yaml). The finetune settings re-rank the finalists and never
+# block a resume; a config or a saved search that names no fidelity means every candidate on the
+# full split (supernet/search/subset.py).
+COMMON_DEFAULTS: dict[str, Any] = conf_node("blocks/search")
+
+
+def strategy_defaults(name: str) -> dict[str, Any]:
+    """A strategy's own keys and their defaults, read from conf/search/<name>.yaml."""
+    return conf_node(f"search/{name}", drop=("defaults", "strategy"))
 
 
 # ---------------------------------------------------------------------------- constraints

@@ -32,14 +32,14 @@ from collections.abc import Mapping
 
 from supernet.core.space import Arch, SearchSpace, as_arch
 from supernet.errors import UsageError
-from supernet.search.base import OBJECTIVES, Strategy, check_range, propose, repair
+from supernet.search.base import OBJECTIVES, Strategy, check_range, propose, repair, strategy_defaults
 
 SAMPLERS = ("tpe", "gp", "nsga2")
 
 
 class BayesStrategy(Strategy):
     name = "bayes"
-    defaults = {"sampler": "tpe", "startup_trials": 20, "batch": 8}
+    defaults = strategy_defaults("bayes")
 
     def __init__(self, space, cfg, constraints, objectives, seed) -> None:
         super().__init__(space, cfg, constraints, objectives, seed)

@@ -21,21 +21,12 @@ from collections.abc import Mapping
 
 from supernet.core.space import Arch, SearchSpace, as_arch
 from supernet.errors import UsageError
-from supernet.search.base import Strategy, check_range, constrained_ranks, fitness_key, propose
+from supernet.search.base import Strategy, check_range, constrained_ranks, fitness_key, propose, strategy_defaults
 
 
 class EvolutionStrategy(Strategy):
     name = "evolution"
-    defaults = {
-        "population": 50,
-        "offspring": None,
-        "selection": "tournament",
-        "tournament": 5,
-        "parents": 10,
-        "mutation_prob": 0.3,
-        "crossover_prob": 0.5,
-        "aging": False,
-    }
+    defaults = strategy_defaults("evolution")
 
     def __init__(self, space, cfg, constraints, objectives, seed) -> None:
         super().__init__(space, cfg, constraints, objectives, seed)

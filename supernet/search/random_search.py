@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from supernet.core.space import Arch, SearchSpace
-from supernet.search.base import Strategy, check_range
+from supernet.search.base import Strategy, check_range, strategy_defaults
 
 
 class RandomStrategy(Strategy):
     name = "random"
-    defaults = {"batch": 50}
+    defaults = strategy_defaults("random")
 
     @classmethod
     def check_config(cls, cfg: Mapping, space: SearchSpace) -> None:

@@ -29,7 +29,7 @@ from torch import nn
 
 from supernet.core.space import Arch, SearchSpace, as_arch
 from supernet.errors import UsageError
-from supernet.search.base import Strategy, allowed_widths, check_range, propose
+from supernet.search.base import Strategy, allowed_widths, check_range, propose, strategy_defaults
 
 # Re-draws per slot when the controller samples an arch already scored or already in the batch.
 RETRIES = 8
@@ -56,14 +56,7 @@ def _masked_log_softmax(logits: torch.Tensor, allowed: list[bool]) -> torch.Tens
 
 class RLStrategy(Strategy):
     name = "rl"
-    defaults = {
-        "batch": 10,
-        "lr": 0.05,
-        "baseline_decay": 0.9,
-        "entropy_weight": 0.02,
-        "cost_weight": 0.1,
-        "hidden": 32,
-    }
+    defaults = strategy_defaults("rl")
 
     def __init__(self, space, cfg, constraints, objectives, seed) -> None:
         super().__init__(space, cfg, constraints, objectives, seed)
