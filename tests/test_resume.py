@@ -17,9 +17,9 @@ SMALL = [
     "trainer.max_epochs=2",
     "trainer.deterministic=true",
     "trainer.enable_progress_bar=false",
-    "search.budget=400",
+    "search.budget=200",
     "search.finetune.top=3",
-    "retrain.max_epochs=3",
+    "retrain.max_epochs=2",
     "logger=none",
 ]
 
@@ -74,7 +74,7 @@ def test_resume_refuses_a_changed_setting(tmp_path, uninterrupted):
     proc = run_cli("supernet", f"resume={run_dir}", "search.budget=50", f"hydra.run.dir={tmp_path}")
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        f"error: resume={run_dir}: search.budget=50 but the run has 400; a resume keeps the run's settings "
+        f"error: resume={run_dir}: search.budget=50 but the run has 200; a resume keeps the run's settings "
         "(only logger, device, data.root, data.num_workers, trainer.enable_progress_bar/log_every_n_steps may "
         "change): drop the override or start a new run"
     ]
@@ -93,7 +93,7 @@ def test_resume_keeps_the_runs_settings_without_repeating_them(tmp_path, uninter
     proc = run_cli("supernet", f"resume={run_dir}", "logger=none", f"hydra.run.dir={tmp_path}")
     assert proc.returncode == 0, proc.stderr[-2000:]
     again = read_json(run_dir / "result.json")
-    assert again["phases"]["retrain"]["epochs"] == 3 and again["winner"] == uninterrupted["winner"]
+    assert again["phases"]["retrain"]["epochs"] == 2 and again["winner"] == uninterrupted["winner"]
 
 
 @pytest.mark.slow
