@@ -9,6 +9,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from supernet.errors import UsageError
+from supernet.files import conf_node
+
+# The defaults of `search.finetune` (conf/blocks/search.yaml); `rank.finetune` sets its own.
+_DEFAULTS = conf_node("blocks/search")["finetune"]
 
 SCORES = ("loss", "acc")
 
@@ -19,10 +23,10 @@ class FinetuneRecipe:
     then the arch is ranked by its validation `score`: ``loss`` (cross-entropy, lower is better)
     or ``acc``. ``steps=0`` scores the inherited weights as they are."""
 
-    steps: int = 100
-    lr: float = 3e-4
-    batch_size: int = 256
-    score: str = "loss"
+    steps: int = _DEFAULTS["steps"]
+    lr: float = _DEFAULTS["lr"]
+    batch_size: int = _DEFAULTS["batch_size"]
+    score: str = _DEFAULTS["score"]
 
     @classmethod
     def from_cfg(cls, cfg: Mapping | None, prefix: str, other_keys: Sequence[str] = ()) -> FinetuneRecipe:
