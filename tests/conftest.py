@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -37,6 +39,44 @@ def run_cli(command: str, *args: str, cwd: Path | None = None, env: dict | None 
 
 def read_json(path: Path) -> dict:
     return json.loads(Path(path).read_text())
+
+
+def kill_when(cmd: list[str], ready, timeout: float = 120) -> None:
+    """Start `cmd`, SIGKILL it as soon as `ready()` holds (or fail after `timeout` seconds)."""
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    deadline = time.time() + timeout
+    while not ready():
+        assert proc.poll() is None, f"the process ended (rc {proc.returncode}) before it could be killed"
+        assert time.time() < deadline, "timed out waiting to kill"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny matmuls: one thread is faster, and the CI box is shared."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from supernet.data.datasets import load_data
+
+    return load_data({"name": "digits"})
+
+
+@pytest.fixture(scope="module")
+def digits_space(digits):
+    from supernet.core.space import SearchSpace
+
+    return SearchSpace(digits.in_features, digits.num_classes, 1, 2, 8, 128, 8)
 
 
 @pytest.fixture(scope="session")

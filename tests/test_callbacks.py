@@ -9,29 +9,15 @@ import csv
 
 import pytest
 import pytorch_lightning as pl
-import torch
 from scipy import stats
 
 from supernet.core.space import SearchSpace
-from supernet.data.datasets import load_data
 from supernet.errors import UsageError
 from supernet.evaluation.inherited import InheritedEvaluator
 from supernet.train.callbacks import KendallTauCallback, tau_callback_from_csv
 from supernet.train.module import SupernetModule, TensorDataModule
 
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_data({"name": "digits"})
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny matmuls: one thread is faster, and the CI box is shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.slow

@@ -22,6 +22,8 @@ from supernet.io.checkpoint import data_config, load_supernet
 
 from conftest import make_cfg, read_json, run_cli
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 ARCHS = [(8,), (16, 8), (64,), (128, 64), (32, 32)]
 
 
@@ -35,14 +37,6 @@ def bundle(supernet):
     data = load_data(data_config(supernet))
     supernet.model.calibrate(data.train_x)  # each subnet's normalisation statistics (model.norm=batch)
     return data
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def accuracies(*args, **kwargs) -> list[float]:

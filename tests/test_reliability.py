@@ -5,9 +5,6 @@ The kill tests send a real SIGKILL to a real training / search process.
 """
 
 import os
-import signal
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -20,7 +17,7 @@ from supernet.errors import NonFiniteLossError, UsageError
 from supernet.io.checkpoint import read_checkpoint
 from supernet.train.module import AtomicCheckpointIO, SupernetModule, TensorDataModule
 
-from conftest import BIN, ROOT, read_json, run_cli
+from conftest import BIN, kill_when, read_json, run_cli
 
 TRAIN_ARGS = ["trainer.max_epochs=3", "trainer.deterministic=true", "trainer.enable_progress_bar=false", "logger=none"]
 
@@ -31,30 +28,12 @@ def _weights(ckpt: Path) -> dict:
     return {**payload["state_dict"], **{f"raw.{k}": v for k, v in payload["current_model_state"].items()}}
 
 
-def _kill_when(cmd: list[str], ready, timeout: float = 120) -> None:
-    """Start `cmd`, SIGKILL it as soon as `ready()` holds (or fail after `timeout`)."""
-    proc = subprocess.Popen(
-        cmd,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
-    )
-    deadline = time.time() + timeout
-    while not ready():
-        assert proc.poll() is None, "the process ended before it could be killed"
-        assert time.time() < deadline, "timed out waiting to kill"
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-
-
 @pytest.mark.slow
 def test_training_killed_and_resumed_is_identical(tmp_path):
     full, killed = tmp_path / "full", tmp_path / "killed"
     assert run_cli("supernet-train", *TRAIN_ARGS, f"hydra.run.dir={full}").returncode == 0
     last = killed / "checkpoints" / "last.ckpt"
-    _kill_when([str(BIN / "supernet-train"), *TRAIN_ARGS, f"hydra.run.dir={killed}"], last.exists)
+    kill_when([str(BIN / "supernet-train"), *TRAIN_ARGS, f"hydra.run.dir={killed}"], last.exists)
     assert not (killed / "result.json").exists()  # really killed mid-run
     assert read_checkpoint(last)["epoch"] < 3 - 1  # ... before its last epoch ended
     proc = run_cli("supernet-train", *TRAIN_ARGS, f"ckpt_path={killed}", f"hydra.run.dir={tmp_path / 'resume'}")
@@ -75,7 +54,7 @@ def test_search_killed_and_resumed_is_identical(tmp_path, digits_run):
     full, killed = tmp_path / "full", tmp_path / "killed"
     assert run_cli("supernet-search", *args, f"hydra.run.dir={full}").returncode == 0
     state = killed / "search_state.json"
-    _kill_when([str(BIN / "supernet-search"), *args, f"hydra.run.dir={killed}"], state.exists)
+    kill_when([str(BIN / "supernet-search"), *args, f"hydra.run.dir={killed}"], state.exists)
     proc = run_cli("supernet-search", *args, f"resume={killed}", f"hydra.run.dir={tmp_path / 'again'}")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (full / "history.csv").read_text() == (killed / "history.csv").read_text()

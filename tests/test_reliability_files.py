@@ -14,9 +14,7 @@ import builtins
 import logging
 import os
 import re
-import signal
 import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +30,7 @@ from supernet.files import run_dir_lock
 from supernet.io.checkpoint import load_supernet, read_checkpoint, resolve_checkpoint
 from supernet.io.export import ARCH_FILE, WEIGHTS_FILE, export_subnet
 
-from conftest import BIN, ROOT, read_json, run_cli
+from conftest import BIN, kill_when, read_json, run_cli
 
 ARCH = (64, 32)
 TRAIN_ARGS = ["trainer.max_epochs=3", "trainer.deterministic=true", "trainer.enable_progress_bar=false", "logger=none"]
@@ -124,24 +122,12 @@ def test_run_dir_without_last_ckpt_resolves_to_its_newest_complete_epoch(tmp_pat
         resolve_checkpoint(tmp_path / "run")
 
 
-def _kill_when(cmd: list[str], ready, timeout: float = 120) -> None:
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    deadline = time.time() + timeout
-    while not ready():
-        assert proc.poll() is None, "the process ended before it could be killed"
-        assert time.time() < deadline, "timed out waiting to kill"
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-
-
 @pytest.mark.slow
 def test_run_killed_before_last_ckpt_resumes_bit_identically(tmp_path):
     full, killed = tmp_path / "full", tmp_path / "killed"
     assert run_cli("supernet-train", *TRAIN_ARGS, f"hydra.run.dir={full}").returncode == 0
     checkpoints = killed / "checkpoints"
-    _kill_when(
+    kill_when(
         [str(BIN / "supernet-train"), *TRAIN_ARGS, f"hydra.run.dir={killed}"],
         lambda: any(checkpoints.glob("epoch*.ckpt")),
     )

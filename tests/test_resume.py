@@ -3,15 +3,11 @@ finishes with the winner and test accuracy of an uninterrupted run on the same s
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from conftest import BIN, ROOT, read_json, run_cli
+from conftest import BIN, kill_when, read_json, run_cli
 
 SMALL = [
     "trainer.max_epochs=2",
@@ -24,23 +20,9 @@ SMALL = [
 ]
 
 
-def _kill_when(run_dir: Path, marker: str, timeout_s: float = 240) -> None:
+def _kill_when(run_dir: Path, marker: str) -> None:
     """Start the pipeline into `run_dir` and SIGKILL it as soon as `marker` (a path inside) exists."""
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.Popen(
-        [str(BIN / "supernet"), *SMALL, f"hydra.run.dir={run_dir}"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + timeout_s
-    while not (run_dir / marker).exists():
-        assert proc.poll() is None, f"the job ended (rc {proc.returncode}) before {marker} appeared"
-        assert time.monotonic() < deadline, f"{marker} never appeared"
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_when([str(BIN / "supernet"), *SMALL, f"hydra.run.dir={run_dir}"], (run_dir / marker).exists, timeout=240)
     assert not (run_dir / "result.json").exists()
 
 

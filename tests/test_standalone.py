@@ -18,26 +18,9 @@ from supernet.evaluation import standalone
 from supernet.evaluation.standalone import Recipe, StandaloneCache, data_identity, train_standalone
 from supernet.fidelity.metrics import stratified_sample
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 MNIST_LIKE = SearchSpace(in_features=784, num_classes=10, depth_min=1, depth_max=4, width_min=16, width_max=1024)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_data({"name": "digits"})
-
-
-@pytest.fixture(scope="module")
-def digits_space(digits):
-    return SearchSpace(digits.in_features, digits.num_classes, 1, 2, 8, 128, 8)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny matmuls: one thread is faster, and the CI box is shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_recipe_that_cannot_train():

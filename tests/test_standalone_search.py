@@ -8,31 +8,11 @@ from __future__ import annotations
 import time
 
 import pytest
-import torch
 
-from supernet.core.space import SearchSpace
-from supernet.data.datasets import load_data
 from supernet.errors import UsageError
 from supernet.evaluation.standalone_search import StandaloneEvaluator, TimeBudget, check_standalone_config
 
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_data({"name": "digits"})
-
-
-@pytest.fixture(scope="module")
-def digits_space(digits):
-    return SearchSpace(digits.in_features, digits.num_classes, 1, 2, 8, 128, 8)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny matmuls: one thread is faster, and the CI box is shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.slow
