@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import difflib
 import functools
-import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,9 @@ import yaml
 
 from supernet.errors import UsageError
 
-# Groups whose options may be added with `+group=option` (Hydra's append of a config group).
-SKIP_DIRS = ("hydra",)
+# Folders of conf/ that are no config group of ours: Hydra's own settings, and the shared blocks
+# (read through the defaults lists that include them).
+SKIP_DIRS = ("hydra", "blocks")
 
 
 def _flatten(node: Any, prefix: str) -> Iterable[str]:
@@ -60,7 +60,7 @@ def known_keys(conf: Path) -> frozenset[str]:
     for file in conf.glob("*.yaml"):
         keys |= _config_keys(conf, file.stem, "")
     for group in conf.iterdir():
-        if group.is_dir() and group.name not in SKIP_DIRS and group.name != "blocks":
+        if group.is_dir() and group.name not in SKIP_DIRS:
             keys.add(group.name)
             for file in group.rglob("*.yaml"):
                 keys |= _config_keys(conf, str(file.relative_to(conf).with_suffix("")), group.name)
@@ -106,22 +106,6 @@ def check_group_option(conf: Path, group: str, value: str) -> None:
     for option in value.split(","):
         if option not in options and option != "null":
             raise UsageError(f"Could not find '{group}/{option}'; {group}= takes one of {', '.join(options)}")
-
-
-def hydra_error_line(text: str, conf: Path) -> str:
-    """Hydra's multi-line override error as one line, with a close key where one exists."""
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    if not lines:
-        return "bad command line (see --help)"
-    first = lines[0]
-    missing = re.match(r"Could not override '([^']+)'", first)
-    if missing:
-        key = missing.group(1)
-        return f"Could not override '{key}': no such key{suggestion(key, conf)}; see --help for the keys"
-    options = [ln for ln in lines[1:] if not ln.startswith(("Available options", "Config search path"))]
-    if first.startswith("In ") and options:
-        return f"{first}; available: {', '.join(options)}"
-    return first
 
 
 def _dir_arg(argv: Iterable[str], keys: tuple[str, ...]) -> Path | None:
