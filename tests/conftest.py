@@ -13,8 +13,14 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-from hydra import compose, initialize_config_dir
+# One thread per process: the tests' matmuls are tiny, and `make test` runs two xdist workers on
+# two cores, each starting console scripts; more threads only oversubscribe the cores. Set before
+# torch is imported, and inherited by every subprocess the tests start.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+import pytest  # noqa: E402
+from hydra import compose, initialize_config_dir  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"

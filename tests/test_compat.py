@@ -135,7 +135,8 @@ def test_resuming_the_finished_legacy_search_reports_its_best(tmp_path, top, arc
     assert result["best"]["arch"] == want[arch_key]
     assert result["best"]["val_acc"] == want["best_val_acc"]
     if top != "0":
-        assert result["best"]["finetuned_loss"] == pytest.approx(want["best_finetuned_loss"], abs=1e-9)
+        # The fine-tune reruns: its loss matches to float32 summation order (threads change it).
+        assert result["best"]["finetuned_loss"] == pytest.approx(want["best_finetuned_loss"], abs=1e-6)
         assert result["best"]["finetuned_acc"] == want["best_finetuned_acc"]
     assert (run_dir / "history.csv").read_text() == (SEARCH / "history.csv").read_text()
 
