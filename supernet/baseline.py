@@ -1,12 +1,25 @@
-"""A plain baseline to put a searched subnet's accuracy in context.
+"""Plain baselines to put a searched subnet's scores in context.
 
-scikit-learn's `MLPClassifier` (one hidden layer of 100 units by default) trained on exactly the
-split and normalisation the supernet sees (`supernet.data.datasets.load_data`), scored on the validation
-and test splits:
+scikit-learn models trained on exactly the split and normalisation the supernet sees
+(`supernet.data.datasets.load_data`), scored on the validation and test splits with every metric
+of the task (`supernet.core.metrics.task_metrics`; regression in the targets' own units):
+
+  * classification: `MLPClassifier` (one hidden layer of 100 units by default) and
+    `HistGradientBoostingClassifier`; ``data.class_weight`` becomes their sample weights.
+  * regression: `MLPRegressor` and `HistGradientBoostingRegressor` (one per target, through
+    `MultiOutputRegressor`, for several), both fitted on the standardised targets the supernet
+    learns and scored after mapping their predictions back to the targets' units.
+  * a constant: the majority class, or the training mean; what a model has to beat.
 
     python -m supernet.baseline data=tabular_demo
     python -m supernet.baseline data=csv data.path=measurements.csv data.target=label
     python -m supernet.baseline data=tabular_demo data.dataset=wine hidden=[64,32] seed=1
+    python -m supernet.baseline data=diabetes            # regression: rmse, mae, r2
+    python -m supernet.baseline data=friedman hgb=false  # the MLP and the constant only
+
+The printed result keeps the MLP's fields at the top (``model``, ``hidden``, ``params``,
+``converged``, ``fit_s``, ``val_acc``, ``test_acc``... one ``val_<metric>`` and ``test_<metric>``
+per metric; accuracy is ``val_acc``), with ``gradient_boosting`` and ``constant`` beside them.
 """
 
 from __future__ import annotations
@@ -14,15 +27,134 @@ from __future__ import annotations
 import sys
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
-from supernet.data.datasets import load_data
+from supernet.core.metrics import Metric, task_metrics
+from supernet.data.datasets import DataBundle, load_data
 
 CONF_DATA = Path(__file__).resolve().parent.parent / "conf" / "data"
+
+
+# ---------------------------------------------------------------------------- scoring
+def metric_field(metric: Metric, split: str) -> str:
+    """``val_acc``/``test_acc`` for accuracy (the name supernet has always written), else
+    ``<split>_<metric>``."""
+    return f"{split}_acc" if metric.name == "accuracy" else f"{split}_{metric.name}"
+
+
+def _truth(bundle: DataBundle, y: torch.Tensor) -> np.ndarray:
+    if bundle.task.is_regression:
+        return bundle.task.to_units(y.double()).numpy()
+    return y.numpy()
+
+
+def _predictor(model: Any, bundle: DataBundle) -> Callable[[np.ndarray, str], np.ndarray]:
+    """``predict(x, needs)``: labels, probabilities over every class, or values in the targets'
+    units (the model is fitted on standardised targets), as the metric needs."""
+    task, n_out = bundle.task, bundle.num_classes
+
+    def predict(x: np.ndarray, needs: str) -> np.ndarray:
+        if needs == "values":
+            out = np.asarray(model.predict(x), dtype=np.float64).reshape(len(x), n_out)
+            return task.to_units(torch.from_numpy(out)).numpy()
+        if needs == "probabilities":
+            proba = np.zeros((len(x), n_out))
+            proba[:, np.asarray(model.classes_, dtype=np.int64)] = model.predict_proba(x)
+            return proba / proba.sum(axis=1, keepdims=True)  # float32 models: sums off by ~1e-7
+        return np.asarray(model.predict(x))
+
+    return predict
+
+
+def score(model: Any, bundle: DataBundle) -> dict[str, float | None]:
+    """Every metric of the task on the validation and test splits (test: None without one)."""
+    metrics = task_metrics(bundle.task, bundle.num_classes)
+    predict = _predictor(model, bundle)
+    out: dict[str, float | None] = {}
+    for split, x, y in (("val", bundle.val_x, bundle.val_y), ("test", bundle.test_x, bundle.test_y)):
+        cache: dict[str, np.ndarray] = {}
+        for m in metrics:
+            if x is None or y is None:
+                out[metric_field(m, split)] = None
+                continue
+            if m.needs not in cache:
+                cache[m.needs] = predict(x.numpy(), m.needs)
+            out[metric_field(m, split)] = float(m.score(_truth(bundle, y), cache[m.needs]))
+    return out
+
+
+def _fit(model: Any, bundle: DataBundle) -> tuple[float, bool]:
+    """Fit on the training split (class weights as sample weights): (wall seconds, converged)."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    x, y = bundle.train_x.numpy(), bundle.train_y.numpy()
+    if bundle.task.is_regression and y.shape[1] == 1:
+        y = y.ravel()
+    kwargs = {}
+    if bundle.task.class_weight is not None:
+        kwargs["sample_weight"] = np.asarray(bundle.task.class_weight, dtype=np.float64)[y]
+    t0 = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        model.fit(x, y, **kwargs)
+    converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    return round(time.perf_counter() - t0, 3), converged
+
+
+# ---------------------------------------------------------------------------- the models
+def mlp_baseline(bundle: DataBundle, hidden: Sequence[int] = (100,), max_iter: int = 300, seed: int = 0) -> dict:
+    """`MLPClassifier` / `MLPRegressor` on `bundle`: ``{"model", "hidden", "params", "converged",
+    "fit_s", "val_acc", "test_acc", ...}`` (every metric of the task, see `score`)."""
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+
+    cls = MLPRegressor if bundle.task.is_regression else MLPClassifier
+    layers = tuple(int(h) for h in hidden)
+    model = cls(hidden_layer_sizes=layers, max_iter=int(max_iter), random_state=int(seed))
+    fit_s, converged = _fit(model, bundle)
+    params = sum(w.size for w in model.coefs_) + sum(b.size for b in model.intercepts_)
+    return {
+        "model": f"sklearn {cls.__name__}(hidden_layer_sizes={layers})",
+        "hidden": list(layers),
+        "params": int(params),
+        "converged": converged,
+        "fit_s": fit_s,
+        **score(model, bundle),
+    }
+
+
+def hgb_baseline(bundle: DataBundle, seed: int = 0) -> dict:
+    """`HistGradientBoostingClassifier` / `HistGradientBoostingRegressor` (several targets: one
+    per target through `MultiOutputRegressor`) with scikit-learn's defaults."""
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+    from sklearn.multioutput import MultiOutputRegressor
+
+    if not bundle.task.is_regression:
+        model: Any = HistGradientBoostingClassifier(random_state=int(seed))
+        name = "sklearn HistGradientBoostingClassifier()"
+    elif bundle.num_classes == 1:
+        model, name = HistGradientBoostingRegressor(random_state=int(seed)), "sklearn HistGradientBoostingRegressor()"
+    else:
+        model = MultiOutputRegressor(HistGradientBoostingRegressor(random_state=int(seed)))
+        name = f"sklearn MultiOutputRegressor(HistGradientBoostingRegressor()) x{bundle.num_classes}"
+    fit_s, _ = _fit(model, bundle)
+    estimators = getattr(model, "estimators_", [model])
+    return {"model": name, "iterations": [int(e.n_iter_) for e in estimators], "fit_s": fit_s, **score(model, bundle)}
+
+
+def constant_baseline(bundle: DataBundle) -> dict:
+    """The training split's majority class (classification) or mean (regression) for every row."""
+    from sklearn.dummy import DummyClassifier, DummyRegressor
+
+    regression = bundle.task.is_regression
+    model = DummyRegressor(strategy="mean") if regression else DummyClassifier(strategy="prior")
+    fit_s, _ = _fit(model, bundle)
+    what = "the training mean" if regression else "the majority class (training class shares as probabilities)"
+    return {"model": f"predict {what}", "fit_s": fit_s, **score(model, bundle)}
 
 
 def sklearn_mlp_baseline(
@@ -31,44 +163,32 @@ def sklearn_mlp_baseline(
     max_iter: int = 300,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Fit `MLPClassifier` on the normalised train split of data config `cfg`; report accuracies.
+    """Fit the MLP on the normalised train split of data config `cfg`; report its scores
+    (`mlp_baseline`; ``test_*`` are None when the data set has no test split)."""
+    return mlp_baseline(load_data(cfg), hidden, max_iter, seed)
 
-    Returns ``{"model", "hidden", "params", "converged", "fit_s", "val_acc", "test_acc"}``
-    (``test_acc`` is None when the data set has no test split).
-    """
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.neural_network import MLPClassifier
 
+def sklearn_baselines(
+    cfg: Mapping,
+    hidden: Sequence[int] = (100,),
+    max_iter: int = 300,
+    seed: int = 0,
+    hgb: bool = True,
+) -> dict[str, Any]:
+    """Every baseline on one load of data config `cfg`: the MLP's fields at the top, beside
+    ``data``, ``task``, ``gradient_boosting`` (unless `hgb` is false) and ``constant``."""
     bundle = load_data(cfg)
-    clf = MLPClassifier(
-        hidden_layer_sizes=tuple(int(h) for h in hidden), max_iter=int(max_iter), random_state=int(seed)
-    )
-    t0 = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ConvergenceWarning)
-        clf.fit(bundle.train_x.numpy(), bundle.train_y.numpy())
-    fit_s = time.perf_counter() - t0
-
-    def accuracy(x: Any, y: Any) -> float | None:
-        if x is None:
-            return None
-        return float(np.mean(clf.predict(x.numpy()) == y.numpy()))
-
-    params = sum(w.size for w in clf.coefs_) + sum(b.size for b in clf.intercepts_)
-    return {
-        "model": f"sklearn MLPClassifier(hidden_layer_sizes={tuple(clf.hidden_layer_sizes)})",
-        "hidden": [int(h) for h in clf.hidden_layer_sizes],
-        "params": int(params),
-        "converged": not any(issubclass(w.category, ConvergenceWarning) for w in caught),
-        "fit_s": round(fit_s, 3),
-        "val_acc": accuracy(bundle.val_x, bundle.val_y),
-        "test_acc": accuracy(bundle.test_x, bundle.test_y),
-    }
+    result: dict[str, Any] = {"data": bundle.name, "task": bundle.task.kind}
+    result.update(mlp_baseline(bundle, hidden, max_iter, seed))
+    if hgb:
+        result["gradient_boosting"] = hgb_baseline(bundle, seed)
+    result["constant"] = constant_baseline(bundle)
+    return result
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """``data=<name>`` picks conf/data/<name>.yaml; ``data.key=value`` overrides it; ``hidden``,
-    ``max_iter`` and ``seed`` go to `sklearn_mlp_baseline`. Prints and returns the result."""
+    ``max_iter``, ``seed`` and ``hgb`` go to `sklearn_baselines`. Prints and returns the result."""
     import logging
 
     import yaml
@@ -85,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     cfg = OmegaConf.load(file)
     cfg.merge_with_dotlist([a[len("data.") :] for a in args if a.startswith("data.")])
     other = OmegaConf.from_dotlist([a for a in args if not a.startswith("data")])
-    result = sklearn_mlp_baseline(cfg, **OmegaConf.to_container(other))
+    result = sklearn_baselines(cfg, **OmegaConf.to_container(other))
     print(yaml.safe_dump(result, sort_keys=False).strip())
     return result
 

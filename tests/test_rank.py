@@ -32,6 +32,7 @@ def test_rank_end_to_end(digits_ckpt, tmp_path):
     assert list(run.glob("events.out.tfevents.*"))
     doc = read_json(run / "rank.json")
     assert doc["timing"]["standalone_trained"] == 12 and "verdict" in doc
+    assert doc["metric"] == {"name": "accuracy", "key": "val_acc", "higher_is_better": True}
     assert doc["rank"]["bootstrap"] == 2000 and doc["all"]["params_gap"] is not None
     assert doc["all"]["kendall_tau_ci"] is None  # 6 archs: too few for an interval
     assert doc["verdict"] in proc.stdout and "supernet-report" in proc.stdout  # the verdict, then what to do next
@@ -82,6 +83,7 @@ def test_rank_bad_input_exits_2(digits_ckpt, tmp_path):
         ("rank.bands=[400000,100000]", "must be positive and increasing"),
         ("rank.bootstrap=-1", "rank.bootstrap=-1 must be an integer >= 0"),
         ("rank.bootstrap=10", "rank.bootstrap=10 is too few resamples for a 95% interval: use 0 (no intervals) or"),
+        ("rank.metric=auc", "rank.metric='auc' is unknown; choose one of ["),
         ("ckpt_path=null", "ckpt_path is required"),
     ],
 )
@@ -91,6 +93,39 @@ def test_rank_bad_input_before_any_work(tmp_path, override, message):
     with pytest.raises(UsageError, match=re.escape(message)):
         rank_job.run(cfg, tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "metric, message",
+    [
+        ("roc_auc", "rank.metric=roc_auc needs two classes but the data has 10: use accuracy or log_loss"),
+        ("rmse", "rank.metric=rmse is a regression metric but the task is classification: use one of ["),
+    ],
+)
+def test_rank_metric_that_does_not_fit_the_task(digits_ckpt, tmp_path, metric, message):
+    """Checked against the checkpoint's task, before any data is read or anything written."""
+    proc = run_cli(
+        "supernet-rank", f"ckpt_path={digits_ckpt}", f"rank.metric={metric}", "logger=none", f"hydra.run.dir={tmp_path}"
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and lines[0].startswith(f"error: {message}"), lines
+    assert not (tmp_path / "rank.json").exists() and not (tmp_path / "rank.csv").exists()
+
+
+@pytest.mark.slow
+def test_rank_by_balanced_accuracy_names_its_columns(digits_ckpt, tmp_path):
+    args = [f"ckpt_path={digits_ckpt}", "rank.n=5", "rank.epochs=1", "rank.seeds=1", "rank.finetune.steps=0"]
+    cfg = make_cfg("rank", [*args, "rank.metric=balanced_accuracy", "rank.cache=null", "logger=none"])
+    result = rank_job.run(cfg, tmp_path / "run")
+    assert result["metric"] == "balanced_accuracy"
+    with open(tmp_path / "run" / "rank.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {"inherited_balanced_accuracy", "standalone_balanced_accuracy_seed0"} <= set(rows[0])
+    assert all(0.0 <= float(r["inherited_balanced_accuracy"]) <= 1.0 for r in rows)
+    doc = read_json(tmp_path / "run" / "rank.json")
+    assert doc["metric"]["key"] == "val_balanced_accuracy" and doc["rank"]["metric"] == "balanced_accuracy"
 
 
 @pytest.mark.slow

@@ -30,6 +30,7 @@ from omegaconf import DictConfig, OmegaConf
 from supernet.commands import search as search_job
 from supernet.commands.overrides import differences, explicit_overrides, is_explicit
 from supernet.config import build_space, check_train_config
+from supernet.core.metrics import METRICS, Metric, resolve_metric
 from supernet.core.space import arch_str
 from supernet.data.datasets import DataBundle, load_data
 from supernet.errors import UsageError
@@ -187,9 +188,21 @@ def _export(run: PipelineRun) -> dict[str, Any]:
     )
     if bundle.test_x is not None:
         # The arch is already chosen: the test split only reports how good it is.
-        scorer = InheritedEvaluator(run.supernet.model, run.supernet.space, bundle.test_x, bundle.test_y)
-        exported["test_acc_inherited"] = scorer.accuracies([arch])[0]
+        metric = search_metric(run)
+        model, space = run.supernet.model, run.supernet.space
+        scorer = InheritedEvaluator(model, space, bundle.test_x, bundle.test_y, metric=metric, task=bundle.task)
+        exported[f"test_{short(metric)}_inherited"] = scorer.scores([arch])[0]
     return exported
+
+
+def search_metric(run: PipelineRun) -> Metric:
+    """The metric the search ranked by (a search result without one ranked by accuracy)."""
+    return METRICS[run.results["search"].get("metric") or "accuracy"]
+
+
+def short(metric: Metric) -> str:
+    """``acc``, ``rmse``, ``balanced_accuracy``...: the metric's name in result fields."""
+    return metric.key.removeprefix("val_")
 
 
 def _retrain(run: PipelineRun) -> dict[str, Any]:
@@ -259,6 +272,8 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         state = PipelineRun(cfg, out_dir, resuming=previous is not None)
         t0 = time.perf_counter()
         state.bundle = load_data(cfg.data)
+        # A metric the task cannot use is refused before the supernet trains.
+        resolve_metric(cfg.search.get("metric"), state.bundle.task, state.bundle.num_classes)
         state.phases["data"] = {"wall_s": round(time.perf_counter() - t0, 2), "summary": state.bundle.summary()}
         _run_phases(state)
         result = _result(state, round(time.perf_counter() - started, 2))
@@ -270,16 +285,20 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
 
 def _winner(run: PipelineRun) -> dict[str, Any]:
     best, metrics = run.results["search"]["best"], run.results["retrain"]["metrics"]
+    metric = search_metric(run)
+    name = short(metric)
     winner = {
         "arch": list(best["arch"]),
         "params": best["params"],
         "flops": best["flops"],
-        "val_acc": best["val_acc"],  # inherited weights, what the search selected on
-        "test_acc_inherited": run.results["export"].get("test_acc_inherited"),
-        "val_acc_retrained": metrics["val_acc"],
-        "test_acc": metrics["test_acc"],  # retrained: the headline figure
+        "metric": metric.name,
+        metric.key: best[metric.key],  # inherited weights, what the search selected on
+        f"test_{name}_inherited": run.results["export"].get(f"test_{name}_inherited"),
+        f"val_{name}_retrained": metrics[f"val_{name}"],
+        f"test_{name}": metrics[f"test_{name}"],  # retrained: the headline figure
     }
-    for key in ("latency_ms", "finetuned_acc", "finetuned_loss"):  # measured; re-ranked (search.finetune.top)
+    # Measured; re-ranked (search.finetune.top).
+    for key in ("latency_ms", f"finetuned_{name}", "finetuned_loss"):
         if key in best:
             winner[key] = best[key]
     return winner
@@ -297,7 +316,8 @@ def _result(run: PipelineRun, wall_s: float) -> dict[str, Any]:
         "phases": run.phases,
         "wall_s": wall_s,
         "resumed": run.resuming,
-        "objective": retrained["metrics"]["val_acc"],
+        "metric": search_metric(run).name,
+        "objective": retrained["metrics"][f"val_{short(search_metric(run))}"],
         "paths": {
             "run_dir": str(run.out_dir),
             "checkpoint": str(run.supernet.path),
@@ -315,19 +335,30 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.2f}%"
 
 
+def _figure(metric: Metric) -> Callable[[float | None], str]:
+    """How summary.md writes the metric: accuracies as percentages, the others as numbers."""
+    if metric.name in ("accuracy", "balanced_accuracy"):
+        return _pct
+    return lambda x: "n/a" if x is None else f"{x:.4g}"
+
+
 def summary_md(r: dict[str, Any]) -> str:
     w, p = r["winner"], r["phases"]
+    metric = METRICS[r.get("metric") or "accuracy"]
+    name, fmt = short(metric), _figure(metric)
     arch = arch_str(w["arch"])
+    tuned = f"finetuned_{name}"
+    label = "" if metric.name == "accuracy" else f"{name} "  # "val 97.5%" or "val rmse 2.31"
     lines = [
         "# supernet run",
         "",
         f"- data: {r['data']}",
         f"- winner: **{arch}** ({w['params']:,} params, {w['flops']:,} FLOPs/sample)"
         + (f", constraints {r['constraints']}" if any((r.get("constraints") or {}).values()) else ""),
-        f"- inherited weights: val {_pct(w['val_acc'])}, test {_pct(w['test_acc_inherited'])}"
-        + (f"; after the re-ranking fine-tune: val {_pct(w['finetuned_acc'])}" if "finetuned_acc" in w else ""),
-        f"- retrained ({p['retrain']['init']}, {p['retrain']['epochs']} epochs): val {_pct(w['val_acc_retrained'])}, "
-        f"**test {_pct(w['test_acc'])}**",
+        f"- inherited weights: val {label}{fmt(w[metric.key])}, test {label}{fmt(w[f'test_{name}_inherited'])}"
+        + (f"; after the re-ranking fine-tune: val {fmt(w[tuned])}" if tuned in w else ""),
+        f"- retrained ({p['retrain']['init']}, {p['retrain']['epochs']} epochs): "
+        f"val {label}{fmt(w[f'val_{name}_retrained'])}, **test {label}{fmt(w[f'test_{name}'])}**",
         f"- search: {p['search']['strategy']}, {p['search']['n_evaluations']} candidates scored",
         "",
         "| phase | wall s |",

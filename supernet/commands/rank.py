@@ -3,12 +3,17 @@
 supernet-rank ckpt_path=last
 supernet-rank ckpt_path=outputs/train/runs/<stamp> rank.n=50 rank.epochs=10 rank.seeds=2
 supernet-rank ckpt_path=last rank.cache=null          # train everything again, keep nothing
+supernet-rank ckpt_path=last rank.metric=mae          # a regression supernet, ranked by MAE
 
-Inherited-weight accuracy vs stand-alone training on a stratified sample; each score is also
-ranked together with size (``with_size``), which tells whether the supernet knows anything that
-size does not. Writes rank.json (every metric, bootstrap intervals, the verdict, per-arch rows),
-rank.csv, rank.png (the scatter by parameter band), TensorBoard ``rank/*`` and result.json.
-Stand-alone results go to the shared cache (``rank.cache``): a rerun trains only what is missing.
+Inherited-weight scores vs stand-alone training on a stratified sample, both in one metric
+(``rank.metric``; null: the task's default, accuracy or RMSE; a lower-is-better metric is turned
+so that tau, top-k and regret keep their sense); each score is also ranked together with size
+(``with_size``), which tells whether the supernet knows anything that size does not. rank.csv
+names its score columns after the metric (``inherited_acc``, ``standalone_rmse_mean``...),
+rank.json and result.json carry it as ``metric``. Writes rank.json (every metric, bootstrap
+intervals, the verdict, per-arch rows), rank.csv, rank.png (the scatter by parameter band),
+TensorBoard ``rank/*`` and result.json. Stand-alone results go to the shared cache
+(``rank.cache``): a rerun trains only what is missing.
 Results and how to read them: docs/experiments/fidelity.md.
 """
 
@@ -24,7 +29,9 @@ import torch
 from omegaconf import DictConfig
 
 from supernet.commands.rank_outputs import rank_figure, rank_rows, write_rank_csv, write_tensorboard
+from supernet.commands.score import align_task, supernet_metric
 from supernet.core.device import pick_device
+from supernet.core.metrics import METRICS, Metric, resolve_metric
 from supernet.data.datasets import check_data_config
 from supernet.errors import UsageError
 from supernet.evaluation.finetune import FinetuneRecipe, finetuned_scores
@@ -83,9 +90,24 @@ def check_rank_config(cfg: Any) -> dict[str, Any]:
     if not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in topk):
         raise UsageError(f"rank.topk={topk!r} must be a list of integers >= 1, e.g. [5, 10]")
     out["topk"] = list(topk)
+    out["metric"] = _metric_name(rank.get("metric"))
     out["finetune"] = FinetuneRecipe.from_cfg(rank.get("finetune"), "rank.finetune").to_dict()
     Recipe.from_cfg(rank, "rank")  # epochs < 1, lr <= 0...: stop before any work
     return out
+
+
+def _metric_name(name: Any) -> str | None:
+    """``rank.metric``: null or a known metric's name (whether it fits the task needs the checkpoint)."""
+    if name is None:
+        return None
+    if str(name) not in METRICS:
+        raise UsageError(f"rank.metric={str(name)!r} is unknown; choose one of {sorted(METRICS)}")
+    return str(name)
+
+
+def metric_info(metric: Metric) -> dict[str, Any]:
+    """A metric as rank.json records it (what `supernet.fidelity` reads, without torch)."""
+    return {"name": metric.name, "key": metric.key, "higher_is_better": metric.higher_is_better}
 
 
 def rank_data_config(cfg: DictConfig, supernet) -> dict[str, Any]:
@@ -108,12 +130,13 @@ class RankInputs:
     recipe: Recipe
     cache: StandaloneCache
     started: float  # perf_counter when the data started loading (timing.total_s counts from here)
+    metric: Metric = METRICS["accuracy"]
 
 
 @dataclass
 class RankScores:
     """Every score of the sample: inherited, fine-tuned (None without ``rank.finetune.steps``),
-    stand-alone per seed; and the seconds each took."""
+    stand-alone per seed (in the metric's own values); and the seconds each took."""
 
     archs: list
     params: list[int]
@@ -122,6 +145,13 @@ class RankScores:
     finetuned: list[dict] | None
     by_seed: dict[int, list[float]]
     seconds: dict[str, float]
+    metric: Metric = METRICS["accuracy"]
+
+    @property
+    def predictor(self) -> list[float]:
+        """The inherited scores with higher meaning better (minus an RMSE): what is ranked."""
+        sign = self.metric.sign
+        return self.inherited if sign == 1 else [sign * v for v in self.inherited]
 
 
 def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
@@ -130,10 +160,18 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     inputs = read_inputs(cfg, settings)
     scores = score_sample(cfg, settings, inputs)
     report, rankings = rank_reports(cfg, settings, scores)
-    rows = rank_rows(scores.archs, scores.params, scores.inherited, scores.by_seed, settings["bands"], scores.finetuned)
+    rows = rank_rows(
+        scores.archs,
+        scores.params,
+        scores.inherited,
+        scores.by_seed,
+        settings["bands"],
+        scores.finetuned,
+        metric_info(scores.metric),
+    )
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_rank_csv(out_dir / "rank.csv", rows, list(scores.by_seed), scores.finetuned is not None)
+    write_rank_csv(out_dir / "rank.csv", rows)
     fig = rank_figure(rows, report, settings["bands"])
     fig.savefig(out_dir / "rank.png", dpi=120)
     if cfg.logger.name == "tensorboard":
@@ -175,6 +213,9 @@ def read_inputs(cfg: DictConfig, settings: dict[str, Any]) -> RankInputs:
         raise UsageError(
             f"rank.n={settings['n']} is above the {space.size()} archs in the space: use at most {space.size()}"
         )
+    metric = supernet_metric(settings["metric"], supernet, "rank.metric")
+    if metric.kind == "regression" and settings["finetune"]["steps"] and settings["finetune"]["score"] == "acc":
+        raise UsageError("rank.finetune.score=acc needs a classification; the supernet is a regression: use loss")
     data_cfg = rank_data_config(cfg, supernet)
     recipe = Recipe.from_cfg(to_plain(cfg.rank), "rank", batch_size_default=data_cfg.get("batch_size"))
     cache = StandaloneCache(settings["cache"])  # a corrupt cache file stops here, before training
@@ -186,39 +227,52 @@ def read_inputs(cfg: DictConfig, settings: dict[str, Any]) -> RankInputs:
             f"data={bundle.name} has {bundle.in_features} features and {bundle.num_classes} classes but the "
             f"supernet expects {space.in_features} and {space.num_classes}: use the data it was trained on"
         )
-    return RankInputs(supernet, bundle, device, recipe, cache, started)
+    bundle = align_task(bundle, supernet)  # stand-alone nets learn as the supernet did, scored alike
+    metric = resolve_metric(metric.name, bundle.task, bundle.num_classes, "rank.metric")
+    return RankInputs(supernet, bundle, device, recipe, cache, started, metric)
 
 
 def score_sample(cfg: DictConfig, settings: dict[str, Any], inputs: RankInputs) -> RankScores:
-    """Inherited accuracy, the optional fine-tune and stand-alone training of the stratified sample."""
+    """The inherited metric, the optional fine-tune and stand-alone training of the stratified sample."""
     supernet, bundle, device, space = inputs.supernet, inputs.bundle, inputs.device, inputs.supernet.space
+    metric = inputs.metric
     torch.set_float32_matmul_precision("high")
     archs = stratified_sample(space, settings["n"], int(cfg.seed), settings["bins"])
     params = [space.params(a) for a in archs]
 
     t0 = time.perf_counter()
-    inherited = InheritedEvaluator(supernet.model, space, bundle.val_x, bundle.val_y, device=device).accuracies(archs)
+    evaluator = InheritedEvaluator(
+        supernet.model, space, bundle.val_x, bundle.val_y, device=device, metric=metric, task=bundle.task
+    )
+    inherited = evaluator.scores(archs)
     inherited_s = time.perf_counter() - t0
     finetune = FinetuneRecipe.from_cfg(to_plain(cfg.rank).get("finetune"), "rank.finetune")
     finetuned, finetune_s = None, 0.0
     if finetune.steps:
         t0 = time.perf_counter()
-        finetuned = finetuned_scores(supernet.model, archs, bundle, finetune, seed=int(cfg.seed), device=device)
+        extra = None if metric.name == "accuracy" else metric  # accuracy: acc and loss, as always
+        finetuned = finetuned_scores(
+            supernet.model, archs, bundle, finetune, seed=int(cfg.seed), device=device, metric=extra
+        )
         finetune_s = time.perf_counter() - t0
 
     seeds = list(range(settings["seeds"]))
     t0 = time.perf_counter()
-    standalone = train_standalone(archs, space, bundle, inputs.recipe, seeds, device=device, cache=inputs.cache)
+    standalone = train_standalone(
+        archs, space, bundle, inputs.recipe, seeds, device=device, cache=inputs.cache, metric=metric
+    )
     standalone_s = time.perf_counter() - t0
     by_seed = {s: [standalone[(a, s)] for a in archs] for s in seeds}
     seconds = {"inherited": inherited_s, "finetune": finetune_s, "standalone": standalone_s}
-    return RankScores(archs, params, inherited, finetune, finetuned, by_seed, seconds)
+    return RankScores(archs, params, inherited, finetune, finetuned, by_seed, seconds, metric)
 
 
 def rank_reports(cfg: DictConfig, settings: dict[str, Any], scores: RankScores) -> tuple[dict, dict[str, dict]]:
     """The fidelity report of the inherited ranking, and the extra rankings, each a full report:
-    inherited acc and size together (does the supernet know what size does not?), and with a
-    fine-tune the same two for the fine-tuned score."""
+    the inherited score and size together (does the supernet know what size does not?), and with
+    a fine-tune the same two for the fine-tuned score. Every predictor is higher-is-better; the
+    targets are the metric's own values (see `fidelity_report`)."""
+    metric = metric_info(scores.metric)
 
     def rank_by(values: list[float], name: str | None = None) -> dict[str, Any]:
         """``name`` (how it was scored) heads the verdict of every ranking but the inherited one."""
@@ -231,14 +285,16 @@ def rank_reports(cfg: DictConfig, settings: dict[str, Any], scores: RankScores) 
             settings["topk"],
             settings["bootstrap"],
             int(cfg.seed),
+            metric=metric,
         )
         if name is not None:
             rep["verdict"] = f"ranked by {name}: {rep['verdict']}"
         log.info("verdict: %s", rep["verdict"])
         return rep
 
-    report = rank_by(scores.inherited)
-    rankings = {"with_size": rank_by(with_size(scores.inherited, scores.params), predictor_name(size=True))}
+    report = rank_by(scores.predictor)
+    both = with_size(scores.predictor, scores.params)
+    rankings = {"with_size": rank_by(both, predictor_name(size=True, metric=metric))}
     if scores.finetuned is not None:
         tuned = [scores.finetune.rank_value(s) for s in scores.finetuned]
         ft = scores.finetune.to_dict()
@@ -264,6 +320,7 @@ def _result(out_dir: Path, inputs: RankInputs, report: dict, rankings: dict[str,
     return {
         "task": "rank",
         "status": "ok",
+        "metric": inputs.metric.name,
         "objective": overall["kendall_tau"],
         "metrics": {k: v for k, v in overall.items() if not isinstance(v, list)},
         "bands": {name: b.get("kendall_tau") for name, b in report["bands"].items()},

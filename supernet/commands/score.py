@@ -1,6 +1,11 @@
-"""``supernet-score``: inherited-weight accuracy of archs from a JSON file -> scores.json.
+"""``supernet-score``: inherited-weight scores of archs from a JSON file -> scores.json.
 
 supernet-score ckpt_path=last archs_file=my_archs.json split=test
+supernet-score ckpt_path=last archs_file=my_archs.json metric=mae     # a regression, in target units
+
+``metric`` (null: the supernet's task default, accuracy or RMSE) is reported per arch on the
+validation split (``val_acc``, ``val_rmse``...) and, with ``split=test``, on the test split too
+(``test_acc``, ``test_rmse``...). A regression's values are in the targets' own units.
 """
 
 from __future__ import annotations
@@ -12,11 +17,14 @@ from typing import Any
 from omegaconf import DictConfig
 
 from supernet.core.device import pick_device
+from supernet.core.metrics import METRICS, Metric, resolve_metric
 from supernet.core.space import as_arch
+from supernet.core.task import Task
+from supernet.data.datasets import DataBundle
 from supernet.errors import UsageError
 from supernet.evaluation.inherited import InheritedEvaluator
 from supernet.files import to_plain, write_json
-from supernet.io.checkpoint import load_supernet
+from supernet.io.checkpoint import LoadedSupernet, load_supernet
 from supernet.io.loading import CKPT_REQUIRED, load_for_scoring
 
 
@@ -44,6 +52,22 @@ def read_archs(path: Any, space) -> list:
     return archs
 
 
+def supernet_task(supernet: LoadedSupernet) -> Task:
+    """The task the supernet learned (a checkpoint without one: a classification)."""
+    return Task.from_dict(supernet.data.get("task"))
+
+
+def supernet_metric(name: Any, supernet: LoadedSupernet, key: str = "metric") -> Metric:
+    """`name` (None: the task's default) checked against the supernet's task before any data is
+    read: a one-line `UsageError` naming `key` otherwise."""
+    return resolve_metric(None if name is None else str(name), supernet_task(supernet), supernet.space.num_classes, key)
+
+
+def align_task(bundle: DataBundle, supernet: LoadedSupernet) -> DataBundle:
+    """`bundle` under the supernet's task (`DataBundle.adopt_task`)."""
+    return bundle.adopt_task(supernet_task(supernet), "the supernet")
+
+
 def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     """Score the archs of ``archs_file``: read and check everything, score, write scores.json."""
     if cfg.split not in ("val", "test"):
@@ -52,37 +76,55 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         raise UsageError(CKPT_REQUIRED)
     supernet = load_supernet(cfg.ckpt_path)
     archs = read_archs(cfg.archs_file, supernet.space)  # checked before any data is read
+    metric = supernet_metric(cfg.get("metric"), supernet)
     device = pick_device(str(cfg.device))
     supernet, bundle = load_for_scoring(supernet, to_plain(cfg.data))
-    scores = score_archs(supernet, bundle, archs, cfg.split, device)
-    return _write(out_dir, supernet, cfg.split, scores)
+    bundle = align_task(bundle, supernet)
+    scores = score_archs(supernet, bundle, archs, cfg.split, device, metric)
+    return _write(out_dir, supernet, cfg.split, scores, metric)
 
 
-def score_archs(supernet, bundle, archs: list, split: str, device) -> list[dict[str, Any]]:
-    """One row per arch: size, validation accuracy and, for ``split=test``, test accuracy."""
-    val = InheritedEvaluator(supernet.model, supernet.space, bundle.val_x, bundle.val_y, device=device).evaluate(archs)
-    test_acc = None
+def key_on(split: str, metric: Metric) -> str:
+    """A metric's field on `split`: ``val_acc`` / ``test_acc`` for accuracy, ``val_<name>`` /
+    ``test_<name>`` otherwise."""
+    return metric.key if split == "val" else f"{split}_" + metric.key.removeprefix("val_")
+
+
+def score_archs(
+    supernet, bundle, archs: list, split: str, device, metric: Metric | None = None
+) -> list[dict[str, Any]]:
+    """One row per arch: size, the validation `metric` (default accuracy) and, for
+    ``split=test``, the test one."""
+    metric = metric or METRICS["accuracy"]
+    model, space, task = supernet.model, supernet.space, bundle.task
+    val = InheritedEvaluator(model, space, bundle.val_x, bundle.val_y, device=device, metric=metric, task=task)
+    records = val.evaluate(archs)
+    test = None
     if split == "test":
         if bundle.test_x is None:
             raise UsageError(f"split=test but data={bundle.name} has no test split")
-        test = InheritedEvaluator(supernet.model, supernet.space, bundle.test_x, bundle.test_y, device=device)
-        test_acc = test.accuracies(archs)
+        scorer = InheritedEvaluator(model, space, bundle.test_x, bundle.test_y, device=device, metric=metric, task=task)
+        test = scorer.scores(archs)
     scores = []
-    for i, (arch, record) in enumerate(zip(archs, val)):
-        row = {"arch": list(arch), "params": record["params"], "flops": record["flops"], "val_acc": record["val_acc"]}
-        if test_acc is not None:
-            row["test_acc"] = test_acc[i]
+    for i, (arch, record) in enumerate(zip(archs, records)):
+        row = {"arch": list(arch), "params": record["params"], "flops": record["flops"], metric.key: record[metric.key]}
+        if test is not None:
+            row[key_on("test", metric)] = test[i]
         scores.append(row)
     return scores
 
 
-def _write(out_dir: Path, supernet, split: str, scores: list[dict]) -> dict[str, Any]:
+def _write(out_dir: Path, supernet, split: str, scores: list[dict], metric: Metric | None = None) -> dict[str, Any]:
     """scores.json and result.json in the run dir; one JSON line per arch on stdout."""
+    name = (metric or METRICS["accuracy"]).name
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_json(out_dir / "scores.json", {"ckpt_path": str(supernet.path), "split": split, "scores": scores})
+    write_json(
+        out_dir / "scores.json", {"ckpt_path": str(supernet.path), "split": split, "metric": name, "scores": scores}
+    )
     result = {
         "task": "score",
         "status": "ok",
+        "metric": name,
         "n": len(scores),
         "scores": scores,
         "paths": {"run_dir": str(out_dir), "scores": str(out_dir / "scores.json")},

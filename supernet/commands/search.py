@@ -5,7 +5,10 @@ supernet-search ckpt_path=last search=random search.budget=2000
 supernet-search resume=true
 
 A supernet checkpoint + its validation split -> history, Pareto front, best arch. The test split
-is never touched here: candidates are selected on validation accuracy only.
+is never touched here: candidates are selected on the validation split only, by ``search.metric``
+(null: accuracy, or rmse for a regression task; `supernet.core.metrics`):
+
+supernet-search ckpt_path=last search.metric=balanced_accuracy
 """
 
 from __future__ import annotations
@@ -21,12 +24,16 @@ from omegaconf import DictConfig
 
 from supernet.commands.overrides import differences, explicit_overrides, is_explicit
 from supernet.core.device import pick_device
+from supernet.core.metrics import METRICS, Metric, resolve_metric
+from supernet.core.task import Task
 from supernet.errors import UsageError
 from supernet.evaluation.inherited import InheritedEvaluator
 from supernet.files import read_json_object, run_dir_lock, to_plain, write_json
 from supernet.io.checkpoint import data_config, load_supernet
 from supernet.io.loading import CKPT_REQUIRED, load_for_scoring
 from supernet.search import SearchHooks, needs_latency, run_search, validate_search_config
+from supernet.search.base import score_objectives
+from supernet.search.rerank import recipe_node
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +81,9 @@ def run(cfg: DictConfig, out_dir: Path, supernet=None, bundle=None) -> dict[str,
         search_cfg = validate_search_config(to_plain(cfg.search), supernet.space)
         if previous is not None:
             search_cfg = resumed_settings(previous, search_cfg, explicit_overrides())
+        # The metric against the checkpoint's task, and the objectives against the metric: fail fast.
+        task = bundle.task if bundle is not None else Task.from_dict(supernet.data.get("task"))
+        search_metric(search_cfg, task, bundle.num_classes if bundle is not None else supernet.space.num_classes)
         device = pick_device(str(cfg.get("device", "auto")))
         write_json(out_dir / REQUEST_FILE, {"ckpt_path": str(supernet.path), "search": search_cfg})
         return _scored(cfg, out_dir, supernet, bundle, search_cfg, device, previous)
@@ -81,15 +91,23 @@ def run(cfg: DictConfig, out_dir: Path, supernet=None, bundle=None) -> dict[str,
 
 def _scored(cfg, out_dir, supernet, bundle, search_cfg, device, previous) -> dict[str, Any]:
     supernet, bundle = load_for_scoring(supernet, to_plain(cfg.get("data")) or {}, bundle=bundle)
+    metric = search_metric(search_cfg, bundle.task, bundle.num_classes)
     torch.set_float32_matmul_precision("high")
-    scoring = build_scoring(cfg, search_cfg, supernet, bundle, device)
+    scoring = build_scoring(cfg, search_cfg, supernet, bundle, device, metric)
     started = time.perf_counter()
     result = _search(cfg, supernet, search_cfg, out_dir, scoring, resume=previous is not None)
     result.update(_run_fields(supernet, bundle, device, scoring, time.perf_counter() - started, out_dir, result))
     if result.get("best"):
-        result["objective"] = result["best"].get("val_acc")
+        result["objective"] = result["best"].get(metric.key)  # the metric as it is (lower rmse is better)
     write_json(out_dir / "result.json", result)
     return result
+
+
+def search_metric(search_cfg: dict, task: Task, num_classes: int) -> Metric:
+    """``search.metric`` for the task (null: its default), its objectives checked against it."""
+    metric = resolve_metric(search_cfg.get("metric"), task, num_classes)
+    score_objectives(search_cfg["objectives"], metric)
+    return metric
 
 
 def resumed_settings(previous: Path, search_cfg: dict, explicit: set[str]) -> dict:
@@ -116,8 +134,12 @@ def _ckpt_path(cfg: DictConfig, previous: Path | None) -> Any:
     return ckpt_path
 
 
-def build_scoring(cfg: DictConfig, search_cfg: dict, supernet, bundle, device: torch.device) -> Scoring:
-    """The evaluator ``search.evaluator`` names: inherited weights, or stand-alone training."""
+def build_scoring(
+    cfg: DictConfig, search_cfg: dict, supernet, bundle, device: torch.device, metric: Metric | None = None
+) -> Scoring:
+    """The evaluator ``search.evaluator`` names: inherited weights, or stand-alone training; both
+    score `metric` (accuracy when None)."""
+    metric = metric or METRICS["accuracy"]
     latency = search_cfg["latency"] if needs_latency(search_cfg) else None
     kind = search_cfg.get("evaluator", "inherited")
     if kind == "standalone" and search_cfg["finetune"]["top"]:
@@ -126,7 +148,7 @@ def build_scoring(cfg: DictConfig, search_cfg: dict, supernet, bundle, device: t
             "candidates are already trained: leave it at 0"
         )
     if kind == "standalone":
-        return _standalone_scoring(search_cfg, supernet, bundle, int(cfg.seed), device, latency)
+        return _standalone_scoring(search_cfg, supernet, bundle, int(cfg.seed), (device, latency), metric)
     if kind != "inherited":
         raise UsageError(f"search.evaluator={kind!r} must be inherited or standalone")
     evaluator = InheritedEvaluator(
@@ -137,20 +159,24 @@ def build_scoring(cfg: DictConfig, search_cfg: dict, supernet, bundle, device: t
         device=device,
         amp=bool(cfg.get("amp", False)),
         latency=latency,
+        metric=metric,
+        task=bundle.task,
     )
     rescore = None
     if search_cfg["finetune"]["top"]:
-        rescore = _finetune_scorer(supernet, bundle, search_cfg["finetune"], int(cfg.seed), device)
+        rescore = _finetune_scorer(supernet, bundle, search_cfg["finetune"], int(cfg.seed), device, metric)
     return Scoring(kind, evaluator, rescore=rescore)
 
 
-def _standalone_scoring(search_cfg: dict, supernet, bundle, seed: int, device: torch.device, latency) -> Scoring:
-    """The naive baseline: every candidate trained from scratch (the supernet gives only the space)."""
+def _standalone_scoring(search_cfg: dict, supernet, bundle, seed: int, where: tuple, metric: Metric) -> Scoring:
+    """The naive baseline: every candidate trained from scratch (the supernet gives only the space),
+    scored by `metric`. `where`: (device, latency settings or None)."""
     from supernet.evaluation.standalone_cache import StandaloneCache
     from supernet.evaluation.standalone_search import StandaloneEvaluator, TimeBudget, check_standalone_config
 
     settings = check_standalone_config(search_cfg, data_config(supernet))
     should_stop = TimeBudget(settings.time_budget_s)
+    device, latency = where
     evaluator = StandaloneEvaluator(
         supernet.space,
         bundle,
@@ -158,18 +184,22 @@ def _standalone_scoring(search_cfg: dict, supernet, bundle, seed: int, device: t
         seed=seed,
         device=device,
         latency=latency,
+        metric=metric,
         cache=StandaloneCache(settings.cache),
         time_budget=should_stop,
     )
     return Scoring("standalone", evaluator, should_stop=should_stop)
 
 
-def _finetune_scorer(supernet, bundle, node: dict, seed: int, device: torch.device):
-    """``archs -> [{"acc", "loss"}]`` after the ``search.finetune`` recipe (the final re-ranking)."""
+def _finetune_scorer(supernet, bundle, node: dict, seed: int, device: torch.device, metric: Metric):
+    """``archs -> [{"loss", "acc" or the metric's name}]`` after the ``search.finetune`` recipe (the
+    final re-ranking), trained by the task's loss."""
     from supernet.evaluation.finetune import FinetuneRecipe, finetuned_scores
 
-    recipe = FinetuneRecipe.from_cfg(node, "search.finetune", other_keys=["top"])
-    return lambda archs: finetuned_scores(supernet.model, archs, bundle, recipe, seed=seed, device=device)
+    recipe = FinetuneRecipe.from_cfg(recipe_node(node), "search.finetune", other_keys=["top"])
+    return lambda archs: finetuned_scores(
+        supernet.model, archs, bundle, recipe, seed=seed, device=device, metric=metric
+    )
 
 
 def _search(cfg: DictConfig, supernet, search_cfg: dict, out_dir: Path, scoring: Scoring, resume: bool) -> dict:

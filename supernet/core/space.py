@@ -72,7 +72,8 @@ class SearchSpace:
             ),
             (self.width_step >= 1, f"space.width.step={self.width_step} must be >= 1"),
             (self.in_features >= 1, f"in_features={self.in_features} must be >= 1"),
-            (self.num_classes >= 2, f"num_classes={self.num_classes} must be >= 2"),
+            # Outputs: classes, or regression targets (one is fine); loaders refuse a single class.
+            (self.num_classes >= 1, f"num_classes={self.num_classes} must be >= 1"),
         ]
         for ok, message in checks:
             if not ok:

@@ -1,15 +1,19 @@
 """Data sets as device-resident tensors, with a fixed seeded train/validation split.
 
 Built-in sets (``conf/data/``): ``digits`` (scikit-learn's embedded 8x8 digits, offline, the
-default), ``mnist``, ``fashion_mnist``, ``kmnist`` (torchvision). Tables (`supernet.data.tables`)
-and image folders (`supernet.data.image_folder`) register here under ``csv``, ``tabular_demo`` and
-``image_folder``.
+default), ``mnist``, ``fashion_mnist``, ``kmnist`` (torchvision); the regression sets ``friedman``,
+``diabetes``, ``linnerud`` (3 targets), ``cpu`` and ``cpu_vendor`` (Weka's ARFF tables) and the
+imbalanced ``imbalanced`` (`supernet.data.builtin`). Tables (`supernet.data.tables`: CSV, Parquet,
+ARFF) and image folders (`supernet.data.image_folder`) register here under ``csv``,
+``tabular_demo`` and ``image_folder``.
 
-Every loader returns *raw* features (images as floats in [0, 1], flattened); this module carves
-the validation split from the training set (stratified, seeded by ``data.split_seed``, never the
-run seed, so every run and every search sees the same split), computes the normalisation from the
-training split only, and normalises all splits once. The official test split is kept apart and is
-only read for final reports (retrain, ``supernet-score split=test``).
+Every loader returns *raw* features (images as floats in [0, 1], flattened) and its targets
+(class labels, or regression targets in their own units); this module carves the validation split
+from the training set (stratified for classes, a seeded shuffle for regression targets; seeded by
+``data.split_seed``, never the run seed, so every run and every search sees the same split),
+computes the normalisation, the class weights (``data.class_weight``) and a regression's target
+standardisation from the training split only, and applies them to all splits once. The official
+test split is kept apart and is only read for final reports (retrain, ``supernet-score split=test``).
 
     python -c "from supernet.data.datasets import load_data; b = load_data({'name': 'digits'}); print(b.summary())"
 """
@@ -26,6 +30,7 @@ from typing import Any
 
 import torch
 
+from supernet.core.task import CLASSIFICATION, LOSSES, REGRESSION, Task, balanced_weights, describe
 from supernet.errors import UsageError
 from supernet.files import atomic_write_bytes
 
@@ -45,7 +50,10 @@ IDX_FILES = (
 
 @dataclass
 class RawData:
-    """What a loader returns: raw float features ``(N, F)``, int64 labels, and how to read them."""
+    """What a loader returns: raw float features ``(N, F)``, the targets, and how to read them.
+
+    Classification: int64 labels ``(N,)`` and `class_names`. Regression: float targets ``(N, T)``
+    in their own units, `targets` naming the T columns, and no `class_names`."""
 
     train_x: torch.Tensor
     train_y: torch.Tensor
@@ -57,11 +65,19 @@ class RawData:
     preprocess: dict[str, Any] = field(default_factory=dict)
     # "channel": one mean/std per image channel; "feature": one per input feature (tabular).
     normalize: str = "channel"
+    targets: list[str] = field(default_factory=list)  # regression: the target columns
+
+    @property
+    def kind(self) -> str:
+        return REGRESSION if self.train_y.is_floating_point() else CLASSIFICATION
 
 
 @dataclass
 class DataBundle:
-    """Normalised, flattened splits (CPU tensors until `to` moves them) and their description."""
+    """Normalised, flattened splits (CPU tensors until `to` moves them) and their description.
+
+    Regression targets are standardised with the training split's statistics (`task` holds them
+    and maps outputs back to the targets' units)."""
 
     name: str
     train_x: torch.Tensor
@@ -75,6 +91,7 @@ class DataBundle:
     mean: list[float]
     std: list[float]
     preprocess: dict[str, Any] = field(default_factory=dict)
+    task: Task = field(default_factory=Task)
 
     @property
     def in_features(self) -> int:
@@ -82,13 +99,35 @@ class DataBundle:
 
     @property
     def num_classes(self) -> int:
-        return len(self.class_names)
+        """The net's outputs: one per class, or one per regression target."""
+        return len(self.task.targets) if self.task.is_regression else len(self.class_names)
+
+    @property
+    def out_features(self) -> int:
+        return self.num_classes
 
     def to(self, device: torch.device | str) -> DataBundle:
         for name in ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y"):
             t = getattr(self, name)
             if t is not None:
                 setattr(self, name, t.to(device, non_blocking=True))
+        return self
+
+    def adopt_task(self, task: Task, model: str = "the model") -> DataBundle:
+        """This data under a trained model's `task`: its loss and class weights, and a regression's
+        targets standardised with the statistics the model learned them with (its outputs are read
+        in those units; a data override such as ``data.limit_train`` would otherwise move them)."""
+        if task.is_regression != self.task.is_regression:
+            raise UsageError(
+                f"data={self.name} is a {self.task.kind} data set but {model} learned a {task.kind}: "
+                "use the data it was trained on"
+            )
+        if task.is_regression and task != self.task:
+            for name in ("train_y", "val_y", "test_y"):
+                y = getattr(self, name)
+                if y is not None:
+                    setattr(self, name, task.standardise(self.task.to_units(y)))
+        self.task = task
         return self
 
     def info(self) -> dict[str, Any]:
@@ -101,16 +140,20 @@ class DataBundle:
             "class_names": list(self.class_names),
             "normalization": {"mean": list(self.mean), "std": list(self.std)},
             "preprocess": dict(self.preprocess),
+            "task": self.task.to_dict(),
         }
 
     def summary(self) -> str:
+        n_test = 0 if self.test_y is None else len(self.test_y)
+        sizes = f"data={self.name}: {len(self.train_y)} train / {len(self.val_y)} val / {n_test} test"
+        if self.task.is_regression:
+            return f"{sizes}, {self.in_features} features, {describe(self.task, self.class_names)}"
         counts = torch.bincount(self.train_y.cpu(), minlength=self.num_classes)
         ratio = counts.max().item() / max(counts.min().item(), 1)
-        n_test = 0 if self.test_y is None else len(self.test_y)
+        weights = "" if self.task.class_weight is None else f", {describe(self.task, self.class_names)}"
         return (
-            f"data={self.name}: {len(self.train_y)} train / {len(self.val_y)} val / {n_test} test, "
-            f"{self.in_features} features, {self.num_classes} classes "
-            f"(largest/smallest class in train: {ratio:.2f})"
+            f"{sizes}, {self.in_features} features, {self.num_classes} classes "
+            f"(largest/smallest class in train: {ratio:.2f}){weights}"
         )
 
 
@@ -183,6 +226,12 @@ LOADERS: dict[str, Callable[[Mapping], RawData] | str] = {
     "csv": "supernet.data.tables:load_table",
     "tabular_demo": "supernet.data.tables:load_tabular_demo",
     "image_folder": "supernet.data.image_folder:load_image_folder",
+    "friedman": "supernet.data.builtin:load_friedman",
+    "diabetes": "supernet.data.builtin:load_diabetes",
+    "linnerud": "supernet.data.builtin:load_linnerud",
+    "imbalanced": "supernet.data.builtin:load_imbalanced",
+    "cpu": "supernet.data.builtin:load_weka_table",
+    "cpu_vendor": "supernet.data.builtin:load_weka_table",
 }
 
 
@@ -261,20 +310,40 @@ def _limit(x: torch.Tensor, y: torch.Tensor, limit: int | None) -> tuple[torch.T
     return x[:limit], y[:limit]
 
 
+def random_split(n: int, holdout: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices (keep, holdout) of a seeded shuffle: the split of regression targets."""
+    n_hold = int(round(holdout * n)) if holdout < 1 else int(holdout)
+    if not 0 < n_hold < n:
+        raise UsageError(f"cannot hold out {holdout} of {n} samples")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return perm[n_hold:], perm[:n_hold]
+
+
+def holdout_indices(y: torch.Tensor, holdout: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stratified by class for labels, a seeded shuffle for regression targets."""
+    if y.is_floating_point():
+        return random_split(len(y), holdout, seed)
+    return stratified_split(y, holdout, seed)
+
+
 def load_data(cfg: Mapping) -> DataBundle:
     """Load ``cfg['name']``, split, normalise: the one entry point every command uses."""
     check_data_config(cfg)
     raw = _resolve_loader(cfg["name"])(cfg)
-    train_idx, val_idx = stratified_split(
-        raw.train_y, float(cfg.get("val_size", 0.2)), seed=int(cfg.get("split_seed", 0))
-    )
+    check_task(cfg, raw)
+    train_idx, val_idx = holdout_indices(raw.train_y, float(cfg.get("val_size", 0.2)), int(cfg.get("split_seed", 0)))
     train_x, train_y = _limit(raw.train_x[train_idx], raw.train_y[train_idx], cfg.get("limit_train"))
     val_x, val_y = _limit(raw.train_x[val_idx], raw.train_y[val_idx], cfg.get("limit_val"))
     test_x, test_y = raw.test_x, raw.test_y
     if test_x is not None:
         test_x, test_y = _limit(test_x, test_y, cfg.get("limit_test"))
-    fix = "raise data.val_size or add rows of it"
-    warn_absent_classes(raw.class_names, raw.train_y, val_y, f"data={cfg['name']}", "validation", fix)
+    if raw.kind == CLASSIFICATION:
+        fix = "raise data.val_size or add rows of it"
+        warn_absent_classes(raw.class_names, raw.train_y, val_y, f"data={cfg['name']}", "validation", fix)
+    task = build_task(cfg, raw, train_y)
+    if task.is_regression:
+        train_y, val_y = task.standardise(train_y), task.standardise(val_y)
+        test_y = None if test_y is None else task.standardise(test_y)
 
     groups = raw.input_shape[0] if raw.normalize == "channel" else train_x.shape[1]
     by_group = train_x.reshape(len(train_x), groups, -1)
@@ -294,9 +363,60 @@ def load_data(cfg: Mapping) -> DataBundle:
         mean=mean.tolist(),
         std=std.tolist(),
         preprocess=raw.preprocess,
+        task=task,
     )
     log.info(bundle.summary())
     return bundle
+
+
+# ---------------------------------------------------------------------------- the task
+def check_task(cfg: Mapping, raw: RawData) -> None:
+    """``data.task`` against what the loader found (tables apply the ``auto`` rule themselves)."""
+    wanted = str(cfg.get("task") or "auto")
+    if wanted not in ("auto", CLASSIFICATION, REGRESSION):
+        raise UsageError(f"data.task={wanted!r} must be auto, classification or regression")
+    if wanted != "auto" and wanted != raw.kind:
+        raise UsageError(f"data.task={wanted} but data={cfg['name']} is a {raw.kind} data set")
+    if raw.kind == REGRESSION and cfg.get("class_weight") is not None:
+        weight = cfg.get("class_weight")
+        raise UsageError(f"data.class_weight={weight} applies to classification; the task is regression")
+
+
+def build_task(cfg: Mapping, raw: RawData, train_y: torch.Tensor) -> Task:
+    """The task, its class weights or its target scaling measured on the training split."""
+    if raw.kind == REGRESSION:
+        y = train_y.double()
+        std = y.std(dim=0) if len(y) > 1 else torch.ones(y.shape[1], dtype=torch.float64)
+        return Task(
+            REGRESSION,
+            LOSSES[REGRESSION][0],
+            targets=tuple(raw.targets),
+            target_mean=tuple(y.mean(dim=0).tolist()),
+            target_std=tuple(std.clamp_min(1e-12).tolist()),
+        )
+    weights = class_weights(cfg.get("class_weight"), raw.class_names, train_y)
+    return Task(CLASSIFICATION, LOSSES[CLASSIFICATION][0], class_weight=weights)
+
+
+def class_weights(spec: Any, class_names: list[str], train_y: torch.Tensor) -> tuple[float, ...] | None:
+    """``data.class_weight``: null (unweighted), ``balanced`` (from the training split) or a
+    mapping ``{class name: weight}`` (classes it leaves out weigh 1)."""
+    if spec is None:
+        return None
+    if isinstance(spec, str):
+        if spec != "balanced":
+            raise UsageError(f"data.class_weight={spec!r} must be balanced, null or a mapping {{class: weight}}")
+        return tuple(balanced_weights(train_y, len(class_names)))
+    if not isinstance(spec, Mapping):
+        raise UsageError(f"data.class_weight={spec!r} must be balanced, null or a mapping {{class: weight}}")
+    weights = [1.0] * len(class_names)
+    for name, w in spec.items():
+        if str(name) not in class_names:
+            raise UsageError(f"data.class_weight names class {name!r}, which is not one of {class_names}")
+        if not isinstance(w, (int, float)) or isinstance(w, bool) or not w > 0:
+            raise UsageError(f"data.class_weight.{name}={w!r} must be a positive number")
+        weights[class_names.index(str(name))] = float(w)
+    return tuple(weights)
 
 
 class Normalize(torch.nn.Module):

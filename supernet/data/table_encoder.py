@@ -63,8 +63,9 @@ class TablePreprocessor:
     The spec (`spec()`, plain data saved as ``preprocess`` in exports)::
 
         kind: table
-        target: label                      # the class column (not needed by transform)
-        classes: [a, b]                    # class index i is named classes[i]
+        target: label                      # the class column (not needed by transform); null: regression
+        classes: [a, b]                    # class index i is named classes[i]; []: regression
+        targets: [y1, y2]                  # regression only: the target columns, in output order
         columns:                           # the feature columns, in input order
           - {name: age, type: numeric, fill: 41.5}          # fill: training-rows median
           - {name: color, type: categorical, categories: [blue, red, __missing__]}
@@ -87,11 +88,13 @@ class TablePreprocessor:
         target: str | None = None,
         classes: Sequence[str] = (),
         dropped: Sequence[dict[str, str]] = (),
+        targets: Sequence[str] = (),
     ) -> None:
         self.columns = [dict(c) for c in columns]
         self.target = target
         self.classes = [str(c) for c in classes]
         self.dropped = [dict(d) for d in dropped]
+        self.targets = [str(t) for t in targets]  # regression: the target columns (no classes)
         for col in self.columns:
             if col.get("type") not in ("numeric", "categorical"):
                 raise UsageError(f"preprocess column {col.get('name')!r}: unknown type {col.get('type')!r}")
@@ -107,6 +110,7 @@ class TablePreprocessor:
         categorical: Sequence[str] = (),
         target: str | None = None,
         classes: Sequence[str] = (),
+        targets: Sequence[str] = (),
     ) -> TablePreprocessor:
         """Learn fill values and category lists from `df` (the training rows only)."""
         columns: list[dict[str, Any]] = []
@@ -141,11 +145,11 @@ class TablePreprocessor:
             log.warning("%s: column %r is left out (%s)", source, d["name"], d["reason"])
         if not columns:
             raise UsageError(f"{source}: no usable feature column (all are constant or dropped)")
-        return cls(columns, target, classes, dropped)
+        return cls(columns, target, classes, dropped, targets)
 
     # -- spec
     def spec(self) -> dict[str, Any]:
-        return {
+        spec = {
             "kind": "table",
             "target": self.target,
             "classes": list(self.classes),
@@ -154,13 +158,18 @@ class TablePreprocessor:
             "dropped": [dict(d) for d in self.dropped],
             "missing": self.MISSING_RULE,
         }
+        if self.targets:
+            spec["targets"] = list(self.targets)
+        return spec
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any]) -> TablePreprocessor:
         if spec.get("kind") != "table":
             raise UsageError(f"preprocess kind {spec.get('kind')!r} is not 'table'")
         columns = [{k: (list(v) if k == "categories" else v) for k, v in dict(c).items()} for c in spec["columns"]]
-        return cls(columns, spec.get("target"), spec.get("classes", ()), spec.get("dropped", ()))
+        return cls(
+            columns, spec.get("target"), spec.get("classes", ()), spec.get("dropped", ()), spec.get("targets", ())
+        )
 
     @property
     def feature_names(self) -> list[str]:

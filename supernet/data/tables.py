@@ -1,15 +1,27 @@
-"""Bring your own table (CSV, Parquet), or the embedded tabular demo set.
+"""Bring your own table (CSV, Parquet, ARFF), or the embedded tabular demo set.
 
     supernet data=csv data.path=measurements.csv data.target=label
     supernet data=csv data.path=train.parquet data.target=y data.test_path=test.parquet
+    supernet data=csv data.path=houses.csv data.target=[price,rent]   # multi-output regression
     supernet data=tabular_demo                       # scikit-learn's breast cancer set, offline
 
 Each loader returns a `supernet.data.datasets.RawData` of *raw* features; `supernet.data.datasets.load_data`
 then carves the validation split and standardises every feature with training-split statistics.
-Image folders live in `supernet.data.image_folder`.
+Image folders live in `supernet.data.image_folder`; the built-in tables (friedman, diabetes,
+linnerud, imbalanced, cpu...) in `supernet.data.builtin`.
 
-Tables (``data=csv``; the reader is picked by suffix: .csv/.tsv -> pandas, .parquet/.pq -> pyarrow)
-  * target: ``data.target``; classes are its sorted distinct values, named as strings.
+Tables (``data=csv``; the reader is picked by suffix: .csv/.tsv -> pandas, .parquet/.pq -> pyarrow,
+.arff -> scipy, whose nominal attributes are categorical columns)
+  * task: ``data.task=auto`` (the default) decides from the target column
+    (`supernet.data.table_targets`): a non-numeric target, or an integer-valued one with at most
+    20 distinct values, is a classification; any other numeric target is a regression; a list
+    ``data.target=[y1, y2]`` is a multi-output regression. ``data.task=classification`` or
+    ``regression`` overrides it (a classification of a column of many distinct non-integer
+    numbers is refused). The choice is logged.
+  * target: ``data.target``. Classification: classes are its sorted distinct values, named as
+    strings. Regression: float targets in their own units (load_data standardises them with
+    training-split statistics); a missing, infinite or non-numeric target value is an error
+    naming the column and the row, in the training rows as in the test table.
   * features: ``data.features`` (null: every other column) minus ``data.drop``; a column name
     the header repeats is an error (pandas would silently rename the repeat ``a.1``).
   * encoding: numbers raw (missing: the training median), categories one-hot
@@ -18,13 +30,14 @@ Tables (``data=csv``; the reader is picked by suffix: .csv/.tsv -> pandas, .parq
     to appear in the test or validation split.
   * leak-free: the encoding is fitted on exactly the rows load_data will train on. The loader
     first carves the test split (unless ``data.test_path`` is given: same columns), then makes the
-    same seeded validation split load_data makes (`stratified_split` over the same labels with
+    same seeded validation split load_data makes (`holdout_indices` over the same targets with
     ``data.val_size`` and ``data.split_seed``) and fits on the remaining rows only; validation and
     test rows are only transformed.
 
 The fitted encoding is saved as ``RawData.preprocess`` (plain JSON/YAML data, exported with the
-model). With no ``data.test_path`` a stratified ``data.test_size`` share is held out as the test
-split (fixed seed); class counts and the largest/smallest ratio are logged at load time.
+model). With no ``data.test_path`` a ``data.test_size`` share is held out as the test split (fixed
+seed): stratified for a classification, a seeded shuffle for a regression; class counts and the
+largest/smallest ratio (regression: each target's mean, std and range) are logged at load time.
 `raw_features(spec, inputs)` turns raw inputs (DataFrame rows, images) into model inputs for any
 saved spec, before the model's own normalisation.
 """
@@ -37,6 +50,7 @@ import os
 import re
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +58,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from supernet.data.datasets import RawData, first_line, stratified_split, warn_absent_classes
+from supernet.core.task import REGRESSION
+from supernet.data.datasets import RawData, first_line, holdout_indices, warn_absent_classes
 from supernet.data.table_encoder import MISSING, TablePreprocessor, as_category, sorted_values
+from supernet.data.table_targets import check_target_columns, choose_task, regression_targets, report_targets
 from supernet.errors import UsageError
 
 __all__ = [  # MISSING and TablePreprocessor live in supernet.data.table_encoder
@@ -63,7 +79,7 @@ __all__ = [  # MISSING and TablePreprocessor live in supernet.data.table_encoder
 
 log = logging.getLogger(__name__)
 
-TABLE_SUFFIXES = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+TABLE_SUFFIXES = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet", ".arff": "arff"}
 TEST_SEED = 12345  # the carved test split never moves (the same fixed seed as digits' test split)
 DEMO_SETS = {"breast_cancer": "load_breast_cancer", "wine": "load_wine", "iris": "load_iris"}
 
@@ -85,7 +101,7 @@ def input_path(cfg: Mapping, key: str, directory: bool = False) -> Path:
 
 
 def read_table(path: Path, source: str, sep: str | None = None, na_values: Any = None) -> pd.DataFrame:
-    """Read a CSV/TSV or Parquet file (by suffix); rows are labelled 1, 2, ... for messages."""
+    """Read a CSV/TSV, Parquet or ARFF file (by suffix); rows are labelled 1, 2, ... for messages."""
     kind = TABLE_SUFFIXES.get(path.suffix.lower())
     if kind is None:
         raise UsageError(f"{source}: unsupported suffix {path.suffix!r}; use one of {', '.join(TABLE_SUFFIXES)}")
@@ -95,14 +111,36 @@ def read_table(path: Path, source: str, sep: str | None = None, na_values: Any =
             df = pd.read_parquet(path)
         except (ValueError, OSError) as exc:  # pyarrow.ArrowInvalid is a ValueError
             raise UsageError(f"{source}: cannot read as Parquet ({first_line(exc)})") from exc
+    elif kind == "arff":
+        df = _read_arff(path, source)
     else:
         sep = sep or ("\t" if path.suffix.lower() == ".tsv" else ",")
         df = _read_csv(path, source, sep, na_values)
     if len(df) == 0:
         raise UsageError(f"{source}: the table has no data rows")
     df.columns = [str(c) for c in df.columns]
-    _check_unique_columns(list(df.columns) if kind == "parquet" else _csv_header(path, sep), source)
+    _check_unique_columns(_csv_header(path, sep) if kind == "csv" else list(df.columns), source)
     df.index = pd.RangeIndex(1, len(df) + 1)
+    return df
+
+
+def _read_arff(path: Path, source: str) -> pd.DataFrame:
+    """An ARFF file (Weka's format) by scipy: numeric attributes as floats (``?``: missing),
+    nominal ones as pandas categoricals with their declared values (so one-hot encoded, even
+    when the values look like numbers). String, date and sparse data are not supported."""
+    from scipy.io import arff
+
+    try:
+        data, meta = arff.loadarff(path)
+    except (arff.ArffError, NotImplementedError, ValueError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{source}: cannot read as ARFF ({first_line(exc)})") from exc
+    _check_unique_columns(list(meta.names()), source)
+    df = pd.DataFrame({name: data[name] for name in meta.names()})
+    for name in meta.names():
+        kind, values = meta[name]
+        if kind == "nominal":
+            text = [None if v == b"?" else v.decode("utf-8", errors="replace") for v in df[name]]
+            df[name] = pd.Categorical(text, categories=list(values))
     return df
 
 
@@ -190,7 +228,8 @@ def load_table(cfg: Mapping) -> RawData:
         test_path = input_path(cfg, "test_path")
         test_source = f"data.test_path={test_path}"
         test_df = read_table(test_path, test_source, sep, na)
-    return table_raw_data(df, cfg, str(target), f"data.path={path}", test_df, test_source)
+    target = str(target) if isinstance(target, (str, int, float)) else target  # a list: regression targets
+    return table_raw_data(df, cfg, target, f"data.path={path}", test_df, test_source)
 
 
 def load_tabular_demo(cfg: Mapping) -> RawData:
@@ -206,28 +245,55 @@ def load_tabular_demo(cfg: Mapping) -> RawData:
     df = bunch.data.copy()
     df["class"] = np.asarray(bunch.target_names)[bunch.target.to_numpy()]
     df.index = pd.RangeIndex(1, len(df) + 1)
-    return table_raw_data(df, {**dict(cfg), "features": None, "drop": None}, "class", f"data.dataset={name}")
+    fixed = {**dict(cfg), "features": None, "drop": None, "task": "auto"}  # load_data checks data.task
+    return table_raw_data(df, fixed, "class", f"data.dataset={name}")
 
 
 def table_raw_data(
     df: pd.DataFrame,
     cfg: Mapping,
-    target: str,
+    target: str | Sequence[str],
     source: str,
     test_df: pd.DataFrame | None = None,
     test_source: str | None = None,
 ) -> RawData:
-    """The shared table path: choose features, classes, splits; fit on training rows; encode."""
-    if target not in df.columns:
-        hint = "; if the file is not comma-separated, set data.sep" if df.shape[1] == 1 else ""
-        raise UsageError(f"{source}: target column {target!r} not found; columns: {list(df.columns)}{hint}")
-    features = _select_features(df, cfg, target, source)
+    """The shared table path: choose the task, features, splits; fit on training rows; encode.
+
+    `target` is one column (a classification or a regression, see `supernet.data.table_targets`)
+    or a list of columns (a multi-output regression)."""
+    targets = check_target_columns(df, target, source)
+    features = _select_features(df, cfg, targets, source)
     categorical = [str(c) for c in (cfg.get("categorical") or [])]
     unknown = [c for c in categorical if c not in features]
     if unknown:
         raise UsageError(f"{source}: data.categorical names {unknown}, not feature columns {features}")
+    columns = _Columns(features, categorical, targets)
+    if choose_task(df, target, cfg, source) == REGRESSION:
+        return _regression_raw_data(df, cfg, columns, source, test_df, test_source)
+    return _classification_raw_data(df, cfg, columns, source, test_df, test_source)
 
-    classes = _classes(df[target], target, source)
+
+@dataclass
+class _Columns:
+    """What a table's columns are for: the features (some forced categorical) and the target(s)."""
+
+    features: list[str]
+    categorical: list[str]
+    targets: list[str]
+    classes: list[str] = field(default_factory=list)
+
+
+def _classification_raw_data(
+    df: pd.DataFrame,
+    cfg: Mapping,
+    columns: _Columns,
+    source: str,
+    test_df: pd.DataFrame | None,
+    test_source: str | None,
+) -> RawData:
+    """Classes are the target's sorted distinct values; test and validation splits stratified."""
+    target = columns.targets[0]
+    classes = columns.classes = _classes(df[target], target, source)
     labeller = TablePreprocessor([], target, classes)
     y_all = labeller.encode_target(df, source)
     carved = test_df is None
@@ -241,23 +307,73 @@ def table_raw_data(
         y_test = labeller.encode_target(test_df, test_source or "test")
     hint = "raise data.test_size or add rows of it" if carved else "add rows of it to data.test_path"
     warn_absent_classes(classes, y_all, y_test, source, "test", hint)
+    prep, train_x, test_x = _encode(cfg, columns, train_df, y_train, test_df, source, test_source or "test")
+    report_classes(source, classes, y_train, y_test)
+    return RawData(
+        train_x, y_train, test_x, y_test, [prep.in_features], classes, preprocess=prep.spec(), normalize="feature"
+    )
 
-    # Fit on exactly the rows load_data trains on: it makes this same split of these labels.
+
+def _regression_raw_data(
+    df: pd.DataFrame,
+    cfg: Mapping,
+    columns: _Columns,
+    source: str,
+    test_df: pd.DataFrame | None,
+    test_source: str | None,
+) -> RawData:
+    """Float targets ``(rows, targets)`` in their own units; test and validation splits shuffled."""
+    y_all = regression_targets(df, columns.targets, source)
+    if test_df is None:
+        keep, hold = holdout_split(y_all, float(cfg.get("test_size", 0.2)), TEST_SEED, source, "data.test_size")
+        train_df, y_train = df.iloc[keep.numpy()], y_all[keep]
+        test_df, y_test, test_source = df.iloc[hold.numpy()], y_all[hold], f"{source} (test split)"
+    else:
+        train_df, y_train = df, y_all
+        y_test = regression_targets(test_df, columns.targets, test_source or "test")
+    prep, train_x, test_x = _encode(cfg, columns, train_df, y_train, test_df, source, test_source or "test")
+    report_targets(source, columns.targets, y_train, y_test)
+    return RawData(
+        train_x,
+        y_train,
+        test_x,
+        y_test,
+        [prep.in_features],
+        [],
+        preprocess=prep.spec(),
+        normalize="feature",
+        targets=list(columns.targets),
+    )
+
+
+def _encode(
+    cfg: Mapping,
+    columns: _Columns,
+    train_df: pd.DataFrame,
+    y_train: torch.Tensor,
+    test_df: pd.DataFrame,
+    source: str,
+    test_source: str,
+) -> tuple[TablePreprocessor, torch.Tensor, torch.Tensor]:
+    """Fit the encoding on exactly the rows load_data trains on (it makes this same split of these
+    targets), then encode the training and test rows."""
     fit_idx, _ = holdout_split(
         y_train, float(cfg.get("val_size", 0.2)), int(cfg.get("split_seed", 0)), source, "data.val_size"
     )
+    regression = y_train.is_floating_point()
     prep = TablePreprocessor.fit(
         train_df.iloc[fit_idx.numpy()],
-        features,
+        columns.features,
         source,
         max_categories=int(cfg.get("max_categories", 50)),
-        categorical=categorical,
-        target=target,
-        classes=classes,
+        categorical=columns.categorical,
+        target=None if regression else columns.targets[0],
+        classes=columns.classes,
+        targets=columns.targets if regression else (),
     )
     train_x = prep.transform(train_df, source)
-    test_x = prep.transform(test_df, test_source or "test")
-    report_unseen(prep, test_df, test_source or "test")
+    test_x = prep.transform(test_df, test_source)
+    report_unseen(prep, test_df, test_source)
     log.info(
         "%s: %d feature columns -> %d inputs (%s)",
         source,
@@ -265,10 +381,7 @@ def table_raw_data(
         prep.in_features,
         ", ".join(prep.feature_names[:8]) + (", ..." if prep.in_features > 8 else ""),
     )
-    report_classes(source, classes, y_train, y_test)
-    return RawData(
-        train_x, y_train, test_x, y_test, [prep.in_features], classes, preprocess=prep.spec(), normalize="feature"
-    )
+    return prep, train_x, test_x
 
 
 def report_unseen(prep: TablePreprocessor, df: pd.DataFrame, source: str) -> None:
@@ -298,15 +411,16 @@ def _classes(s: pd.Series, target: str, source: str) -> list[str]:
     return classes
 
 
-def _select_features(df: pd.DataFrame, cfg: Mapping, target: str, source: str) -> list[str]:
+def _select_features(df: pd.DataFrame, cfg: Mapping, targets: Sequence[str], source: str) -> list[str]:
     drop = [str(c) for c in (cfg.get("drop") or [])]
     listed = cfg.get("features")
-    features = [str(c) for c in listed] if listed else [c for c in df.columns if c != target]
+    features = [str(c) for c in listed] if listed else [c for c in df.columns if c not in targets]
     absent = [c for c in features + drop if c not in df.columns]
     if absent:
         raise UsageError(f"{source}: column(s) {absent} not found; columns: {list(df.columns)}")
-    if target in features:
-        raise UsageError(f"{source}: data.features lists the target column {target!r}; remove it")
+    listed_target = next((c for c in targets if c in features), None)
+    if listed_target is not None:
+        raise UsageError(f"{source}: data.features lists the target column {listed_target!r}; remove it")
     features = [c for c in features if c not in drop]
     if not features:
         raise UsageError(f"{source}: no feature columns left (data.features / data.drop)")
@@ -316,9 +430,10 @@ def _select_features(df: pd.DataFrame, cfg: Mapping, target: str, source: str) -
 def holdout_split(
     y: torch.Tensor, holdout: float, seed: int, source: str, key: str
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """`stratified_split`, its error prefixed with the source and the config key that set `holdout`."""
+    """`holdout_indices` (stratified for class labels, a seeded shuffle for regression targets),
+    its error prefixed with the source and the config key that set `holdout`."""
     try:
-        return stratified_split(y, holdout, seed)
+        return holdout_indices(y, holdout, seed)
     except UsageError as exc:
         raise UsageError(f"{source}: {key}={holdout}: {exc}") from exc
 

@@ -13,6 +13,13 @@ check's sample (``rank.finetune.steps``), not every candidate of a search.
     from supernet.evaluation.finetune import FinetuneRecipe, finetuned_scores
     finetuned_scores(sn.model, [(64,), (256, 128)], bundle, FinetuneRecipe(steps=100))
     # -> [{"acc": ..., "loss": ...}, {"acc": ..., "loss": ...}]
+    finetuned_scores(sn.model, archs, bundle, recipe, metric=METRICS["rmse"])   # -> [{"loss", "rmse"}, ...]
+
+The nets learn by the task's loss (``bundle.task``: cross-entropy with its class weights, or the
+regression loss on standardised targets) and ``loss`` is that loss on the validation split
+(class-weighted: the weighted mean, as training takes it). A classification is always scored
+with ``acc``; a `metric` other than accuracy adds its value under its name (``balanced_accuracy``,
+``rmse``: computed in the targets' units).
 
 A supernet trained with ``model.norm=batch`` hands each arch over with its normalisation unfolded
 (``extract(fold=False)``): it fine-tunes with batch statistics, as the supernet trained, and its
@@ -30,8 +37,10 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from supernet.core.metrics import Metric
 from supernet.core.space import Arch
 from supernet.core.supermlp import SuperMLP
+from supernet.core.task import Task
 from supernet.data.datasets import DataBundle
 from supernet.evaluation.recipe import FinetuneRecipe
 
@@ -47,10 +56,14 @@ def finetuned_scores(
     seed: int = 0,
     device: torch.device | str | None = None,
     group_params: int = GROUP_PARAMS,
+    metric: Metric | None = None,
 ) -> list[dict[str, float]]:
     """``{"acc", "loss"}`` on the validation split for each arch after `recipe` (the supernet
-    itself is not changed)."""
+    itself is not changed); regression: ``{"loss"}``; with a `metric` other than accuracy, its
+    value under its name too."""
     device = torch.device(device) if device is not None else next(model.parameters()).device
+    task = getattr(bundle, "task", None) or Task()
+    metric = None if metric is None or metric.name == "accuracy" else metric
     archs = [model.space.validate(a) for a in archs]
     train_x, train_y = bundle.train_x.to(device), bundle.train_y.to(device)
     val_x, val_y = bundle.val_x.to(device), bundle.val_y.to(device)
@@ -60,9 +73,9 @@ def finetuned_scores(
         # statistics, as it was trained; its folded weights alone train worse (docs/experiments/fidelity.md).
         nets = [model.extract(a, fold=False).to(device) for a in group]
         if recipe.steps:
-            _fit(nets, train_x, train_y, recipe, seed)
+            _fit(nets, (train_x, train_y), recipe, seed, task)
             _recalibrate(nets, model.calibration)
-        scores.update(zip(group, _val_scores(nets, val_x, val_y), strict=True))
+        scores.update(zip(group, _val_scores(nets, val_x, val_y, task, metric), strict=True))
     return [dict(scores[a]) for a in archs]
 
 
@@ -80,7 +93,8 @@ def _groups(archs: list[Arch], model: SuperMLP, group_params: int) -> list[list[
     return groups
 
 
-def _fit(nets, train_x: torch.Tensor, train_y: torch.Tensor, recipe: FinetuneRecipe, seed: int) -> None:
+def _fit(nets, train: tuple[torch.Tensor, torch.Tensor], recipe: FinetuneRecipe, seed: int, task: Task) -> None:
+    train_x, train_y = train
     for net in nets:
         net.train()
     optimizer = torch.optim.Adam([p for net in nets for p in net.parameters()], lr=recipe.lr)
@@ -89,7 +103,7 @@ def _fit(nets, train_x: torch.Tensor, train_y: torch.Tensor, recipe: FinetuneRec
     for _ in range(recipe.steps):
         idx = torch.randint(len(train_y), (recipe.batch_size,), generator=g).to(train_x.device)
         x, y = train_x[idx], train_y[idx]
-        loss = torch.stack([F.cross_entropy(net(x), y) for net in nets]).sum()
+        loss = torch.stack([task.loss_fn(net(x), y) for net in nets]).sum()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -112,15 +126,52 @@ def _recalibrate(nets, calibration: torch.Tensor | None) -> None:
 
 
 @torch.no_grad()
-def _val_scores(nets, x: torch.Tensor, y: torch.Tensor, chunk: int = 8192) -> list[dict[str, float]]:
+def _val_scores(
+    nets, x: torch.Tensor, y: torch.Tensor, task: Task, metric: Metric | None = None, chunk: int = 8192
+) -> list[dict[str, float]]:
+    """Each net's validation loss (the task's, summed over chunks), its accuracy (classification)
+    and `metric` (computed on all of its outputs at once)."""
     for net in nets:
         net.eval()
     correct = torch.zeros(len(nets), dtype=torch.long, device=x.device)
     loss = torch.zeros(len(nets), dtype=torch.float64, device=x.device)
+    outputs: list[list[torch.Tensor]] = [[] for _ in nets]
     for start in range(0, len(x), chunk):
         xs, ys = x[start : start + chunk], y[start : start + chunk]
         for i, net in enumerate(nets):
             logits = net(xs)
-            correct[i] += (logits.argmax(1) == ys).sum()
-            loss[i] += F.cross_entropy(logits, ys, reduction="sum").double()
-    return [{"acc": c / len(x), "loss": v / len(x)} for c, v in zip(correct.tolist(), loss.tolist(), strict=True)]
+            if not task.is_regression:
+                correct[i] += (logits.argmax(1) == ys).sum()
+            loss[i] += _loss_sum(task, logits, ys).double()
+            if metric is not None:
+                outputs[i].append(logits)
+    total = _loss_weight(task, y)
+    scores = [{"loss": v / total} for v in loss.tolist()]
+    if not task.is_regression:
+        scores = [{"acc": c / len(x), **s} for c, s in zip(correct.tolist(), scores, strict=True)]
+    if metric is not None:
+        for s, outs in zip(scores, outputs, strict=True):
+            s[metric.name] = metric(torch.cat(outs), y, task)
+    return scores
+
+
+def _loss_sum(task: Task, outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The task's loss of a chunk, summed (its mean over the split: divided by `_loss_weight`)."""
+    if task.is_regression:
+        fn = F.huber_loss if task.loss == "huber" else F.mse_loss
+        return fn(outputs, y, reduction="sum")
+    weight = (
+        None if task.class_weight is None else torch.tensor(task.class_weight, dtype=outputs.dtype, device=y.device)
+    )
+    return F.cross_entropy(outputs, y, weight=weight, reduction="sum")
+
+
+def _loss_weight(task: Task, y: torch.Tensor) -> float:
+    """What the summed loss is divided by: the rows (classification), the rows' class weights
+    (class-weighted, as ``cross_entropy(weight=)`` averages), or every target value (regression)."""
+    if task.is_regression:
+        return float(y.numel())
+    if task.class_weight is None:
+        return float(len(y))
+    weight = torch.tensor(task.class_weight, dtype=torch.float64, device=y.device)
+    return float(weight[y].sum())

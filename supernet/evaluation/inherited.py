@@ -5,10 +5,13 @@ Many archs are scored in one pass over a prefix tree of their widths. Archs that
 the widest width any child needs, and every child takes its first ``w`` columns (a prefix of the
 units is exactly the child's own layer). The first layer, the most expensive one for image data,
 is therefore computed once per validation chunk for the whole batch of candidates. The validation
-set stays on the device; accuracies are summed on the device and read back once per call.
+set stays on the device; accuracies are summed on the device and read back once per call. Any
+other metric (``search.metric``: balanced accuracy, RMSE, ...) keeps each arch's outputs for the
+call and scores them with `supernet.core.metrics`.
 
     ev = InheritedEvaluator(sn.model, sn.space, bundle.val_x, bundle.val_y)
     ev.evaluate([(256, 128), (64,)])   # -> [{"val_acc": ..., "params": ..., "flops": ...}, ...]
+    InheritedEvaluator(..., metric=METRICS["rmse"], task=bundle.task)   # records carry val_rmse
     ev.subset([0, 5, 9]).evaluate([(64,)])   # the same model scored on those validation rows
 
 `subset(rows)` is what ``search.fidelity=subset`` scores on first (supernet/search/subset.py): it
@@ -26,14 +29,16 @@ from contextlib import nullcontext
 import torch
 import torch.nn.functional as F
 
+from supernet.core.metrics import METRICS, Metric
 from supernet.core.space import Arch, SearchSpace, as_arch
 from supernet.core.supermlp import SuperMLP, batch_stats
+from supernet.core.task import Task
 
 
 class InheritedEvaluator:
     """The search's view of the supernet: ``evaluate(archs) -> [record]``, cached per arch."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - the scoring settings a search, a callback and a bench each pass
         self,
         model: SuperMLP,
         space: SearchSpace,
@@ -43,7 +48,11 @@ class InheritedEvaluator:
         chunk_size: int | None = None,
         amp: bool = False,
         latency: dict | None = None,
+        metric: Metric | None = None,
+        task: Task | None = None,
     ) -> None:
+        self.metric = metric or METRICS["accuracy"]
+        self.task = task or Task()
         self.device = torch.device(device) if device is not None else x.device
         self.model = model.to(self.device).eval()
         self.space = space
@@ -57,8 +66,8 @@ class InheritedEvaluator:
         self.n_scored = 0  # archs actually computed (cache misses)
 
     # ------------------------------------------------------------------ public
-    def labels(self) -> list[int]:
-        """The class of every validation row, in order."""
+    def labels(self) -> list:
+        """The class (or the targets) of every validation row, in order."""
         return self.y.tolist()
 
     def subset(self, rows: Sequence[int]) -> InheritedEvaluator:
@@ -67,7 +76,16 @@ class InheritedEvaluator:
         if len(index) == 0 or int(index.min()) < 0 or int(index.max()) >= len(self.y):
             raise ValueError(f"subset rows must be 1 or more indices in [0, {len(self.y)})")
         sub = InheritedEvaluator(
-            self.model, self.space, self.x[index], self.y[index], self.device, self.chunk_size, self.amp, self.latency
+            self.model,
+            self.space,
+            self.x[index],
+            self.y[index],
+            self.device,
+            self.chunk_size,
+            self.amp,
+            self.latency,
+            metric=self.metric,
+            task=self.task,
         )
         sub.latency_cache = self.latency_cache
         return sub
@@ -76,8 +94,8 @@ class InheritedEvaluator:
         archs = [as_arch(a) for a in archs]
         todo = list(dict.fromkeys(a for a in archs if a not in self.cache))
         if todo:
-            for arch, acc in zip(todo, self.accuracies(todo)):
-                record = {"val_acc": acc, "params": self.space.params(arch), "flops": self.space.flops(arch)}
+            for arch, value in zip(todo, self.scores(todo), strict=True):
+                record = {self.metric.key: value, "params": self.space.params(arch), "flops": self.space.flops(arch)}
                 if self.latency:
                     if arch not in self.latency_cache:
                         self.latency_cache[arch] = self.latency_ms(arch)
@@ -85,21 +103,51 @@ class InheritedEvaluator:
                 self.cache[arch] = record
         return [dict(self.cache[a]) for a in archs]
 
+    def scores(self, archs: Sequence[Arch]) -> list[float]:
+        """The metric of every arch on (x, y)."""
+        if self.metric.name == "accuracy":
+            return self.accuracies(archs)
+        return [self.metric(out, self.y, self.task) for out in self.outputs(archs)]
+
     @torch.no_grad()
     def accuracies(self, archs: Sequence[Arch]) -> list[float]:
-        """Accuracy of every arch on (x, y), all archs in one prefix-tree pass per chunk."""
+        """Accuracy of every arch on (x, y), all archs in one prefix-tree pass per chunk; the hits
+        are summed on the device."""
+        correct = torch.zeros(len(archs), dtype=torch.long, device=self.device)
+        index = {a: i for i, a in enumerate(archs)}
+
+        def count(ending: list[Arch], logits: torch.Tensor, ys: torch.Tensor) -> None:
+            hits = (logits.argmax(1) == ys).sum()
+            for a in ending:
+                correct[index[a]] += hits
+
+        self._pass(archs, count)
+        return (correct.double() / len(self.x)).tolist()
+
+    @torch.no_grad()
+    def outputs(self, archs: Sequence[Arch]) -> list[torch.Tensor]:
+        """Every arch's outputs on x (float32, on the device), in one prefix-tree pass per chunk."""
+        chunks: list[list[torch.Tensor]] = [[] for _ in archs]
+        index = {a: i for i, a in enumerate(archs)}
+
+        def keep(ending: list[Arch], logits: torch.Tensor, ys: torch.Tensor) -> None:
+            for a in ending:
+                chunks[index[a]].append(logits.float())
+
+        self._pass(archs, keep)
+        return [torch.cat(c) for c in chunks]
+
+    def _pass(self, archs: Sequence[Arch], sink) -> None:
+        """One prefix-tree pass over x: `sink(archs ending at a node, their outputs, the chunk's y)`."""
         for arch in archs:
             self.space.validate(arch)
         self.n_scored += len(archs)
-        correct = torch.zeros(len(archs), dtype=torch.long, device=self.device)
-        index = {a: i for i, a in enumerate(archs)}
         autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.amp else nullcontext()
         with autocast:
             stats = self._node_stats(list(archs)) if self.model.norm == "batch" else None
             for start in range(0, len(self.x), self.chunk_size):
                 xs, ys = self.x[start : start + self.chunk_size], self.y[start : start + self.chunk_size]
-                self._walk(xs, ys, 0, list(archs), index, correct, stats, ())
-        return (correct.double() / len(self.x)).tolist()
+                self._walk(xs, ys, 0, list(archs), sink, stats, ())
 
     @torch.no_grad()
     def accuracies_naive(self, archs: Sequence[Arch], batch_size: int = 1024) -> list[float]:
@@ -142,8 +190,7 @@ class InheritedEvaluator:
         y: torch.Tensor,
         depth: int,
         group: list[Arch],
-        index: dict,
-        correct: torch.Tensor,
+        sink,
         stats: dict | None = None,
         prefix: Arch = (),
     ) -> None:
@@ -151,10 +198,7 @@ class InheritedEvaluator:
         ending = [a for a in group if len(a) == depth]
         if ending:
             head = model.head_for(depth)
-            pred = F.linear(h, head.weight[:, : h.shape[1]], head.bias).argmax(1)
-            hits = (pred == y).sum()
-            for a in ending:
-                correct[index[a]] += hits
+            sink(ending, F.linear(h, head.weight[:, : h.shape[1]], head.bias), y)
         widest, children = _branches(group, depth)
         if not children:
             return
@@ -165,7 +209,7 @@ class InheritedEvaluator:
             weight, bias = model.folded(depth, weight, bias, stats[prefix])
         z = F.relu(F.linear(h, weight, bias))
         for width, sub in children.items():
-            self._walk(z[:, :width], y, depth + 1, sub, index, correct, stats, prefix + (width,))
+            self._walk(z[:, :width], y, depth + 1, sub, sink, stats, prefix + (width,))
 
     # ------------------------------------------------------------------ latency
     def latency_ms(self, arch: Arch) -> float:

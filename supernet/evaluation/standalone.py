@@ -2,7 +2,10 @@
 
 Every arch is trained alone (its own weights, nothing inherited) with one fixed short `Recipe`:
 Adam, ``epochs`` passes over the training split in mini-batches of ``batch_size``, a per-step
-cosine learning-rate schedule from ``lr`` to 0, then its accuracy on the validation split.
+cosine learning-rate schedule from ``lr`` to 0, then its score on the validation split. The nets
+learn by the data's task (``bundle.task``: cross-entropy with its class weights, or MSE / Huber on
+the standardised regression targets) and are scored by a `Metric` (``metric=``, default accuracy;
+RMSE, MAE... are computed in the targets' own units).
 
 Several nets train at once: all archs of one seed go through one loop over the same batches, their
 losses are summed and one backward pass and one (multi-tensor) Adam step update all of them. The
@@ -18,6 +21,12 @@ CUDA to float rounding), and results are cached per net (`supernet.evaluation.st
     accs = train_standalone([(64,), (256, 128)], space, bundle, Recipe(epochs=10), seeds=[0, 1],
                             device="cuda", cache=StandaloneCache("outputs/standalone_cache.json"))
     accs[((64,), 0)]   # validation accuracy of arch (64,) trained with seed 0
+    rmse = train_standalone(archs, space, regression_bundle, recipe, [0], metric=METRICS["rmse"])
+
+With accuracy (the default) only accuracy is measured and cached, as always (``val_acc``). Any
+other metric measures every metric of the task at once (`task_metrics`) and caches each under its
+record key (``val_rmse``, ``val_mae``, ...), so asking for another one later costs no training; an
+entry that lacks the key asked for is trained again, never read as another metric.
 
 Determinism: for a given seed the results are bit-identical across runs on the same CPU (same
 torch build and thread count); on CUDA (TF32 matmuls) rounding differences grow during training.
@@ -38,8 +47,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from supernet.core.metrics import DEFAULT_METRIC, METRICS, Metric, task_metrics
 from supernet.core.optim import build_schedule
 from supernet.core.space import Arch, SearchSpace, arch_str, parse_arch
+from supernet.core.task import Task
 from supernet.data.datasets import DataBundle
 from supernet.errors import UsageError
 from supernet.evaluation.standalone_cache import StandaloneCache, cache_key, data_identity
@@ -124,7 +135,7 @@ def build_mlp(space: SearchSpace, arch: Sequence[int], seed: int) -> nn.Sequenti
 
 
 # ---------------------------------------------------------------------------- training
-def train_standalone(
+def train_standalone(  # noqa: PLR0913 - the recipe's inputs, where it trains and what it reports
     archs: Iterable[Sequence[int]],
     space: SearchSpace,
     bundle: DataBundle,
@@ -133,34 +144,47 @@ def train_standalone(
     device: torch.device | str = "cpu",
     cache: StandaloneCache | None = None,
     padded: bool | None = None,
+    metric: Metric | None = None,
 ) -> dict[tuple[Arch, int], float]:
-    """Validation accuracy of every (arch, seed), training only what `cache` does not hold.
+    """The validation `metric` of every (arch, seed), training only what `cache` does not hold
+    under the metric's key. The default metric is the task's: accuracy, or RMSE for a regression;
+    a metric of the other task is a `UsageError`.
 
     Nets of the same seed train together in groups of at most `group_bound(device)` parameters;
     the cache is saved after each group, so a killed run keeps what it finished. ``padded``
     (default: on CUDA only) stacks the nets of one depth into zero-padded weight tensors and runs
     one batched matmul per layer for all of them (see `_train_padded`)."""
     archs = list(dict.fromkeys(space.validate(a) for a in archs))
+    metric = metric or METRICS[DEFAULT_METRIC[bundle.task.kind]]
+    if metric.kind != bundle.task.kind:
+        raise UsageError(
+            f"stand-alone training scores {metric.name}, a {metric.kind} metric, but data={bundle.name} is a "
+            f"{bundle.task.kind}: score it by one of {[m.name for m in task_metrics(bundle.task, space.num_classes)]}"
+        )
     device = torch.device(device)
     cache = cache if cache is not None else StandaloneCache(None)
     data_id = data_identity(bundle)
-    results, todo = _lookup(archs, [int(s) for s in seeds], recipe, cache, data_id)
+    results, todo = _lookup(archs, [int(s) for s in seeds], recipe, cache, data_id, metric.key)
     if not todo:
         return results
     padded = device.type == "cuda" if padded is None else padded
     train = _train_padded if padded else _train_group
+    task, measured = bundle.task, measured_metrics(metric, bundle.task, space.num_classes)
     data = [t.to(device) for t in (bundle.train_x, bundle.train_y, bundle.val_x, bundle.val_y)]
     for seed, pending in todo.items():
         for group in _groups(pending, space, group_bound(device), padded):
             started = time.perf_counter()
-            accs = train(group, space, data, recipe, seed, device)
+            values = train(group, space, data, recipe, seed, device, task, measured)
             wall_s = time.perf_counter() - started
-            for arch, acc in zip(group, accs, strict=True):
-                results[(arch, seed)] = acc
+            for i, arch in enumerate(group):
+                results[(arch, seed)] = values[metric.key][i]
+                key = cache_key(arch, recipe, seed, data_id)
+                scores = {k: v[i] for k, v in values.items()}
                 cache.put(
-                    cache_key(arch, recipe, seed, data_id),
+                    key,
                     {
-                        "arch": list(arch), "seed": seed, "val_acc": acc, "params": space.params(arch),
+                        **(cache.entries.get(key) or {}),  # what another metric's run measured stays
+                        "arch": list(arch), "seed": seed, **scores, "params": space.params(arch),
                         "recipe": recipe.to_dict(), "data": data_id, "device": device.type,
                         "method": "padded" if padded else "loop", "group_wall_s": round(wall_s, 3),
                         "group_size": len(group),
@@ -171,19 +195,28 @@ def train_standalone(
     return results
 
 
+def measured_metrics(metric: Metric, task: Task, num_classes: int) -> list[Metric]:
+    """What a training measures: accuracy alone (what it always measured), or for any other
+    metric every metric of the task (`metric` first), so that the cache can answer any of them."""
+    if metric.name == "accuracy":
+        return [metric]
+    return [metric, *(m for m in task_metrics(task, num_classes) if m.name != metric.name)]
+
+
 def _lookup(
-    archs: list[Arch], seeds: list[int], recipe: Recipe, cache: StandaloneCache, data_id: str
+    archs: list[Arch], seeds: list[int], recipe: Recipe, cache: StandaloneCache, data_id: str, field: str = "val_acc"
 ) -> tuple[dict[tuple[Arch, int], float], dict[int, list[Arch]]]:
-    """The cached accuracies, and per seed the archs still to train (in order)."""
+    """The cached values of `field` (a metric's record key), and per seed the archs still to
+    train (in order): those without an entry, or whose entry lacks `field`."""
     results: dict[tuple[Arch, int], float] = {}
     todo: dict[int, list[Arch]] = {}
     for seed in seeds:
         for arch in archs:
-            entry = cache.get(cache_key(arch, recipe, seed, data_id))
+            entry = cache.get(cache_key(arch, recipe, seed, data_id), field)
             if entry is None:
                 todo.setdefault(seed, []).append(arch)
             else:
-                results[(arch, seed)] = float(entry["val_acc"])
+                results[(arch, seed)] = float(entry[field])
     return results, todo
 
 
@@ -208,18 +241,29 @@ def _groups(archs: list[Arch], space: SearchSpace, group_params: int, padded: bo
 
 
 def _train_group(
-    archs: list[Arch], space: SearchSpace, data: list[torch.Tensor], recipe: Recipe, seed: int, device: torch.device
-) -> list[float]:
+    archs: list[Arch],
+    space: SearchSpace,
+    data: list[torch.Tensor],
+    recipe: Recipe,
+    seed: int,
+    device: torch.device,
+    task: Task | None = None,
+    metrics: Sequence[Metric] = (METRICS["accuracy"],),
+) -> dict[str, list[float]]:
+    """Train `archs` together, one net each; every metric's record key -> its value per net."""
     train_x, train_y, val_x, val_y = data
+    task = task or Task()
     nets = [build_mlp(space, arch, seed).to(device) for arch in archs]
     params = [p for net in nets for p in net.parameters()]
 
     def loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         # Independent nets: the gradient of the sum w.r.t. one net's weights is its own loss's.
-        return torch.stack([F.cross_entropy(net(x), y) for net in nets]).sum()
+        return torch.stack([task.loss_fn(net(x), y) for net in nets]).sum()
 
     _fit(params, loss, train_x, train_y, recipe, seed)
-    return val_accuracies(nets, val_x, val_y)
+    if [m.name for m in metrics] == ["accuracy"]:
+        return {"val_acc": val_accuracies(nets, val_x, val_y)}
+    return val_scores(lambda xs: torch.stack([net(xs) for net in nets]), val_x, val_y, metrics, task)
 
 
 def _fit(
@@ -246,8 +290,15 @@ def _fit(
 
 
 def _train_padded(
-    archs: list[Arch], space: SearchSpace, data: list[torch.Tensor], recipe: Recipe, seed: int, device: torch.device
-) -> list[float]:
+    archs: list[Arch],
+    space: SearchSpace,
+    data: list[torch.Tensor],
+    recipe: Recipe,
+    seed: int,
+    device: torch.device,
+    task: Task | None = None,
+    metrics: Sequence[Metric] = (METRICS["accuracy"],),
+) -> dict[str, list[float]]:
     """The same training as `_train_group` for nets of one depth, as one stack: layer l of all
     nets is a zero-padded ``(nets, in_max, out_max)`` tensor and a step is one batched matmul per
     layer. Padding stays exactly zero: a padded unit's pre-activation is 0, ReLU passes no
@@ -255,6 +306,7 @@ def _train_padded(
     by exactly 0. Each net's initial weights are those `build_mlp` gives; results equal the
     per-net loop's to float rounding (the summation order of the matmuls differs)."""
     train_x, train_y, val_x, val_y = data
+    task = task or Task()
     depth, n = len(archs[0]), len(archs)
     dims = [space.in_features, *(max(a[i] for a in archs) for i in range(depth)), space.num_classes]
     weights = [torch.zeros(n, a, b) for a, b in zip(dims[:-1], dims[1:], strict=True)]
@@ -268,7 +320,7 @@ def _train_padded(
     weights = [w.to(device).requires_grad_() for w in weights]
     biases = [b.to(device).requires_grad_() for b in biases]
 
-    def forward(x: torch.Tensor) -> torch.Tensor:  # (batch, in) -> (nets, batch, classes)
+    def forward(x: torch.Tensor) -> torch.Tensor:  # (batch, in) -> (nets, batch, outputs)
         h = x
         for layer, (w, b) in enumerate(zip(weights, biases, strict=True)):
             h = torch.matmul(h, w) + b
@@ -276,17 +328,30 @@ def _train_padded(
                 h = F.relu(h)
         return h
 
-    def loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        logits = forward(x)
-        return F.cross_entropy(logits.flatten(0, 1), y.repeat(n), reduction="none").view(n, -1).mean(1).sum()
+    _fit([*weights, *biases], lambda x, y: stacked_loss(task, forward(x), y), train_x, train_y, recipe, seed)
+    if [m.name for m in metrics] == ["accuracy"]:
+        correct = torch.zeros(n, dtype=torch.long, device=device)
+        with torch.no_grad():
+            for start in range(0, len(val_x), 8192):
+                xs, ys = val_x[start : start + 8192], val_y[start : start + 8192]
+                correct += (forward(xs).argmax(-1) == ys).sum(1)
+        return {"val_acc": (correct.double() / len(val_x)).tolist()}
+    return val_scores(forward, val_x, val_y, metrics, task)
 
-    _fit([*weights, *biases], loss, train_x, train_y, recipe, seed)
-    correct = torch.zeros(n, dtype=torch.long, device=device)
-    with torch.no_grad():
-        for start in range(0, len(val_x), 8192):
-            xs, ys = val_x[start : start + 8192], val_y[start : start + 8192]
-            correct += (forward(xs).argmax(-1) == ys).sum(1)
-    return (correct.double() / len(val_x)).tolist()
+
+def stacked_loss(task: Task, outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The sum over nets of each net's `task` loss, for the outputs ``(nets, batch, outputs)`` of
+    a stack of nets on one batch: what `Task.loss_fn` gives each net, summed."""
+    n = outputs.shape[0]
+    if task.is_regression:
+        fn = F.huber_loss if task.loss == "huber" else F.mse_loss
+        return fn(outputs, y.expand_as(outputs), reduction="none").flatten(1).mean(1).sum()
+    per_row = F.cross_entropy(outputs.flatten(0, 1), y.repeat(n), reduction="none").view(n, -1)
+    if task.class_weight is None:
+        return per_row.mean(1).sum()
+    # cross_entropy(weight=) averages by the rows' class weights: sum(w_y * loss) / sum(w_y).
+    weight = torch.tensor(task.class_weight, dtype=outputs.dtype, device=outputs.device)[y]
+    return ((per_row * weight).sum(1) / weight.sum()).sum()
 
 
 @torch.no_grad()
@@ -298,3 +363,20 @@ def val_accuracies(nets: list[nn.Module], x: torch.Tensor, y: torch.Tensor, chun
         for i, net in enumerate(nets):
             correct[i] += (net(xs).argmax(1) == ys).sum()
     return (correct.double() / len(x)).tolist()
+
+
+@torch.no_grad()
+def val_scores(
+    predict: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    metrics: Sequence[Metric],
+    task: Task,
+    chunk: int = 8192,
+) -> dict[str, list[float]]:
+    """Every metric's record key -> its value for each net on (x, y); `predict` maps a chunk of
+    inputs to the nets' outputs ``(nets, chunk, outputs)``. Each net's outputs are kept for the
+    whole split (a metric such as RMSE or balanced accuracy is not a sum over chunks)."""
+    chunks = [predict(x[start : start + chunk]) for start in range(0, len(x), chunk)]
+    outputs = torch.cat(chunks, dim=1) if len(chunks) > 1 else chunks[0]
+    return {m.key: [m(out, y, task) for out in outputs] for m in metrics}

@@ -1,12 +1,17 @@
-"""The stand-alone results cache: one JSON file of trained nets' accuracies, shared across runs.
+"""The stand-alone results cache: one JSON file of trained nets' scores, shared across runs.
 
 Keyed by arch, seed, recipe digest and data identity (`data_identity`: equal on every machine for
-the same split), so a rerun, a second supernet on the same data or the ``search=standalone``
-baseline reuse what was trained. Saves merge with what is on disk under a lock and replace the file
-atomically, so concurrent jobs (a joblib sweep) can share one cache.
+the same split and task), so a rerun, a second supernet on the same data or the
+``search=standalone`` baseline reuse what was trained. An entry holds each metric it measured
+under the metric's record key (``val_acc`` for accuracy, ``val_rmse``, ``val_mae``, ...): a lookup
+names the key it needs (`StandaloneCache.get`) and an entry without it is a miss, so an accuracy is
+never read as an RMSE. A regression's identity also holds its task (loss, targets, their scaling),
+so classification and regression results of one data set never share a key. Saves merge with
+what is on disk under a lock and replace the file atomically, so concurrent jobs (a joblib sweep)
+can share one cache.
 
     cache = StandaloneCache("outputs/standalone_cache.json")
-    entry = cache.get(cache_key(arch, recipe, seed, data_identity(bundle)))   # None: train it
+    entry = cache.get(cache_key(arch, recipe, seed, data_identity(bundle)), "val_rmse")   # None: train it
 """
 
 from __future__ import annotations
@@ -40,13 +45,24 @@ def data_identity(bundle: DataBundle) -> str:
     in them), the shapes, the sign pattern of the normalised inputs (a pixel never lands within
     float noise of its mean), the preprocessing, and the normalisation statistics to 4 significant
     digits. The normalised floats themselves differ in their last bits between CPU and GPU, which
-    would make results trained on one machine useless on another."""
+    would make results trained on one machine useless on another.
+
+    A task other than an unweighted classification (whose identity is what it always was) adds
+    what changes a trained net: the loss, the class weights, the regression targets' names and
+    scaling (to 4 significant digits), and for standardised regression targets their sign pattern
+    in place of the labels."""
     h = hashlib.sha256(bundle.name.encode())
     h.update(json.dumps(_rounded({"mean": bundle.mean, "std": bundle.std, "pre": bundle.preprocess})).encode())
+    task = getattr(bundle, "task", None)
+    if task is not None and (task.is_regression or task.class_weight is not None):
+        h.update(json.dumps(_rounded({"task": task.to_dict()})).encode())
     for x, y in ((bundle.train_x, bundle.train_y), (bundle.val_x, bundle.val_y)):
         x, y = x.detach().cpu(), y.detach().cpu()
         h.update(str((tuple(x.shape), tuple(y.shape))).encode())
-        h.update(y.to(torch.int64).contiguous().numpy().tobytes())
+        if y.is_floating_point():  # regression targets: as the inputs, what float noise cannot move
+            h.update(np.packbits((y > 0).contiguous().numpy()).tobytes())
+        else:
+            h.update(y.to(torch.int64).contiguous().numpy().tobytes())
         h.update(np.packbits((x > 0).contiguous().numpy()).tobytes())
     return f"{bundle.name}-{h.hexdigest()[:16]}"
 
@@ -97,8 +113,12 @@ class StandaloneCache:
     def __len__(self) -> int:
         return len(self.entries)
 
-    def get(self, key: str) -> dict | None:
+    def get(self, key: str, field: str | None = None) -> dict | None:
+        """The entry of `key`; None (a miss) when there is none, or when it lacks `field` (the
+        record key of the metric asked for, e.g. ``val_rmse``)."""
         entry = self.entries.get(key)
+        if entry is not None and field is not None and entry.get(field) is None:
+            entry = None
         if entry is None:
             self.misses += 1
         else:

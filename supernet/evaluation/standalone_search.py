@@ -3,8 +3,10 @@
 ``search=standalone`` (conf/search/standalone.yaml) runs the evolutionary search with a
 `StandaloneEvaluator` instead of the supernet's inherited weights: each generation's new
 candidates are trained alone with the fixed short recipe (``search.standalone.*``; all of a
-generation together, see `supernet.evaluation.standalone`) and scored on the validation split. Results go to
-the same cache as ``supernet-rank``, so an arch trained once with a recipe is never trained again.
+generation together, see `supernet.evaluation.standalone`) and scored on the validation split by
+the search's metric (``metric=``: accuracy by default, records carry its key, e.g. ``val_rmse``).
+Results go to the same cache as ``supernet-rank``, so an arch trained once with a recipe is never
+trained again.
 A wall-clock budget (``search.time_budget_s``) makes the comparison with the one-shot search fair
 at equal cost; ``search.budget`` still caps the number of archs trained.
 
@@ -31,6 +33,7 @@ from dataclasses import dataclass
 
 import torch
 
+from supernet.core.metrics import DEFAULT_METRIC, METRICS, Metric
 from supernet.core.space import Arch, SearchSpace, as_arch
 from supernet.data.datasets import DataBundle
 from supernet.errors import UsageError
@@ -97,9 +100,11 @@ class StandaloneEvaluator:
     Archs already trained (this run or any earlier one, via the cache) cost nothing; the new ones
     of a call train together. `n_trained` counts nets actually trained, `train_s` their wall time.
     ``latency`` ({batch_size, warmup, repeats}) adds ``latency_ms`` of a fresh net of the arch
-    on `device` (latency does not depend on the weights)."""
+    on `device` (latency does not depend on the weights). `metric` (default: the task's, accuracy
+    or RMSE) is what each record carries, under its key; the nets learn by the data's task
+    (``bundle.task``)."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - the recipe's inputs, the cache, where it runs and what it reports
         self,
         space: SearchSpace,
         bundle: DataBundle,
@@ -109,8 +114,10 @@ class StandaloneEvaluator:
         device: torch.device | str = "cpu",
         latency: Mapping | None = None,
         time_budget: TimeBudget | None = None,
+        metric: Metric | None = None,
     ) -> None:
         self.space, self.bundle, self.recipe, self.seed = space, bundle, recipe, int(seed)
+        self.metric = metric or METRICS[DEFAULT_METRIC[bundle.task.kind]]
         self.cache = cache if cache is not None else StandaloneCache(None)
         self.device = torch.device(device)
         self.latency = dict(latency) if latency else None
@@ -124,13 +131,15 @@ class StandaloneEvaluator:
         archs = [as_arch(a) for a in archs]
         misses = self.cache.misses
         started = time.perf_counter()
-        accs = train_standalone(archs, self.space, self.bundle, self.recipe, [self.seed], self.device, self.cache)
+        scores = train_standalone(
+            archs, self.space, self.bundle, self.recipe, [self.seed], self.device, self.cache, metric=self.metric
+        )
         self.train_s += time.perf_counter() - started
         self.n_trained += self.cache.misses - misses
         records = []
         for arch in archs:
             record = {
-                "val_acc": accs[(arch, self.seed)],
+                self.metric.key: scores[(arch, self.seed)],
                 "params": self.space.params(arch),
                 "flops": self.space.flops(arch),
             }

@@ -34,9 +34,9 @@ def winner_figure(rows: list[dict], path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
-def rank_figure(groups: list[dict], taus: list[str], path: Path) -> None:
+def rank_figure(groups: list[dict], taus: list[str], path: Path, metric: str = "accuracy") -> None:
     """Tau per configuration (mean, bars: std over seeds), overall and per band; the dashed line is
-    parameter count alone."""
+    parameter count alone. `metric`: what the jobs ranked by (its name, or names)."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(max(7.5, 1.6 * len(groups) + 3), 4.5))
@@ -53,7 +53,7 @@ def rank_figure(groups: list[dict], taus: list[str], path: Path) -> None:
             ax.hlines(g["tau_params_mean"], i - 0.45, i + 0.45, colors="grey", linestyles="dashed")
     ax.plot([], [], color="grey", linestyle="dashed", label="parameter count alone")
     ax.set_xticks(range(len(groups)), [g["config"] for g in groups], fontsize=7, rotation=10)
-    ax.set_ylabel("Kendall tau vs stand-alone accuracy")
+    ax.set_ylabel(f"Kendall tau vs stand-alone {metric}")
     sizes = {g["n"] for g in groups}
     ax.set_title("Ranking fidelity" + (f" ({sizes.pop()} supernets each)" if len(sizes) == 1 else ""))
     ax.grid(alpha=0.3, axis="y")

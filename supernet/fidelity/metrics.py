@@ -16,6 +16,10 @@ and large nets are both present (a uniform sample of a deep space is mostly larg
   tau, and for the supernet's tau minus the params-only tau.
 
 The target is the mean stand-alone accuracy over seeds; with one seed there is no noise ceiling.
+Any other metric (``rank.metric``: RMSE, balanced accuracy...) works alike, its direction given by
+``metric={"name", "key", "higher_is_better"}``: the predictor is always "higher is better" (pass
+minus an RMSE), the targets are the metric's own values, and the report turns them so that every
+figure keeps its sense (tau above size's is better, regret >= 0 in the metric's units).
 Pure Python + numpy/scipy: no model, no Lightning. See docs/experiments/fidelity.md.
 
     from supernet.fidelity.metrics import fidelity_report, stratified_sample
@@ -31,6 +35,8 @@ import math
 import random
 import statistics
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -45,6 +51,33 @@ BANDS = (100_000, 400_000)  # parameter-count edges: small < 100k <= medium < 40
 TOPK = (5, 10)
 ENUMERATE_UP_TO = 50_000  # a space this small may be enumerated when random draws repeat too often
 POOL_PER_ARCH = 200  # random draws per requested arch: enough to fill the rare extreme bins
+# The metric a report ranks by when none is named (and what rank.json files without one used).
+ACCURACY: dict[str, Any] = {"name": "accuracy", "key": "val_acc", "higher_is_better": True}
+
+
+def metric_doc(metric: Mapping | str | None = None) -> dict[str, Any]:
+    """A report's metric as plain data ``{"name", "key", "higher_is_better"}`` (None: accuracy;
+    a name alone is accuracy's or looked up in `supernet.core.metrics`)."""
+    if metric is None or metric == "accuracy":
+        return dict(ACCURACY)
+    if isinstance(metric, str):
+        from supernet.core.metrics import METRICS  # torch: only where a name must be looked up
+
+        m = METRICS[metric]
+        return {"name": m.name, "key": m.key, "higher_is_better": m.higher_is_better}
+    return {
+        "name": str(metric["name"]),
+        "key": str(metric["key"]),
+        "higher_is_better": bool(metric["higher_is_better"]),
+    }
+
+
+def score_column(metric: Mapping | None = None) -> str:
+    """The name a metric's values take in rank.csv's columns: ``acc`` for accuracy (``inherited_acc``,
+    ``standalone_acc_mean``: the columns supernet-rank has always written), else the metric's name
+    (``inherited_rmse``, ``standalone_rmse_seed0``...)."""
+    name = metric_doc(metric)["name"]
+    return "acc" if name == "accuracy" else name
 
 
 # ---------------------------------------------------------------------------- sampling
@@ -185,17 +218,28 @@ def reliability(by_seed: Sequence[Sequence[float]]) -> dict:
     return {"noise_sd": math.sqrt(noise_var), "spread_sd": math.sqrt(spread_var), "reliability": rel}
 
 
+@dataclass(frozen=True)
+class _Target:
+    """The stand-alone values per seed, in the metric's own units, and the metric's direction."""
+
+    by_seed: list[list[float]]
+    sign: int = 1  # +1: higher is better; -1: lower is (the ranking figures use sign * value)
+    column: str = "acc"
+
+
 def _metrics_block(
     idx: list[int],
     params: Sequence[int],
     pred: Sequence[float],
-    by_seed: list[list[float]],
+    target: _Target,
     topk: Sequence[int],
     bootstrap: int,
     seed: int,
 ) -> dict:
-    target = [statistics.fmean(col) for col in zip(*by_seed, strict=True)]
-    t = [target[i] for i in idx]
+    sign = target.sign
+    raw = [statistics.fmean(col) for col in zip(*target.by_seed, strict=True)]
+    by_seed = [[sign * v for v in s] for s in target.by_seed]  # higher is better, as the predictor
+    t = [sign * raw[i] for i in idx]
     p, size = [pred[i] for i in idx], [float(params[i]) for i in idx]
     block = ranking_metrics(p, t, topk)
     block["params_tau"] = kendall_tau(size, t)
@@ -207,8 +251,9 @@ def _metrics_block(
     block["noise_tau"] = (
         kendall_tau([by_seed[0][i] for i in idx], [by_seed[1][i] for i in idx]) if len(by_seed) > 1 else None
     )
-    block.update(reliability([[s[i] for i in idx] for s in by_seed]))
-    block["standalone_acc_range"] = [min(t), max(t)] if t else None
+    block.update(reliability([[s[i] for i in idx] for s in target.by_seed]))
+    values = [raw[i] for i in idx]
+    block[f"standalone_{target.column}_range"] = [min(values), max(values)] if values else None
     return block
 
 
@@ -233,18 +278,19 @@ def with_size(scores: Sequence[float], params: Sequence[int]) -> list[float]:
     return [float(x) for x in combined]
 
 
-def predictor_name(finetune: Mapping | None = None, size: bool = False) -> str:
-    """How a ranking was scored, in words: ``inherited acc``, ``val loss after a 300-step
-    fine-tune``, either with ``+ size (mean rank)`` (`with_size`)."""
+def predictor_name(finetune: Mapping | None = None, size: bool = False, metric: Mapping | None = None) -> str:
+    """How a ranking was scored, in words: ``inherited acc`` (``inherited rmse``...: the report's
+    `metric`), ``val loss after a 300-step fine-tune``, either with ``+ size (mean rank)``
+    (`with_size`)."""
     name = (
-        "inherited acc"
+        f"inherited {score_column(metric)}"
         if finetune is None
         else f"val {finetune.get('score', 'loss')} after a {finetune['steps']}-step fine-tune"
     )
     return f"{name} + size (mean rank)" if size else name
 
 
-def fidelity_report(
+def fidelity_report(  # noqa: PLR0913 - the sample, its scores, and how to read them
     archs: Sequence[Arch],
     params: Sequence[int],
     inherited: Sequence[float],
@@ -253,28 +299,34 @@ def fidelity_report(
     topk: Sequence[int] = TOPK,
     bootstrap: int = BOOTSTRAP,
     seed: int = 0,
+    metric: Mapping | None = None,
 ) -> dict:
-    """Everything `supernet-rank` reports. `standalone` maps seed -> accuracies (same order as
-    `archs`); the target is their mean over seeds. `bootstrap` resamples (seeded by `seed`) give
-    the confidence intervals; 0 leaves them out and the verdict falls back to a fixed margin."""
+    """Everything `supernet-rank` reports. `standalone` maps seed -> the stand-alone values of
+    `metric` (default accuracy; same order as `archs`); the target is their mean over seeds.
+    `inherited` is the predictor, higher meaning better whatever the metric (minus an inherited
+    RMSE). `bootstrap` resamples (seeded by `seed`) give the confidence intervals; 0 leaves them
+    out and the verdict falls back to a fixed margin."""
     if not standalone:
         raise ValueError("fidelity_report needs stand-alone accuracies for at least one seed")
     seeds = sorted(standalone)
     by_seed = [list(map(float, standalone[s])) for s in seeds]
     if any(len(s) != len(archs) for s in by_seed) or len(inherited) != len(archs) or len(params) != len(archs):
         raise ValueError("archs, params, inherited and stand-alone accuracies must have the same length")
+    info = metric_doc(metric)
+    target = _Target(by_seed, 1 if info["higher_is_better"] else -1, score_column(info))
     pred = list(map(float, inherited))
     names, ranges = band_names(bands), band_ranges(bands)
     report = {
         "n": len(archs),
         "seeds": seeds,
-        "target": "mean stand-alone val_acc over seeds",
-        "all": _metrics_block(list(range(len(archs))), params, pred, by_seed, topk, bootstrap, seed),
+        "metric": info,
+        "target": f"mean stand-alone {info['key']} over seeds",
+        "all": _metrics_block(list(range(len(archs))), params, pred, target, topk, bootstrap, seed),
         "bands": {},
     }
     for name, rng in zip(names, ranges, strict=True):
         idx = [i for i, p in enumerate(params) if band_of(p, bands) == name]
-        block = _metrics_block(idx, params, pred, by_seed, topk, bootstrap, seed) if idx else {"n": 0}
+        block = _metrics_block(idx, params, pred, target, topk, bootstrap, seed) if idx else {"n": 0}
         report["bands"][name] = {"range": rng, **block}
     report["verdict"] = verdict(report)
     return report

@@ -13,20 +13,31 @@ reports one fidelity report over the union of their archs::
 
 An arch drawn by two samples counts once, with the first job's scores (the inherited and
 stand-alone values are the same in both; a fine-tuned score differs a little, as each job draws
-its fine-tune batches from its own seed).
+its fine-tune batches from its own seed). Jobs that ranked by different metrics (``rank.metric``,
+rank.json's ``metric``; none: accuracy) are never pooled together.
 """
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from supernet.core.space import parse_arch
 from supernet.evaluation.recipe import FinetuneRecipe
-from supernet.fidelity.metrics import BANDS, BOOTSTRAP, TOPK, fidelity_report, predictor_name, with_size
+from supernet.fidelity.metrics import (
+    ACCURACY,
+    BANDS,
+    BOOTSTRAP,
+    TOPK,
+    fidelity_report,
+    metric_doc,
+    predictor_name,
+    score_column,
+    with_size,
+)
 
 
 @dataclass(frozen=True)
@@ -41,12 +52,13 @@ class Pool:
     finetuned: dict[str, Any] | None  # ranked by the fine-tuned score; None without a fine-tune
     finetuned_with_size: dict[str, Any] | None
     finetune: dict[str, Any] | None  # the fine-tune recipe
+    metric: dict[str, Any] = field(default_factory=lambda: dict(ACCURACY))  # what the archs were ranked by
 
     def rankings(self) -> list[tuple[str, dict[str, Any]]]:
         """``(how it was ranked, report)`` for each ranking the pool has, in the report's order."""
         pairs = [
-            (predictor_name(), self.report),
-            (predictor_name(size=True), self.with_size),
+            (predictor_name(metric=self.metric), self.report),
+            (predictor_name(size=True, metric=self.metric), self.with_size),
             (predictor_name(self.finetune), self.finetuned),
             (predictor_name(self.finetune, size=True), self.finetuned_with_size),
         ]
@@ -67,11 +79,19 @@ def _finetune_of(doc: dict[str, Any]) -> dict[str, Any] | None:
     return finetune if finetune.get("steps") else None
 
 
+def _metric_of(doc: dict[str, Any]) -> dict[str, Any]:
+    """A rank job's metric (rank.json written before ``rank.metric`` existed: accuracy)."""
+    return metric_doc(doc.get("metric"))
+
+
 def pool_key(doc: dict[str, Any]) -> str:
     """What must be equal for two rank jobs' archs to be one sample: the supernet, the data, the
-    stand-alone recipe and seeds (the target), the bands and the fine-tune (the predictors)."""
+    stand-alone recipe and seeds (the target), the metric, the bands and the fine-tune (the
+    predictors)."""
+    name = _metric_of(doc)["name"]
     return json.dumps(
         [
+            *([] if name == "accuracy" else [name]),
             doc.get("ckpt_sha256") or doc.get("ckpt_path"),
             doc.get("data"),
             doc.get("recipe"),
@@ -107,22 +127,28 @@ def _pool(members: list[tuple[Path, dict]]) -> Pool:
             rows.setdefault(row["arch"], row)
     archs = [parse_arch(a) for a in rows]
     params = [int(r["params"]) for r in rows.values()]
-    by_seed = {s: [float(r[f"standalone_acc_seed{s}"]) for r in rows.values()] for s in first["seeds"]}
+    metric = _metric_of(first)
+    column, sign = score_column(metric), 1 if metric["higher_is_better"] else -1
+    by_seed = {s: [float(r[f"standalone_{column}_seed{s}"]) for r in rows.values()] for s in first["seeds"]}
     rank = first.get("rank") or {}
     args = (rank.get("bands") or BANDS, rank.get("topk") or TOPK)
     resamples = max(int((doc.get("rank") or {}).get("bootstrap") or 0) for _, doc in members) or BOOTSTRAP
 
     def rank_by(scores: list[float]) -> dict[str, Any]:
-        return fidelity_report(archs, params, scores, by_seed, *args, resamples, 0)
+        return fidelity_report(archs, params, scores, by_seed, *args, resamples, 0, metric=metric)
 
-    inherited = [float(r["inherited_acc"]) for r in rows.values()]
+    # The predictor: higher is better (minus an inherited RMSE).
+    inherited = [sign * float(r[f"inherited_{column}"]) for r in rows.values()]
     finetune = _finetune_of(first)
     finetuned = finetuned_with_size = None
     if finetune is not None:
         recipe = FinetuneRecipe.from_cfg(
             {k: finetune[k] for k in ("steps", "lr", "batch_size", "score")}, "rank.finetune"
         )
-        scores = [{"acc": float(r["finetuned_acc"]), "loss": float(r["finetuned_loss"])} for r in rows.values()]
+        scores = [
+            {k: float(r[f"finetuned_{k}"]) for k in ("acc", "loss") if r.get(f"finetuned_{k}") not in (None, "")}
+            for r in rows.values()
+        ]
         tuned = [recipe.rank_value(s) for s in scores]
         # The mean rank is taken over the pooled archs, not read from the jobs: a rank depends on
         # which other archs are in the sample.
@@ -136,6 +162,7 @@ def _pool(members: list[tuple[Path, dict]]) -> Pool:
         finetuned=finetuned,
         finetuned_with_size=finetuned_with_size,
         finetune=finetune,
+        metric=metric,
     )
 
 
@@ -146,6 +173,7 @@ def pool_doc(pool: Pool, root: Path) -> dict[str, Any]:
         "jobs": [str(j.relative_to(root)) or "." for j in pool.jobs],  # jobs found under root
         "samples": pool.samples,
         "n": pool.report["n"],
+        "metric": pool.metric,
         "inherited": pool.report,
         "with_size": pool.with_size,
         "finetune": pool.finetune,

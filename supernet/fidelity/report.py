@@ -8,7 +8,9 @@ form one configuration, whose mean and standard deviation are reported. Failed j
 with their error. When the jobs ran searches, ``report_search.png`` shows best-so-far validation
 accuracy against the number of evaluations for each strategy (mean over seeds).
 
-Rank jobs (``supernet-rank``) report Kendall tau, overall, per parameter band and by size alone.
+Rank jobs (``supernet-rank``) report Kendall tau, overall, per parameter band and by size alone,
+against the metric they ranked by (``rank.metric``: named in the headings, the figure and, when it
+is not accuracy, report.csv's ``metric`` column).
 Their configuration is the one of the run that trained their supernet (found above
 ``ckpt_path``) plus their own overrides, so the supernet's seed is the replicate: how much tau
 moves with it is the spread to read before trusting one supernet's ranking::
@@ -40,6 +42,7 @@ from supernet.fidelity.sweep import (
     find_jobs,
     load_job,
     rank_metrics,
+    ranked_by,
     shared_overrides,
     summarize_job,
 )
@@ -96,8 +99,9 @@ def _rank_section(
     root: Path, jobs: list[Job], rows: list[dict], groups: list[dict], taus: list[str], paths: dict[str, Path]
 ) -> list[str]:
     """The tau tables and figure, and the pooled reports (pooled.json) where jobs can be pooled."""
-    lines = rank_tables(rows, groups, taus)
-    rank_figure(groups, taus, paths["png"])
+    metric = ranked_by([r for r in rows if r["status"] == "ok"])
+    lines = rank_tables(rows, groups, taus, metric)
+    rank_figure(groups, taus, paths["png"], metric)
     pools = pool_rank_jobs([j.path for j in jobs])
     if pools:
         paths["pooled"] = root / "pooled.json"
@@ -109,7 +113,8 @@ def _rank_section(
 def _write_csv(path: Path, rows: list[dict], groups: list[dict], taus: list[str], metrics: list[str]) -> None:
     """One row per job, a blank line, then one row per configuration (mean and std of `metrics`)."""
     with open(path, "w", newline="") as f:
-        columns = COLUMNS[:-1] + taus + (GAP_COLUMNS if taus else []) + COLUMNS[-1:]
+        named = any(r.get("metric", "accuracy") != "accuracy" for r in rows)  # accuracy alone: as always
+        columns = COLUMNS[:-1] + ["metric"] * named + taus + (GAP_COLUMNS if taus else []) + COLUMNS[-1:]
         writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         for r in rows:

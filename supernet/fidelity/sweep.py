@@ -124,6 +124,7 @@ def summarize_job(job: Job, root: Path, shared: list[str] | None = None) -> dict
         metrics = result.get("metrics") or {}
         bands = {f"tau_{name}": tau for name, tau in (result.get("bands") or {}).items()}
         row.update(tau=result.get("objective"), tau_params=metrics.get("params_tau"), **bands)
+        row["metric"] = result.get("metric") or "accuracy"  # what the job ranked by (before rank.metric: accuracy)
         low, high = result.get("params_gap_ci") or (None, None)
         row.update(size_gap=metrics.get("params_gap"), size_gap_low=low, size_gap_high=high)
         row["wall_s"] = (result.get("timing") or {}).get("total_s")
@@ -143,6 +144,11 @@ def summarize_job(job: Job, root: Path, shared: list[str] | None = None) -> dict
 
 def _first_line(path: Path) -> str | None:
     return path.read_text().splitlines()[0] if path.is_file() else None
+
+
+def ranked_by(rows: list[dict]) -> str:
+    """The metrics the rank jobs ranked by, for a heading: ``accuracy``, ``rmse``, ``accuracy, rmse``."""
+    return ", ".join(sorted({r["metric"] for r in rows if r.get("metric")})) or "accuracy"
 
 
 def rank_metrics(rows: list[dict]) -> list[str]:

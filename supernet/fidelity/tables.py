@@ -70,11 +70,13 @@ def tau_names(taus: list[str]) -> list[str]:
     return ["all" if t == "tau" else t.removeprefix("tau_") for t in taus[:-1]] + ["by size alone"]
 
 
-def rank_tables(rows: list[dict], groups: list[dict], taus: list[str]) -> list[str]:
+def rank_tables(rows: list[dict], groups: list[dict], taus: list[str], metric: str = "accuracy") -> list[str]:
+    """The tau tables of rank jobs that ranked by `metric` (its name, or names: ``ranked_by``)."""
     names = tau_names(taus)
     head = " | ".join(names)
+    against = "" if metric == "accuracy" else f" vs stand-alone {metric}"
     lines = [
-        "## Ranking fidelity per configuration (Kendall tau, mean ± std over the supernets' seeds)",
+        f"## Ranking fidelity per configuration (Kendall tau{against}, mean ± std over the supernets' seeds)",
         "",
         f"| config | n | {head} |",
         "|---|---|" + "---|" * len(names),

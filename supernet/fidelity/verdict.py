@@ -4,12 +4,14 @@ ceiling, which parameter bands are too noisy to rank?
 `verdict(report)` reads the blocks `supernet.fidelity.metrics.fidelity_report` computes (overall
 and per band) and returns one sentence of ``;``-separated parts. "Better than size" is judged by
 the bootstrap interval of the difference when there is one, else by `MARGIN`. The thresholds are
-explained in docs/experiments/fidelity.md.
+explained in docs/experiments/fidelity.md. A report of a metric other than accuracy
+(``report["metric"]``) names it, and gives its spreads in its own units instead of points.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from supernet.fidelity.bootstrap import CONFIDENCE
 from supernet.fidelity.fmt import signed
@@ -34,14 +36,29 @@ def _pt(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.2f} pt"
 
 
+@dataclass(frozen=True)
+class _Words:
+    """How a verdict names the stand-alone values and writes their spreads."""
+
+    values: str = "accuracies"
+    spread: Callable[[float | None], str] = _pt
+
+
+def _words(report: Mapping) -> _Words:
+    name = (report.get("metric") or {}).get("name", "accuracy")
+    if name == "accuracy":
+        return _Words()
+    return _Words(f"{name} values", lambda x: "n/a" if x is None else f"{x:.3g} {name}")
+
+
 def within_noise(block: Mapping, min_reliability: float = MIN_RELIABILITY, min_tau: float = MIN_NOISE_TAU) -> bool:
     rel, noise_tau = block.get("reliability"), block.get("noise_tau")
     return (rel is not None and rel < min_reliability) or (noise_tau is not None and noise_tau < min_tau)
 
 
-def _noise_words(b: Mapping) -> str:
+def _noise_words(b: Mapping, words: _Words = _Words()) -> str:
     return (
-        f"spread sd {_pt(b.get('spread_sd'))} vs one run's seed sd {_pt(b.get('noise_sd'))}, "
+        f"spread sd {words.spread(b.get('spread_sd'))} vs one run's seed sd {words.spread(b.get('noise_sd'))}, "
         f"seed-vs-seed tau {_f(b.get('noise_tau'))}"
     )
 
@@ -67,21 +84,22 @@ def versus_size(block: Mapping) -> str | None:
 
 def verdict(report: Mapping) -> str:
     """Plain words for the whole sample, then for each band with archs."""
-    parts = _overall_parts(report["all"])
+    words = _words(report)
+    parts = _overall_parts(report["all"], words)
     for name, b in report["bands"].items():
         if b.get("n", 0) > 0:
-            parts.append(_band_part(name, b))
+            parts.append(_band_part(name, b, words))
     return "; ".join(parts) + "."
 
 
-def _overall_parts(a: Mapping) -> list[str]:
+def _overall_parts(a: Mapping, words: _Words = _Words()) -> list[str]:
     """Versus size, versus the noise ceiling, and whether size alone is already at the ceiling."""
     tau, ptau, ceiling = a["kendall_tau"], a["params_tau"], a["noise_tau"]
     gap = _gap_words(a)
     gap = f" ({gap})" if gap else ""
     vs = versus_size(a)
     if tau is None:
-        parts = ["too few distinct accuracies to rank"]
+        parts = [f"too few distinct {words.values} to rank"]
     elif vs == "worse":
         parts = [f"the supernet ranks worse than parameter count alone: tau {_f(tau)} vs {_f(ptau)}{gap}"]
     elif vs == "same":
@@ -106,13 +124,13 @@ def _overall_parts(a: Mapping) -> list[str]:
     return parts
 
 
-def _band_part(name: str, b: Mapping) -> str:
+def _band_part(name: str, b: Mapping, words: _Words = _Words()) -> str:
     """One band: too small to rank, within seed noise, or its tau against size's."""
     if b["n"] < 3:
         return f"{name} ({b['range']}): {b['n']} archs, not ranked"
     if within_noise(b):
         return (
-            f"{name} ({b['range']}): stand-alone accuracies within seed noise ({_noise_words(b)}): "
+            f"{name} ({b['range']}): stand-alone {words.values} within seed noise ({_noise_words(b, words)}): "
             f"its tau {_f(b['kendall_tau'])} means little"
         )
     judged = JUDGED.get(versus_size(b))
@@ -121,5 +139,5 @@ def _band_part(name: str, b: Mapping) -> str:
     return (
         f"{name} ({b['range']}): tau {_f(b['kendall_tau'])} vs {_f(b['params_tau'])} by size"
         + (f" ({judged}: {gap})" if judged and gap else f" ({judged})" if judged else "")
-        + (f", archs differ by little more than seed noise ({_noise_words(b)})" if close else "")
+        + (f", archs differ by little more than seed noise ({_noise_words(b, words)})" if close else "")
     )

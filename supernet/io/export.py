@@ -41,6 +41,7 @@ from typing import Any
 import torch
 import yaml
 
+from supernet.core.task import Task
 from supernet.data.datasets import per_feature
 from supernet.errors import UsageError
 from supernet.files import process_alive, to_plain
@@ -54,6 +55,7 @@ from supernet.io.subnet import (
     WEIGHTS_FILE,
     Subnet,
     expected_shapes,
+    fold_output_scale,
     load_subnet,
 )
 
@@ -147,9 +149,9 @@ def write_export(
 ) -> dict[str, Any]:
     """Write `model` + `meta` as an export directory, atomically, and verify it.
 
-    ``reference = (x, logits)``: normalised inputs and the logits the export must reproduce
-    (the supernet's for that arch, or the trained model's) within `VERIFY_ATOL`; the files are read
-    back with `load_subnet` for that check, so what is verified is what was written.
+    ``reference = (x, logits)``: normalised inputs and the outputs the export must reproduce
+    (the supernet's for that arch, or the trained model's) within `VERIFY_ATOL` (relative past 1);
+    the files are read back with `load_subnet` for that check, so what is verified is what was written.
     ``meta["params"]`` must equal the model's parameter count. Returns a summary dict.
     """
     out_dir = Path(out_dir)
@@ -203,15 +205,18 @@ def _write_verified(
     written = load_subnet(tmp, key="export")
     with torch.no_grad():
         diff = (written.mlp(x_ref) - logits_ref).abs().max().item()
-    if not diff < VERIFY_ATOL:  # also catches NaN
+    # Relative past 1: a regression's outputs in its targets' units (prices...) carry float32's
+    # relative rounding, and the folded output scale rounds once more.
+    limit = VERIFY_ATOL * max(1.0, logits_ref.abs().max().item())
+    if not diff < limit:  # also catches NaN
         raise RuntimeError(
-            f"verification failed: the exported model's logits differ from the reference by {diff:.3g} "
-            f"(limit {VERIFY_ATOL}) on {len(x_ref)} inputs"
+            f"verification failed: the exported model's outputs differ from the reference by {diff:.3g} "
+            f"(limit {limit:.3g}) on {len(x_ref)} inputs"
         )
     meta["verification"] = {
         "max_abs_diff": float(diff),
         "n_inputs": len(x_ref),
-        "atol": VERIFY_ATOL,
+        "atol": limit,
         "params_match_closed_form": True,
     }
     norm = written.normalize
@@ -330,12 +335,14 @@ def _extracted(
     """`arch`'s weights copied out of the supernet into a `Subnet`, and the reference
     ``(x, logits)`` of the supernet for that arch that the export must reproduce."""
     space, norm = loaded.space, loaded.data["normalization"]
+    task = Task.from_dict(loaded.data.get("task"))
     model = Subnet(space.in_features, arch, space.num_classes, norm["mean"], norm["std"])
     plain = loaded.model.extract(arch)
     with torch.no_grad():
         for i, layer in enumerate(plain[::2]):  # Linear, ReLU, Linear, ... -> the Linear layers
             model.layers[i].weight.copy_(layer.weight.cpu())
             model.layers[i].bias.copy_(layer.bias.cpu())
+        fold_output_scale(model, task)  # a regression export outputs the targets' own units
         # The reference runs on the CPU in float32, like the check of the written files: a GPU's
         # TF32 matmuls would differ by more than VERIFY_ATOL.
         supernet = loaded.model
@@ -343,9 +350,15 @@ def _extracted(
             supernet = copy.deepcopy(supernet).cpu()
         was_training = supernet.training
         x = verify_x.detach().float().cpu()
-        reference = supernet.eval()(x, arch).float()
+        reference = task.to_units(supernet.eval()(x, arch).float())
         supernet.train(was_training)
     return model, (x, reference)
+
+
+def task_fields(info: Mapping[str, Any]) -> dict[str, Any]:
+    """``arch.yaml``'s record of the task: its kind, targets, class weights, target scaling."""
+    task = Task.from_dict(info.get("task"))
+    return {"task": task.to_dict(), "outputs": "values in the targets' units" if task.is_regression else "logits"}
 
 
 def _supernet_meta(loaded: Any, arch: Sequence[int], params: int, flops: int) -> dict[str, Any]:
@@ -362,6 +375,7 @@ def _supernet_meta(loaded: Any, arch: Sequence[int], params: int, flops: int) ->
         "class_names": list(info["class_names"]),
         "normalization": {"mean": list(info["normalization"]["mean"]), "std": list(info["normalization"]["std"])},
         "preprocess": dict(info.get("preprocess") or {}),
+        **task_fields(info),
         "params": params,
         "flops": flops,
         "data": {"name": info["name"], "config": info.get("config") or {"name": info["name"]}},

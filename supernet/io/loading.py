@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from supernet.core.task import Task
 from supernet.data.datasets import DataBundle, load_data
 from supernet.errors import UsageError
 from supernet.io.checkpoint import LoadedSupernet, data_config, load_supernet
@@ -32,5 +33,7 @@ def load_for_scoring(
     supernet = ckpt if isinstance(ckpt, LoadedSupernet) else load_supernet(ckpt)
     if bundle is None:
         bundle = load_data(dict(data_cfg) if data_cfg is not None else data_config(supernet, data_overrides))
+    # Its outputs are read in the units, and scored with the class weights, the supernet learned.
+    bundle.adopt_task(Task.from_dict(supernet.data.get("task")), "the supernet")
     supernet.model.calibrate(bundle.train_x)
     return supernet, bundle

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 import yaml
 from torch import nn
 
+from supernet.core.task import Task
 from supernet.data.datasets import Normalize, first_line
 from supernet.errors import UsageError
 from supernet.io.checkpoint import file_sha256
@@ -30,12 +31,17 @@ PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin", ".tar")
 
 
 class Subnet(nn.Module):
-    """A plain MLP with its input normalisation: raw inputs ``(N, ...)`` in, logits out.
+    """A plain MLP with its input normalisation: raw inputs ``(N, ...)`` in, logits (or, for a
+    regression, values in the targets' own units) out.
 
     ``forward(raw)`` flattens to ``(N, in_features)``, normalises with the saved mean/std and runs
     ``mlp``; ``mlp(x)`` takes already-normalised inputs (what `supernet.data.datasets.load_data` returns).
     ``preprocess(inputs)`` turns a DataFrame (tabular exports) or images (image-folder exports)
-    into the raw features ``forward`` expects, using the saved preprocess spec.
+    into the raw features ``forward`` expects, using the saved preprocess spec; ``predict(inputs)``
+    does both and returns values, or class labels (``predict_proba``: probabilities).
+
+    A regression export's last Linear layer has the targets' de-standardisation folded in
+    (`fold_output_scale`); training runs on the unfolded (standardised) form.
     """
 
     def __init__(
@@ -82,6 +88,38 @@ class Subnet(nn.Module):
 
         return raw_features(self.meta.get("preprocess") or {}, inputs)
 
+    @property
+    def task(self) -> Task:
+        return Task.from_dict(self.meta.get("task"))
+
+    @torch.no_grad()
+    def predict(self, inputs: Any) -> Any:
+        """Values ``(N,)`` (one target) or ``(N, T)`` for a regression; class labels (the class
+        names, as a numpy array) for a classification. `inputs`: a DataFrame (tabular exports),
+        raw features as a tensor or array, or images (image-folder exports)."""
+        outputs = self(self._raw(inputs)).cpu()
+        if self.task.is_regression:
+            values = outputs.numpy()
+            return values[:, 0] if values.shape[1] == 1 else values
+        import numpy as np
+
+        names = list(self.meta.get("class_names") or range(self.num_classes))
+        return np.asarray(names)[outputs.argmax(-1).numpy()]
+
+    @torch.no_grad()
+    def predict_proba(self, inputs: Any) -> Any:
+        """Class probabilities ``(N, classes)`` as a numpy array (classification only)."""
+        if self.task.is_regression:
+            raise UsageError("predict_proba: this subnet is a regression; use predict")
+        return self(self._raw(inputs)).softmax(-1).cpu().numpy()
+
+    def _raw(self, inputs: Any) -> torch.Tensor:
+        if isinstance(inputs, torch.Tensor):
+            return inputs.float()
+        if type(inputs).__module__.startswith("numpy"):
+            return torch.as_tensor(inputs, dtype=torch.float32)
+        return self.preprocess(inputs)
+
     def weights(self) -> dict[str, torch.Tensor]:
         """The tensors saved in ``model.safetensors`` (contiguous CPU copies)."""
         state = self.state_dict()
@@ -89,6 +127,22 @@ class Subnet(nn.Module):
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.layers.parameters())
+
+
+@torch.no_grad()
+def fold_output_scale(model: Subnet, task: Task, inverse: bool = False) -> None:
+    """Fold a regression's de-standardisation ``y = out * std + mean`` into `model`'s last Linear
+    layer, in place (``inverse``: take it out again, back to the standardised form it trains in)."""
+    if not task.is_regression:
+        return
+    last = model.layers[-1]
+    mean, std = task.scale_tensors(last.bias)
+    if inverse:
+        last.weight.div_(std[:, None])
+        last.bias.sub_(mean).div_(std)
+    else:
+        last.weight.mul_(std[:, None])
+        last.bias.mul_(std).add_(mean)
 
 
 def expected_shapes(meta: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
@@ -211,7 +265,8 @@ def _read_meta(path: Path, key: str) -> dict[str, Any]:
             f"{key}={path}: missing or malformed field ({type(exc).__name__}: {exc}); it needs arch, in_features, "
             "num_classes and normalization.mean/std"
         ) from None
-    if not arch or min(arch) < 1 or in_features < 1 or num_classes < 2:
+    least = 1 if Task.from_dict(meta.get("task")).is_regression else 2
+    if not arch or min(arch) < 1 or in_features < 1 or num_classes < least:
         raise UsageError(f"{key}={path}: arch={arch}, in_features={in_features}, num_classes={num_classes} are invalid")
     if not mean or len(mean) != len(std) or in_features % len(mean) or min(std) <= 0:
         raise UsageError(

@@ -9,8 +9,14 @@ a batch of archs, scores them with an evaluator and tells it the records::
     strategy.tell(archs, evaluator.evaluate(archs))
     json.dumps(strategy.state_dict())            # resumable, no pickle
 
-A record is a dict with ``val_acc``, ``params``, ``flops``, optionally ``latency_ms``, and
-``feasible`` (set by the runner: latency is only known after measurement).
+A record is a dict with the search metric's field (``val_acc`` for accuracy, ``val_rmse``, ...;
+`supernet.core.metrics`), ``params``, ``flops``, optionally ``latency_ms``, and ``feasible`` (set
+by the runner: latency is only known after measurement).
+
+Objectives (``search.objectives``): exactly one score, plus any of params, flops, latency_ms.
+``val_acc`` there means "the search metric" (``search.metric``), so the default ``[val_acc]``
+optimises RMSE on a regression task; the metric's own field (``val_rmse``) works too, another
+metric's field is refused (`score_objectives`).
 """
 
 from __future__ import annotations
@@ -20,12 +26,18 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from supernet.core.metrics import METRIC_KEYS, METRICS, Metric
 from supernet.core.space import Arch, SearchSpace, as_arch
 from supernet.errors import UsageError
 from supernet.files import conf_node, to_plain
 
-# +1: maximised, -1: minimised.
-OBJECTIVES: dict[str, int] = {"val_acc": 1, "params": -1, "flops": -1, "latency_ms": -1}
+# The costs an objective can name besides the score; +1: maximised, -1: minimised.
+COSTS: dict[str, int] = {"params": -1, "flops": -1, "latency_ms": -1}
+# Every objective and its direction: each metric's record field (val_acc first), then the costs.
+OBJECTIVES: dict[str, int] = {**METRIC_KEYS, **COSTS}
+# The field ``val_acc`` names in search.objectives whatever the metric: "the search metric".
+SCORE_ALIAS = "val_acc"
+METRIC_BY_KEY: dict[str, Metric] = {m.key: m for m in METRICS.values()}
 
 # Keys every strategy reads (conf/blocks/search.yaml); each strategy adds its own in
 # `Strategy.defaults` (conf/search/<name>.yaml). The finetune settings re-rank the finalists and never
@@ -198,32 +210,73 @@ def propose(
 
 # ---------------------------------------------------------------------------- objectives
 def check_objectives(objectives: Sequence[str]) -> list[str]:
+    """Known names, exactly one score (a metric's field), none twice."""
     objectives = [str(o) for o in objectives]
     for o in objectives:
         if o not in OBJECTIVES:
             raise UsageError(
-                f"search.objectives contains unknown objective {o!r}: use val_acc and any of "
-                f"{[k for k in OBJECTIVES if k != 'val_acc']}"
+                f"search.objectives contains unknown objective {o!r}: use val_acc (the search metric) and any of "
+                f"{list(COSTS)}"
             )
-    if "val_acc" not in objectives:
+    scores = [o for o in objectives if o in METRIC_KEYS]
+    if not scores:
         raise UsageError(f"search.objectives={objectives} must include val_acc, e.g. [val_acc, params]")
     if len(set(objectives)) != len(objectives):
         raise UsageError(f"search.objectives={objectives} lists an objective twice")
+    if len(scores) > 1:
+        raise UsageError(
+            f"search.objectives={objectives} names {len(scores)} scores ({scores}): keep one, val_acc (the search "
+            "metric, search.metric), with any of params, flops, latency_ms"
+        )
     return objectives
 
 
+def score_objectives(objectives: Sequence[str], metric: Metric | None = None) -> list[str]:
+    """The objectives with ``val_acc`` read as the search `metric`'s field (accuracy when None):
+    ``[val_acc, params]`` -> ``[val_rmse, params]`` under rmse. The metric's own field stays; a
+    different metric's field is a `UsageError`."""
+    metric = metric or METRICS["accuracy"]
+    out = []
+    for o in check_objectives(objectives):
+        if o in METRIC_KEYS and o not in (SCORE_ALIAS, metric.key):
+            raise UsageError(
+                f"search.objectives names {o} but the search metric is {metric.name} ({metric.key}): use val_acc "
+                f"(the search metric) or set search.metric={METRIC_BY_KEY[o].name}"
+            )
+        out.append(metric.key if o == SCORE_ALIAS else o)
+    return out
+
+
+def score_key(objectives: Sequence[str]) -> str:
+    """The score field among (resolved) `objectives`: ``val_acc``, ``val_rmse``, ..."""
+    return next((o for o in objectives if o in METRIC_KEYS), SCORE_ALIAS)
+
+
+def check_metric_name(name) -> None:
+    """``search.metric``: null (the task's default) or a known metric's name."""
+    if name is not None and str(name) not in METRICS:
+        raise UsageError(f"search.metric={name!r} is unknown; choose one of {sorted(METRICS)} or null")
+
+
 def minimised(record: Mapping, objectives: Sequence[str]) -> tuple[float, ...]:
-    """The record as a point to minimise (accuracy negated)."""
+    """The record as a point to minimise (a higher-is-better score negated)."""
     return tuple(-OBJECTIVES[o] * float(record[o]) for o in objectives)
 
 
-def fitness_key(record: Mapping) -> tuple:
+def signed(record: Mapping, key: str) -> float:
+    """The score `key` of `record`, larger is better (a lower-is-better metric negated)."""
+    value = float(record[key])
+    return value if METRIC_KEYS[key] > 0 else -value
+
+
+def fitness_key(record: Mapping, key: str = SCORE_ALIAS) -> tuple:
     """Single-objective order, larger is better: feasible first, then less budget violation,
-    then accuracy, then fewer params (a cheaper arch wins a tie)."""
+    then the score `key` in its direction (higher accuracy, lower RMSE), then fewer params (a
+    cheaper arch wins a tie)."""
     return (
         bool(record["feasible"]),
         -float(record.get("violation", 0.0)),
-        float(record["val_acc"]),
+        signed(record, key),
         -int(record["params"]),
     )
 
@@ -292,6 +345,11 @@ class Strategy:
     @property
     def multi_objective(self) -> bool:
         return len(self.objectives) > 1
+
+    @property
+    def score_key(self) -> str:
+        """The record field of the search metric (``val_acc``, ``val_rmse``, ...)."""
+        return score_key(self.objectives)
 
     @classmethod
     def check_config(cls, cfg: Mapping, space: SearchSpace) -> None:

@@ -6,6 +6,9 @@
     supernet-search ckpt_path=... search=bayes search.sampler=nsga2 \
         search.objectives=[val_acc,flops]
 
+Each objective goes to Optuna in its own direction (``val_acc`` maximised, ``val_rmse`` or
+``params`` minimised; `base.OBJECTIVES`), as the record holds it.
+
 The space seen by Optuna is fixed: ``depth`` and ``w0 .. w{depth_max-1}`` (integers on the width
 grid), all sampled every trial; layers beyond ``depth`` are inactive. A fixed space lets the
 multivariate TPE and the GP model every parameter jointly (a conditional space would fall back

@@ -6,6 +6,8 @@ mutation (a width changes, a layer is added or dropped), survival of the fittest
     supernet-search ckpt_path=... search.aging=true                 # regularized evolution
     supernet-search ckpt_path=... search.objectives=[val_acc,params] # NSGA-II, a Pareto front
 
+Fitness is the search metric in its direction (higher accuracy, lower RMSE; `base.fitness_key`).
+
 Generation 0 samples `population` archs within the budgets. Every later generation breeds
 `offspring` children (default: `population`): each picks a parent by `selection` (a tournament of
 `tournament` members, or uniformly among the best `parents`), crosses it with a second parent
@@ -89,7 +91,7 @@ class EvolutionStrategy(Strategy):
             # Larger is better, like `fitness_key`: lower front first, then less crowded.
             self._keys = [(-r, c) for r, c in zip(ranks, crowd, strict=True)]
         else:
-            self._keys = [fitness_key(r) for r in records]
+            self._keys = [fitness_key(r, self.score_key) for r in records]
         order = sorted(range(len(records)), key=lambda i: self._keys[i], reverse=True)
         self._elite = order[: int(self.cfg["parents"])]
 
@@ -115,7 +117,7 @@ class EvolutionStrategy(Strategy):
         members = list(unique.items())
         if not self.multi_objective:
             # sorted() is stable: among equals the older member stays ahead.
-            members.sort(key=lambda m: fitness_key(m[1]), reverse=True)
+            members.sort(key=lambda m: fitness_key(m[1], self.score_key), reverse=True)
             return members[: self.pop_size]
         # NSGA-II: whole fronts while they fit, then the least crowded of the next front.
         ranks, crowd = constrained_ranks([r for _, r in members], self.objectives)

@@ -1,18 +1,22 @@
 """What a search writes and returns: the chosen arch, the Pareto set, and the files in its run dir.
 
+Every score below is the search metric's record field, `key` (``val_acc`` for accuracy, the
+name supernet has always written; ``val_<name>`` for the others: ``val_rmse``, ``val_log_loss``),
+taken in its direction: "best" is the highest accuracy or the lowest RMSE.
+
   history.csv     every scored arch in order: arch "256-128", depth, params, flops, latency_ms
-                  (when measured), val_acc, val_acc_subset (``search.fidelity=subset``; val_acc
-                  is empty for an arch never promoted to the full split), generation, feasible;
+                  (when measured), <key>, <key>_subset (``search.fidelity=subset``; <key> is
+                  empty for an arch never promoted to the full split), generation, feasible;
                   rewritten after each generation
   pareto.json     the non-dominated set over the objectives (feasible archs only)
   best/arch.yaml  the chosen arch, its figures, the search settings and the space
-  pareto.png      accuracy against each cost, the front and the chosen arch (`pareto_figure`)
+  pareto.png      the score against each cost, the front and the chosen arch (`pareto_figure`)
   finetune.csv    the re-ranked finalists, with ``search.finetune.top`` (supernet/search/rerank.py)
 
-TensorBoard (a `SummaryWriter`-like `writer`): search/best_val_acc and search/mean_val_acc of each
-generation's batch, search/best_so_far against the number of evaluations, search/hypervolume
-(several objectives; objectives scaled to [0, 1], reference point 1.1) and the figure
-(`search/pareto`). See docs/experiments/search.md.
+TensorBoard (a `SummaryWriter`-like `writer`): search/best_<key> and search/mean_<key> of each
+generation's batch (search/best_val_acc for accuracy), search/best_so_far against the number of
+evaluations, search/hypervolume (several objectives, scaled as `hypervolume_of` says, reference
+point 1.1) and the figure (`search/pareto`). See docs/experiments/search.md.
 
 Only full-split scores decide anything here (`full_scored`): an arch scored on the subset alone
 is never chosen, never on the front, never a finalist and not in the hypervolume.
@@ -29,35 +33,40 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from supernet.core.metrics import METRIC_KEYS, METRICS
 from supernet.core.space import Arch, SearchSpace, arch_str
 from supernet.files import atomic_write_text
-from supernet.search.base import Constraints, fitness_key, minimised
+from supernet.search.base import METRIC_BY_KEY, SCORE_ALIAS, Constraints, fitness_key, minimised, score_key, signed
 from supernet.search.pareto import hypervolume, pareto_front
-from supernet.search.rerank import rerank
+from supernet.search.rerank import finetuned_key, rerank
 
 HV_REF = 1.1
+# What a record shows, in this order; a record holds one metric's fields (accuracy's come first).
 PUBLIC_KEYS = (
-    "arch", "depth", "params", "flops", "latency_ms", "val_acc", "val_acc_subset", "finetuned_acc", "finetuned_loss",
+    "arch", "depth", "params", "flops", "latency_ms",
+    *(k for key in METRIC_KEYS for k in (key, f"{key}_subset")),
+    *(finetuned_key(m) for m in METRICS.values()), "finetuned_loss",
     "feasible", "generation",
 )  # fmt: skip
 
 
 # ---------------------------------------------------------------------------- choosing
-def full_scored(history: list[dict]) -> list[dict]:
-    """The records with a full-split val_acc (all of them at ``search.fidelity=full``)."""
-    return [r for r in history if r["val_acc"] is not None]
+def full_scored(history: list[dict], key: str = SCORE_ALIAS) -> list[dict]:
+    """The records with a full-split score `key` (all of them at ``search.fidelity=full``)."""
+    return [r for r in history if r[key] is not None]
 
 
 def choose_best(history: list[dict], objectives: list[str]) -> dict | None:
-    """Single objective: the best feasible val_acc. Several: the highest-val_acc member of the
+    """Single objective: the best feasible score. Several: the best-scoring member of the
     feasible front (which is the same arch). No feasible arch: the one nearest the budgets."""
-    history = full_scored(history)
+    key = score_key(objectives)
+    history = full_scored(history, key)
     if not history:
         return None
     feasible = [r for r in history if r["feasible"]]
     if feasible and len(objectives) > 1:
-        return max((feasible[i] for i in _front(feasible, objectives)), key=fitness_key)
-    return max(history, key=fitness_key)
+        return max((feasible[i] for i in _front(feasible, objectives)), key=lambda r: fitness_key(r, key))
+    return max(history, key=lambda r: fitness_key(r, key))
 
 
 def _front(records: list[dict], objectives: list[str]) -> list[int]:
@@ -65,35 +74,52 @@ def _front(records: list[dict], objectives: list[str]) -> list[int]:
 
 
 def pareto_set(history: list[dict], objectives: list[str]) -> list[dict]:
-    """The non-dominated feasible records, best val_acc first."""
-    feasible = [r for r in full_scored(history) if r["feasible"]]
+    """The non-dominated feasible records, best score first."""
+    key = score_key(objectives)
+    feasible = [r for r in full_scored(history, key) if r["feasible"]]
     front = [feasible[i] for i in _front(feasible, objectives)]
-    return sorted(front, key=fitness_key, reverse=True)
+    return sorted(front, key=lambda r: fitness_key(r, key), reverse=True)
 
 
 def finalists(history: list[dict], objectives: list[str], top: int) -> list[dict]:
-    """The `top` best feasible records by val_acc (several objectives: of the Pareto front)."""
+    """The `top` best feasible records by score (several objectives: of the Pareto front)."""
     if len(objectives) > 1:
         return pareto_set(history, objectives)[:top]
-    return sorted((r for r in full_scored(history) if r["feasible"]), key=fitness_key, reverse=True)[:top]
+    key = score_key(objectives)
+    feasible = (r for r in full_scored(history, key) if r["feasible"])
+    return sorted(feasible, key=lambda r: fitness_key(r, key), reverse=True)[:top]
 
 
 def hypervolume_of(
     space: SearchSpace, history: list[dict], objectives: list[str], latency_scale: float | None
 ) -> float:
-    """Hypervolume of the feasible front with every objective scaled to about [0, 1]:
-    1 - val_acc, params and FLOPs over the largest arch's, latency over the first generation's
-    slowest; reference point 1.1 in each."""
+    """Hypervolume of the feasible front with every objective scaled to about [0, 1], reference
+    point 1.1 in each: params and FLOPs over the largest arch's, latency over the first
+    generation's slowest. The score: ``1 - value`` for a higher-is-better metric (accuracy,
+    balanced accuracy, ROC AUC, F1 in [0, 1]; for r2, 1 - r2 is the unexplained fraction of the
+    variance); a lower-is-better one (RMSE, MAE, log loss) over the worst value of the first
+    generation (generation 0's full-split scores, fixed once the search has started, so the
+    hypervolumes of later generations stay comparable; archs worse than 1.1 times it add nothing)."""
+    key = score_key(objectives)
     scale = {
         "params": space.params(space.largest()),
         "flops": space.flops(space.largest()),
         "latency_ms": latency_scale or 1.0,
+        key: metric_scale(history, key),
     }
     points = []
-    for r in full_scored(history):
+    for r in full_scored(history, key):
         if r["feasible"]:
-            points.append([1.0 - r["val_acc"] if o == "val_acc" else r[o] / scale[o] for o in objectives])
+            points.append([1.0 - r[o] if o == key and METRIC_KEYS[key] > 0 else r[o] / scale[o] for o in objectives])
     return hypervolume(points, [HV_REF] * len(objectives))
+
+
+def metric_scale(history: list[dict], key: str) -> float:
+    """What a lower-is-better score is divided by in the hypervolume: the worst full-split value
+    of generation 0 (1 when there is none, or it is not positive)."""
+    first = [abs(float(r[key])) for r in full_scored(history, key) if r.get("generation", 0) == 0]
+    worst = max(first, default=0.0)
+    return worst if worst > 0 else 1.0
 
 
 def public(record: Mapping) -> dict:
@@ -111,20 +137,22 @@ def csv_text(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     return buf.getvalue()
 
 
-def write_history(path: Path, history: list[dict]) -> None:
+def write_history(path: Path, history: list[dict], key: str = SCORE_ALIAS) -> None:
+    """history.csv; `key`: the search metric's field (``val_acc``, ``val_rmse``, ...)."""
     with_latency = any("latency_ms" in r for r in history)
     columns = ["evaluation", "arch", "depth", "params", "flops"]
     columns += ["latency_ms"] if with_latency else []
-    columns += ["val_acc"] + (["val_acc_subset"] if any("val_acc_subset" in r for r in history) else [])
+    columns += [key] + ([f"{key}_subset"] if any(f"{key}_subset" in r for r in history) else [])
     columns += ["generation", "feasible"]
     rows = ({**r, "arch": arch_str(r["arch"])} for r in history)
     atomic_write_text(path, csv_text(columns, ([row.get(c, "") for c in columns] for row in rows)))
 
 
-def write_finetune(path: Path, rows: Sequence[dict]) -> None:
-    """finetune.csv: the re-ranked finalists, in their inherited order."""
+def write_finetune(path: Path, rows: Sequence[dict], key: str = SCORE_ALIAS) -> None:
+    """finetune.csv: the re-ranked finalists, in their inherited order (`key`: the search metric's field)."""
+    tuned = finetuned_key(METRIC_BY_KEY[key])
     columns = [
-        "arch", "params", "flops", "val_acc", "finetuned_acc", "finetuned_loss", "inherited_rank", "finetuned_rank",
+        "arch", "params", "flops", key, tuned, "finetuned_loss", "inherited_rank", "finetuned_rank",
     ]  # fmt: skip
     lines = ([arch_str(r["arch"]) if c == "arch" else r[c] for c in columns] for r in rows)
     atomic_write_text(path, csv_text(columns, lines))
@@ -155,23 +183,26 @@ def log_generation(
     generation: int,
 ) -> None:
     """One log line per generation, and its TensorBoard scalars when there is a `writer`."""
+    key = score_key(cfg["objectives"])
     best = choose_best(history, cfg["objectives"])
-    feasible_acc = [r["val_acc"] for r in full_scored(records) if r["feasible"]]
+    feasible = [r for r in full_scored(records, key) if r["feasible"]]
     logger.info(
-        "generation %d: %d/%d evaluated, best %.4f %s",
+        "generation %d: %d/%d evaluated, best %s %.4f %s",
         generation,
         len(history),
         cfg["budget"],
-        best["val_acc"] if best else float("nan"),
+        key,
+        best[key] if best else float("nan"),
         best["arch"] if best else None,
     )
     if writer is None:
         return
-    if feasible_acc:
-        writer.add_scalar("search/best_val_acc", max(feasible_acc), generation)
-        writer.add_scalar("search/mean_val_acc", sum(feasible_acc) / len(feasible_acc), generation)
+    if feasible:
+        values = [r[key] for r in feasible]
+        writer.add_scalar(f"search/best_{key}", max(feasible, key=lambda r: signed(r, key))[key], generation)
+        writer.add_scalar(f"search/mean_{key}", sum(values) / len(values), generation)
     if best is not None and best["feasible"]:
-        writer.add_scalar("search/best_so_far", best["val_acc"], len(history))
+        writer.add_scalar("search/best_so_far", best[key], len(history))
     if len(cfg["objectives"]) > 1:
         hv = hypervolume_of(space, history, cfg["objectives"], runner["latency_scale"])
         writer.add_scalar("search/hypervolume", hv, generation)
@@ -191,20 +222,24 @@ def rerank_finalists(
     chosen = finalists(history, list(cfg["objectives"]), top) if rescore is not None and top > 0 else []
     if not chosen:
         return None
+    key = score_key(cfg["objectives"])
+    metric = METRIC_BY_KEY[key]
     started = time.perf_counter()
-    reranked = rerank(chosen, rescore, cfg["finetune"]["score"])
+    reranked = rerank(chosen, rescore, cfg["finetune"]["score"], metric)
     reranked["wall_s"] = round(time.perf_counter() - started, 3)
     best = reranked["best"]
-    write_finetune(out_dir / "finetune.csv", reranked["finalists"])
+    write_finetune(out_dir / "finetune.csv", reranked["finalists"], key)
     logger.info(
-        "fine-tune re-ranking of the top %d in %.1f s: chose %s (val loss %.4f, acc %.4f after the fine-tune; "
-        "#%d by inherited val_acc)",
+        "fine-tune re-ranking of the top %d in %.1f s: chose %s (val loss %.4f, %s %.4f after the fine-tune; "
+        "#%d by inherited %s)",
         len(chosen),
         reranked["wall_s"],
         arch_str(best["arch"]),
         best["finetuned_loss"],
-        best["finetuned_acc"],
+        "acc" if metric.name == "accuracy" else metric.name,
+        best[finetuned_key(metric)],
         best["inherited_rank"],
+        key,
     )
     return reranked
 
@@ -218,11 +253,12 @@ def result_doc(
     best: dict | None,
     reranked: dict | None,
 ) -> dict:
-    """The search's result (result.json's search fields)."""
+    """The search's result (result.json's search fields); `cfg` holds the resolved objectives."""
     objectives = list(cfg["objectives"])
     result = {
         "strategy": cfg["strategy"],
         "seed": int(seed),
+        "metric": METRIC_BY_KEY[score_key(objectives)].name,
         "objectives": objectives,
         "constraints": cfg["constraints"],
         "budget": cfg["budget"],
@@ -244,7 +280,8 @@ def result_doc(
     if len(objectives) > 1:
         result["hypervolume"] = hypervolume_of(space, history, objectives, runner["latency_scale"])
     if cfg.get("fidelity") == "subset":
-        result["fidelity"] = {"fidelity": "subset", **cfg["subset"], "promoted": len(full_scored(history))}
+        promoted = len(full_scored(history, score_key(objectives)))
+        result["fidelity"] = {"fidelity": "subset", **cfg["subset"], "promoted": promoted}
     return result
 
 
@@ -254,37 +291,37 @@ def pareto_figure(
     best: dict | None,
     constraints: Constraints | None = None,
 ):
-    """Accuracy against each cost (params, FLOPs, latency when measured): every scored arch,
-    the accuracy/cost front of the feasible ones highlighted, the chosen arch starred."""
+    """The score (the search metric) against each cost (params, FLOPs, latency when measured):
+    every scored arch, the score/cost front of the feasible ones highlighted, the chosen arch starred."""
     from matplotlib.figure import Figure  # no pyplot: no global state, no display needed
 
     costs = ["params", "flops"] + (["latency_ms"] if any("latency_ms" in r for r in history) else [])
     limits = (constraints or Constraints()).to_dict()
     fig = Figure(figsize=(4.2 * len(costs), 3.6), layout="constrained")
     axes = fig.subplots(1, len(costs), squeeze=False)[0]
+    key = score_key(objectives)
     for ax, cost in zip(axes, costs, strict=True):
-        _cost_panel(ax, history, cost, best, limits.get(f"max_{cost}"))
+        _cost_panel(ax, history, (key, cost), best, limits.get(f"max_{cost}"))
     axes[0].legend(fontsize=7, loc="lower right")
     fig.suptitle(f"{len(history)} archs, objectives {objectives}", fontsize=9)
     return fig
 
 
-def _cost_panel(ax, history: list[dict], cost: str, best: dict | None, limit: float | None) -> None:
-    """One panel of `pareto_figure`: val_acc against `cost` (log scale), the budget dashed."""
+def _cost_panel(ax, history: list[dict], axes: tuple[str, str], best: dict | None, limit: float | None) -> None:
+    """One panel of `pareto_figure`: the score `key` against `cost` (log scale), the budget dashed."""
     from matplotlib.ticker import NullFormatter
 
+    key, cost = axes
     ok = [r for r in history if r["feasible"]]
     bad = [r for r in history if not r["feasible"]]
-    ax.scatter([r[cost] for r in ok], [r["val_acc"] for r in ok], s=8, c="0.6", label="feasible")
+    ax.scatter([r[cost] for r in ok], [r[key] for r in ok], s=8, c="0.6", label="feasible")
     if bad:
-        ax.scatter(
-            [r[cost] for r in bad], [r["val_acc"] for r in bad], s=8, c="tab:red", marker="x", label="over budget"
-        )
-    front = sorted((ok[i] for i in _front(ok, ["val_acc", cost])), key=lambda r: r[cost])
-    ax.plot([r[cost] for r in front], [r["val_acc"] for r in front], "o-", c="tab:blue", ms=4, label="front")
+        ax.scatter([r[cost] for r in bad], [r[key] for r in bad], s=8, c="tab:red", marker="x", label="over budget")
+    front = sorted((ok[i] for i in _front(ok, [key, cost])), key=lambda r: r[cost])
+    ax.plot([r[cost] for r in front], [r[key] for r in front], "o-", c="tab:blue", ms=4, label="front")
     if best is not None:
         ax.scatter(
-            [best[cost]], [best["val_acc"]], marker="*", s=160, c="tab:orange", zorder=5,
+            [best[cost]], [best[key]], marker="*", s=160, c="tab:orange", zorder=5,
             label=f"chosen {arch_str(best['arch'])}",
         )  # fmt: skip
     if limit is not None:
@@ -292,7 +329,7 @@ def _cost_panel(ax, history: list[dict], cost: str, best: dict | None, limit: fl
     ax.set_xscale("log")
     ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels overlap on short ranges
     ax.set_xlabel(cost)
-    ax.set_ylabel("val_acc (inherited weights)")
+    ax.set_ylabel(f"{key} (inherited weights)")
     ax.grid(alpha=0.3)
 
 
@@ -313,7 +350,8 @@ def write_outputs(
     if best is not None:
         write_best(out_dir / "best" / "arch.yaml", space, cfg, seed, best)
     if plot and history:
-        fig = pareto_figure(full_scored(history), objectives, best, Constraints.from_cfg(cfg["constraints"]))
+        scored = full_scored(history, score_key(objectives))
+        fig = pareto_figure(scored, objectives, best, Constraints.from_cfg(cfg["constraints"]))
         fig.savefig(out_dir / "pareto.png", dpi=120)
         if writer is not None:
             writer.add_figure("search/pareto", fig, global_step=len(history), close=False)

@@ -10,8 +10,11 @@ the arch can still end within max_params/max_flops with the remaining layers at 
 (params and FLOPs grow with every width, so this is exact and every sample is feasible). A
 measured latency over max_latency_ms is a *penalty*: the reward drops below every feasible one.
 
-Reward: val_acc; with more objectives, minus `cost_weight` times each cost scaled to [0, 1]
-(params and FLOPs by the largest arch's, latency by the slowest of the first batch).
+Reward: the search metric, ``sign * value``: accuracy (or any higher-is-better metric) as it
+is; a lower-is-better metric (RMSE, log loss) negated and divided by the worst value of the first
+batch (so about -1 .. 0, whatever the targets' units). With more objectives, minus `cost_weight`
+times each cost scaled to [0, 1] (params and FLOPs by the largest arch's, latency by the first
+scored arch's).
 Update per batch: loss = -mean((reward - baseline) * log p(arch)) - entropy_weight * entropy,
 one Adam step; the baseline is a moving average of batch rewards (`baseline_decay`). Archs
 already scored are re-drawn a few times, so the budget goes to new archs.
@@ -27,6 +30,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from supernet.core.metrics import METRIC_KEYS
 from supernet.core.space import Arch, SearchSpace, as_arch
 from supernet.errors import UsageError
 from supernet.search.base import Strategy, allowed_widths, check_range, propose, strategy_defaults
@@ -67,6 +71,7 @@ class RLStrategy(Strategy):
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=float(self.cfg["lr"]))
         self.baseline: float | None = None
         self.latency_scale: float | None = None
+        self.metric_scale: float | None = None  # lower-is-better metrics: the first batch's worst value
         self.updates = 0
         self._pending: list[tuple[Arch, list[int]]] = []
         self._mask_cache: dict[tuple, list[bool]] = {}
@@ -174,6 +179,8 @@ class RLStrategy(Strategy):
         self._pending = []
         if not pending:
             return
+        if METRIC_KEYS[self.score_key] < 0 and self.metric_scale is None:
+            self.metric_scale = max(max(abs(float(r[self.score_key])) for r in records), 1e-12)
         rewards = [self.reward(r) for r in records]
         mean = sum(rewards) / len(rewards)
         baseline = mean if self.baseline is None else self.baseline
@@ -189,8 +196,8 @@ class RLStrategy(Strategy):
         self.updates += 1
 
     def reward(self, record: Mapping) -> float:
-        reward = float(record["val_acc"])
-        costs = [o for o in self.objectives if o != "val_acc"]
+        reward = self._score(record)
+        costs = [o for o in self.objectives if o != self.score_key]
         if "latency_ms" in costs and self.latency_scale is None:
             self.latency_scale = max(float(record["latency_ms"]), 1e-9)
         scale = {
@@ -204,6 +211,15 @@ class RLStrategy(Strategy):
             reward -= 1.0 + float(record.get("violation", 0.0))
         return reward
 
+    def _score(self, record: Mapping) -> float:
+        """The metric part of the reward (see the module docstring)."""
+        value = float(record[self.score_key])
+        if METRIC_KEYS[self.score_key] > 0:
+            return value
+        if self.metric_scale is None:
+            self.metric_scale = max(abs(value), 1e-12)
+        return -value / self.metric_scale
+
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict:
         d = super().state_dict()
@@ -211,6 +227,8 @@ class RLStrategy(Strategy):
         d["optimizer"] = _jsonify(self.optimizer.state_dict())
         d["baseline"] = self.baseline
         d["latency_scale"] = self.latency_scale
+        if self.metric_scale is not None:  # lower-is-better metrics only: accuracy's state stays as it was
+            d["metric_scale"] = self.metric_scale
         d["updates"] = self.updates
         return d
 
@@ -223,6 +241,7 @@ class RLStrategy(Strategy):
         self.optimizer.load_state_dict(opt)
         self.baseline = d["baseline"]
         self.latency_scale = d["latency_scale"]
+        self.metric_scale = d.get("metric_scale")
         self.updates = int(d["updates"])
         self._pending = []
 

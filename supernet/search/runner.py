@@ -4,9 +4,12 @@
     cfg = validate_search_config(cfg.search, space)   # before loading data: fail fast
     result = run_search(space, evaluator, cfg, out_dir, seed=0, resume=True, hooks=SearchHooks(writer=writer))
 
-`evaluator.evaluate(archs) -> list[dict]` scores archs (``val_acc``, ``params``, ``flops`` and
-``latency_ms`` when `needs_latency(cfg)`). The budget counts distinct archs scored: an arch the
-search has already scored is answered from the history and costs nothing.
+`evaluator.evaluate(archs) -> list[dict]` scores archs (the search metric's field, ``params``,
+``flops`` and ``latency_ms`` when `needs_latency(cfg)`). The metric is the evaluator's ``metric``
+attribute (a `supernet.core.metrics.Metric`; accuracy, field ``val_acc``, for an evaluator
+without one); ``val_acc`` in ``search.objectives`` stands for it (`base.score_objectives`). The
+budget counts distinct archs scored: an arch the search has already scored is answered from the
+history and costs nothing.
 
 After each generation the state (`supernet.search.state`) and history.csv are saved, so a killed
 search leaves a usable record and `run_search(..., resume=True)` on the same `out_dir` replays the
@@ -24,10 +27,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from supernet.core.metrics import METRICS, Metric
 from supernet.core.space import Arch, SearchSpace, as_arch
 from supernet.errors import UsageError
 from supernet.files import to_plain
-from supernet.search.base import COMMON_DEFAULTS, Constraints, Strategy, check_objectives, check_range
+from supernet.search.base import (
+    COMMON_DEFAULTS,
+    Constraints,
+    Strategy,
+    check_metric_name,
+    check_objectives,
+    check_range,
+    score_objectives,
+)
 from supernet.search.report import (
     choose_best,
     log_generation,
@@ -39,7 +51,7 @@ from supernet.search.report import (
 )
 from supernet.search.rerank import check_finetune
 from supernet.search.state import STATE_FILE, LoopState, fingerprint, load_state, save_state
-from supernet.search.subset import check_fidelity, fitness_view, promoted, stratified_rows, subset_rows
+from supernet.search.subset import check_fidelity, fitness_view, promoted, random_rows, stratified_rows, subset_rows
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +68,10 @@ MAX_STALL = 50
 
 
 class Evaluator(Protocol):
-    """``evaluate`` is all a full-fidelity search needs; ``search.fidelity=subset`` also calls
-    ``labels()`` (the validation labels, for the stratified subset) and ``subset(rows)`` (an
-    evaluator of the same model on those rows)."""
+    """``evaluate`` is all a full-fidelity search needs (and, optionally, ``metric``: what its
+    records score; accuracy when absent); ``search.fidelity=subset`` also calls ``labels()`` (the
+    validation labels, for the stratified subset) and ``subset(rows)`` (an evaluator of the same
+    model on those rows)."""
 
     def evaluate(self, archs: list[Arch]) -> list[dict]: ...
 
@@ -88,6 +101,9 @@ def validate_search_config(cfg: Mapping, space: SearchSpace) -> dict:
     if isinstance(full["objectives"], str):
         full["objectives"] = [full["objectives"]]
     full["objectives"] = check_objectives(full["objectives"])
+    check_metric_name(full.get("metric"))
+    if full.get("metric") is not None:  # named: its objectives can be checked now; null waits for the task
+        score_objectives(full["objectives"], METRICS[str(full["metric"])])
     constraints = Constraints.from_cfg(full.get("constraints"))
     constraints.check_space(space)
     full["constraints"] = constraints.to_dict()
@@ -108,11 +124,24 @@ def needs_latency(cfg: Mapping) -> bool:
     )
 
 
-def make_strategy(space: SearchSpace, cfg: Mapping, seed: int) -> Strategy:
+def make_strategy(space: SearchSpace, cfg: Mapping, seed: int, metric: Metric | None = None) -> Strategy:
+    """The strategy of `cfg`, optimising `metric` (accuracy when None) and the costs it names."""
     cfg = validate_search_config(cfg, space)
     cls = strategy_class(cfg["strategy"])
     constraints = Constraints.from_cfg(cfg["constraints"])
-    return cls(space, cfg, constraints, list(cfg["objectives"]), seed)
+    return cls(space, cfg, constraints, score_objectives(cfg["objectives"], metric), seed)
+
+
+def search_metric(evaluator: Evaluator, cfg: Mapping) -> Metric:
+    """What the search optimises: the evaluator's metric, which a named ``search.metric`` must be."""
+    metric = getattr(evaluator, "metric", None) or METRICS["accuracy"]
+    named = cfg.get("metric")
+    if named is not None and str(named) != metric.name:
+        raise UsageError(
+            f"search.metric={named} but the evaluator scores {metric.name} ({type(evaluator).__name__}): "
+            f"use search.metric={metric.name} or an evaluator that scores {named}"
+        )
+    return metric
 
 
 # ---------------------------------------------------------------------------- the loop
@@ -165,11 +194,15 @@ class _Search:
             space, evaluator, cfg, out_dir, seed, hooks,
         )  # fmt: skip
         self.logger = hooks.logger or log
+        self.metric = search_metric(evaluator, cfg)
+        self.key = self.metric.key  # the score's record field: val_acc, val_rmse, ...
+        self.fingerprint = fingerprint(space, cfg, seed)  # the settings as given ([val_acc] stays)
+        # From here on the objectives name the metric's field: [val_acc, params] -> [val_rmse, params].
+        self.cfg = cfg = {**cfg, "objectives": score_objectives(cfg["objectives"], self.metric)}
         out_dir.mkdir(parents=True, exist_ok=True)
         self.constraints = Constraints.from_cfg(cfg["constraints"])
         self.budget = cfg["budget"]
-        self.strategy = make_strategy(space, cfg, seed)
-        self.fingerprint = fingerprint(space, cfg, seed)
+        self.strategy = make_strategy(space, cfg, seed, self.metric)
         self.loop = LoopState()
         self.by_arch: dict[Arch, dict] = {}
         self.subset_evaluator: Evaluator | None = None
@@ -188,7 +221,7 @@ class _Search:
                 len(self.loop.history),
                 self.budget,
             )
-            write_history(self.out_dir / "history.csv", self.loop.history)
+            write_history(self.out_dir / "history.csv", self.loop.history, self.key)
         elif resume:
             self.logger.info("no %s in %s: starting a new search", STATE_FILE, self.out_dir)
         self.by_arch = {as_arch(r["arch"]): r for r in self.loop.history}
@@ -207,7 +240,11 @@ class _Search:
         if self.loop.subset is None:
             labels = self.evaluator.labels()
             rows = subset_rows(self.cfg["subset"]["size"], len(labels))
-            self.loop.subset = stratified_rows(labels, rows, self.seed)
+            task = getattr(self.evaluator, "task", None)
+            if task is not None and task.is_regression:  # targets, not classes: a plain seeded sample
+                self.loop.subset = random_rows(len(labels), rows, self.seed)
+            else:
+                self.loop.subset = stratified_rows(labels, rows, self.seed)
         self.subset_evaluator = self.evaluator.subset(self.loop.subset)
 
     def generation(self) -> None:
@@ -221,10 +258,10 @@ class _Search:
             history.append(record)
             self.by_arch[arch] = record
         records = [self.by_arch[a] for a in archs]
-        self.strategy.tell(archs, [fitness_view(r) for r in records])
+        self.strategy.tell(archs, [fitness_view(r, self.key) for r in records])
         self._count(generation, bool(new))
         save_state(self.out_dir / STATE_FILE, self.fingerprint, self.loop, self.strategy.state_dict())
-        write_history(self.out_dir / "history.csv", history)
+        write_history(self.out_dir / "history.csv", history, self.key)
         log_generation(self.logger, self.hooks.writer, self.space, self.cfg, runner, records, history, generation)
         if self.hooks.on_generation is not None:
             self.hooks.on_generation(generation)
@@ -237,22 +274,22 @@ class _Search:
 
     def _score(self, new: list[Arch], generation: int) -> list[dict]:
         """The records of the new archs: scored on the full split, or (``fidelity=subset``) on the
-        subset, then on the full split for those `promoted` (the others keep ``val_acc: None``)."""
-        first = self.subset_evaluator or self.evaluator
-        raws = _evaluate(first, new)
+        subset, then on the full split for those `promoted` (the others keep ``<key>: None``)."""
+        first, key = self.subset_evaluator or self.evaluator, self.key
+        raws = _evaluate(first, new, key)
         records = [
-            _record(self.space, self.constraints, arch, raw, generation, len(self.loop.history) + 1 + i)
+            _record(self.space, self.constraints, arch, raw, generation, len(self.loop.history) + 1 + i, key)
             for i, (arch, raw) in enumerate(zip(new, raws, strict=True))
         ]
         if self.subset_evaluator is None:
             return records
         for r in records:
-            r["val_acc_subset"], r["val_acc"] = r["val_acc"], None
+            r[f"{key}_subset"], r[key] = r[key], None
         node = self.cfg["subset"]
         keep = promoted(records, self.loop.history, list(self.cfg["objectives"]), node["top"], node["margin"])
         chosen = [r for r, k in zip(records, keep, strict=True) if k]
-        for r, raw in zip(chosen, _evaluate(self.evaluator, [as_arch(r["arch"]) for r in chosen]), strict=True):
-            r["val_acc"] = float(raw["val_acc"])
+        for r, raw in zip(chosen, _evaluate(self.evaluator, [as_arch(r["arch"]) for r in chosen], key), strict=True):
+            r[key] = float(raw[key])
         return records
 
     def _count(self, generation: int, any_new: bool) -> None:
@@ -305,10 +342,15 @@ def _check_candidates(space: SearchSpace, constraints: Constraints, archs: list[
             raise RuntimeError(f"strategy {name} proposed an invalid candidate: {problem}")
 
 
-def _evaluate(evaluator: Evaluator, archs: list[Arch]) -> list[dict]:
+def _evaluate(evaluator: Evaluator, archs: list[Arch], key: str = "val_acc") -> list[dict]:
     scored = evaluator.evaluate(archs) if archs else []
     if len(scored) != len(archs):
         raise RuntimeError(f"the evaluator returned {len(scored)} records for {len(archs)} archs")
+    if scored and key not in scored[0]:
+        raise UsageError(
+            f"the search scores {key} but the evaluator's records hold {sorted(scored[0])}: give the evaluator "
+            "that metric (search.metric)"
+        )
     return scored
 
 
@@ -332,6 +374,7 @@ def _record(
     raw: Mapping,
     generation: int,
     evaluation: int,
+    key: str = "val_acc",
 ) -> dict:
     record = {
         "evaluation": evaluation,
@@ -339,7 +382,7 @@ def _record(
         "depth": len(arch),
         "params": int(raw.get("params", space.params(arch))),
         "flops": int(raw.get("flops", space.flops(arch))),
-        "val_acc": float(raw["val_acc"]),
+        key: float(raw[key]),
         "generation": generation,
     }
     if raw.get("latency_ms") is not None:

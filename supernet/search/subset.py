@@ -5,11 +5,15 @@ fixed, stratified subset of the validation split, and only those that can still 
     supernet-search ckpt_path=<run> search.fidelity=full          # every candidate on the full split
 
 The subset (`stratified_rows`) is drawn once per search from the search seed, class by class in
-the split's proportions, and saved in search_state.json, so a resume scores on the same rows.
-After a batch is scored on it, `promoted` picks the candidates the full split scores: the best
-``top`` fraction of the batch, and any candidate within ``margin`` of the leaders' subset scores
-(several objectives: whose point, its accuracy raised by ``margin``, no feasible scored arch
-dominates). Only full-split scores choose the best arch, the Pareto front and the finalists; a
+the split's proportions (regression: `random_rows`, a plain seeded sample), and saved in
+search_state.json, so a resume scores on the same rows. After a batch is scored on it, `promoted`
+picks the candidates the full split scores: the best ``top`` fraction of the batch, and any
+candidate within ``margin`` of the leaders' subset scores (several objectives: whose point, its
+score improved by ``margin``, no feasible scored arch dominates). The margin follows the metric's
+direction (`within_margin`): a higher-is-better metric (accuracy, r2) is raised by ``margin``; a
+lower-is-better one (RMSE, log loss, whose units are the data's) is lowered by the fraction
+``margin`` of itself. The subset score is the record's ``<key>_subset`` field (``val_acc_subset``
+for accuracy). Only full-split scores choose the best arch, the Pareto front and the finalists; a
 candidate never promoted is told to the strategy with its subset score. See supernet/search/runner.py.
 """
 
@@ -19,8 +23,9 @@ import math
 import random
 from collections.abc import Sequence
 
+from supernet.core.metrics import METRIC_KEYS
 from supernet.errors import UsageError
-from supernet.search.base import COMMON_DEFAULTS, constrained_ranks, fitness_key, minimised
+from supernet.search.base import COMMON_DEFAULTS, SCORE_ALIAS, constrained_ranks, fitness_key, minimised, score_key
 from supernet.search.pareto import dominates, pareto_front
 
 FIDELITIES = ("subset", "full")
@@ -79,40 +84,54 @@ def stratified_rows(labels: Sequence[int], n: int, seed: int) -> list[int]:
     return sorted(i for c in classes for i in rng.sample(by_class[c], quota[c]))
 
 
-def fitness_view(record: dict) -> dict:
-    """The record a strategy is told: its full-split val_acc, or its subset score if never promoted."""
-    if record.get("val_acc") is None:
-        return {**record, "val_acc": record["val_acc_subset"]}
+def random_rows(n_rows: int, n: int, seed: int) -> list[int]:
+    """`n` of `n_rows` row indices, sorted, drawn uniformly from `seed` (the subset of a regression
+    split, whose targets have no classes to stratify by)."""
+    rng = random.Random(f"search.subset:{int(seed)}")
+    return sorted(rng.sample(range(n_rows), n))
+
+
+def fitness_view(record: dict, key: str = SCORE_ALIAS) -> dict:
+    """The record a strategy is told: its full-split score `key`, or its subset score if never promoted."""
+    if record.get(key) is None:
+        return {**record, key: record[f"{key}_subset"]}
     return record
+
+
+def within_margin(value: float, key: str, margin: float) -> float:
+    """The subset score `value` improved by `margin` in the direction of `key`: plus `margin` when
+    higher is better, times ``1 - margin`` when lower is better (a relative margin: RMSE has units)."""
+    return value + margin if METRIC_KEYS[key] > 0 else value * (1.0 - margin)
 
 
 def promoted(batch: list[dict], history: list[dict], objectives: list[str], top: float, margin: float) -> list[bool]:
     """Which records of `batch` (new, scored on the subset) the full split scores: the best
     ``ceil(top * len(batch))`` by subset score (constrained dominance with several objectives),
     and any feasible one within `margin` of the subset scores of `history` and the batch."""
-    views = [fitness_view(r) for r in batch]
+    key = score_key(objectives)
+    views = [fitness_view(r, key) for r in batch]
     if len(objectives) > 1:
         ranks, crowd = constrained_ranks(views, objectives)
         order = sorted(range(len(batch)), key=lambda i: (ranks[i], -crowd[i], i))
     else:
-        order = sorted(range(len(batch)), key=lambda i: (_negated(fitness_key(views[i])), i))
+        order = sorted(range(len(batch)), key=lambda i: (_negated(fitness_key(views[i], key)), i))
     keep = [False] * len(batch)
     for i in order[: math.ceil(top * len(batch))]:
         keep[i] = True
-    leaders = _subset_front([*history, *batch], objectives)
+    leaders = _subset_front([*history, *batch], objectives, key)
     for i, r in enumerate(batch):
         if r["feasible"] and not keep[i]:
-            point = minimised({**r, "val_acc": r["val_acc_subset"] + margin}, objectives)
+            point = minimised({**r, key: within_margin(r[f"{key}_subset"], key, margin)}, objectives)
             keep[i] = not any(dominates(p, point) for p in leaders)
     return keep
 
 
-def _subset_front(records: list[dict], objectives: list[str]) -> list[tuple[float, ...]]:
+def _subset_front(records: list[dict], objectives: list[str], key: str) -> list[tuple[float, ...]]:
     """The feasible records' non-dominated points by subset score (one objective: the best)."""
     points = [
-        minimised({**r, "val_acc": r["val_acc_subset"]}, objectives)
+        minimised({**r, key: r[f"{key}_subset"]}, objectives)
         for r in records
-        if r["feasible"] and r.get("val_acc_subset") is not None
+        if r["feasible"] and r.get(f"{key}_subset") is not None
     ]
     return [points[i] for i in pareto_front(points)] if points else []
 

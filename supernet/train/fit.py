@@ -108,9 +108,10 @@ def _fit(cfg: DictConfig, out_dir: Path, bundle: DataBundle | None, ckpt: Path |
 
     started = time.perf_counter()
     bundle = bundle if bundle is not None else load_data(cfg.data)
+    bundle.task = bundle.task.with_loss(cfg.get("loss"))
     space = build_space(cfg.space, cfg.data, bundle.in_features, bundle.num_classes)
     module, datamodule = build_module(cfg, bundle, space)
-    trainer = build_trainer(cfg, out_dir)
+    trainer = build_trainer(cfg, out_dir, "rmse" if bundle.task.is_regression else "acc")
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
     result = {
         "task": "train",
@@ -159,8 +160,9 @@ def build_module(cfg: DictConfig, bundle: DataBundle, space: SearchSpace) -> tup
     return module, datamodule
 
 
-def build_trainer(cfg: DictConfig, out_dir: Path) -> pl.Trainer:
-    """``cfg.trainer`` with the run dir's checkpoints (atomic), TensorBoard and the callbacks."""
+def build_trainer(cfg: DictConfig, out_dir: Path, metric: str = "acc") -> pl.Trainer:
+    """``cfg.trainer`` with the run dir's checkpoints (atomic), TensorBoard and the callbacks;
+    `metric` names the reference nets' validation figure (``hp/<metric>_max``...)."""
     checkpoint = ModelCheckpoint(
         dirpath=out_dir / "checkpoints",
         filename="epoch{epoch:03d}",
@@ -177,7 +179,8 @@ def build_trainer(cfg: DictConfig, out_dir: Path) -> pl.Trainer:
     loggers = []
     if cfg.logger.name == "tensorboard":
         tb = TensorBoardLogger(save_dir=str(out_dir), name="", version="", default_hp_metric=False)
-        tb.log_hyperparams(plain_hparams(to_plain(cfg)), {"hp/acc_min": 0.0, "hp/acc_mid": 0.0, "hp/acc_max": 0.0})
+        hp = {f"hp/{metric}_{ref}": 0.0 for ref in ("min", "mid", "max")}
+        tb.log_hyperparams(plain_hparams(to_plain(cfg)), hp)
         loggers.append(tb)
     return pl.Trainer(
         **trainer_kwargs(cfg.trainer),

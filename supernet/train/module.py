@@ -18,15 +18,16 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-import torch.nn.functional as F
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 from torch.utils.data import DataLoader, TensorDataset
+from torchmetrics import MeanSquaredError
 from torchmetrics.classification import MulticlassAccuracy
 
 from supernet.core.optim import build_optimizer, build_schedule
 from supernet.core.sampling import ArchSampler
 from supernet.core.space import SearchSpace
 from supernet.core.supermlp import SuperMLP, configured_heads, configured_norm
+from supernet.core.task import Task
 from supernet.data.datasets import DataBundle, TensorLoader
 from supernet.errors import NonFiniteLossError
 from supernet.files import atomic_write_bytes
@@ -99,10 +100,9 @@ def soften(logits: torch.Tensor, t: float) -> torch.Tensor:
 
 
 def distillation_loss(logits: torch.Tensor, soft_targets: torch.Tensor, t: float) -> torch.Tensor:
-    """Soft-label cross-entropy to the teacher's detached predictions, scaled by t^2 (Hinton et al.)
-    so that its gradients keep their size whatever the temperature."""
-    loss = F.cross_entropy(soften(logits, t), soft_targets)
-    return loss if t == 1 else loss * (t * t)
+    """Soft-label cross-entropy to the teacher's detached predictions (`Task.distillation_loss`
+    of a classification)."""
+    return Task().distillation_loss(logits, soft_targets, t)
 
 
 class SupernetModule(pl.LightningModule):
@@ -130,9 +130,10 @@ class SupernetModule(pl.LightningModule):
         self.model = SuperMLP(self.space, heads=configured_heads(model), norm=configured_norm(model))
         self.sampler = ArchSampler.from_config(self.space, sampler, seed)
         self.references = {"min": self.space.smallest(), "mid": self.space.middle(), "max": self.space.largest()}
-        self.val_acc = torch.nn.ModuleDict(
-            {r: MulticlassAccuracy(self.space.num_classes, average="micro") for r in REFERENCES}
-        )
+        self.task = Task.from_dict(data_info.get("task"))
+        # Regression: the RMSE of each reference net, in the targets' units; else its accuracy.
+        metric = MeanSquaredError if self.task.is_regression else MulticlassAccuracy
+        self.val_metric = torch.nn.ModuleDict({r: new_val_metric(metric, self.space.num_classes) for r in REFERENCES})
         self.nonfinite_skips = 0
         self._watch = NonFiniteWatch()
 
@@ -156,17 +157,17 @@ class SupernetModule(pl.LightningModule):
         opt = self.optimizers()
         opt.zero_grad(set_to_none=True)
         archs = self.sampler.archs(self.current_epoch, batch_idx)
-        soft_targets = None
+        teacher = None
         losses = []
-        t = self.sampler.temperature
+        t, task = self.sampler.temperature, self.task
         for i, arch in enumerate(archs):
-            logits = self.model(x, arch)
-            if soft_targets is not None:
-                loss = distillation_loss(logits, soft_targets, t)
+            outputs = self.model(x, arch)
+            if teacher is not None:
+                loss = task.distillation_loss(outputs, teacher, t)
             else:
-                loss = F.cross_entropy(logits, y)
+                loss = task.loss_fn(outputs, y)
             if i == 0 and self.sampler.teacher_first:
-                soft_targets = soften(logits.detach(), t).softmax(-1)
+                teacher = task.teacher_targets(outputs.detach(), t)
             losses.append(loss)
         losses_t = torch.stack(losses)
         # One backward over the summed paths: under DDP a step must reduce gradients exactly once.
@@ -206,14 +207,20 @@ class SupernetModule(pl.LightningModule):
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, y = batch
         for ref, arch in self.references.items():
-            self.val_acc[ref].update(self.model(x, arch), y)
+            out = self.model(x, arch)
+            if self.task.is_regression:
+                out, y_units = self.task.to_units(out), self.task.to_units(y)
+                self.val_metric[ref].update(out, y_units)
+            else:
+                self.val_metric[ref].update(out, y)
 
     def on_validation_epoch_end(self) -> None:
+        name = "rmse" if self.task.is_regression else "acc"
         for ref in REFERENCES:
-            acc = self.val_acc[ref].compute()
-            self.log(f"val/acc_{ref}", acc, prog_bar=ref != "mid", sync_dist=False)
-            self.log(f"hp/acc_{ref}", acc)
-            self.val_acc[ref].reset()
+            value = self.val_metric[ref].compute()
+            self.log(f"val/{name}_{ref}", value, prog_bar=ref != "mid", sync_dist=False)
+            self.log(f"hp/{name}_{ref}", value)
+            self.val_metric[ref].reset()
 
     # ------------------------------------------------------------------ optimisation
     def configure_optimizers(self) -> Any:
@@ -236,6 +243,13 @@ class SupernetModule(pl.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.nonfinite_skips = int(checkpoint.get("nonfinite_skips", 0))
+
+
+def new_val_metric(metric: type, num_outputs: int) -> torch.nn.Module:
+    """A reference net's validation metric: RMSE over every target, or micro accuracy."""
+    if metric is MeanSquaredError:
+        return MeanSquaredError(squared=False)
+    return MulticlassAccuracy(num_outputs, average="micro")
 
 
 def logs_this_step(trainer: pl.Trainer) -> bool:

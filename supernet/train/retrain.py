@@ -30,13 +30,15 @@ import torch
 from pytorch_lightning.loggers import TensorBoardLogger
 
 from supernet.config import check_trainer_config, trainer_kwargs
+from supernet.core.metrics import DEFAULT_METRIC, METRICS, task_metrics
 from supernet.core.optim import check_optim_config
+from supernet.core.task import Task
 from supernet.data.datasets import DataBundle, load_data, per_feature
 from supernet.errors import UsageError
 from supernet.files import to_plain, write_json
 from supernet.io.checkpoint import merged_data_config
 from supernet.io.export import write_export
-from supernet.io.subnet import Subnet, load_subnet
+from supernet.io.subnet import Subnet, fold_output_scale, load_subnet
 from supernet.train.module import TensorDataModule, plain_hparams
 from supernet.train.subnet_module import SubnetModule
 
@@ -109,11 +111,62 @@ def match_normalization(bundle: DataBundle, meta: Mapping[str, Any]) -> DataBund
     return bundle
 
 
+@torch.no_grad()
+def outputs_of(model: Subnet, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
+    """``model.mlp`` on normalised inputs, in float32 (no TF32) on the tensors' device."""
+    was_training = model.training
+    precision = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest")  # no TF32: the figures are the exported model's
+    try:
+        model.eval().to(x.device)
+        return torch.cat([model.mlp(xb.float()) for xb in x.split(batch_size)])
+    finally:
+        torch.set_float32_matmul_precision(precision)
+        model.train(was_training)
+
+
 def _eval_splits(model: Subnet, bundle: DataBundle, batch_size: int) -> dict[str, float | None]:
-    test = None
-    if bundle.test_x is not None:
-        test = accuracy(model, bundle.test_x, bundle.test_y, batch_size)
-    return {"val_acc": accuracy(model, bundle.val_x, bundle.val_y, batch_size), "test_acc": test}
+    """Every metric of the task on val and test (``val_acc``, ``test_acc``, ``val_rmse``...) of
+    `model` in its training form (a regression's outputs standardised, like the bundle's targets)."""
+    task = bundle.task
+    figures: dict[str, float | None] = {}
+    for split in ("val", "test"):
+        x, y = getattr(bundle, f"{split}_x"), getattr(bundle, f"{split}_y")
+        outputs = None if x is None else outputs_of(model, x, batch_size)
+        for metric in task_metrics(task, bundle.num_classes):
+            name = f"{split}_{metric.key.removeprefix('val_')}"
+            if outputs is None:
+                figures[name] = None
+            elif metric.name == "accuracy":
+                figures[name] = accuracy(model, x, y, batch_size)
+            else:
+                figures[name] = metric(outputs, y, task)
+        if not task.is_regression:
+            figures[f"{split}_recall"] = None if outputs is None else class_recall(outputs, y, bundle.num_classes)
+    return figures
+
+
+def class_recall(outputs: torch.Tensor, y: torch.Tensor, num_classes: int) -> list[float]:
+    """Each class's recall (the share of its rows predicted as it), in class order: what an
+    imbalanced data set's minority class gets."""
+    from sklearn.metrics import recall_score
+
+    labels = list(range(num_classes))
+    pred = outputs.argmax(-1).cpu().numpy()
+    return [float(r) for r in recall_score(y.cpu().numpy(), pred, labels=labels, average=None, zero_division=0)]
+
+
+def headline_metric(task: Task) -> str:
+    """The metric retraining reports first and calls its objective: the task's default."""
+    return METRICS[DEFAULT_METRIC[task.kind]].key.removeprefix("val_")
+
+
+def training_form(source: Subnet) -> Subnet:
+    """A copy of an export in the form it trains in: a regression's output scale taken out of
+    the last layer again (`fold_output_scale`)."""
+    model = copy.deepcopy(source)
+    fold_output_scale(model, source.task, inverse=True)
+    return model
 
 
 # ---------------------------------------------------------------------------- the request
@@ -175,7 +228,7 @@ def train_variant(
         seed=seed,
     )
     if init == "inherited":
-        module.model.load_state_dict(source.state_dict())
+        module.model.load_state_dict(training_form(source).state_dict())
     batch_size = int(recipe.get("batch_size") or data_cfg.get("batch_size", 128))
     eval_batch = int(data_cfg.get("eval_batch_size", 4096))
     datamodule = TensorDataModule(bundle, batch_size, eval_batch, seed, loader=data_cfg.get("loader", "tensor"))
@@ -190,8 +243,10 @@ def train_variant(
     trainer.fit(module, datamodule=datamodule)
     model = copy.deepcopy(module.model).float().eval()
     figures = _eval_splits(model, bundle, eval_batch)
-    if tb is not None and figures["test_acc"] is not None:
-        tb.log_metrics({"test/acc": figures["test_acc"], "hp/test_acc": figures["test_acc"]}, step=trainer.global_step)
+    head = headline_metric(bundle.task)
+    if tb is not None and figures[f"test_{head}"] is not None:
+        test = figures[f"test_{head}"]
+        tb.log_metrics({f"test/{head}": test, f"hp/test_{head}": test}, step=trainer.global_step)
         tb.finalize("success")
     metrics = {
         "init": init,
@@ -220,7 +275,8 @@ def _variant_logger(source: Subnet, request: RetrainRequest, init: str, out_dir:
         "recipe": dict(request.recipe),
         "subnet": str(request.subnet_dir),
     }
-    tb.log_hyperparams(plain_hparams(hparams), {"hp/val_acc": 0.0, "hp/test_acc": 0.0})
+    head = headline_metric(source.task)
+    tb.log_hyperparams(plain_hparams(hparams), {f"hp/val_{head}": 0.0, f"hp/test_{head}": 0.0})
     return tb
 
 
@@ -229,8 +285,10 @@ def _write_variant(
 ) -> None:
     """The retrained export ``out_dir/subnet`` (verified against `model` on validation inputs) and
     ``metrics.json``; adds ``metrics["subnet"]``."""
-    init = metrics["init"]
+    init, head = metrics["init"], headline_metric(bundle.task)
     x_ref = bundle.val_x[:VERIFY_SAMPLES].detach().float().cpu()
+    model = copy.deepcopy(model)
+    fold_output_scale(model, bundle.task)  # the export outputs the targets' own units
     with torch.no_grad():
         reference = model.mlp(x_ref)
     meta = {k: v for k, v in source.meta.items() if k not in ("weights", "verification", "onnx")}
@@ -240,8 +298,7 @@ def _write_variant(
         "seed": request.seed,
         "epochs": metrics["epochs"],
         "recipe": to_plain(dict(request.recipe)),
-        "val_acc": metrics["val_acc"],
-        "test_acc": metrics["test_acc"],
+        **{k: metrics[k] for k in (f"val_{head}", f"test_{head}")},
         "source": {
             "path": str(request.subnet_dir),
             "weights_sha256": (source.meta.get("weights") or {}).get("sha256"),
@@ -251,12 +308,14 @@ def _write_variant(
     export = write_export(model, meta, out_dir / "subnet", (x_ref, reference), overwrite=True, onnx=onnx)
     metrics["subnet"] = export["path"]
     write_json(out_dir / "metrics.json", metrics)
+    test = metrics[f"test_{head}"]
     log.info(
-        "retrained %s (init=%s): val %.4f, test %s",
+        "retrained %s (init=%s): val %s %.4f, test %s",
         list(source.arch),
         init,
-        metrics["val_acc"],
-        "n/a" if metrics["test_acc"] is None else f"{metrics['test_acc']:.4f}",
+        head,
+        metrics[f"val_{head}"],
+        "n/a" if test is None else f"{test:.4f}",
     )
 
 
@@ -293,7 +352,7 @@ def retrain_subnet(request: RetrainRequest, bundle: DataBundle | None = None) ->
         metrics = train_variant(source, request, bundle, data, request.init, out_dir)
         paths["metrics"] = str(out_dir / "metrics.json")
     paths["subnet"] = metrics.get("subnet")
-    result.update(metrics=metrics, objective=metrics["val_acc"], paths=paths)
+    result.update(metrics=metrics, objective=metrics[f"val_{headline_metric(bundle.task)}"], paths=paths)
     write_json(out_dir / "result.json", result)
     return result
 
@@ -310,7 +369,13 @@ def _matching_bundle(
         )
     if bundle.test_x is None:
         log.warning("data=%s has no test split: test accuracy is not reported", bundle.name)
-    return match_normalization(bundle, source.meta)
+    return match_task(match_normalization(bundle, source.meta), source.task)
+
+
+def match_task(bundle: DataBundle, task: Task) -> DataBundle:
+    """The export's task on `bundle` (`DataBundle.adopt_task`): its class weights, and its target
+    scaling (the targets standardised as the export's last layer expects)."""
+    return bundle.adopt_task(task, "the subnet")
 
 
 def _compare(
@@ -327,23 +392,18 @@ def _compare(
     out_dir, seed = Path(request.out_dir), request.seed
     eval_batch = int(data.get("eval_batch_size", 4096))
     on_gpu = torch.cuda.is_available() and request.trainer_cfg.get("accelerator") != "cpu"
-    before = _eval_splits(copy.deepcopy(source), bundle.to(torch.device("cuda" if on_gpu else "cpu")), eval_batch)
+    before = _eval_splits(training_form(source), bundle.to(torch.device("cuda" if on_gpu else "cpu")), eval_batch)
     runs = {
         "inherited": train_variant(source, request, bundle, data, "inherited", out_dir / "finetuned"),
         "scratch": train_variant(source, request, bundle, data, "scratch", out_dir / "scratch"),
     }
-    rows = [{"finish": "inherited only", "init": "supernet weights", "epochs": 0, **before}]
+    head = headline_metric(bundle.task)
+    keys = (f"val_{head}", f"test_{head}")
+    rows = [{"finish": "inherited only", "init": "supernet weights", "epochs": 0, **{k: before[k] for k in keys}}]
     for finish, init, label in (("fine-tuned", "inherited", "inherited"), ("from scratch", "scratch", None)):
         run = runs[init]
-        rows.append(
-            {
-                "finish": finish,
-                "init": label or f"random (seed {seed})",
-                "epochs": run["epochs"],
-                "val_acc": run["val_acc"],
-                "test_acc": run["test_acc"],
-            }
-        )
+        row = {"finish": finish, "init": label or f"random (seed {seed})", "epochs": run["epochs"]}
+        rows.append({**row, **{k: run[k] for k in keys}})
     (out_dir / "compare.md").write_text(compare_table(rows, source, bundle.name, request.recipe, seed))
     result["compare"] = rows
     paths.update(
@@ -356,8 +416,12 @@ def _compare(
 def compare_table(rows: list[dict], source: Subnet, data_name: str, recipe: Mapping[str, Any], seed: int) -> str:
     """Markdown: the three ways to finish a winner, on the same validation and test splits."""
 
+    head = headline_metric(source.task)
+
     def pct(v: float | None) -> str:
-        return "n/a" if v is None else f"{100 * v:.2f}%"
+        if v is None:
+            return "n/a"
+        return f"{v:.4g}" if source.task.is_regression else f"{100 * v:.2f}%"
 
     optim = recipe.get("optim") or {}
     lines = [
@@ -367,9 +431,10 @@ def compare_table(rows: list[dict], source: Subnet, data_name: str, recipe: Mapp
         f"label_smoothing={recipe.get('label_smoothing')}, dropout={recipe.get('dropout')}, "
         f"augment.shift={(recipe.get('augment') or {}).get('shift', 0)}, seed={seed}.",
         "",
-        "| finish | init | epochs | val acc | test acc |",
+        f"| finish | init | epochs | val {head} | test {head} |",
         "|---|---|---:|---:|---:|",
     ]
     for r in rows:
-        lines.append(f"| {r['finish']} | {r['init']} | {r['epochs']} | {pct(r['val_acc'])} | {pct(r['test_acc'])} |")
+        val, test = pct(r[f"val_{head}"]), pct(r[f"test_{head}"])
+        lines.append(f"| {r['finish']} | {r['init']} | {r['epochs']} | {val} | {test} |")
     return "\n".join(lines) + "\n"

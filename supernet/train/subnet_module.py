@@ -13,6 +13,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
+from torchmetrics import MeanSquaredError
 from torchmetrics.classification import MulticlassAccuracy
 
 from supernet.core.optim import build_optimizer, build_schedule
@@ -58,7 +59,10 @@ class SubnetModule(pl.LightningModule):
     """Trains one exported MLP (`supernet.io.subnet.Subnet`) on normalised inputs.
 
     ``init="scratch"`` weights come from ``seed`` (PyTorch's default Linear init); for
-    ``init="inherited"`` load them afterwards: ``module.model.load_state_dict(load_subnet(d).state_dict())``.
+    ``init="inherited"`` load them afterwards:
+    ``module.model.load_state_dict(training_form(load_subnet(d)).state_dict())``
+    (`supernet.train.retrain.training_form`: a regression trains on standardised targets, its
+    output scale taken out of the last layer).
     """
 
     def __init__(
@@ -81,7 +85,11 @@ class SubnetModule(pl.LightningModule):
             log.warning("augment.shift=%s ignored: the inputs are not images", augment_shift)
         norm = self.model.normalize
         self.register_buffer("fill", -norm.mean / norm.std, persistent=False)  # a black pixel, normalised
-        self.val_acc = MulticlassAccuracy(self.model.num_classes, average="micro")
+        self.task = self.model.task
+        if self.task.is_regression:
+            self.val_metric = MeanSquaredError(squared=False)  # RMSE in the targets' own units
+        else:
+            self.val_metric = MulticlassAccuracy(self.model.num_classes, average="micro")
         self._watch = NonFiniteWatch(retrain_nonfinite_message)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -96,7 +104,7 @@ class SubnetModule(pl.LightningModule):
         x, y = batch
         if self.augment_shift:
             x = random_shift(x, self.image_shape, self.augment_shift, self.fill)
-        loss = F.cross_entropy(self.model.mlp(x), y, label_smoothing=float(self.hparams.label_smoothing))
+        loss = self.task.loss_fn(self.model.mlp(x), y, label_smoothing=float(self.hparams.label_smoothing))
         if NonFiniteWatch.applies(self):
             self._watch.push(loss.detach()[None], self.current_epoch, batch_idx, self.global_step, [self.model.arch])
         elif not torch.isfinite(loss):
@@ -114,13 +122,17 @@ class SubnetModule(pl.LightningModule):
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, y = batch
-        self.val_acc.update(self.model.mlp(x), y)
+        out = self.model.mlp(x)
+        if self.task.is_regression:
+            out, y = self.task.to_units(out), self.task.to_units(y)
+        self.val_metric.update(out, y)
 
     def on_validation_epoch_end(self) -> None:
-        acc = self.val_acc.compute()
-        self.log("val/acc", acc, prog_bar=True)
-        self.log("hp/val_acc", acc)
-        self.val_acc.reset()
+        value = self.val_metric.compute()
+        name = "rmse" if self.task.is_regression else "acc"
+        self.log(f"val/{name}", value, prog_bar=True)
+        self.log(f"hp/val_{name}", value)
+        self.val_metric.reset()
 
     def configure_optimizers(self) -> Any:
         optimizer = build_optimizer(self.model.parameters(), self.hparams.optim)

@@ -1,0 +1,151 @@
+"""What the net predicts and how it learns it: the task.
+
+A classification net outputs one logit per class and learns by cross-entropy, optionally with
+class weights (``data.class_weight``). A regression net outputs one value per target column
+(``data.target=[y1, y2]`` for several) and learns by mean squared error or Huber loss against
+targets standardised with the training split's mean and std; `to_units` maps its outputs back to
+the targets' own units, and an export folds that map into its last Linear layer.
+
+The task travels with the data description (``DataBundle.info()["task"]``), so checkpoints,
+exports and every command that reloads them read it back with `Task.from_dict`; a description
+without one (older checkpoints) is a classification.
+
+    task = Task.from_dict({"kind": "regression", "loss": "huber", "targets": ["y"],
+                           "target_mean": [3.0], "target_std": [2.0]})
+    loss = task.loss_fn(outputs, y_standardised)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from supernet.errors import UsageError
+
+CLASSIFICATION, REGRESSION = "classification", "regression"
+# The losses each task learns by; the first is its default (``train.loss=null``).
+LOSSES: dict[str, tuple[str, ...]] = {CLASSIFICATION: ("cross_entropy",), REGRESSION: ("mse", "huber")}
+
+
+@dataclass(frozen=True)
+class Task:
+    """The task of a data set and of every model trained on it (see the module docstring)."""
+
+    kind: str = CLASSIFICATION
+    loss: str = "cross_entropy"
+    class_weight: tuple[float, ...] | None = None  # one weight per class, or None: unweighted
+    targets: tuple[str, ...] = ()  # regression: the target columns, in output order
+    target_mean: tuple[float, ...] = ()  # regression: training-split statistics of each target
+    target_std: tuple[float, ...] = field(default=())
+
+    # ------------------------------------------------------------------ (de)serialisation
+    @classmethod
+    def from_dict(cls, node: Mapping[str, Any] | None) -> Task:
+        node = dict(node or {})
+        weight = node.get("class_weight")
+        return cls(
+            kind=str(node.get("kind", CLASSIFICATION)),
+            loss=str(node.get("loss") or LOSSES[str(node.get("kind", CLASSIFICATION))][0]),
+            class_weight=None if weight is None else tuple(float(w) for w in weight),
+            targets=tuple(str(t) for t in node.get("targets", ())),
+            target_mean=tuple(float(v) for v in node.get("target_mean", ())),
+            target_std=tuple(float(v) for v in node.get("target_std", ())),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["class_weight"] = None if self.class_weight is None else list(self.class_weight)
+        for key in ("targets", "target_mean", "target_std"):
+            out[key] = list(out[key])
+        return out
+
+    @property
+    def is_regression(self) -> bool:
+        return self.kind == REGRESSION
+
+    def with_loss(self, loss: str | None, key: str = "loss") -> Task:
+        """This task learning by `loss` (None: unchanged); a loss of the other task is an error."""
+        if loss is None or loss == self.loss:
+            return self
+        if loss not in LOSSES[self.kind]:
+            other = next(kind for kind, names in LOSSES.items() if loss in names) if is_loss(loss) else None
+            why = f"applies to {other}, and the task is {self.kind}" if other else "is unknown"
+            raise UsageError(f"{key}={loss} {why}: use one of {list(LOSSES[self.kind])}")
+        return replace(self, loss=loss)
+
+    # ------------------------------------------------------------------ learning
+    def loss_fn(self, outputs: torch.Tensor, y: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+        """The training loss of `outputs` against `y` (class indices, or standardised targets);
+        `label_smoothing` applies to a classification."""
+        if self.kind == REGRESSION:
+            if self.loss == "huber":
+                return F.huber_loss(outputs, y)
+            return F.mse_loss(outputs, y)
+        weight = None if self.class_weight is None else self._weight(outputs)
+        return F.cross_entropy(outputs, y, weight=weight, label_smoothing=label_smoothing)
+
+    def teacher_targets(self, outputs: torch.Tensor, temperature: float) -> torch.Tensor:
+        """In-place distillation's targets from the largest net's detached `outputs`: soft labels
+        at `temperature` (classification), or the outputs themselves (regression)."""
+        if self.kind == REGRESSION:
+            return outputs
+        return (outputs if temperature == 1 else outputs / temperature).softmax(-1)
+
+    def distillation_loss(self, outputs: torch.Tensor, targets: torch.Tensor, temperature: float) -> torch.Tensor:
+        """Regression: MSE to the teacher's outputs. Classification: soft-label cross-entropy,
+        scaled by t^2 (Hinton et al.) so that its gradients keep their size whatever t is."""
+        if self.kind == REGRESSION:
+            return F.mse_loss(outputs, targets)
+        t = temperature
+        loss = F.cross_entropy(outputs if t == 1 else outputs / t, targets)
+        return loss if t == 1 else loss * (t * t)
+
+    def _weight(self, outputs: torch.Tensor) -> torch.Tensor:
+        return torch.tensor(self.class_weight, dtype=outputs.dtype, device=outputs.device)
+
+    # ------------------------------------------------------------------ units
+    def to_units(self, outputs: torch.Tensor) -> torch.Tensor:
+        """Regression outputs (standardised) in the targets' own units; other outputs unchanged."""
+        if self.kind != REGRESSION:
+            return outputs
+        mean, std = self.scale_tensors(outputs)
+        return outputs * std + mean
+
+    def standardise(self, y: torch.Tensor) -> torch.Tensor:
+        """Targets in their own units -> what the net learns (the inverse of `to_units`)."""
+        mean, std = self.scale_tensors(y)
+        return (y - mean) / std
+
+    def scale_tensors(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean = torch.tensor(self.target_mean, dtype=like.dtype, device=like.device)
+        std = torch.tensor(self.target_std, dtype=like.dtype, device=like.device)
+        return mean, std
+
+
+def is_loss(name: str) -> bool:
+    return any(name in names for names in LOSSES.values())
+
+
+def balanced_weights(y: torch.Tensor, num_classes: int) -> list[float]:
+    """scikit-learn's ``class_weight="balanced"``: ``n_rows / (n_classes * rows of the class)``,
+    computed on the training split (a class with no training rows gets weight 1)."""
+    from sklearn.utils.class_weight import compute_class_weight
+
+    present = sorted(set(y.tolist()))
+    weights = compute_class_weight("balanced", classes=torch.tensor(present).numpy(), y=y.numpy())
+    out = [1.0] * num_classes
+    for c, w in zip(present, weights, strict=True):
+        out[c] = float(w)
+    return out
+
+
+def describe(task: Task, class_names: Sequence[str]) -> str:
+    """One line for the log: what was chosen, and from what."""
+    if task.kind == REGRESSION:
+        return f"task=regression on {list(task.targets)} (loss {task.loss}, targets standardised on the training split)"
+    weights = "" if task.class_weight is None else f", class weights {[round(w, 3) for w in task.class_weight]}"
+    return f"task=classification of {len(class_names)} classes{weights}"
