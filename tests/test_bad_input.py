@@ -47,6 +47,14 @@ BAD_INPUTS = [
     ("supernet-export", ["ckpt_path={ckpt}", "arch=[64,32]"], "out is required"),
     ("supernet-retrain", [], "subnet is required"),
     ("supernet-rank", ["ckpt_path={ckpt}", "rank.n=2"], "rank.n=2 must be an integer >= 3"),
+    # The task's keys (issue #25): each names the key, the task and what would be valid.
+    ("supernet-search", ["ckpt_path={ckpt}", "search.metric=roc_auc"], "search.metric=roc_auc needs two classes but"),
+    ("supernet-search", ["ckpt_path={ckpt}", "search.metric=rmse"], "search.metric=rmse is a regression metric but"),
+    ("supernet-search", ["ckpt_path={ckpt}", "search.metric=speed"], "search.metric='speed' is unknown"),
+    ("supernet", ["search.metric=r2"], "search.metric=r2 is a regression metric but the task is classification"),
+    ("supernet-train", ["data=friedman", "data.class_weight=balanced"], "data.class_weight=balanced applies to"),
+    ("supernet-train", ["loss=huber"], "loss=huber applies to regression, and the task is classification"),
+    ("supernet-train", ["data=diabetes", "data.task=classification"], "data.task=classification but data=diabetes"),
     ("supernet-rank", ["ckpt_path={ckpt}", "rank.bootstrap=10"], "rank.bootstrap=10 is too few resamples"),
 ]
 

@@ -141,12 +141,11 @@ def test_a_multi_output_regression_exports_and_reloads_within_1e_5(tmp_path):
 
 
 @pytest.mark.slow
-def test_huber_loss_and_its_errors(tmp_path):
-    train(tmp_path / "huber", *FRIEDMAN, "loss=huber", "trainer.max_epochs=1")
-    proc = run_cli("supernet-train", "loss=huber", *TRAIN, f"hydra.run.dir={tmp_path / 'bad'}")
-    assert proc.returncode == 2
-    assert "loss=huber applies to regression" in proc.stderr.strip().splitlines()[-1]
-    assert not (tmp_path / "bad" / "checkpoints").exists()
+def test_huber_loss_trains_and_travels_with_the_checkpoint(tmp_path):
+    """(On a classification, ``loss=huber`` is refused: tests/test_bad_input.py.)"""
+    ckpt = train(tmp_path / "huber", *FRIEDMAN, "loss=huber", "trainer.max_epochs=1")
+    _, bundle = load_for_scoring(ckpt)
+    assert bundle.task.loss == "huber"
 
 
 @pytest.mark.slow
@@ -154,3 +153,36 @@ def test_the_data_config_of_a_regression_checkpoint_loads_the_same_split(scored)
     supernet, bundle = scored
     again = load_data(data_config(supernet))
     assert torch.equal(again.val_y, bundle.val_y) and again.task == bundle.task
+
+
+@pytest.mark.slow
+def test_a_killed_regression_search_resumes_to_the_identical_history(friedman_ckpt, tmp_path):
+    from conftest import BIN, kill_when
+
+    args = [f"ckpt_path={friedman_ckpt}", "search.budget=300", "search.population=20", "logger=none"]
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    assert run_cli("supernet-search", *args, f"hydra.run.dir={full}").returncode == 0
+    kill_when([str(BIN / "supernet-search"), *args, f"hydra.run.dir={killed}"], (killed / "search_state.json").exists)
+    proc = run_cli("supernet-search", *args, f"resume={killed}", f"hydra.run.dir={tmp_path / 'again'}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    history = (full / "history.csv").read_text()
+    assert history == (killed / "history.csv").read_text()
+    assert "val_rmse" in history.splitlines()[0] and "val_acc" not in history.splitlines()[0]
+    result = read_json(full / "result.json")
+    assert result["metric"] == "rmse" and result["best"] == read_json(killed / "result.json")["best"]
+
+
+@pytest.mark.slow
+def test_class_weights_and_balanced_accuracy_find_the_minority_class(tmp_path):
+    data = ["data=imbalanced", "data.n_samples=3000", "data.class_weight=balanced", "space.width.max=64"]
+    ckpt = train(tmp_path / "run", *data, "trainer.max_epochs=4")
+    search = ["search.metric=balanced_accuracy", "search.budget=100", "search.finetune.top=0", "logger=none"]
+    proc = run_cli("supernet-search", f"ckpt_path={ckpt}", *search, f"hydra.run.dir={tmp_path / 's'}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = read_json(tmp_path / "s" / "result.json")
+    assert result["metric"] == "balanced_accuracy"
+    # A constant prediction scores 0.5; the weighted supernet's best subnet is far above it.
+    assert result["best"]["val_balanced_accuracy"] > 0.75
+    supernet, bundle = load_for_scoring(ckpt)
+    weights = bundle.task.class_weight
+    assert weights is not None and weights[1] > 5 * weights[0]  # 95/5: the minority class weighs ~19x

@@ -1,6 +1,6 @@
 """``supernet-report DIR``: one table and figures across the jobs of a sweep (supernet.fidelity.report).
 
-supernet-report outputs/pipeline/multiruns/<stamp>
+supernet-report outputs/pipeline/multiruns/<stamp>      # in the searched metric: val_acc, val_rmse...
 supernet-report outputs/rank/multiruns/<stamp>      # rank jobs: tau per config, samples pooled
 """
 

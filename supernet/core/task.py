@@ -85,8 +85,14 @@ class Task:
             if self.loss == "huber":
                 return F.huber_loss(outputs, y)
             return F.mse_loss(outputs, y)
-        weight = None if self.class_weight is None else self._weight(outputs)
-        return F.cross_entropy(outputs, y, weight=weight, label_smoothing=label_smoothing)
+        if self.class_weight is None:
+            return F.cross_entropy(outputs, y, label_smoothing=label_smoothing)
+        # Each row weighted by its class (the weighted mean F.cross_entropy(weight=) takes). Not
+        # through `weight=`: with label smoothing torch also weights the smoothed mass of every
+        # class by that class's weight, which pushes every row toward the heavy (minority) class.
+        per_row = F.cross_entropy(outputs, y, reduction="none", label_smoothing=label_smoothing)
+        w = self._weight(outputs)[y]
+        return (per_row * w).sum() / w.sum()
 
     def teacher_targets(self, outputs: torch.Tensor, temperature: float) -> torch.Tensor:
         """In-place distillation's targets from the largest net's detached `outputs`: soft labels

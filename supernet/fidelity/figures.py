@@ -8,25 +8,40 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
+from supernet.fidelity.sweep import LOWER_IS_BETTER, short
 from supernet.fidelity.tables import tau_names
 
 
-def winner_figure(rows: list[dict], path: Path) -> None:
+def metric_words(metric: str) -> str:
+    """A metric in an axis label: ``accuracy``, ``rmse``, ``balanced accuracy``..."""
+    return metric.replace("_", " ")
+
+
+def winner_figure(rows: list[dict], path: Path, metrics: list[str] = ("accuracy",)) -> None:
+    """Each job's winner: its parameters against its test figure (retrained), or its validation
+    figure (inherited) where no job has one, in the first of `metrics` (`row_metrics`); jobs of
+    another metric are left out, and the title says so."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(6.5, 4.5))
     ax = fig.subplots()
-    metric = "test_acc" if any(r.get("test_acc") is not None for r in rows) else "val_acc"
+    metric, name = metrics[0], short(metrics[0])
+    mine = [r for r in rows if r.get("metric", "accuracy") == metric]
+    column = f"test_{name}" if any(r.get(f"test_{name}") is not None for r in mine) else f"val_{name}"
     by_config: dict[str, list[dict]] = defaultdict(list)
-    for r in rows:
-        if r["status"] == "ok" and r.get("params") and r.get(metric) is not None:
+    for r in mine:
+        if r["status"] == "ok" and r.get("params") and r.get(column) is not None:
             by_config[r["config"]].append(r)
     for config, members in by_config.items():
-        ax.scatter([m["params"] for m in members], [m[metric] for m in members], label=config, s=30)
+        ax.scatter([m["params"] for m in members], [m[column] for m in members], label=config, s=30)
     ax.set_xscale("log")
     ax.set_xlabel("winner's parameters")
-    ax.set_ylabel("test accuracy (retrained)" if metric == "test_acc" else "validation accuracy (inherited)")
-    ax.set_title("Winner of each job")
+    split = "test" if column.startswith("test_") else "validation"
+    ax.set_ylabel(f"{split} {metric_words(metric)} ({'retrained' if split == 'test' else 'inherited'})")
+    others = [metric_words(m) for m in metrics[1:]]
+    ax.set_title(
+        "Winner of each job" + (f" ({metric_words(metric)}; not shown: {', '.join(others)})" if others else "")
+    )
     ax.grid(alpha=0.3)
     if by_config:
         ax.legend(fontsize=7)
@@ -62,20 +77,23 @@ def rank_figure(groups: list[dict], taus: list[str], path: Path, metric: str = "
     fig.savefig(path, dpi=120)
 
 
-def search_figure(curves: dict[str, list[list[float]]], path: Path) -> None:
-    """Best-so-far validation accuracy against evaluations, the mean over runs per strategy."""
+def search_figure(curves: dict[str, dict[str, list[list[float]]]], path: Path) -> None:
+    """Best-so-far validation metric against evaluations, the mean over runs per strategy: one
+    panel per metric searched (`best_so_far_curves`), so that no curve mixes two."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(6.5, 4.5))
-    ax = fig.subplots()
-    for strategy, runs in sorted(curves.items()):
-        n = min(len(c) for c in runs)
-        mean = [statistics.fmean(c[i] for c in runs) for i in range(n)]
-        ax.plot(range(1, n + 1), mean, label=f"{strategy} (n={len(runs)})")
-    ax.set_xscale("log")
-    ax.set_xlabel("evaluations")
-    ax.set_ylabel("best validation accuracy so far (inherited)")
-    ax.grid(alpha=0.3)
-    ax.legend()
+    fig = Figure(figsize=(6.5 * len(curves), 4.5))
+    axes = fig.subplots(1, len(curves), squeeze=False)[0]
+    for ax, (metric, by_strategy) in zip(axes, curves.items(), strict=True):
+        for strategy, runs in sorted(by_strategy.items()):
+            n = min(len(c) for c in runs)
+            mean = [statistics.fmean(c[i] for c in runs) for i in range(n)]
+            ax.plot(range(1, n + 1), mean, label=f"{strategy} (n={len(runs)})")
+        ax.set_xscale("log")
+        ax.set_xlabel("evaluations")
+        lower = ", lower is better" if metric in LOWER_IS_BETTER else ""
+        ax.set_ylabel(f"best validation {metric_words(metric)} so far (inherited{lower})")
+        ax.grid(alpha=0.3)
+        ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -5,8 +5,15 @@
 A job is any directory holding a ``result.json`` (pipeline, search, train or rank runs). Its
 configuration is read from Hydra's ``.hydra/overrides.yaml``; jobs that differ only in ``seed``
 form one configuration, whose mean and standard deviation are reported. Failed jobs are listed
-with their error. When the jobs ran searches, ``report_search.png`` shows best-so-far validation
-accuracy against the number of evaluations for each strategy (mean over seeds).
+with their error. When the jobs ran searches, ``report_search.png`` shows the best-so-far
+validation metric against the number of evaluations for each strategy (mean over seeds).
+
+Pipeline and search jobs report the metric they searched by (``search.metric``): accuracy as
+``val_acc`` (inherited weights) and ``test_acc`` (retrained), any other as ``val_<name>`` and
+``test_<name>`` (``val_rmse``, ``test_rmse``), in report.csv (with a ``metric`` column when one is
+not accuracy), the tables (``val rmse``) and the figures; best-so-far is the lowest so far where
+smaller is better. Jobs of different metrics get columns each, and a figure panel each for the
+search curves (report.png plots the first metric and names the others).
 
 Rank jobs (``supernet-rank``) report Kendall tau, overall, per parameter band and by size alone,
 against the metric they ranked by (``rank.metric``: named in the headings, the figure and, when it
@@ -33,18 +40,20 @@ from pathlib import Path
 from supernet.fidelity.figures import rank_figure, search_figure, winner_figure
 from supernet.fidelity.pooling import pool_doc, pool_rank_jobs
 from supernet.fidelity.sweep import (
-    COLUMNS,
     GAP_COLUMNS,
     METRICS,
     Job,
     aggregate,
+    aggregated,
     best_so_far_curves,
     find_jobs,
     load_job,
     rank_metrics,
     ranked_by,
+    row_metrics,
     shared_overrides,
     summarize_job,
+    sweep_columns,
 )
 from supernet.fidelity.tables import pooled_tables, rank_tables, search_table, winner_tables
 from supernet.files import write_json
@@ -61,10 +70,11 @@ def write_report(root: Path) -> dict[str, Path]:
     shared = shared_overrides(jobs)
     rows = [summarize_job(j, root, shared) for j in jobs]
     taus = rank_metrics(rows)
-    metrics = [*taus, *METRICS] if taus else METRICS
+    searched = row_metrics(rows)  # the metrics of pipeline and search jobs (accuracy: as always)
+    metrics = [*taus, *METRICS] if taus else aggregated(searched)
     groups = aggregate(rows, metrics)
     paths = {"md": root / "report.md", "csv": root / "report.csv", "png": root / "report.png"}
-    _write_csv(paths["csv"], rows, groups, taus, metrics)
+    _write_csv(paths["csv"], rows, groups, taus, metrics, sweep_columns(searched))
 
     failed = [r for r in rows if r["status"] != "ok"]
     lines = [
@@ -79,8 +89,8 @@ def write_report(root: Path) -> dict[str, Path]:
         lines += _rank_section(root, jobs, rows, groups, taus, paths)
         image = "![tau per configuration](report.png)"
     else:
-        lines += winner_tables(rows, groups)
-        winner_figure(rows, paths["png"])
+        lines += winner_tables(rows, groups, searched)
+        winner_figure(rows, paths["png"], searched)
         image = "![winners](report.png)"
     if failed:
         lines += ["", "## Failed jobs", ""] + [f"- `{r['job']}` ({r['config']}): {r.get('error')}" for r in failed]
@@ -99,7 +109,7 @@ def _rank_section(
     root: Path, jobs: list[Job], rows: list[dict], groups: list[dict], taus: list[str], paths: dict[str, Path]
 ) -> list[str]:
     """The tau tables and figure, and the pooled reports (pooled.json) where jobs can be pooled."""
-    metric = ranked_by([r for r in rows if r["status"] == "ok"])
+    metric = ranked_by([r for r in rows if r["status"] == "ok" and "tau" in r])
     lines = rank_tables(rows, groups, taus, metric)
     rank_figure(groups, taus, paths["png"], metric)
     pools = pool_rank_jobs([j.path for j in jobs])
@@ -110,11 +120,14 @@ def _rank_section(
     return lines
 
 
-def _write_csv(path: Path, rows: list[dict], groups: list[dict], taus: list[str], metrics: list[str]) -> None:
-    """One row per job, a blank line, then one row per configuration (mean and std of `metrics`)."""
+def _write_csv(
+    path: Path, rows: list[dict], groups: list[dict], taus: list[str], metrics: list[str], job_columns: list[str]
+) -> None:
+    """One row per job (`job_columns`, see `sweep_columns`), a blank line, then one row per
+    configuration (mean and std of `metrics`)."""
     with open(path, "w", newline="") as f:
         named = any(r.get("metric", "accuracy") != "accuracy" for r in rows)  # accuracy alone: as always
-        columns = COLUMNS[:-1] + ["metric"] * named + taus + (GAP_COLUMNS if taus else []) + COLUMNS[-1:]
+        columns = job_columns[:-1] + ["metric"] * named + taus + (GAP_COLUMNS if taus else []) + job_columns[-1:]
         writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         for r in rows:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass
@@ -21,8 +22,13 @@ import yaml
 from supernet.core.space import arch_str
 from supernet.errors import UsageError
 
+# report.csv's columns and the aggregated figures of an accuracy sweep; other metrics put their
+# own fields in place of val_acc, test_acc (`sweep_columns`, `aggregated`).
 COLUMNS = ["job", "config", "seed", "status", "arch", "params", "flops", "val_acc", "test_acc", "wall_s", "error"]
 METRICS = ["val_acc", "test_acc", "params", "wall_s"]
+# The metrics where smaller is better (supernet.core.metrics says so too, but imports torch: the
+# report only reads results). Any other metric, accuracy included, is larger-is-better.
+LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae"})
 # Rank jobs: tau minus the params-only tau, and its 95% bootstrap interval (None without one).
 GAP_COLUMNS = ["size_gap", "size_gap_low", "size_gap_high"]
 
@@ -36,7 +42,7 @@ def find_jobs(root: Path) -> list[Path]:
             for p in root.rglob("result.json")
             if ".hydra" not in p.parts and p.parent.name not in ("search", "retrain", "export", "train", "best")
         },
-        key=lambda p: (len(p.parts), _natural(p.name)),
+        key=lambda p: (len(p.parts), _natural(p.name), str(p)),  # ties (a/0, b/0): by path, not by chance
     )
     # A pipeline job keeps its phases in subdirectories: report the job, not its phases.
     jobs = [j for j in jobs if not any(parent in jobs for parent in j.parents)]
@@ -129,17 +135,60 @@ def summarize_job(job: Job, root: Path, shared: list[str] | None = None) -> dict
         row.update(size_gap=metrics.get("params_gap"), size_gap_low=low, size_gap_high=high)
         row["wall_s"] = (result.get("timing") or {}).get("total_s")
         return row
+    return {**row, **winner_fields(result)}
+
+
+def winner_fields(result: dict[str, Any]) -> dict[str, Any]:
+    """A pipeline, search or train job's winner (its supernet's largest arch for a train job):
+    its size, its metric, and the metric's figures as ``val_<short>`` (inherited weights) and
+    ``test_<short>`` (retrained), ``<short>`` being `short` of the metric."""
     winner = result.get("winner") or result.get("best") or {}
     metrics = result.get("metrics") or {}
-    row.update(
-        arch=arch_str(winner.get("arch", [])) or None,
-        params=winner.get("params"),
-        flops=winner.get("flops"),
-        val_acc=winner.get("val_acc", metrics.get("val/acc_max")),
-        test_acc=winner.get("test_acc"),
-        wall_s=result.get("wall_s") or result.get("wall_time_s"),
-    )
-    return row
+    # A train job names no metric: its supernet logged val/rmse_max under regression.
+    metric = result.get("metric") or ("rmse" if "val/rmse_max" in metrics else "accuracy")
+    name = short(metric)
+    return {
+        "arch": arch_str(winner.get("arch", [])) or None,
+        "params": winner.get("params"),
+        "flops": winner.get("flops"),
+        "metric": metric,
+        f"val_{name}": winner.get(f"val_{name}", metrics.get(f"val/{name}_max")),
+        f"test_{name}": winner.get(f"test_{name}"),
+        "wall_s": result.get("wall_s") or result.get("wall_time_s"),
+    }
+
+
+def short(metric: str) -> str:
+    """A metric's name in result fields: ``acc`` for accuracy (``val_acc``), else the metric's
+    own (``rmse``: ``val_rmse``, ``test_rmse``)."""
+    return "acc" if metric == "accuracy" else metric
+
+
+def metric_key(metric: str) -> str:
+    """The field a search record and history.csv keep the metric under (``val_acc``, ``val_rmse``)."""
+    return f"val_{short(metric)}"
+
+
+def row_metrics(rows: list[dict]) -> list[str]:
+    """The metrics of the sweep's pipeline, search and train jobs, in the order met; accuracy
+    when there is none (rank jobs report tau, whatever they ranked by)."""
+    met = dict.fromkeys(r["metric"] for r in rows if r["status"] == "ok" and "tau" not in r and r.get("metric"))
+    return list(met) or ["accuracy"]
+
+
+def value_columns(metrics: list[str]) -> list[str]:
+    """``val_<short>``, ``test_<short>`` for each metric: ``val_acc``, ``test_acc`` for accuracy."""
+    return [f"{split}_{short(m)}" for m in metrics for split in ("val", "test")]
+
+
+def sweep_columns(metrics: list[str]) -> list[str]:
+    """report.csv's job columns for `metrics` (`COLUMNS` for accuracy)."""
+    return [*COLUMNS[:7], *value_columns(metrics), *COLUMNS[9:]]
+
+
+def aggregated(metrics: list[str]) -> list[str]:
+    """The figures whose mean and std each configuration gets (`METRICS` for accuracy)."""
+    return [*value_columns(metrics), *METRICS[2:]]
 
 
 def _first_line(path: Path) -> str | None:
@@ -173,22 +222,32 @@ def aggregate(rows: list[dict], metrics: list[str] = METRICS) -> list[dict]:
     return out
 
 
-def best_so_far_curves(jobs: list[Path], rows: list[dict]) -> dict[str, list[list[float]]]:
-    """strategy -> list of best-so-far curves (one per job) from each job's history.csv."""
-    curves: dict[str, list[list[float]]] = defaultdict(list)
+def best_so_far_curves(jobs: list[Path], rows: list[dict] | None = None) -> dict[str, dict[str, list[list[float]]]]:
+    """metric -> strategy -> best-so-far curves (one per job) from each job's history.csv: the
+    highest value of the job's search metric so far, the lowest where smaller is better
+    (`LOWER_IS_BETTER`); NaN before the first feasible arch. `rows`: unused, kept for callers."""
+    curves: dict[str, dict[str, list[list[float]]]] = defaultdict(lambda: defaultdict(list))
     for job in jobs:
         for history in (job / "history.csv", job / "search" / "history.csv"):
             if not history.is_file():
                 continue
             result = read_result(history.parent)[0] or {}
-            strategy = result.get("strategy") or "search"
-            best, curve = -1.0, []
-            with open(history) as f:
-                for rec in csv.DictReader(f):
-                    if rec.get("feasible", "True") in ("True", "true", "1") and rec.get("val_acc"):
-                        best = max(best, float(rec["val_acc"]))
-                    curve.append(best if best >= 0 else float("nan"))
+            metric = result.get("metric") or "accuracy"  # a search before search.metric: accuracy
+            curve = best_so_far(history, metric_key(metric), metric in LOWER_IS_BETTER)
             if curve:
-                curves[strategy].append(curve)
+                curves[metric][result.get("strategy") or "search"].append(curve)
             break
-    return curves
+    return {metric: dict(by_strategy) for metric, by_strategy in curves.items()}
+
+
+def best_so_far(history: Path, key: str, lower_is_better: bool) -> list[float]:
+    """The best feasible `key` of history.csv after each evaluation (NaN before the first)."""
+    pick = min if lower_is_better else max
+    best, curve = math.nan, []
+    with open(history) as f:
+        for rec in csv.DictReader(f):
+            if rec.get("feasible", "True") in ("True", "true", "1") and rec.get(key):
+                value = float(rec[key])
+                best = value if math.isnan(best) else pick(best, value)
+            curve.append(best)
+    return curve

@@ -9,6 +9,10 @@ from typing import Any
 
 from supernet.fidelity.fmt import signed
 from supernet.fidelity.pooling import Pool
+from supernet.fidelity.sweep import LOWER_IS_BETTER, short
+
+# The metrics written to 4 decimals, like accuracy has always been (the others: 4 significant digits).
+ACCURACIES = frozenset({"accuracy", "balanced_accuracy"})
 
 
 def fmt_cell(value: Any, digits: int = 4) -> str:
@@ -23,30 +27,57 @@ def _mean_std(g: dict, m: str, d: int = 4) -> str:
     return f"{fmt_cell(g[f'{m}_mean'], d)} ± {fmt_cell(g[f'{m}_std'], d)}"
 
 
-def winner_tables(rows: list[dict], groups: list[dict]) -> list[str]:
+def metric_label(metric: str) -> str:
+    """A metric in a heading: ``acc`` (accuracy, as always), ``rmse``, ``balanced accuracy``..."""
+    return short(metric).replace("_", " ")
+
+
+def fmt_metric(value: Any, metric: str) -> str:
+    """Accuracies to 4 decimals (as always), any other metric to 4 significant digits (an RMSE
+    may be 0.0123 or 1234)."""
+    if metric in ACCURACIES or value is None or not isinstance(value, float) or math.isnan(value):
+        return fmt_cell(value)
+    return f"{value:.4g}"
+
+
+def _metric_mean_std(g: dict, column: str, metric: str) -> str:
+    return f"{fmt_metric(g[f'{column}_mean'], metric)} ± {fmt_metric(g[f'{column}_std'], metric)}"
+
+
+def winner_tables(rows: list[dict], groups: list[dict], metrics: list[str] = ("accuracy",)) -> list[str]:
+    """Per configuration and per job: the winner's size and, for each of `metrics` (`row_metrics`),
+    its value with inherited weights (val) and retrained (test)."""
+    labels = [metric_label(m) for m in metrics]
+    pairs = [(m, f"{split}_{short(m)}") for m in metrics for split in ("val", "test")]
     lines = [
         "## Per configuration (mean ± std over seeds)",
         "",
-        "| config | n | val acc (inherited) | test acc (retrained) | params | wall s |",
-        "|---|---|---|---|---|---|",
+        "| config | n | "
+        + "".join(f"val {x} (inherited) | test {x} (retrained) | " for x in labels)
+        + "params | wall s |",
+        "|---|---|" + "---|---|" * len(metrics) + "---|---|",
     ]
     for g in groups:
         lines.append(
-            f"| {g['config']} | {g['n']} | {_mean_std(g, 'val_acc')} | {_mean_std(g, 'test_acc')} | "
-            f"{_mean_std(g, 'params', 0)} | {_mean_std(g, 'wall_s', 1)} |"
+            f"| {g['config']} | {g['n']} | "
+            + "".join(f"{_metric_mean_std(g, c, m)} | " for m, c in pairs)
+            + f"{_mean_std(g, 'params', 0)} | {_mean_std(g, 'wall_s', 1)} |"
         )
     lines += [
         "",
         "## Jobs",
         "",
-        "| job | config | seed | status | arch | params | val acc | test acc | wall s |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| job | config | seed | status | arch | params | "
+        + "".join(f"val {x} | test {x} | " for x in labels)
+        + "wall s |",
+        "|---|---|---|---|---|---|" + "---|---|" * len(metrics) + "---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['job']} | {r['config']} | {fmt_cell(r.get('seed'))} | {r['status']} | {fmt_cell(r.get('arch'))} | "
-            f"{fmt_cell(r.get('params'))} | {fmt_cell(r.get('val_acc'))} | {fmt_cell(r.get('test_acc'))} | "
-            f"{fmt_cell(r.get('wall_s'), 1)} |"
+            f"{fmt_cell(r.get('params'))} | "
+            + "".join(f"{fmt_metric(r.get(c), m)} | " for m, c in pairs)
+            + f"{fmt_cell(r.get('wall_s'), 1)} |"
         )
     return lines
 
@@ -134,18 +165,26 @@ def pooled_tables(pools: list[Pool]) -> list[str]:
     return lines
 
 
-def search_table(curves: dict[str, list[list[float]]]) -> list[str]:
-    """Per strategy: runs, evaluations and the final best-so-far (mean ± std over runs)."""
-    lines = [
-        "",
-        "## Search strategies (best-so-far validation accuracy)",
-        "",
-        "| strategy | runs | evaluations | final best (mean ± std) |",
-        "|---|---|---|---|",
-    ]
-    for strategy, runs in sorted(curves.items()):
-        n = min(len(c) for c in runs)
-        finals = [c[-1] for c in runs]
-        spread = statistics.stdev(finals) if len(finals) > 1 else 0.0
-        lines.append(f"| {strategy} | {len(runs)} | {n} | {statistics.fmean(finals):.4f} ± {spread:.4f} |")
+def search_table(curves: dict[str, dict[str, list[list[float]]]]) -> list[str]:
+    """Per metric searched (`best_so_far_curves`), per strategy: runs, evaluations and the final
+    best-so-far (mean ± std over runs)."""
+    lines = []
+    for metric, by_strategy in curves.items():
+        name = "accuracy" if metric == "accuracy" else metric.replace("_", " ")
+        lower = ", lower is better" if metric in LOWER_IS_BETTER else ""
+        lines += [
+            "",
+            f"## Search strategies (best-so-far validation {name}{lower})",
+            "",
+            "| strategy | runs | evaluations | final best (mean ± std) |",
+            "|---|---|---|---|",
+        ]
+        for strategy, runs in sorted(by_strategy.items()):
+            n = min(len(c) for c in runs)
+            finals = [c[-1] for c in runs]
+            spread = statistics.stdev(finals) if len(finals) > 1 else 0.0
+            digits = ".4f" if metric in ACCURACIES else ".4g"  # NaN (never feasible) as "nan", as always
+            lines.append(
+                f"| {strategy} | {len(runs)} | {n} | {statistics.fmean(finals):{digits}} ± {spread:{digits}} |"
+            )
     return lines
