@@ -23,6 +23,11 @@ GPU_OR_PIPELINE = {
     "pipeline_phases_s",
     "pipeline_peak_rss_mb",
     "pipeline_error",
+    "search_over_train",
+    "subset_scoring_speedup",
+    "subset_search_s",
+    "subset_winner",
+    "subset_error",
 }
 # Each ratio as bench.py's docstring defines it: (numerator, denominator) among bench.json's raw figures.
 RATIOS = {

@@ -37,7 +37,14 @@ how to read them: docs/experiments/speed.md. The figures of bench.json:
   ``naive_batches`` batches and scaled to the epoch; and over one batched inherited evaluation.
 - ``pipeline_s``, ``pipeline_test_acc``, ``pipeline_phases_s``, ``pipeline_peak_rss_mb`` (``pipeline=true``):
   the full ``supernet`` job as a user runs it, in its own process (so its memory is its own).
-- ``pipeline_error`` (instead of those, when that job fails): the last line of its stderr.
+- ``search_over_train`` (``pipeline=true``): that job's search phase wall over its training phase's.
+- ``subset_scoring_speedup``, ``subset_search_s``, ``subset_winner`` (``pipeline=true``): the same
+  job's search run again on its supernet with ``search.fidelity=subset``; its scoring wall over
+  the full-fidelity search's, and the winner it picks (with its full-split score).
+- ``pipeline_error``, ``subset_error`` (instead of those, when that job or that search fails): the
+  last line of its stderr.
+- ``startup_s``: the median wall time of ``supernet-score --help`` in a fresh process (3 runs):
+  what a command costs before it does any work.
 - ``peak_rss_mb``, ``peak_gpu_mb`` (on a GPU): peak memory of this process.
 """
 
@@ -97,6 +104,9 @@ def run_bench(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         figures.update(naive_figures(cfg, bundle, space, device, figures["evals_per_s_batched"]))
     if cfg.pipeline:
         figures.update(run_pipeline(cfg, data_cfg, out_dir))
+        if "pipeline_s" in figures:
+            figures.update(subset_search_figures(cfg, out_dir))
+    figures["startup_s"] = startup_s()
     figures["peak_rss_mb"] = round(peak_rss_mb(), 1)
     if device.type == "cuda":
         figures["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
@@ -217,12 +227,44 @@ def run_pipeline(cfg: DictConfig, data_cfg: dict, out_dir: Path) -> dict[str, An
     if proc.returncode != 0:
         return {"pipeline_error": (proc.stderr.strip().splitlines() or ["?"])[-1]}
     result = json.loads((run_dir / "result.json").read_text())
+    phases = result.get("phases") or {}
+    train_s, search_s = (phases.get(k, {}).get("wall_s") for k in ("train", "search"))
     return {
         "pipeline_s": round(wall, 2),
+        "search_over_train": round(search_s / train_s, 3) if train_s and search_s else None,
         "pipeline_test_acc": (result.get("winner") or {}).get("test_acc"),
         "pipeline_phases_s": {k: v.get("wall_s") for k, v in (result.get("phases") or {}).items()},
         "pipeline_peak_rss_mb": round(peak_rss_mb(resource.RUSAGE_CHILDREN), 1),
     }
+
+
+def subset_search_figures(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
+    """The pipeline's search again on its own supernet, with ``search.fidelity=subset``."""
+    full = json.loads((out_dir / "pipeline" / "search" / "result.json").read_text())
+    run_dir = out_dir / "search_subset"
+    args = [f"ckpt_path={out_dir / 'pipeline' / 'train'}", "search.fidelity=subset", f"seed={cfg.seed}"]
+    args += ["logger=none", f"hydra.run.dir={run_dir}"]
+    proc = subprocess.run([sys.executable, "-m", "supernet.commands", "search", *args], capture_output=True, text=True)
+    if proc.returncode != 0:
+        return {"subset_error": (proc.stderr.strip().splitlines() or ["?"])[-1]}
+    subset = json.loads((run_dir / "result.json").read_text())
+    key = "val_acc" if subset.get("metric", "accuracy") == "accuracy" else f"val_{subset['metric']}"
+    best = subset.get("best") or {}
+    return {
+        "subset_scoring_speedup": round(full["scoring_wall_s"] / subset["scoring_wall_s"], 2),
+        "subset_search_s": subset.get("wall_time_s"),
+        "subset_winner": {"arch": best.get("arch"), key: best.get(key), "full": (full.get("best") or {}).get("arch")},
+    }
+
+
+def startup_s(repeats: int = 3) -> float:
+    """Median wall seconds of ``supernet-score --help`` in a fresh interpreter."""
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "supernet.commands", "score", "--help"], capture_output=True, check=False)
+        times.append(time.perf_counter() - t0)
+    return round(sorted(times)[len(times) // 2], 3)
 
 
 def format_table(figures: dict[str, Any]) -> str:
@@ -254,6 +296,11 @@ def format_table(figures: dict[str, Any]) -> str:
         "pipeline_test_acc",
         "pipeline_phases_s",
         "pipeline_peak_rss_mb",
+        "search_over_train",
+        "subset_scoring_speedup",
+        "subset_search_s",
+        "subset_winner",
+        "startup_s",
         "peak_rss_mb",
         "peak_gpu_mb",
         "pipeline_error",
