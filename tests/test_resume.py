@@ -57,7 +57,7 @@ def test_resume_refuses_a_changed_setting(tmp_path, uninterrupted):
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         f"error: resume={run_dir}: search.budget=50 but the run has 200; a resume keeps the run's settings "
-        "(only logger, device, data.root, data.num_workers, trainer.enable_progress_bar/log_every_n_steps may "
+        "(only logger, device, figures, data.root, data.num_workers, trainer.enable_progress_bar/log_every_n_steps may "
         "change): drop the override or start a new run"
     ]
 

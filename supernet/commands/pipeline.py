@@ -49,7 +49,7 @@ REQUEST_FILE = "pipeline_request.json"
 PHASES = ("train", "search", "export", "retrain")
 # Keys a resume may change: they decide where files are read and how progress is shown, never a
 # result. Any other difference from the saved request is refused.
-RESUME_FREE = ("resume", "logger", "device", "data.root", "data.num_workers")
+RESUME_FREE = ("resume", "logger", "device", "figures", "data.root", "data.num_workers")
 RESUME_FREE_TRAINER = ("enable_progress_bar", "log_every_n_steps")
 
 
@@ -248,17 +248,63 @@ PHASE_STEPS: dict[str, Callable[[PipelineRun], dict[str, Any]]] = {
 }
 
 
-def _run_phases(run: PipelineRun) -> None:
+@dataclass
+class PhaseHooks:
+    """What a caller of `run_pipeline` may plug in around each phase (both optional).
+
+    `before(name, cfg) -> cfg`: the config phase `name` runs with (e.g. a share of a wall-clock
+    cap; the scikit-learn estimators' ``time_limit_s``); `after(name, summary)`: called with the
+    phase's summary (``wall_s``...) once it is done (their progress lines)."""
+
+    before: Callable[[str, DictConfig], DictConfig] | None = None
+    after: Callable[[str, dict[str, Any]], None] | None = None
+
+
+def _run_phases(run: PipelineRun, hooks: PhaseHooks) -> None:
+    base = run.cfg
     for name in PHASES:
+        run.cfg = hooks.before(name, base) if hooks.before is not None else base
         t0 = time.perf_counter()
         run.results[name] = PHASE_STEPS[name](run)
         run.phases[name] = _phase_summary(name, run.results[name], round(time.perf_counter() - t0, 2))
         if name == "train":
             ckpt = run.results["train"]["paths"]["checkpoint"]
             run.supernet, _ = load_for_scoring(ckpt, bundle=run.bundle)
+        if hooks.after is not None:
+            hooks.after(name, run.phases[name])
+    run.cfg = base
+
+
+def run_pipeline(
+    cfg: DictConfig,
+    out_dir: Path,
+    bundle: DataBundle | None = None,
+    resuming: bool = False,
+    hooks: PhaseHooks | None = None,
+) -> tuple[dict[str, Any], PipelineRun]:
+    """The phases in `out_dir` (data, train, search, export, retrain), then ``result.json`` and
+    ``summary.md``: the job below and the scikit-learn estimators (`supernet.sklearn`, which pass
+    their in-memory data as `bundle`). Returns the result and the run's state."""
+    started = time.perf_counter()
+    state = PipelineRun(cfg, out_dir, resuming=resuming)
+    t0 = time.perf_counter()
+    state.bundle = bundle if bundle is not None else load_data(cfg.data)
+    # A metric the task cannot use is refused before the supernet trains.
+    resolve_metric(cfg.search.get("metric"), state.bundle.task, state.bundle.num_classes)
+    state.phases["data"] = {"wall_s": round(time.perf_counter() - t0, 2), "summary": state.bundle.summary()}
+    _run_phases(state, hooks or PhaseHooks())
+    result = _result(state, round(time.perf_counter() - started, 2))
+    write_json(out_dir / "result.json", result)
+    (out_dir / "summary.md").write_text(summary_md(result))
+    return result, state
 
 
 # ---------------------------------------------------------------------------- the job
+def write_request(cfg: DictConfig, out_dir: Path) -> None:
+    """``pipeline_request.json``: the settings a ``resume=<out_dir>`` must keep."""
+    write_json(out_dir / REQUEST_FILE, _request(cfg))
+
+
 def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     check_pipeline_config(cfg)
     previous = resume_run_dir(cfg.get("resume"))
@@ -267,18 +313,8 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         if previous is not None:
             cfg = resumed_config(cfg, previous)
         else:
-            write_json(out_dir / REQUEST_FILE, _request(cfg))
-        started = time.perf_counter()
-        state = PipelineRun(cfg, out_dir, resuming=previous is not None)
-        t0 = time.perf_counter()
-        state.bundle = load_data(cfg.data)
-        # A metric the task cannot use is refused before the supernet trains.
-        resolve_metric(cfg.search.get("metric"), state.bundle.task, state.bundle.num_classes)
-        state.phases["data"] = {"wall_s": round(time.perf_counter() - t0, 2), "summary": state.bundle.summary()}
-        _run_phases(state)
-        result = _result(state, round(time.perf_counter() - started, 2))
-        write_json(out_dir / "result.json", result)
-        (out_dir / "summary.md").write_text(summary_md(result))
+            write_request(cfg, out_dir)
+        result, _ = run_pipeline(cfg, out_dir, resuming=previous is not None)
     print(summary_md(result))
     return result
 

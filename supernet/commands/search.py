@@ -165,7 +165,18 @@ def build_scoring(
     rescore = None
     if search_cfg["finetune"]["top"]:
         rescore = _finetune_scorer(supernet, bundle, search_cfg["finetune"], int(cfg.seed), device, metric)
-    return Scoring(kind, evaluator, rescore=rescore)
+    return Scoring(kind, evaluator, should_stop=_time_budget(search_cfg), rescore=rescore)
+
+
+def _time_budget(search_cfg: dict) -> Any:
+    """``search.time_budget_s`` (a key of ``search=standalone``; the scikit-learn estimators set it
+    from ``time_limit_s``): stop asking for candidates after that many seconds; None: no limit."""
+    seconds = search_cfg.get("time_budget_s")
+    if seconds is None:
+        return None
+    from supernet.evaluation.standalone_search import TimeBudget
+
+    return TimeBudget(float(seconds)).start()
 
 
 def _standalone_scoring(search_cfg: dict, supernet, bundle, seed: int, where: tuple, metric: Metric) -> Scoring:
@@ -217,7 +228,12 @@ def _search(cfg: DictConfig, supernet, search_cfg: dict, out_dir: Path, scoring:
             out_dir,
             seed=int(cfg.seed),
             resume=resume,
-            hooks=SearchHooks(writer=writer, should_stop=scoring.should_stop, rescore=scoring.rescore),
+            hooks=SearchHooks(
+                writer=writer,
+                plot=bool(cfg.get("figures", True)),
+                should_stop=scoring.should_stop,
+                rescore=scoring.rescore,
+            ),
         )
     finally:
         if writer is not None:

@@ -217,6 +217,15 @@ def _unpack_debian_fashion_mnist(raw_dir: Path) -> None:
     log.info("using Fashion-MNIST from %s (decompressed into %s)", DEBIAN_FASHION_MNIST, raw_dir)
 
 
+def _in_memory(cfg: Mapping) -> RawData:
+    """``data=sklearn``: the rows a scikit-learn estimator's ``fit(X, y)`` was given (its config
+    names them; `bundle_from_raw` takes the rows): nothing to read from disk."""
+    raise UsageError(
+        "data=sklearn holds the rows given to fit(X, y) of supernet.sklearn's estimators and cannot be read "
+        "again: save them as a table (DataFrame.to_csv) and pass data=csv data.path=... data.target=..."
+    )
+
+
 # name -> loader; loaders for user files are imported lazily (pandas is only needed there).
 LOADERS: dict[str, Callable[[Mapping], RawData] | str] = {
     "digits": _load_digits,
@@ -232,6 +241,7 @@ LOADERS: dict[str, Callable[[Mapping], RawData] | str] = {
     "imbalanced": "supernet.data.builtin:load_imbalanced",
     "cpu": "supernet.data.builtin:load_weka_table",
     "cpu_vendor": "supernet.data.builtin:load_weka_table",
+    "sklearn": _in_memory,
 }
 
 
@@ -329,11 +339,24 @@ def holdout_indices(y: torch.Tensor, holdout: float, seed: int) -> tuple[torch.T
 def load_data(cfg: Mapping) -> DataBundle:
     """Load ``cfg['name']``, split, normalise: the one entry point every command uses."""
     check_data_config(cfg)
-    raw = _resolve_loader(cfg["name"])(cfg)
+    return bundle_from_raw(_resolve_loader(cfg["name"])(cfg), cfg)
+
+
+def bundle_from_raw(raw: RawData, cfg: Mapping, val: tuple[torch.Tensor, torch.Tensor] | None = None) -> DataBundle:
+    """What `load_data` does after the loader: carve the validation split, build the task, normalise.
+
+    `val`: a validation split given apart (raw features and targets, like ``raw.train_*``), used
+    instead of one carved from ``raw.train_*`` (the scikit-learn estimators' ``eval_set``)."""
     check_task(cfg, raw)
-    train_idx, val_idx = holdout_indices(raw.train_y, float(cfg.get("val_size", 0.2)), int(cfg.get("split_seed", 0)))
-    train_x, train_y = _limit(raw.train_x[train_idx], raw.train_y[train_idx], cfg.get("limit_train"))
-    val_x, val_y = _limit(raw.train_x[val_idx], raw.train_y[val_idx], cfg.get("limit_val"))
+    if val is None:
+        seed = int(cfg.get("split_seed", 0))
+        train_idx, val_idx = holdout_indices(raw.train_y, float(cfg.get("val_size", 0.2)), seed)
+        val = raw.train_x[val_idx], raw.train_y[val_idx]
+        train = raw.train_x[train_idx], raw.train_y[train_idx]
+    else:
+        train = raw.train_x, raw.train_y
+    train_x, train_y = _limit(*train, cfg.get("limit_train"))
+    val_x, val_y = _limit(*val, cfg.get("limit_val"))
     test_x, test_y = raw.test_x, raw.test_y
     if test_x is not None:
         test_x, test_y = _limit(test_x, test_y, cfg.get("limit_test"))

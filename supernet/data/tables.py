@@ -267,15 +267,16 @@ def table_raw_data(
     unknown = [c for c in categorical if c not in features]
     if unknown:
         raise UsageError(f"{source}: data.categorical names {unknown}, not feature columns {features}")
-    columns = _Columns(features, categorical, targets)
+    columns = TableColumns(features, categorical, targets)
     if choose_task(df, target, cfg, source) == REGRESSION:
         return _regression_raw_data(df, cfg, columns, source, test_df, test_source)
     return _classification_raw_data(df, cfg, columns, source, test_df, test_source)
 
 
 @dataclass
-class _Columns:
-    """What a table's columns are for: the features (some forced categorical) and the target(s)."""
+class TableColumns:
+    """What a table's columns are for: the features (some forced categorical), the target(s) and,
+    for a classification, its classes (empty for a regression)."""
 
     features: list[str]
     categorical: list[str]
@@ -286,7 +287,7 @@ class _Columns:
 def _classification_raw_data(
     df: pd.DataFrame,
     cfg: Mapping,
-    columns: _Columns,
+    columns: TableColumns,
     source: str,
     test_df: pd.DataFrame | None,
     test_source: str | None,
@@ -317,7 +318,7 @@ def _classification_raw_data(
 def _regression_raw_data(
     df: pd.DataFrame,
     cfg: Mapping,
-    columns: _Columns,
+    columns: TableColumns,
     source: str,
     test_df: pd.DataFrame | None,
     test_source: str | None,
@@ -348,7 +349,7 @@ def _regression_raw_data(
 
 def _encode(
     cfg: Mapping,
-    columns: _Columns,
+    columns: TableColumns,
     train_df: pd.DataFrame,
     y_train: torch.Tensor,
     test_df: pd.DataFrame,
@@ -360,9 +361,25 @@ def _encode(
     fit_idx, _ = holdout_split(
         y_train, float(cfg.get("val_size", 0.2)), int(cfg.get("split_seed", 0)), source, "data.val_size"
     )
-    regression = y_train.is_floating_point()
+    frames = [(train_df, source), (test_df, test_source)]
+    prep, (train_x, test_x) = encode_features(train_df.iloc[fit_idx.numpy()], frames, cfg, columns, source)
+    return prep, train_x, test_x
+
+
+def encode_features(
+    fit_df: pd.DataFrame,
+    frames: Sequence[tuple[pd.DataFrame, str]],
+    cfg: Mapping,
+    columns: TableColumns,
+    source: str,
+) -> tuple[TablePreprocessor, list[torch.Tensor]]:
+    """Fit the encoding on `fit_df` (exactly the rows the net will train on), then encode each
+    ``(frame, source)``: raw float features, one tensor per frame. The categories of the frames
+    after the first that `fit_df` never had are logged per column. `columns.classes` is empty
+    for a regression. The table loaders and the scikit-learn estimators (`supernet.sklearn`) share it."""
+    regression = not columns.classes
     prep = TablePreprocessor.fit(
-        train_df.iloc[fit_idx.numpy()],
+        fit_df,
         columns.features,
         source,
         max_categories=int(cfg.get("max_categories", 50)),
@@ -371,9 +388,9 @@ def _encode(
         classes=columns.classes,
         targets=columns.targets if regression else (),
     )
-    train_x = prep.transform(train_df, source)
-    test_x = prep.transform(test_df, test_source)
-    report_unseen(prep, test_df, test_source)
+    encoded = [prep.transform(df, where) for df, where in frames]
+    for df, where in frames[1:]:
+        report_unseen(prep, df, where)
     log.info(
         "%s: %d feature columns -> %d inputs (%s)",
         source,
@@ -381,7 +398,7 @@ def _encode(
         prep.in_features,
         ", ".join(prep.feature_names[:8]) + (", ..." if prep.in_features > 8 else ""),
     )
-    return prep, train_x, test_x
+    return prep, encoded
 
 
 def report_unseen(prep: TablePreprocessor, df: pd.DataFrame, source: str) -> None:

@@ -1,0 +1,205 @@
+"""The estimators' parameters as the pipeline's composed config: ``conf/`` stays the one source of
+defaults.
+
+`fit_config` composes ``conf/pipeline.yaml`` with Hydra's compose API, with ``data=sklearn``
+(``conf/data/sklearn.yaml``) and one override per parameter that is not None; a None parameter
+keeps the config's value. ``overrides`` (any key of ``conf/pipeline.yaml``, as on the command
+line) come last and win. A UsageError raised later names config keys; `in_param_terms` rewrites
+the keys behind a parameter into the parameter's name.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import numbers
+import re
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+STRATEGIES = ("evolution", "random", "bayes", "rl")
+DEVICES = {"auto": "auto", "cpu": "cpu", "cuda": "gpu"}  # device -> trainer.accelerator
+INITS = ("inherited", "scratch")
+NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # a metric or objective name, safe in an override
+
+# The config key behind each parameter, for messages in the parameters' terms.
+PARAM_KEYS = {
+    "search.constraints.max_params": "max_params",
+    "search.constraints.max_flops": "max_flops",
+    "search.objectives": "objectives",
+    "search.metric": "metric",
+    "search.strategy": "strategy",
+    "search.budget": "budget",
+    "trainer.max_epochs": "supernet_epochs",
+    "retrain.max_epochs": "retrain_epochs",
+    "retrain.init": "retrain_init",
+    "data.batch_size": "batch_size",
+}
+_KEYS = re.compile("|".join(re.escape(k) for k in sorted(PARAM_KEYS, key=len, reverse=True)) + r"(?==)")
+
+
+def in_param_terms(message: str) -> str:
+    """``search.constraints.max_params=100 is below ...`` -> ``max_params=100 is below ...``."""
+    return _KEYS.sub(lambda m: PARAM_KEYS[m.group(0)], message)
+
+
+# ---------------------------------------------------------------------------- parameter checks
+def _count(name: str, value: Any, least: int = 1) -> int:
+    """A whole number >= `least` (ints, integral floats such as 2e4), else a ValueError naming it."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and float(value).is_integer()
+    if not ok or int(value) < least:
+        raise ValueError(f"{name}={value!r} must be a whole number >= {least} or None")
+    return int(value)
+
+
+def _choice(name: str, value: Any, options: Sequence[str]) -> str:
+    if value not in options:
+        raise ValueError(f"{name}={value!r} must be one of {list(options)} or None")
+    return str(value)
+
+
+def _names(name: str, value: Any) -> list[str]:
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, Sequence) or not values or not all(isinstance(v, str) and NAME.match(v) for v in values):
+        raise ValueError(f"{name}={value!r} must be a name or a list of names, e.g. ['val_acc', 'params']")
+    return list(values)
+
+
+def space_overrides(space: Any) -> list[str]:
+    """``space="auto"`` (the data config's default space) or ``{"depth": (min, max), "width":
+    (min, max) or (min, max, step)}``: overrides of ``space.*``."""
+    if space == "auto" or space is None:
+        return []
+    shape = "space must be 'auto' or {'depth': (min, max), 'width': (min, max[, step])}"
+    if not isinstance(space, Mapping) or not set(space) <= {"depth", "width"}:
+        raise ValueError(f"{shape}, got {space!r}")
+    out = []
+    for group, keys in (("depth", ("min", "max")), ("width", ("min", "max", "step"))):
+        if group not in space:
+            continue
+        values = space[group]
+        if not isinstance(values, Sequence) or isinstance(values, str) or not 2 <= len(values) <= len(keys):
+            raise ValueError(f"{shape}, got {group}={values!r}")
+        out += [f"space.{group}.{k}={_count(f'space[{group!r}]', v)}" for k, v in zip(keys, values)]
+    return out
+
+
+def _seed(random_state: Any) -> int | None:
+    """None: the config's seed; an int: itself; a RandomState: a seed drawn from it."""
+    if random_state is None:
+        return None
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        return int(random_state)
+    from sklearn.utils import check_random_state
+
+    return int(check_random_state(random_state).randint(2**31 - 1))
+
+
+def param_overrides(params: Mapping[str, Any], task: str) -> list[str]:
+    """The Hydra overrides of the estimator's parameters (`fit_config`'s docstring)."""
+    out = ["data=sklearn", f"data.task={task}", f"trainer.enable_progress_bar={str(bool(params['verbose'])).lower()}"]
+    if params["strategy"] is not None:
+        out.append(f"search={_choice('strategy', params['strategy'], STRATEGIES)}")
+    counts = {
+        "max_params": "search.constraints.max_params",
+        "max_flops": "search.constraints.max_flops",
+        "supernet_epochs": "trainer.max_epochs",
+        "retrain_epochs": "retrain.max_epochs",
+        "batch_size": "data.batch_size",
+    }
+    out += [f"{key}={_count(name, params[name])}" for name, key in counts.items() if params[name] is not None]
+    if params["budget"] is not None:
+        _count("budget", params["budget"])
+    if params["retrain_init"] is not None:
+        out.append(f"retrain.init={_choice('retrain_init', params['retrain_init'], INITS)}")
+    if params["objectives"] is not None:
+        out.append(f"search.objectives=[{','.join(_names('objectives', params['objectives']))}]")
+    if params["metric"] is not None:
+        if not isinstance(params["metric"], str):
+            raise ValueError(f"metric={params['metric']!r} must be one metric's name, e.g. 'balanced_accuracy'")
+        out.append(f"search.metric={_names('metric', params['metric'])[0]}")
+    out += space_overrides(params["space"])
+    seed = _seed(params["random_state"])
+    if seed is not None:
+        out += [f"seed={seed}", f"data.split_seed={seed}"]
+    if params["device"] is not None:
+        device = _choice("device", params["device"], list(DEVICES))
+        _check_cuda(device)
+        out += [f"device={device}", f"trainer.accelerator={DEVICES[device]}"]
+    if params["output_dir"] is None:  # nothing outlives the fit: no TensorBoard, ONNX or figure
+        out += ["logger=none", "export.onnx=false", "retrain.onnx=false", "figures=false"]
+    return out + _user_overrides(params["overrides"])
+
+
+def _check_cuda(device: str) -> None:
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ValueError("device='cuda' but no CUDA device is visible; use device='cpu' or 'auto'")
+
+
+def _user_overrides(overrides: Any) -> list[str]:
+    if overrides is None:
+        return []
+    if isinstance(overrides, str) or not all(isinstance(o, str) for o in overrides):
+        raise ValueError(f"overrides={overrides!r} must be a list of Hydra overrides, e.g. ['sampler=uniform']")
+    return list(overrides)
+
+
+# ---------------------------------------------------------------------------- composing
+_COMPOSE = threading.Lock()  # Hydra's global state: one compose at a time (GridSearchCV's threads)
+
+
+@functools.lru_cache(maxsize=32)
+def _composed(overrides: tuple[str, ...]) -> Any:
+    with _COMPOSE:
+        return _compose(overrides)
+
+
+def _compose(overrides: tuple[str, ...]) -> Any:
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from supernet.files import CONF_DIR
+
+    outer = GlobalHydra.instance()
+    running = outer.hydra if outer.is_initialized() else None  # called inside a Hydra app
+    if running is not None:
+        outer.clear()
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            return compose(config_name="pipeline", overrides=list(overrides))
+    except Exception as exc:  # Hydra's own errors (an unknown key or group in `overrides`)
+        from supernet.errors import UsageError
+
+        raise UsageError(f"overrides: {str(exc).strip().splitlines()[0]}") from exc
+    finally:
+        if running is not None:
+            GlobalHydra.instance().initialize(running)
+
+
+def fit_config(params: Mapping[str, Any], task: str) -> Any:
+    """The pipeline config one fit runs with (a fresh copy: the phases may change it)."""
+    cfg = copy.deepcopy(_composed(tuple(param_overrides(params, task))))
+    fit_budget(cfg, params["budget"])
+    return cfg
+
+
+def fit_budget(cfg: Any, budget: int | None) -> None:
+    """``search.budget`` (`budget`, or the config's), capped at the number of archs in the space;
+    a strategy's first batch larger than it (evolution's population, bayes' startup trials)
+    shrinks to it, so a small budget is never refused."""
+    from supernet.config import build_space
+
+    size = build_space(cfg.space, cfg.data).size()
+    n = min(int(budget if budget is not None else cfg.search.budget), size)
+    cfg.search.budget = n
+    search = cfg.search
+    if search.strategy == "evolution" and int(search.population) > n:
+        search.population = max(n, 2)
+        search.tournament = min(int(search.tournament), search.population)
+        search.parents = min(int(search.parents), search.population)
+    if search.strategy == "bayes" and int(search.startup_trials) > n:
+        search.startup_trials = n

@@ -1,0 +1,181 @@
+"""One ``fit``: the checked inputs as a `DataBundle`, the pipeline's phases, the fitted attributes.
+
+The phases are the ``supernet`` command's (`supernet.commands.pipeline.run_pipeline`): the
+supernet trains (`supernet.train.fit.train_supernet`), the search scores candidates on its
+inherited weights (`supernet.commands.search.run` -> `supernet.search.runner.run_search`), the
+winner is exported (`supernet.io.export.export_subnet`) and retrained
+(`supernet.train.retrain.retrain_subnet`); the fit reads the retrained export back
+(`supernet.io.subnet.load_subnet`) as ``model_``. The data skips the loaders: `bundle_from_raw`
+makes load_data's split (or takes ``eval_set``), task and normalisation from fit's rows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from supernet.sklearn.config import fit_config, in_param_terms
+from supernet.sklearn.inputs import FitData, fit_inputs
+from supernet.sklearn.phases import PhaseClock, quiet, run_dir
+
+SOURCE = "fit(X)"
+
+
+@contextlib.contextmanager
+def param_terms() -> Iterator[None]:
+    """A UsageError (a ValueError) from the library, its config keys named as the parameters."""
+    from supernet.errors import UsageError
+
+    try:
+        yield
+    except UsageError as exc:
+        raise UsageError(in_param_terms(str(exc))) from exc
+
+
+@dataclass
+class Outcome:
+    """What a fit leaves: the retrained model, the run's result, the search's records."""
+
+    model: Any
+    result: dict[str, Any]
+    search: dict[str, Any]
+    history: Any
+    run_dir: Path | None
+
+
+def fit_estimator(est: Any, x: Any, y: Any, eval_set: Any) -> None:
+    """Fit `est` (a `SupernetClassifier` or `SupernetRegressor`) on X, y; sets its attributes."""
+    started = time.perf_counter()
+    regression = est._task == "regression"
+    with param_terms():
+        rerank = any(str(o).lstrip("+").startswith("search.finetune.top=") for o in est.overrides or [])
+        clock = PhaseClock(est.time_limit_s, started, bool(est.verbose), rerank)
+        data = fit_inputs(est, x, y, eval_set, regression)
+        cfg = fit_config(est.get_params(), est._task)
+        with quiet(bool(est.verbose)):
+            bundle = fit_bundle(data, cfg)
+            check_search(cfg, bundle)
+            if est.verbose:
+                print(f"[supernet] {bundle.summary()}")
+            outcome = run_phases(cfg, bundle, est.output_dir, clock)
+    _store(est, data, outcome)
+
+
+# ---------------------------------------------------------------------------- data
+def fit_bundle(data: FitData, cfg: Any) -> Any:
+    """The pipeline's data from fit's rows: `RawData` (DataFrames through the table encoder),
+    then load_data's split (or ``eval_set``), task and normalisation (`bundle_from_raw`)."""
+    import torch
+
+    from supernet.data.datasets import RawData, bundle_from_raw
+
+    y = torch.from_numpy(np.ascontiguousarray(data.y))
+    val_y = None if data.val is None else torch.from_numpy(np.ascontiguousarray(data.val[1]))
+    class_names = [] if data.classes is None else [str(c) for c in data.classes]
+    if data.columns is None:
+        xs = [torch.from_numpy(np.array(data.x, dtype=np.float32))]
+        xs += [] if data.val is None else [torch.from_numpy(np.array(data.val[0], dtype=np.float32))]
+        preprocess: dict[str, Any] = {}
+    else:
+        xs, preprocess = _encoded(data, cfg, y, class_names)
+    raw = RawData(xs[0], y, None, None, [xs[0].shape[1]], class_names, preprocess, "feature", data.targets or [])
+    bundle = bundle_from_raw(raw, cfg.data, None if data.val is None else (xs[1], val_y))
+    if len(bundle.val_y) == 0 or len(bundle.train_y) == 0:
+        raise ValueError(
+            f"n_samples={len(y)} is too few to hold out a validation split (data.val_size={cfg.data.val_size}): "
+            "pass more samples or eval_set=(X_val, y_val)"
+        )
+    return bundle
+
+
+def _encoded(data: FitData, cfg: Any, y: Any, class_names: list[str]) -> tuple[list[Any], dict[str, Any]]:
+    """A DataFrame's rows encoded as ``data=csv`` encodes a table, fitted on the rows the net
+    trains on: without eval_set the ones load_data's validation split leaves, else all of X."""
+    from supernet.data.datasets import holdout_indices
+    from supernet.data.tables import TableColumns, encode_features
+
+    targets = list(data.targets or ["y"])
+    columns = TableColumns(list(data.columns), [], targets, class_names)
+    frames = [(data.x, SOURCE)]
+    if data.val is None:
+        keep, _ = holdout_indices(y, float(cfg.data.val_size), int(cfg.data.split_seed))
+        fit_rows = data.x.iloc[keep.numpy()]
+    else:
+        fit_rows = data.x
+        frames.append((data.val[0], "eval_set"))
+    prep, encoded = encode_features(fit_rows, frames, cfg.data, columns, SOURCE)
+    return encoded, prep.spec()
+
+
+def check_search(cfg: Any, bundle: Any) -> None:
+    """The search settings against the real space (its smallest arch's size depends on the
+    features and classes): an impossible budget fails here, before the supernet trains."""
+    from supernet.commands.pipeline import check_pipeline_config
+    from supernet.config import build_space
+    from supernet.files import to_plain
+    from supernet.search import validate_search_config
+
+    space = build_space(cfg.space, cfg.data, bundle.in_features, bundle.num_classes)
+    validate_search_config(to_plain(cfg.search), space)
+    check_pipeline_config(cfg)
+
+
+# ---------------------------------------------------------------------------- the phases
+def run_phases(cfg: Any, bundle: Any, output_dir: Any, clock: PhaseClock) -> Outcome:
+    """`run_pipeline` in a run dir (temporary, or a new one under `output_dir`), locked and with
+    its ``pipeline_request.json`` like the command's; the winner read back from its export."""
+    import pandas as pd
+
+    from supernet.commands.pipeline import run_pipeline, write_request
+    from supernet.files import run_dir_lock
+    from supernet.io.subnet import load_subnet
+
+    with run_dir(output_dir) as (path, temporary):
+        with run_dir_lock(path, "pipeline"):
+            write_request(cfg, path)
+            result, state = run_pipeline(cfg, path, bundle=bundle, hooks=clock.hooks())
+        model = load_subnet(result["paths"]["retrained_subnet"])
+        history = pd.read_csv(path / "search" / "history.csv", dtype={"arch": str})
+        search = state.results["search"]
+        if temporary:  # nothing may point into the folder about to be removed
+            model.meta = _scrubbed(model.meta, str(path))
+            result = _scrubbed(result, str(path))
+    return Outcome(model, result, search, history, None if temporary else path)
+
+
+def _scrubbed(doc: Any, prefix: str) -> Any:
+    """`doc` with every string under `prefix` (a temporary run dir's paths) set to None."""
+    if isinstance(doc, dict):
+        return {k: _scrubbed(v, prefix) for k, v in doc.items()}
+    if isinstance(doc, list):
+        return [_scrubbed(v, prefix) for v in doc]
+    return None if isinstance(doc, str) and doc.startswith(prefix) else doc
+
+
+def _store(est: Any, data: FitData, outcome: Outcome) -> None:
+    """The fitted attributes (``n_features_in_`` and ``feature_names_in_`` are validate_data's)."""
+    import pandas as pd
+
+    best = outcome.search["best"]
+    est.model_ = outcome.model.cpu().eval()
+    est.best_arch_ = tuple(int(w) for w in best["arch"])
+    est.best_params_count_ = int(best["params"])
+    est.best_flops_ = int(best["flops"])
+    est.search_history_ = outcome.history
+    if len(outcome.search.get("objectives") or []) > 1:
+        est.pareto_ = pd.DataFrame(outcome.search["pareto"])
+    elif hasattr(est, "pareto_"):
+        del est.pareto_
+    est.result_ = outcome.result
+    est.run_dir_ = outcome.run_dir
+    est._columns = data.columns
+    if data.classes is not None:
+        est.classes_ = data.classes
+    else:
+        est._y_2d = data.y_2d

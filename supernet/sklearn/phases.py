@@ -1,0 +1,154 @@
+"""How one fit runs the pipeline: its run dir, its wall-clock cap, its progress lines, its quiet.
+
+**time_limit_s** caps the whole fit, from the call to ``fit`` (imports and data encoding included)
+to its return. Each phase gets a share of the time still left when it starts, after a reserve
+for the export and the reloading of the winner (`RESERVE_S`, at most a tenth of the limit): the
+supernet's training 50%, the search 20%, the retraining 30%; time a phase leaves unused goes
+to the phases after it. Training and retraining stop through Lightning's ``max_time`` (checked
+after every step), the search through ``search.time_budget_s`` (checked after every generation).
+The re-ranking fine-tune of the search's finalists has a fixed number of steps whose cost cannot
+be capped: under a time limit it is off, unless ``overrides`` set ``search.finetune.top``
+(then it runs uncapped, and the search loop gets half of the search's share). What a cap cannot
+interrupt comes on top: one step or one generation past the deadline, each Trainer's start-up
+and final validation (a fraction of a second) and the export; docs/experiments/sklearn.md has
+the measured overrun.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+SHARES = {"train": 0.5, "search": 0.2, "export": 0.0, "retrain": 0.3}
+RESERVE_S = 1.0  # export + reloading the winner, taken off the limit first (at most limit / 10)
+MIN_PHASE_S = 0.01  # a phase whose time is up still takes one step (one generation)
+LIGHTNING_LOGGERS = ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning.fabric")
+# Lightning's notes that say nothing to a scikit-learn user (the data is small on purpose).
+LIGHTNING_NOTES = (
+    r".*does not have many workers.*",
+    r".*LeafSpec.*",
+    r".*smaller than the logging interval.*",
+    r".*GPU available but not used.*",
+    r".*Checkpoint directory .* exists and is not empty.*",
+)
+
+
+class PhaseClock:
+    """`supernet.commands.pipeline.PhaseHooks` for one fit: each phase's share of
+    ``time_limit_s`` (module docstring) and, with ``verbose``, one line per phase."""
+
+    def __init__(self, limit_s: float | None, started: float, verbose: bool, rerank: bool = False) -> None:
+        """`rerank`: the re-ranking fine-tune was asked for (``search.finetune.top`` in overrides)."""
+        if limit_s is not None and (isinstance(limit_s, bool) or not float(limit_s) > 0):
+            raise ValueError(f"time_limit_s={limit_s!r} must be a positive number of seconds or None")
+        self.limit_s = None if limit_s is None else float(limit_s)
+        self.started, self.verbose, self.rerank = started, verbose, rerank
+
+    def hooks(self) -> Any:
+        from supernet.commands.pipeline import PhaseHooks
+
+        return PhaseHooks(before=self.before if self.limit_s is not None else None, after=self.after)
+
+    def seconds_for(self, phase: str) -> float:
+        """The phase's share of the time left (what `before` gives it)."""
+        reserve = min(RESERVE_S, self.limit_s / 10)
+        left = self.limit_s - reserve - (time.perf_counter() - self.started)
+        phases = list(SHARES)
+        rest = sum(SHARES[p] for p in phases[phases.index(phase) :])
+        return max(left * SHARES[phase] / rest, MIN_PHASE_S)
+
+    def before(self, phase: str, cfg: Any) -> Any:
+        from omegaconf import OmegaConf
+
+        from supernet.files import to_plain
+
+        if SHARES[phase] == 0:
+            return cfg
+        seconds = self.seconds_for(phase)
+        out = OmegaConf.create(to_plain(cfg))
+        if phase == "search":
+            if not self.rerank:
+                out.search.finetune.top = 0
+            finetune = int(out.search.finetune.top) > 0
+            out.search.time_budget_s = round(seconds / 2 if finetune else seconds, 3)
+        else:
+            out.trainer.max_time = {"seconds": round(seconds, 3)}
+        if self.verbose:
+            print(f"[supernet] {phase}: {seconds:.1f} s of time_limit_s={self.limit_s:g}")
+        return out
+
+    def after(self, phase: str, summary: dict[str, Any]) -> None:
+        if self.verbose:
+            print(f"[supernet] {phase} done in {summary.get('wall_s', 0):.1f} s{_details(phase, summary)}")
+
+
+def _details(phase: str, summary: dict[str, Any]) -> str:
+    if phase == "train":
+        return f": {summary['epochs']} epochs"
+    if phase == "search":
+        best = summary.get("best") or {}
+        arch = "-".join(str(w) for w in best.get("arch", []))
+        return f": {summary['strategy']}, {summary['n_evaluations']} candidates scored, best {arch}"
+    if phase == "retrain":
+        return f": {summary['init']}, {summary['epochs']} epochs"
+    return ""
+
+
+# ---------------------------------------------------------------------------- quiet
+class _DropNoTestSplit(logging.Filter):
+    """The retraining's note that the data has no test split: a fit has none, by design."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "has no test split" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def quiet(verbose: bool) -> Iterator[None]:
+    """Lightning's start-up lines and notes off (unless `verbose`); supernet's warnings stay."""
+    import pytorch_lightning  # noqa: F401 (its import sets its loggers' levels: before ours)
+
+    note = _DropNoTestSplit()
+    retrain_log = logging.getLogger("supernet.train.retrain")
+    retrain_log.addFilter(note)
+    saved = {name: logging.getLogger(name).level for name in LIGHTNING_LOGGERS}
+    try:
+        with warnings.catch_warnings():
+            if not verbose:
+                for name in LIGHTNING_LOGGERS:
+                    logging.getLogger(name).setLevel(logging.WARNING)
+                for pattern in LIGHTNING_NOTES:
+                    warnings.filterwarnings("ignore", message=pattern)
+            yield
+    finally:
+        retrain_log.removeFilter(note)
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
+
+
+# ---------------------------------------------------------------------------- run dirs
+@contextlib.contextmanager
+def run_dir(output_dir: str | Path | None) -> Iterator[tuple[Path, bool]]:
+    """(run dir, temporary): a temporary folder removed afterwards, or a new
+    ``<output_dir>/<stamp>`` (the layout of ``outputs/pipeline/runs/<stamp>``)."""
+    if output_dir is None:
+        with tempfile.TemporaryDirectory(prefix="supernet-fit-") as tmp:
+            yield Path(tmp), True
+        return
+    parent = Path(output_dir)
+    parent.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
+    for n in range(1000):
+        path = parent / (stamp if n == 0 else f"{stamp}-{n}")
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        yield path, False
+        return
+    raise RuntimeError(f"could not make a new run dir under {parent}")
