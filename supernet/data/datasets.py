@@ -3,7 +3,8 @@
 Built-in sets (``conf/data/``): ``digits`` (scikit-learn's embedded 8x8 digits, offline, the
 default), ``mnist``, ``fashion_mnist``, ``kmnist`` (torchvision); the regression sets ``friedman``,
 ``diabetes``, ``linnerud`` (3 targets), ``cpu`` and ``cpu_vendor`` (Weka's ARFF tables) and the
-imbalanced ``imbalanced`` (`supernet.data.builtin`). Tables (`supernet.data.tables`: CSV, Parquet,
+imbalanced ``imbalanced`` (`supernet.data.builtin`); ``bench_table`` reads the real tables of
+`supernet.data.benchmark_sets` (``data.set=<name>``). Tables (`supernet.data.tables`: CSV, Parquet,
 ARFF) and image folders (`supernet.data.image_folder`) register here under ``csv``,
 ``tabular_demo`` and ``image_folder``.
 
@@ -241,6 +242,7 @@ LOADERS: dict[str, Callable[[Mapping], RawData] | str] = {
     "imbalanced": "supernet.data.builtin:load_imbalanced",
     "cpu": "supernet.data.builtin:load_weka_table",
     "cpu_vendor": "supernet.data.builtin:load_weka_table",
+    "bench_table": "supernet.data.benchmark_sets:load_bench_table",
     "sklearn": _in_memory,
 }
 
