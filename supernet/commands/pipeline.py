@@ -191,18 +191,13 @@ def _export(run: PipelineRun) -> dict[str, Any]:
         metric = search_metric(run)
         model, space = run.supernet.model, run.supernet.space
         scorer = InheritedEvaluator(model, space, bundle.test_x, bundle.test_y, metric=metric, task=bundle.task)
-        exported[f"test_{short(metric)}_inherited"] = scorer.scores([arch])[0]
+        exported[f"test_{metric.short}_inherited"] = scorer.scores([arch])[0]
     return exported
 
 
 def search_metric(run: PipelineRun) -> Metric:
     """The metric the search ranked by (a search result without one ranked by accuracy)."""
     return METRICS[run.results["search"].get("metric") or "accuracy"]
-
-
-def short(metric: Metric) -> str:
-    """``acc``, ``rmse``, ``balanced_accuracy``...: the metric's name in result fields."""
-    return metric.key.removeprefix("val_")
 
 
 def _retrain(run: PipelineRun) -> dict[str, Any]:
@@ -322,7 +317,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
 def _winner(run: PipelineRun) -> dict[str, Any]:
     best, metrics = run.results["search"]["best"], run.results["retrain"]["metrics"]
     metric = search_metric(run)
-    name = short(metric)
+    name = metric.short
     winner = {
         "arch": list(best["arch"]),
         "params": best["params"],
@@ -353,7 +348,7 @@ def _result(run: PipelineRun, wall_s: float) -> dict[str, Any]:
         "wall_s": wall_s,
         "resumed": run.resuming,
         "metric": search_metric(run).name,
-        "objective": retrained["metrics"][f"val_{short(search_metric(run))}"],
+        "objective": retrained["metrics"][f"val_{search_metric(run).short}"],
         "paths": {
             "run_dir": str(run.out_dir),
             "checkpoint": str(run.supernet.path),
@@ -381,7 +376,7 @@ def _figure(metric: Metric) -> Callable[[float | None], str]:
 def summary_md(r: dict[str, Any]) -> str:
     w, p = r["winner"], r["phases"]
     metric = METRICS[r.get("metric") or "accuracy"]
-    name, fmt = short(metric), _figure(metric)
+    name, fmt = metric.short, _figure(metric)
     arch = arch_str(w["arch"])
     tuned = f"finetuned_{name}"
     label = "" if metric.name == "accuracy" else f"{name} "  # "val 97.5%" or "val rmse 2.31"

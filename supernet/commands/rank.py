@@ -29,7 +29,7 @@ import torch
 from omegaconf import DictConfig
 
 from supernet.commands.rank_outputs import rank_figure, rank_rows, write_rank_csv, write_tensorboard
-from supernet.commands.score import align_task, supernet_metric
+from supernet.commands.score import supernet_metric
 from supernet.core.device import pick_device
 from supernet.core.metrics import METRICS, Metric, resolve_metric
 from supernet.data.datasets import check_data_config
@@ -221,13 +221,13 @@ def read_inputs(cfg: DictConfig, settings: dict[str, Any]) -> RankInputs:
     cache = StandaloneCache(settings["cache"])  # a corrupt cache file stops here, before training
 
     started = time.perf_counter()
+    # In the supernet's task (`load_for_scoring`): stand-alone nets learn as it did, scored alike.
     supernet, bundle = load_for_scoring(supernet, data_cfg=data_cfg)
     if (bundle.in_features, bundle.num_classes) != (space.in_features, space.num_classes):
         raise UsageError(
             f"data={bundle.name} has {bundle.in_features} features and {bundle.num_classes} classes but the "
             f"supernet expects {space.in_features} and {space.num_classes}: use the data it was trained on"
         )
-    bundle = align_task(bundle, supernet)  # stand-alone nets learn as the supernet did, scored alike
     metric = resolve_metric(metric.name, bundle.task, bundle.num_classes, "rank.metric")
     return RankInputs(supernet, bundle, device, recipe, cache, started, metric)
 

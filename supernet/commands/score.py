@@ -20,7 +20,6 @@ from supernet.core.device import pick_device
 from supernet.core.metrics import METRICS, Metric, resolve_metric
 from supernet.core.space import as_arch
 from supernet.core.task import Task
-from supernet.data.datasets import DataBundle
 from supernet.errors import UsageError
 from supernet.evaluation.inherited import InheritedEvaluator
 from supernet.files import to_plain, write_json
@@ -63,11 +62,6 @@ def supernet_metric(name: Any, supernet: LoadedSupernet, key: str = "metric") ->
     return resolve_metric(None if name is None else str(name), supernet_task(supernet), supernet.space.num_classes, key)
 
 
-def align_task(bundle: DataBundle, supernet: LoadedSupernet) -> DataBundle:
-    """`bundle` under the supernet's task (`DataBundle.adopt_task`)."""
-    return bundle.adopt_task(supernet_task(supernet), "the supernet")
-
-
 def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     """Score the archs of ``archs_file``: read and check everything, score, write scores.json."""
     if cfg.split not in ("val", "test"):
@@ -78,8 +72,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     archs = read_archs(cfg.archs_file, supernet.space)  # checked before any data is read
     metric = supernet_metric(cfg.get("metric"), supernet)
     device = pick_device(str(cfg.device))
-    supernet, bundle = load_for_scoring(supernet, to_plain(cfg.data))
-    bundle = align_task(bundle, supernet)
+    supernet, bundle = load_for_scoring(supernet, to_plain(cfg.data))  # in the supernet's task and units
     scores = score_archs(supernet, bundle, archs, cfg.split, device, metric)
     return _write(out_dir, supernet, cfg.split, scores, metric)
 
@@ -87,7 +80,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
 def key_on(split: str, metric: Metric) -> str:
     """A metric's field on `split`: ``val_acc`` / ``test_acc`` for accuracy, ``val_<name>`` /
     ``test_<name>`` otherwise."""
-    return metric.key if split == "val" else f"{split}_" + metric.key.removeprefix("val_")
+    return f"{split}_{metric.short}"
 
 
 def score_archs(

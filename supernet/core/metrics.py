@@ -17,12 +17,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from supernet.core.task import CLASSIFICATION, REGRESSION, Task
 from supernet.errors import UsageError
+
+if TYPE_CHECKING:  # outputs are tensors; the registry itself imports no torch (supernet-report reads it)
+    import torch
+
+
+def short_name(name: str) -> str:
+    """A metric's name in result fields: ``acc`` for accuracy (``val_acc``, ``test_acc``, the
+    fields supernet has always written), else the metric's own (``val_rmse``, ``test_rmse``)."""
+    return "acc" if name == "accuracy" else name
 
 
 @dataclass(frozen=True)
@@ -35,8 +44,12 @@ class Metric:
     binary_only: bool = False
 
     @property
+    def short(self) -> str:
+        return short_name(self.name)
+
+    @property
     def key(self) -> str:
-        return "val_acc" if self.name == "accuracy" else f"val_{self.name}"
+        return f"val_{self.short}"
 
     @property
     def sign(self) -> int:
@@ -100,6 +113,7 @@ METRICS: dict[str, Metric] = {
 DEFAULT_METRIC = {CLASSIFICATION: "accuracy", REGRESSION: "rmse"}
 # Every record field a metric can fill, and its direction (the search's objectives read this).
 METRIC_KEYS: dict[str, int] = {m.key: m.sign for m in METRICS.values()}
+LOWER_IS_BETTER = frozenset(m.name for m in METRICS.values() if not m.higher_is_better)
 
 
 def resolve_metric(name: str | None, task: Task, num_classes: int = 2, key: str = "search.metric") -> Metric:

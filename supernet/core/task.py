@@ -19,12 +19,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
-
-import torch
-import torch.nn.functional as F
+from typing import TYPE_CHECKING, Any
 
 from supernet.errors import UsageError
+
+if TYPE_CHECKING:
+    import torch
+
+# torch is imported where a tensor is computed, not here: the metric registry
+# (supernet.core.metrics) reads this module, and supernet-report reads the registry torch-free.
 
 CLASSIFICATION, REGRESSION = "classification", "regression"
 # The losses each task learns by; the first is its default (``train.loss=null``).
@@ -81,6 +84,8 @@ class Task:
     def loss_fn(self, outputs: torch.Tensor, y: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
         """The training loss of `outputs` against `y` (class indices, or standardised targets);
         `label_smoothing` applies to a classification."""
+        import torch.nn.functional as F
+
         if self.kind == REGRESSION:
             if self.loss == "huber":
                 return F.huber_loss(outputs, y)
@@ -104,6 +109,8 @@ class Task:
     def distillation_loss(self, outputs: torch.Tensor, targets: torch.Tensor, temperature: float) -> torch.Tensor:
         """Regression: MSE to the teacher's outputs. Classification: soft-label cross-entropy,
         scaled by t^2 (Hinton et al.) so that its gradients keep their size whatever t is."""
+        import torch.nn.functional as F
+
         if self.kind == REGRESSION:
             return F.mse_loss(outputs, targets)
         t = temperature
@@ -111,6 +118,8 @@ class Task:
         return loss if t == 1 else loss * (t * t)
 
     def _weight(self, outputs: torch.Tensor) -> torch.Tensor:
+        import torch
+
         return torch.tensor(self.class_weight, dtype=outputs.dtype, device=outputs.device)
 
     # ------------------------------------------------------------------ units
@@ -127,6 +136,8 @@ class Task:
         return (y - mean) / std
 
     def scale_tensors(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        import torch
+
         mean = torch.tensor(self.target_mean, dtype=like.dtype, device=like.device)
         std = torch.tensor(self.target_std, dtype=like.dtype, device=like.device)
         return mean, std
@@ -139,10 +150,11 @@ def is_loss(name: str) -> bool:
 def balanced_weights(y: torch.Tensor, num_classes: int) -> list[float]:
     """scikit-learn's ``class_weight="balanced"``: ``n_rows / (n_classes * rows of the class)``,
     computed on the training split (a class with no training rows gets weight 1)."""
+    import numpy as np
     from sklearn.utils.class_weight import compute_class_weight
 
     present = sorted(set(y.tolist()))
-    weights = compute_class_weight("balanced", classes=torch.tensor(present).numpy(), y=y.numpy())
+    weights = compute_class_weight("balanced", classes=np.asarray(present), y=y.numpy())
     out = [1.0] * num_classes
     for c, w in zip(present, weights, strict=True):
         out[c] = float(w)

@@ -8,7 +8,7 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
-from supernet.fidelity.sweep import LOWER_IS_BETTER, short
+from supernet.core.metrics import LOWER_IS_BETTER, short_name
 from supernet.fidelity.tables import tau_names
 
 
@@ -25,7 +25,7 @@ def winner_figure(rows: list[dict], path: Path, metrics: list[str] = ("accuracy"
 
     fig = Figure(figsize=(6.5, 4.5))
     ax = fig.subplots()
-    metric, name = metrics[0], short(metrics[0])
+    metric, name = metrics[0], short_name(metrics[0])
     mine = [r for r in rows if r.get("metric", "accuracy") == metric]
     column = f"test_{name}" if any(r.get(f"test_{name}") is not None for r in mine) else f"val_{name}"
     by_config: dict[str, list[dict]] = defaultdict(list)

@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from supernet.core.metrics import short_name
 from supernet.core.space import Arch, SearchSpace
 from supernet.errors import UsageError
 from supernet.fidelity.bootstrap import BOOTSTRAP, CONFIDENCE, bootstrap_intervals
@@ -76,8 +77,7 @@ def score_column(metric: Mapping | None = None) -> str:
     """The name a metric's values take in rank.csv's columns: ``acc`` for accuracy (``inherited_acc``,
     ``standalone_acc_mean``: the columns supernet-rank has always written), else the metric's name
     (``inherited_rmse``, ``standalone_rmse_seed0``...)."""
-    name = metric_doc(metric)["name"]
-    return "acc" if name == "accuracy" else name
+    return short_name(metric_doc(metric)["name"])
 
 
 # ---------------------------------------------------------------------------- sampling

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from supernet.core.metrics import LOWER_IS_BETTER, short_name
 from supernet.core.space import arch_str
 from supernet.errors import UsageError
 
@@ -26,9 +27,6 @@ from supernet.errors import UsageError
 # own fields in place of val_acc, test_acc (`sweep_columns`, `aggregated`).
 COLUMNS = ["job", "config", "seed", "status", "arch", "params", "flops", "val_acc", "test_acc", "wall_s", "error"]
 METRICS = ["val_acc", "test_acc", "params", "wall_s"]
-# The metrics where smaller is better (supernet.core.metrics says so too, but imports torch: the
-# report only reads results). Any other metric, accuracy included, is larger-is-better.
-LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae"})
 # Rank jobs: tau minus the params-only tau, and its 95% bootstrap interval (None without one).
 GAP_COLUMNS = ["size_gap", "size_gap_low", "size_gap_high"]
 
@@ -141,12 +139,12 @@ def summarize_job(job: Job, root: Path, shared: list[str] | None = None) -> dict
 def winner_fields(result: dict[str, Any]) -> dict[str, Any]:
     """A pipeline, search or train job's winner (its supernet's largest arch for a train job):
     its size, its metric, and the metric's figures as ``val_<short>`` (inherited weights) and
-    ``test_<short>`` (retrained), ``<short>`` being `short` of the metric."""
+    ``test_<short>`` (retrained), ``<short>`` being `short_name` of the metric."""
     winner = result.get("winner") or result.get("best") or {}
     metrics = result.get("metrics") or {}
     # A train job names no metric: its supernet logged val/rmse_max under regression.
     metric = result.get("metric") or ("rmse" if "val/rmse_max" in metrics else "accuracy")
-    name = short(metric)
+    name = short_name(metric)
     return {
         "arch": arch_str(winner.get("arch", [])) or None,
         "params": winner.get("params"),
@@ -158,15 +156,9 @@ def winner_fields(result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def short(metric: str) -> str:
-    """A metric's name in result fields: ``acc`` for accuracy (``val_acc``), else the metric's
-    own (``rmse``: ``val_rmse``, ``test_rmse``)."""
-    return "acc" if metric == "accuracy" else metric
-
-
 def metric_key(metric: str) -> str:
     """The field a search record and history.csv keep the metric under (``val_acc``, ``val_rmse``)."""
-    return f"val_{short(metric)}"
+    return f"val_{short_name(metric)}"
 
 
 def row_metrics(rows: list[dict]) -> list[str]:
@@ -178,7 +170,7 @@ def row_metrics(rows: list[dict]) -> list[str]:
 
 def value_columns(metrics: list[str]) -> list[str]:
     """``val_<short>``, ``test_<short>`` for each metric: ``val_acc``, ``test_acc`` for accuracy."""
-    return [f"{split}_{short(m)}" for m in metrics for split in ("val", "test")]
+    return [f"{split}_{short_name(m)}" for m in metrics for split in ("val", "test")]
 
 
 def sweep_columns(metrics: list[str]) -> list[str]:

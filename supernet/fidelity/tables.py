@@ -7,9 +7,9 @@ import math
 import statistics
 from typing import Any
 
+from supernet.core.metrics import LOWER_IS_BETTER, short_name
 from supernet.fidelity.fmt import signed
 from supernet.fidelity.pooling import Pool
-from supernet.fidelity.sweep import LOWER_IS_BETTER, short
 
 # The metrics written to 4 decimals, like accuracy has always been (the others: 4 significant digits).
 ACCURACIES = frozenset({"accuracy", "balanced_accuracy"})
@@ -29,7 +29,7 @@ def _mean_std(g: dict, m: str, d: int = 4) -> str:
 
 def metric_label(metric: str) -> str:
     """A metric in a heading: ``acc`` (accuracy, as always), ``rmse``, ``balanced accuracy``..."""
-    return short(metric).replace("_", " ")
+    return short_name(metric).replace("_", " ")
 
 
 def fmt_metric(value: Any, metric: str) -> str:
@@ -48,7 +48,7 @@ def winner_tables(rows: list[dict], groups: list[dict], metrics: list[str] = ("a
     """Per configuration and per job: the winner's size and, for each of `metrics` (`row_metrics`),
     its value with inherited weights (val) and retrained (test)."""
     labels = [metric_label(m) for m in metrics]
-    pairs = [(m, f"{split}_{short(m)}") for m in metrics for split in ("val", "test")]
+    pairs = [(m, f"{split}_{short_name(m)}") for m in metrics for split in ("val", "test")]
     lines = [
         "## Per configuration (mean ± std over seeds)",
         "",

@@ -236,7 +236,7 @@ def rerank_finalists(
         reranked["wall_s"],
         arch_str(best["arch"]),
         best["finetuned_loss"],
-        "acc" if metric.name == "accuracy" else metric.name,
+        metric.short,
         best[finetuned_key(metric)],
         best["inherited_rank"],
         key,

@@ -33,8 +33,7 @@ METRIC_SCORES = ("acc", "metric")
 
 def score_name(metric: Metric | None = None) -> str:
     """The key of the search metric in a fine-tune score: ``acc`` for accuracy, else its name."""
-    metric = metric or METRICS["accuracy"]
-    return "acc" if metric.name == "accuracy" else metric.name
+    return (metric or METRICS["accuracy"]).short
 
 
 def finetuned_key(metric: Metric | None = None) -> str:

@@ -49,24 +49,6 @@ VERIFY_SAMPLES = 512
 
 
 # ---------------------------------------------------------------------------- helpers
-@torch.no_grad()
-def accuracy(model: Subnet, x: torch.Tensor, y: torch.Tensor, batch_size: int = 4096) -> float:
-    """Top-1 accuracy of ``model.mlp`` on normalised inputs, in float32 on the tensors' device."""
-    was_training = model.training
-    precision = torch.get_float32_matmul_precision()
-    torch.set_float32_matmul_precision("highest")  # no TF32: the figures are the exported model's
-    try:
-        model.eval().to(x.device)
-        correct = sum(
-            (model.mlp(xb.float()).argmax(-1) == yb).sum().item()
-            for xb, yb in zip(x.split(batch_size), y.split(batch_size), strict=True)
-        )
-    finally:
-        torch.set_float32_matmul_precision(precision)
-        model.train(was_training)
-    return correct / max(len(y), 1)
-
-
 def check_recipe(recipe: Mapping[str, Any], optim_key: str = "optim") -> None:
     """One-line errors for a bad ``retrain.*`` / ``optim.*`` before any data is read; `optim_key`
     is where the command line sets the optimiser (the pipeline's is ``retrain.optim``)."""
@@ -125,6 +107,11 @@ def outputs_of(model: Subnet, x: torch.Tensor, batch_size: int = 4096) -> torch.
         model.train(was_training)
 
 
+def top1(outputs: torch.Tensor, y: torch.Tensor) -> float:
+    """The share of rows whose largest output is their class (counted exactly, no float mean)."""
+    return int((outputs.argmax(-1) == y).sum()) / max(len(y), 1)
+
+
 def _eval_splits(model: Subnet, bundle: DataBundle, batch_size: int) -> dict[str, float | None]:
     """Every metric of the task on val and test (``val_acc``, ``test_acc``, ``val_rmse``...) of
     `model` in its training form (a regression's outputs standardised, like the bundle's targets)."""
@@ -134,11 +121,11 @@ def _eval_splits(model: Subnet, bundle: DataBundle, batch_size: int) -> dict[str
         x, y = getattr(bundle, f"{split}_x"), getattr(bundle, f"{split}_y")
         outputs = None if x is None else outputs_of(model, x, batch_size)
         for metric in task_metrics(task, bundle.num_classes):
-            name = f"{split}_{metric.key.removeprefix('val_')}"
+            name = f"{split}_{metric.short}"
             if outputs is None:
                 figures[name] = None
             elif metric.name == "accuracy":
-                figures[name] = accuracy(model, x, y, batch_size)
+                figures[name] = top1(outputs, y)
             else:
                 figures[name] = metric(outputs, y, task)
         if not task.is_regression:
@@ -158,7 +145,7 @@ def class_recall(outputs: torch.Tensor, y: torch.Tensor, num_classes: int) -> li
 
 def headline_metric(task: Task) -> str:
     """The metric retraining reports first and calls its objective: the task's default."""
-    return METRICS[DEFAULT_METRIC[task.kind]].key.removeprefix("val_")
+    return METRICS[DEFAULT_METRIC[task.kind]].short
 
 
 def training_form(source: Subnet) -> Subnet:
@@ -369,13 +356,8 @@ def _matching_bundle(
         )
     if bundle.test_x is None:
         log.warning("data=%s has no test split: test accuracy is not reported", bundle.name)
-    return match_task(match_normalization(bundle, source.meta), source.task)
-
-
-def match_task(bundle: DataBundle, task: Task) -> DataBundle:
-    """The export's task on `bundle` (`DataBundle.adopt_task`): its class weights, and its target
-    scaling (the targets standardised as the export's last layer expects)."""
-    return bundle.adopt_task(task, "the subnet")
+    # The export's class weights, and its target scaling (what its last layer expects).
+    return match_normalization(bundle, source.meta).adopt_task(source.task, "the subnet")
 
 
 def _compare(
