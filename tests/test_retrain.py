@@ -128,3 +128,36 @@ def test_cli_retrain_scratch(subnet_dir, tmp_path):
     assert metrics["init"] == "scratch" and metrics["test_acc"] > 0.3
     meta = yaml.safe_load((run / "subnet" / "arch.yaml").read_text())
     assert meta["retrain"]["test_acc"] == metrics["test_acc"] and meta["weights_from"] == "retrained (init=scratch)"
+
+
+def _retrain_with(subnet_dir, out, *overrides):
+    cfg = make_cfg("retrain", [*FAST, *overrides])
+    request = RetrainRequest(subnet_dir, recipe_of(cfg), cfg.data, cfg.trainer, out, init="scratch", tensorboard=False)
+    return retrain_subnet(request)["metrics"]
+
+
+def test_best_epoch_keeps_the_best_validation_weights(subnet_dir, tmp_path):
+    """The same seeded run with and without best-epoch selection: the kept epoch is at least as
+    good on validation as the last one, and the export reproduces the kept epoch's figure."""
+    common = ("trainer.max_epochs=4", "optim.lr=0.05")
+    last = _retrain_with(subnet_dir, tmp_path / "last", *common, "retrain.best_epoch=false")
+    best = _retrain_with(subnet_dir, tmp_path / "best", *common, "retrain.best_epoch=true")
+    assert last["best_epoch"] is None and 1 <= best["best_epoch"] <= best["epochs"] == last["epochs"] == 4
+    assert best["val_acc"] >= last["val_acc"]
+    if best["best_epoch"] == 4:
+        assert best["val_acc"] == last["val_acc"]
+
+
+def test_patience_stops_a_run_that_no_longer_improves(subnet_dir, tmp_path):
+    metrics = _retrain_with(subnet_dir, tmp_path / "p", "trainer.max_epochs=40", "retrain.patience=1", "optim.lr=0.05")
+    assert metrics["epochs"] < 40 and metrics["best_epoch"] < metrics["epochs"]
+    assert metrics["val_acc"] > 0.5
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "match"),
+    [("patience", 0, "retrain.patience=0 must be a whole number"), ("best_epoch", "yes", "retrain.best_epoch=")],
+)
+def test_bad_selection_settings(key, value, match):
+    with pytest.raises(UsageError, match=match):
+        check_recipe({"optim": {"name": "adamw", "lr": 1e-3}, key: value})

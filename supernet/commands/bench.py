@@ -81,14 +81,24 @@ from supernet.core.device import pick_device
 from supernet.core.space import SearchSpace
 from supernet.core.supermlp import SuperMLP
 from supernet.data.datasets import load_data
+from supernet.errors import UsageError
 from supernet.evaluation.inherited import InheritedEvaluator
 from supernet.files import to_plain, write_json
 from supernet.train.callbacks import EMAWeights
 from supernet.train.module import SupernetModule, TensorDataModule
 
+SUITES = ("speed", "tabular")
+
 
 def run_bench(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
-    """Measure every figure above, write bench.json, print the table."""
+    """Measure every figure above, write bench.json, print the table (``suite=tabular``: the
+    tables benchmark of `supernet.commands.bench_tabular` instead)."""
+    if cfg.suite not in SUITES:
+        raise UsageError(f"suite={cfg.suite!r} must be one of {', '.join(SUITES)}")
+    if cfg.suite == "tabular":
+        from supernet.commands.bench_tabular import run_tabular
+
+        return run_tabular(cfg, out_dir)
     data_cfg = to_plain(cfg.data)
     if cfg.quick:
         data_cfg = to_plain(OmegaConf.load(CONF_DIR / "data" / "digits.yaml"))

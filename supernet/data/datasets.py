@@ -32,6 +32,7 @@ from typing import Any
 import torch
 
 from supernet.core.task import CLASSIFICATION, LOSSES, REGRESSION, Task, balanced_weights, describe
+from supernet.data.scalers import check_scaler
 from supernet.errors import UsageError
 from supernet.files import atomic_write_bytes
 
@@ -270,6 +271,7 @@ def check_data_config(cfg: Mapping) -> None:
             raise UsageError(f"data.{key}={cfg[key]} must be a positive integer")
     if cfg.get("loader", "tensor") not in ("tensor", "dataloader"):
         raise UsageError(f"data.loader={cfg.get('loader')!r} must be 'tensor' or 'dataloader'")
+    check_scaler(cfg)
 
 
 # ---------------------------------------------------------------------------- splits

@@ -14,6 +14,8 @@ rows, e.g. of a user's DataFrame at prediction time. The rules (see `supernet.da
     value is a category of its own, ``__missing__`` (when the training rows have one); a value
     the training rows never showed encodes as all zeros.
   * a column that is constant over the training rows carries nothing and is left out (logged).
+  * ``data.scaler`` (robust, quantile) and ``data.clip`` reshape each numeric column, fitted on
+    the training rows and kept in its spec as ``scale`` (`supernet.data.scalers`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from supernet.data.scalers import apply_scale, fit_scale
 from supernet.errors import UsageError
 
 log = logging.getLogger(__name__)
@@ -68,6 +71,7 @@ class TablePreprocessor:
         targets: [y1, y2]                  # regression only: the target columns, in output order
         columns:                           # the feature columns, in input order
           - {name: age, type: numeric, fill: 41.5}          # fill: training-rows median
+          - {name: income, type: numeric, fill: 3e4, scale: {kind: robust, center: 3e4, scale: 2e4, clip: 3}}
           - {name: color, type: categorical, categories: [blue, red, __missing__]}
         feature_names: [age, color=blue, color=red, color=__missing__]   # one per model input
         dropped: [{name: id, reason: ...}]  # feature columns left out, and why
@@ -147,6 +151,18 @@ class TablePreprocessor:
             raise UsageError(f"{source}: no usable feature column (all are constant or dropped)")
         return cls(columns, target, classes, dropped, targets)
 
+    def fit_scales(self, df: pd.DataFrame, scaler: str = "standard", clip: float | None = None) -> TablePreprocessor:
+        """Learn each numeric column's ``data.scaler`` / ``data.clip`` scaling from `df` (the
+        training rows `fit` saw); returns self."""
+        for col in self.columns:
+            if col["type"] != "numeric":
+                continue
+            values = pd.to_numeric(df[col["name"]], errors="coerce").fillna(col["fill"])
+            scale = fit_scale(values.to_numpy(dtype=np.float64), scaler, clip)
+            if scale is not None:
+                col["scale"] = scale
+        return self
+
     # -- spec
     def spec(self) -> dict[str, Any]:
         spec = {
@@ -207,7 +223,7 @@ class TablePreprocessor:
                 if not np.isfinite(arr).all():
                     row = s.index[int(np.argmin(np.isfinite(arr)))]
                     raise UsageError(f"{source}: column {col['name']!r} row {row} is {s[row]}")
-                blocks.append(arr[:, None])
+                blocks.append(apply_scale(arr, col.get("scale"))[:, None])
             else:
                 index = {c: i for i, c in enumerate(col["categories"])}
                 codes = np.array([index.get(v, -1) for v in _category_strings(s)], dtype=np.int64)

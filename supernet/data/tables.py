@@ -387,7 +387,7 @@ def encode_features(
         target=None if regression else columns.targets[0],
         classes=columns.classes,
         targets=columns.targets if regression else (),
-    )
+    ).fit_scales(fit_df, str(cfg.get("scaler") or "standard"), cfg.get("clip"))
     encoded = [prep.transform(df, where) for df, where in frames]
     for df, where in frames[1:]:
         report_unseen(prep, df, where)

@@ -14,7 +14,6 @@ import copy
 import functools
 import numbers
 import re
-import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -149,35 +148,11 @@ def _user_overrides(overrides: Any) -> list[str]:
 
 
 # ---------------------------------------------------------------------------- composing
-_COMPOSE = threading.Lock()  # Hydra's global state: one compose at a time (GridSearchCV's threads)
-
-
 @functools.lru_cache(maxsize=32)
 def _composed(overrides: tuple[str, ...]) -> Any:
-    with _COMPOSE:
-        return _compose(overrides)
+    from supernet.commands.compose import compose_config
 
-
-def _compose(overrides: tuple[str, ...]) -> Any:
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    from supernet.files import CONF_DIR
-
-    outer = GlobalHydra.instance()
-    running = outer.hydra if outer.is_initialized() else None  # called inside a Hydra app
-    if running is not None:
-        outer.clear()
-    try:
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            return compose(config_name="pipeline", overrides=list(overrides))
-    except Exception as exc:  # Hydra's own errors (an unknown key or group in `overrides`)
-        from supernet.errors import UsageError
-
-        raise UsageError(f"overrides: {str(exc).strip().splitlines()[0]}") from exc
-    finally:
-        if running is not None:
-            GlobalHydra.instance().initialize(running)
+    return compose_config("pipeline", overrides)
 
 
 def fit_config(params: Mapping[str, Any], task: str) -> Any:

@@ -39,6 +39,7 @@ from supernet.files import to_plain, write_json
 from supernet.io.checkpoint import merged_data_config
 from supernet.io.export import write_export
 from supernet.io.subnet import Subnet, fold_output_scale, load_subnet
+from supernet.train.best_epoch import check_selection, selection_callbacks
 from supernet.train.module import TensorDataModule, plain_hparams
 from supernet.train.subnet_module import SubnetModule
 
@@ -63,6 +64,7 @@ def check_recipe(recipe: Mapping[str, Any], optim_key: str = "optim") -> None:
     bs = recipe.get("batch_size")
     if bs is not None and int(bs) < 1:
         raise UsageError(f"retrain.batch_size={bs} must be a positive integer or null (the data config's)")
+    check_selection(recipe)
 
 
 def export_data_config(meta: Mapping[str, Any], overrides: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -220,9 +222,11 @@ def train_variant(
     eval_batch = int(data_cfg.get("eval_batch_size", 4096))
     datamodule = TensorDataModule(bundle, batch_size, eval_batch, seed, loader=data_cfg.get("loader", "tensor"))
     tb = _variant_logger(source, request, init, out_dir)
+    callbacks, best = selection_callbacks(recipe, bundle.task)
     trainer = pl.Trainer(
         **trainer_kwargs(request.trainer_cfg),
         default_root_dir=str(out_dir),
+        callbacks=callbacks,
         logger=[tb] if tb is not None else False,
         enable_checkpointing=False,
         enable_model_summary=False,
@@ -239,6 +243,7 @@ def train_variant(
         "init": init,
         "seed": seed,
         "epochs": trainer.current_epoch,
+        "best_epoch": None if best is None else best.best_epoch,  # the epoch whose weights were kept
         "global_step": trainer.global_step,
         "arch": list(source.arch),
         "params": source.num_params(),
@@ -318,6 +323,11 @@ def retrain_subnet(request: RetrainRequest, bundle: DataBundle | None = None) ->
     """
     request = request.checked()
     source = load_subnet(request.subnet_dir)
+    if not isinstance(source, Subnet):  # an ensemble (supernet.io.ensemble) has no one arch to train
+        raise UsageError(
+            f"subnet={request.subnet_dir} is an ensemble of {len(source.members)} subnets; retraining takes one: "
+            f"pass one member's export (its arch.yaml lists them under members[].source)"
+        )
     data = export_data_config(source.meta, request.data_cfg)
     bundle = _matching_bundle(source, request, data, bundle)
     out_dir = Path(request.out_dir)

@@ -1,0 +1,280 @@
+"""``supernet-bench suite=tabular``: supernet against scikit-learn on real tables, offline.
+
+    supernet-bench suite=tabular                    # every benchmark table an installed package ships
+    supernet-bench suite=tabular quick=true         # wdbc, digits, concrete with short runs (the tests)
+    supernet-bench suite=tabular tabular.sets=[letter,pima]
+    supernet-bench suite=tabular 'tabular.variants={default: [], ens5: [retrain.ensemble=5]}'
+
+Each set (`supernet.data.benchmark_sets`, fixed 20% test split) goes through every supernet
+variant (the pipeline in this process, with that variant's overrides) and through scikit-learn's
+``MLP*`` and ``HistGradientBoosting*`` with their defaults, on the same split. A variant that
+ensembles also yields its single winner's record. Writes ``tabular.json`` (one record per set
+and method: set, task, rows, method, metric, value, val_value, params, wall_s) and
+``tabular.md`` (the table, the mean accuracy and the number of wins per method). Wall seconds
+are fitting only: the data load is shared, and the supernet runs write no ONNX and no figures.
+A set whose package is not installed is skipped with one line naming the package.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from supernet.baseline import hgb_baseline, mlp_baseline
+from supernet.commands.compose import compose_config
+from supernet.commands.pipeline import check_pipeline_config, run_pipeline
+from supernet.core.metrics import DEFAULT_METRIC, METRICS
+from supernet.data.benchmark_sets import BENCHMARK_SETS, install_hint, missing_package
+from supernet.data.datasets import load_data
+from supernet.errors import UsageError
+from supernet.files import to_plain, write_json
+
+log = logging.getLogger(__name__)
+
+QUICK_SETS = ("wdbc", "digits", "concrete")
+QUICK_OVERRIDES = (  # short runs: what the tests can afford
+    "trainer.max_epochs=2",
+    "retrain.max_epochs=2",
+    "search.budget=60",
+    "search.population=20",
+    "search.finetune.top=3",
+)
+# Every supernet run: no TensorBoard, no progress bar, no ONNX or figures (not part of fitting).
+QUIET = ("logger=none", "trainer.enable_progress_bar=false", "figures=false", "export.onnx=false", "retrain.onnx=false")
+BASELINES = {"mlp": mlp_baseline, "hgb": hgb_baseline}
+
+
+def run_tabular(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
+    """Every chosen set through every method; tabular.json and tabular.md in `out_dir`."""
+    settings = to_plain(cfg.tabular)
+    names = chosen_sets(settings.get("sets"), bool(cfg.quick))
+    variants = _variants(settings.get("variants"))
+    baselines = _baselines(settings.get("baselines"))
+    records: list[dict[str, Any]] = []
+    skipped: list[str] = []
+    _quiet_logs()
+    for name in names:
+        package = missing_package(BENCHMARK_SETS[name])
+        if package is not None:
+            line = f"skipped data.set={name}: {install_hint(package)}"
+            print(line, flush=True)
+            skipped.append(line)
+            continue
+        records += one_set(name, variants, baselines, cfg, out_dir / "runs" / name)
+    write_json(out_dir / "tabular.json", records)
+    table = tabular_md(records, skipped)
+    (out_dir / "tabular.md").write_text(table)
+    print(table)
+    paths = {"tabular": str(out_dir / "tabular.json"), "table": str(out_dir / "tabular.md")}
+    return {"task": "bench", "suite": "tabular", "status": "ok", "records": len(records), "paths": paths}
+
+
+def _quiet_logs() -> None:
+    """One progress line per record instead of each run's own logs."""
+    for name in ("supernet", "pytorch_lightning", "lightning.pytorch"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def chosen_sets(sets: Sequence[str] | None, quick: bool) -> list[str]:
+    """``tabular.sets`` checked by name; null: every set (quick: `QUICK_SETS`)."""
+    if sets is None:
+        return list(QUICK_SETS if quick else BENCHMARK_SETS)
+    if isinstance(sets, str):
+        sets = [sets]
+    unknown = [s for s in sets if s not in BENCHMARK_SETS]
+    if unknown:
+        raise UsageError(f"tabular.sets names unknown set(s) {unknown}; choose from {sorted(BENCHMARK_SETS)}")
+    return list(sets)
+
+
+def _variants(variants: Mapping[str, Sequence[str]] | None) -> dict[str, list[str]]:
+    if variants is None:
+        return {"supernet": []}
+    if not isinstance(variants, Mapping) or not all(isinstance(v, (list, tuple)) for v in variants.values()):
+        raise UsageError(f"tabular.variants={variants!r} must map a name to a list of pipeline overrides")
+    return {str(k): [str(o) for o in v] for k, v in variants.items()}
+
+
+def _baselines(names: Sequence[str] | None) -> list[str]:
+    names = list(names or [])
+    unknown = [n for n in names if n not in BASELINES]
+    if unknown:
+        raise UsageError(f"tabular.baselines names {unknown}; choose from {sorted(BASELINES)}")
+    return names
+
+
+# ---------------------------------------------------------------------------- one set
+def one_set(
+    name: str, variants: dict[str, list[str]], baselines: list[str], cfg: DictConfig, out_dir: Path
+) -> list[dict[str, Any]]:
+    """The records of set `name`: each supernet variant, then each baseline."""
+    records = []
+    base = None
+    for variant, overrides in variants.items():
+        pipeline_cfg = _pipeline_cfg(name, overrides, cfg)
+        records += supernet_records(name, variant, pipeline_cfg, out_dir / variant)
+        base = base or pipeline_cfg
+    bundle = load_data((base or _pipeline_cfg(name, [], cfg)).data)
+    for method in baselines:
+        fitted = BASELINES[method](bundle, seed=int(cfg.seed))
+        metric = METRICS[DEFAULT_METRIC[bundle.task.kind]]
+        records.append(
+            _record(
+                name,
+                bundle,
+                method,
+                metric,
+                fitted[f"test_{metric.short}"],
+                fitted[f"val_{metric.short}"],
+                fitted.get("params"),
+                fitted["fit_s"],
+            )
+        )
+        print(_progress(records[-1]), flush=True)
+    return records
+
+
+def _pipeline_cfg(name: str, overrides: list[str], cfg: DictConfig) -> DictConfig:
+    quick = list(QUICK_OVERRIDES) if cfg.quick else []
+    extra = [str(o) for o in cfg.tabular.overrides]
+    wanted = ["data=bench_table", f"data.set={name}", f"seed={cfg.seed}", *QUIET, *quick, *extra, *overrides]
+    pipeline_cfg = compose_config("pipeline", wanted)
+    check_pipeline_config(pipeline_cfg)
+    return pipeline_cfg
+
+
+def supernet_records(name: str, variant: str, cfg: DictConfig, run_dir: Path) -> list[dict[str, Any]]:
+    """One pipeline run: its winner's record, and its ensemble's when it built one."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    result, state = run_pipeline(cfg, run_dir)
+    wall = time.perf_counter() - started - result["phases"]["data"]["wall_s"]
+    bundle, metric = state.bundle, METRICS[result["metric"]]
+    winner = result["winner"]
+    ensemble_s = (result["phases"].get("ensemble") or {}).get("wall_s", 0.0)
+    records = [
+        _record(
+            name,
+            bundle,
+            variant,
+            metric,
+            winner[f"test_{metric.short}"],
+            winner[f"val_{metric.short}_retrained"],
+            winner["params"],
+            wall - ensemble_s,
+        )
+    ]
+    ensemble = result.get("ensemble")
+    if ensemble:
+        method = f"{variant}+ensemble{ensemble['k']}"
+        records.append(
+            _record(
+                name,
+                bundle,
+                method,
+                metric,
+                ensemble[f"test_{metric.short}"],
+                ensemble[f"val_{metric.short}"],
+                ensemble["params"],
+                wall,
+            )
+        )
+    for record in records:
+        print(_progress(record), flush=True)
+    return records
+
+
+def _record(name, bundle, method, metric, value, val_value, params, wall_s) -> dict[str, Any]:
+    return {
+        "set": name,
+        "task": bundle.task.kind,
+        "rows": len(bundle.train_y) + len(bundle.val_y) + (0 if bundle.test_y is None else len(bundle.test_y)),
+        "method": method,
+        "metric": metric.name,
+        "value": None if value is None else round(float(value), 5),
+        "val_value": None if val_value is None else round(float(val_value), 5),
+        "params": None if params is None else int(params),
+        "wall_s": round(float(wall_s), 2),
+    }
+
+
+def _progress(r: Mapping[str, Any]) -> str:
+    return f"{r['set']:>14}  {r['method']:<22} test {r['metric']} {r['value']:.4f}  ({r['wall_s']:.1f} s)"
+
+
+# ---------------------------------------------------------------------------- the table
+def tabular_md(records: list[dict[str, Any]], skipped: Sequence[str] = ()) -> str:
+    """Markdown: per set, each method's test metric (params, wall s); then, per task, the mean
+    (accuracy; regression: RMSE over the set's best RMSE) and the number of sets each method wins."""
+    methods = list(dict.fromkeys(r["method"] for r in records))
+    by_set: dict[str, dict[str, dict]] = {}
+    for r in records:
+        by_set.setdefault(r["set"], {})[r["method"]] = r
+    lines = ["# supernet-bench suite=tabular", ""]
+    for task in ("classification", "regression"):
+        sets = {s: rows for s, rows in by_set.items() if next(iter(rows.values()))["task"] == task}
+        if sets:
+            lines += _task_table(task, sets, methods)
+    lines += [f"- {line}" for line in skipped]
+    return "\n".join(lines) + "\n"
+
+
+def _task_table(task: str, sets: dict[str, dict[str, dict]], methods: list[str]) -> list[str]:
+    metric = METRICS[next(iter(next(iter(sets.values())).values()))["metric"]]
+    sign = 1 if metric.higher_is_better else -1
+    lines = [
+        f"## {task}: test {metric.name} (params, wall s)",
+        "",
+        "| set | rows | " + " | ".join(methods) + " |",
+        "|---|---|" + "---|" * len(methods),
+    ]
+    wins = dict.fromkeys(methods, 0)
+    for name, rows in sets.items():
+        best = max((r for r in rows.values() if r["value"] is not None), key=lambda r: sign * r["value"])
+        wins[best["method"]] += 1
+        cells = [_cell(rows.get(m), m == best["method"]) for m in methods]
+        lines.append(f"| {name} | {next(iter(rows.values()))['rows']:,} | " + " | ".join(cells) + " |")
+    walls = [sum(rows[m]["wall_s"] for rows in sets.values() if m in rows) for m in methods]
+    return [
+        *lines,
+        "",
+        "| | " + " | ".join(methods) + " |",
+        "|---|" + "---|" * len(methods),
+        _summary_row(task, sets, methods, metric),
+        "| wins | " + " | ".join(str(wins[m]) for m in methods) + " |",
+        "| wall s, all sets | " + " | ".join(f"{w:.0f}" for w in walls) + " |",
+        "",
+    ]
+
+
+def _summary_row(task: str, sets: dict[str, dict[str, dict]], methods: list[str], metric) -> str:
+    """The mean accuracy, or the mean of RMSE / the set's best RMSE (1.0: best everywhere)."""
+    if task == "classification":
+        means = [_mean([rows[m]["value"] for rows in sets.values() if m in rows]) for m in methods]
+        return "| mean accuracy | " + " | ".join(f"{v:.4f}" for v in means) + " |"
+    relative = []
+    for m in methods:
+        ratios = [rows[m]["value"] / min(r["value"] for r in rows.values()) for rows in sets.values() if m in rows]
+        relative.append(_mean(ratios))
+    return f"| mean {metric.name} / best | " + " | ".join(f"{v:.3f}" for v in relative) + " |"
+
+
+def _cell(r: Mapping[str, Any] | None, best: bool) -> str:
+    if r is None:
+        return "-"
+    value = f"**{r['value']:.4f}**" if best else f"{r['value']:.4f}"
+    params = "" if r["params"] is None else f"{_short(r['params'])}, "
+    return f"{value} ({params}{r['wall_s']:.1f} s)"
+
+
+def _short(n: int) -> str:
+    return f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n / 1e3:.0f}k" if n >= 1e3 else str(n)
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else float("nan")

@@ -1,0 +1,88 @@
+"""``supernet-bench suite=tabular``: real runs of the quick suite (files, records, sane figures),
+a set whose package is missing skipped with one line, and the table's means and wins.
+
+    .venv/bin/python -m pytest tests/test_bench_tabular.py -q
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from supernet.commands.bench_tabular import run_tabular, tabular_md
+from supernet.commands.compose import compose_config
+from supernet.data.benchmark_sets import BENCHMARK_SETS, missing_package
+
+from conftest import read_json, run_cli
+
+METHODS = {"supernet", "mlp", "hgb"}
+
+
+def test_quick_suite_writes_the_records_and_the_table(tmp_path):
+    proc = run_cli("supernet-bench", "suite=tabular", "quick=true", "tabular.sets=[wdbc]", f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    records = read_json(tmp_path / "tabular.json")
+    assert {r["method"] for r in records} == METHODS and {r["set"] for r in records} == {"wdbc"}
+    for r in records:
+        assert set(r) == {"set", "task", "rows", "method", "metric", "value", "val_value", "params", "wall_s"}
+        assert r["metric"] == "accuracy" and r["rows"] == 569 and r["wall_s"] > 0
+        assert r["value"] > 0.85  # the majority class is 0.63
+    by_method = {r["method"]: r for r in records}
+    assert by_method["supernet"]["params"] > 0 and by_method["hgb"]["params"] is None
+    table = (tmp_path / "tabular.md").read_text()
+    assert "| wdbc | 569 |" in table and "| mean accuracy |" in table and "| wins |" in table
+    assert table in proc.stdout  # printed as written
+
+
+def test_a_set_without_its_package_is_skipped_in_one_line(tmp_path, monkeypatch, capsys):
+    gone = dataclasses.replace(BENCHMARK_SETS["concrete"], path=str(tmp_path / "nowhere" / "Rdata"))
+    monkeypatch.setitem(BENCHMARK_SETS, "concrete", gone)
+    cfg = compose_config("bench", ["suite=tabular", "quick=true", "tabular.sets=[concrete]", "tabular.baselines=[hgb]"])
+    result = run_tabular(cfg, tmp_path)
+    assert result["records"] == 0 and read_json(tmp_path / "tabular.json") == []
+    line = "skipped data.set=concrete: apt-get install r-cran-modeldata"
+    assert line in capsys.readouterr().out and line in (tmp_path / "tabular.md").read_text()
+
+
+@pytest.mark.skipif(missing_package(BENCHMARK_SETS["concrete"]) is not None, reason="r-cran-modeldata not installed")
+def test_regression_set_is_scored_by_rmse(tmp_path):
+    cfg = compose_config("bench", ["suite=tabular", "quick=true", "tabular.sets=[concrete]"])
+    run_tabular(cfg, tmp_path)
+    records = {r["method"]: r for r in read_json(tmp_path / "tabular.json")}
+    assert set(records) == METHODS
+    for r in records.values():
+        assert r["metric"] == "rmse" and 0 < r["value"] < 16.9  # below the targets' standard deviation
+
+
+def record(set_name, task, method, value, wall=1.0):
+    metric = "accuracy" if task == "classification" else "rmse"
+    return dict(
+        set=set_name,
+        task=task,
+        rows=100,
+        method=method,
+        metric=metric,
+        value=value,
+        val_value=value,
+        params=None,
+        wall_s=wall,
+    )
+
+
+def test_table_means_wins_and_relative_rmse():
+    records = [
+        record("a", "classification", "supernet", 0.90),
+        record("a", "classification", "hgb", 0.80),
+        record("b", "classification", "supernet", 0.70),
+        record("b", "classification", "hgb", 0.75),
+        record("c", "classification", "supernet", 0.60),
+        record("c", "classification", "hgb", 0.50),
+        record("r", "regression", "supernet", 2.0, wall=3.0),
+        record("r", "regression", "hgb", 1.0, wall=0.5),
+    ]
+    table = tabular_md(records)
+    assert "| mean accuracy | 0.7333 | 0.6833 |" in table
+    assert "| wins | 2 | 1 |" in table and "| wins | 0 | 1 |" in table
+    assert "| mean rmse / best | 2.000 | 1.000 |" in table
+    assert "| r | 100 | 2.0000 (3.0 s) | **1.0000** (0.5 s) |" in table

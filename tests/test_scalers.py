@@ -1,0 +1,63 @@
+"""data.scaler / data.clip: fitted on the training rows, saved in the spec, applied identically at prediction."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.preprocessing import QuantileTransformer
+
+from supernet.data.scalers import apply_scale, check_scaler, fit_scale
+from supernet.data.table_encoder import TablePreprocessor
+from supernet.errors import UsageError
+
+
+def heavy_tailed(n: int = 2000, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.concatenate([rng.normal(size=n - 10), rng.normal(size=10) * 1000.0])
+
+
+def test_quantile_matches_scikit_learn():
+    x = heavy_tailed()
+    ours = apply_scale(x, fit_scale(x, "quantile", None))
+    ref = QuantileTransformer(n_quantiles=1000, output_distribution="normal", subsample=None).fit(x[:, None])
+    np.testing.assert_allclose(ours, ref.transform(x[:, None])[:, 0], atol=1e-6)
+
+
+def test_robust_ignores_outliers_and_clip_bounds():
+    x = heavy_tailed()
+    robust = apply_scale(x, fit_scale(x, "robust", None))
+    standard = (x - x.mean()) / x.std()
+    # The bulk of the column keeps its spread under robust scaling; ten outliers squash it under standard.
+    assert 0.4 < np.median(np.abs(robust)) < 0.6 and np.median(np.abs(standard)) < 0.05
+    clipped = apply_scale(x, fit_scale(x, "robust", 3.0))
+    assert np.abs(clipped).max() < 3.0 and np.abs(robust).max() > 100
+    small = np.abs(robust) < 0.1
+    np.testing.assert_allclose(clipped[small], robust[small], atol=1e-3)  # about x near zero
+
+
+def test_standard_without_clip_is_left_to_the_model():
+    assert fit_scale(heavy_tailed(), "standard", None) is None
+
+
+def test_spec_round_trip_transforms_new_rows_the_same():
+    df = pd.DataFrame({"a": heavy_tailed(), "b": np.arange(2000.0), "c": ["x", "y"] * 1000})
+    prep = TablePreprocessor.fit(df, ["a", "b", "c"], "t").fit_scales(df, "quantile", 4.0)
+    again = TablePreprocessor.from_spec(prep.spec())
+    rows = df.iloc[:50]
+    np.testing.assert_array_equal(prep.transform(rows).numpy(), again.transform(rows).numpy())
+    assert prep.spec()["columns"][0]["scale"]["kind"] == "quantile"
+    assert prep.transform(df).numpy()[:, 2:].sum() == 2000  # the one-hot columns are not scaled
+
+
+@pytest.mark.parametrize(
+    ("cfg", "message"),
+    [
+        ({"scaler": "unknown"}, "data.scaler='unknown' must be one of standard, robust, quantile"),
+        ({"clip": 0}, "data.clip=0 must be a positive number"),
+        ({"clip": "big"}, "data.clip='big' must be a positive number"),
+    ],
+)
+def test_bad_settings(cfg, message):
+    with pytest.raises(UsageError, match=message.replace("(", r"\(")):
+        check_scaler(cfg)
