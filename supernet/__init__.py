@@ -23,6 +23,7 @@ _API = {
     "load_supernet": "supernet.io.checkpoint",
     "data_config": "supernet.io.checkpoint",
     "load_subnet": "supernet.io.subnet",
+    "EnsembleSubnet": "supernet.io.ensemble",
     "load_data": "supernet.data.datasets",
 }
 __all__ = sorted(_API)

@@ -9,10 +9,12 @@ supernet resume=true                  # continue the newest pipeline run (or res
 <run_dir>/search/    history.csv, pareto.json/png, best/arch.yaml, search_state.json, result.json
 <run_dir>/subnet/    the exported winner (arch.yaml, model.safetensors, model.onnx)
 <run_dir>/retrain/   the retrained winner (subnet/, metrics.json, TensorBoard, result.json)
+<run_dir>/ensemble/  with retrain.ensemble=K > 1: members/<i>/, the averaged export subnet/, result.json
 <run_dir>/result.json, summary.md, pipeline_request.json (the settings a resume must keep)
 
 Resume: a phase whose result.json says ``ok`` is skipped; training continues from its newest
-checkpoint, the search from its state; export and retraining are redone.
+checkpoint, the search from its state, an ensemble from its finished members; export and
+retraining are redone.
 """
 
 from __future__ import annotations
@@ -40,13 +42,20 @@ from supernet.io.checkpoint import LoadedSupernet
 from supernet.io.export import export_subnet
 from supernet.io.loading import load_for_scoring
 from supernet.search import validate_search_config
+from supernet.train.ensemble import (
+    EnsemblePlan,
+    build_ensemble,
+    check_ensemble_config,
+    member_records,
+    read_history,
+)
 from supernet.train.retrain import RetrainRequest, check_recipe, retrain_subnet
 
 log = logging.getLogger(__name__)
 
 PIPELINE_RUNS = Path("outputs/pipeline/runs")
 REQUEST_FILE = "pipeline_request.json"
-PHASES = ("train", "search", "export", "retrain")
+PHASES = ("train", "search", "export", "retrain", "ensemble")  # ensemble: only with retrain.ensemble > 1
 # Keys a resume may change: they decide where files are read and how progress is shown, never a
 # result. Any other difference from the saved request is refused.
 RESUME_FREE = ("resume", "logger", "device", "figures", "data.root", "data.num_workers")
@@ -55,7 +64,8 @@ RESUME_FREE_TRAINER = ("enable_progress_bar", "log_every_n_steps")
 
 def _recipe(cfg: DictConfig) -> dict[str, Any]:
     r = to_plain(cfg.retrain)
-    return {k: r[k] for k in ("optim", "dropout", "label_smoothing", "batch_size", "augment", "onnx")}
+    keys = ("optim", "dropout", "label_smoothing", "batch_size", "augment", "best_epoch", "patience", "onnx")
+    return {k: r[k] for k in keys}
 
 
 def _with(cfg: DictConfig, **keys: Any) -> DictConfig:
@@ -74,6 +84,13 @@ def check_pipeline_config(cfg: DictConfig) -> None:
         raise UsageError(f"retrain.max_epochs={cfg.retrain.max_epochs} must be >= 1")
     if cfg.retrain.init not in ("inherited", "scratch"):
         raise UsageError(f"retrain.init={cfg.retrain.init!r} must be inherited or scratch")
+    check_ensemble_config(cfg.retrain.ensemble, cfg.retrain.ensemble_from)
+
+
+def ensemble_size(cfg: DictConfig) -> int:
+    """``retrain.ensemble`` (a run saved before ensembles existed has none: the winner alone)."""
+    k = cfg.retrain.get("ensemble")
+    return 1 if k is None else int(k)
 
 
 # ---------------------------------------------------------------------------- resume
@@ -170,7 +187,15 @@ def _search(run: PipelineRun) -> dict[str, Any]:
     searched = search_job.run(search_cfg, search_dir, supernet=run.supernet, bundle=run.bundle)
     if searched["best"] is None:
         raise UsageError("the search found no arch within the constraints")
+    if ensemble_size(run.cfg) > 1:  # too few archs for the ensemble: said now, before any retraining
+        _ensemble_records(run.cfg, searched, search_dir)
     return searched
+
+
+def _ensemble_records(cfg: DictConfig, searched: dict[str, Any], search_dir: Path) -> list[dict]:
+    source = str(cfg.retrain.ensemble_from)
+    history = read_history(search_dir) if source == "top" else []
+    return member_records(searched, history, ensemble_size(cfg), source)
 
 
 def _export(run: PipelineRun) -> dict[str, Any]:
@@ -200,25 +225,47 @@ def search_metric(run: PipelineRun) -> Metric:
     return METRICS[run.results["search"].get("metric") or "accuracy"]
 
 
-def _retrain(run: PipelineRun) -> dict[str, Any]:
-    cfg = run.cfg
-    done = _finished(run.out_dir / "retrain") if run.resuming else None
-    if done is not None:
-        return done
+def _retrain_request(cfg: DictConfig, out_dir: Path) -> RetrainRequest:
+    """The winner's retraining (the ensemble's members are retrained the same way)."""
     trainer_cfg = {**to_plain(cfg.trainer), "max_epochs": int(cfg.retrain.max_epochs)}
-    request = RetrainRequest(
-        run.out_dir / "subnet",
+    return RetrainRequest(
+        out_dir / "subnet",
         _recipe(cfg),
         None,
         trainer_cfg,
-        run.out_dir / "retrain",
+        out_dir / "retrain",
         init=str(cfg.retrain.init),
         seed=int(cfg.seed),
         compare=bool(cfg.retrain.compare),
         tensorboard=cfg.logger.name == "tensorboard",
     )
+
+
+def _retrain(run: PipelineRun) -> dict[str, Any]:
+    done = _finished(run.out_dir / "retrain") if run.resuming else None
+    if done is not None:
+        return done
     # The export's data config is the pipeline's own: no second read.
-    return retrain_subnet(request, bundle=run.bundle)
+    return retrain_subnet(_retrain_request(run.cfg, run.out_dir), bundle=run.bundle)
+
+
+def _ensemble(run: PipelineRun) -> dict[str, Any]:
+    """``retrain.ensemble=K``: the K members retrained like the winner, averaged (supernet/train/ensemble.py)."""
+    cfg, ensemble_dir = run.cfg, run.out_dir / "ensemble"
+    done = _finished(ensemble_dir) if run.resuming else None
+    if done is not None:
+        return done
+    plan = EnsemblePlan(
+        records=_ensemble_records(cfg, run.results["search"], run.out_dir / "search"),
+        source=str(cfg.retrain.ensemble_from),
+        template=_retrain_request(cfg, run.out_dir),
+        winner=run.results["retrain"],
+        out_dir=ensemble_dir,
+        metric=search_metric(run),
+        budget=run.results["search"].get("constraints"),
+        verify_samples=int(cfg.export.verify_samples),
+    )
+    return build_ensemble(plan, run.supernet, run.bundle)
 
 
 def _phase_summary(name: str, result: dict[str, Any], wall_s: float) -> dict[str, Any]:
@@ -231,6 +278,9 @@ def _phase_summary(name: str, result: dict[str, Any], wall_s: float) -> dict[str
         return {"wall_s": wall_s, **{k: result[k] for k in keys}}
     if name == "export":
         return {"wall_s": wall_s, "path": result["path"], "max_abs_diff": result["max_abs_diff"]}
+    if name == "ensemble":
+        doc = result["ensemble"]
+        return {"wall_s": wall_s, "k": doc["k"], "from": doc["from"], "path": doc["path"]}
     metrics = result["metrics"]
     return {"wall_s": wall_s, "init": metrics["init"], "epochs": metrics["epochs"]}
 
@@ -240,6 +290,7 @@ PHASE_STEPS: dict[str, Callable[[PipelineRun], dict[str, Any]]] = {
     "search": _search,
     "export": _export,
     "retrain": _retrain,
+    "ensemble": _ensemble,
 }
 
 
@@ -258,6 +309,8 @@ class PhaseHooks:
 def _run_phases(run: PipelineRun, hooks: PhaseHooks) -> None:
     base = run.cfg
     for name in PHASES:
+        if name == "ensemble" and ensemble_size(base) == 1:
+            continue
         run.cfg = hooks.before(name, base) if hooks.before is not None else base
         t0 = time.perf_counter()
         run.results[name] = PHASE_STEPS[name](run)
@@ -277,7 +330,7 @@ def run_pipeline(
     resuming: bool = False,
     hooks: PhaseHooks | None = None,
 ) -> tuple[dict[str, Any], PipelineRun]:
-    """The phases in `out_dir` (data, train, search, export, retrain), then ``result.json`` and
+    """The phases in `out_dir` (data, train, search, export, retrain, ensemble), then ``result.json`` and
     ``summary.md``: the job below and the scikit-learn estimators (`supernet.sklearn`, which pass
     their in-memory data as `bundle`). Returns the result and the run's state."""
     started = time.perf_counter()
@@ -359,6 +412,9 @@ def _result(run: PipelineRun, wall_s: float) -> dict[str, Any]:
     }
     if retrained.get("compare"):
         result["compare"] = retrained["compare"]
+    if "ensemble" in run.results:
+        result["ensemble"] = run.results["ensemble"]["ensemble"]
+        result["paths"]["ensemble"] = result["ensemble"]["path"]
     return result
 
 
@@ -390,6 +446,7 @@ def summary_md(r: dict[str, Any]) -> str:
         + (f"; after the re-ranking fine-tune: val {fmt(w[tuned])}" if tuned in w else ""),
         f"- retrained ({p['retrain']['init']}, {p['retrain']['epochs']} epochs): "
         f"val {label}{fmt(w[f'val_{name}_retrained'])}, **test {label}{fmt(w[f'test_{name}'])}**",
+        *_ensemble_lines(r, fmt, label),
         f"- search: {p['search']['strategy']}, {p['search']['n_evaluations']} candidates scored",
         "",
         "| phase | wall s |",
@@ -400,6 +457,23 @@ def summary_md(r: dict[str, Any]) -> str:
         f"| total | {r['wall_s']:.1f} |",
         "",
         f"model: `{r['paths']['retrained_subnet']}` (load with `supernet.load_subnet`)",
+        *(
+            ["", f"ensemble: `{r['paths']['ensemble']}` (the members' average, `supernet.load_subnet` too)"]
+            if "ensemble" in r["paths"]
+            else []
+        ),
         "",
     ]
     return "\n".join(lines)
+
+
+def _ensemble_lines(r: dict[str, Any], fmt: Callable[[float | None], str], label: str) -> list[str]:
+    """summary.md's ensemble line, beside the winner's (none without ``retrain.ensemble``)."""
+    e = r.get("ensemble")
+    if not e:
+        return []
+    name = METRICS[r.get("metric") or "accuracy"].short
+    return [
+        f"- ensemble of {e['k']} ({e['from']}): {len(e['members'])} members, {e['params']:,} params, "
+        f"val {label}{fmt(e[f'val_{name}'])}, **test {label}{fmt(e[f'test_{name}'])}**"
+    ]

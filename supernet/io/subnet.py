@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -23,11 +23,15 @@ from supernet.data.datasets import Normalize, first_line
 from supernet.errors import UsageError
 from supernet.io.checkpoint import file_sha256
 
+if TYPE_CHECKING:
+    from supernet.io.ensemble import EnsembleSubnet
+
 FORMAT = "supernet-subnet"
 FORMAT_VERSION = 1
 ARCH_FILE = "arch.yaml"
 WEIGHTS_FILE = "model.safetensors"
 PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin", ".tar")
+SUBNET_KIND, ENSEMBLE_KIND = "subnet", "ensemble"  # arch.yaml's kind (none: a subnet)
 
 
 class Subnet(nn.Module):
@@ -156,28 +160,40 @@ def expected_shapes(meta: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
 
 
 # ---------------------------------------------------------------------------- reading
-def load_subnet(path: str | Path, key: str = "subnet") -> Subnet:
+def load_subnet(path: str | Path, key: str = "subnet") -> Subnet | EnsembleSubnet:
     """Rebuild the exported model from ``arch.yaml`` + ``model.safetensors``; nothing is unpickled.
 
-    Every problem (missing file, a pickle instead of an export, a key or shape that disagrees
-    with ``arch.yaml``, weights changed after export) is a one-line `UsageError`.
+    An ensemble export (``kind: ensemble``, `supernet.io.ensemble`) comes back as an
+    `EnsembleSubnet` that averages its members. Every problem (missing file, a pickle instead of an
+    export, a key or shape that disagrees with ``arch.yaml``, weights changed after export) is a
+    one-line `UsageError`.
     """
     root = Path(path)
     _check_export_dir(root, path, key)
     meta = _read_meta(root / ARCH_FILE, key)
     tensors = _read_weights(root / WEIGHTS_FILE, key)
-    _check_tensors(meta, tensors, path, key)
+    ensemble = meta.get("kind") == ENSEMBLE_KIND
+    if ensemble:
+        from supernet.io.ensemble import build_ensemble, ensemble_shapes
+
+        check_tensors(ensemble_shapes(meta), tensors, f"the {len(meta['members'])} members' archs", path, key)
+    else:
+        check_tensors(expected_shapes(meta), tensors, f"arch {meta['arch']}", path, key)
     recorded = (meta.get("weights") or {}).get("sha256")
     if recorded and recorded != file_sha256(root / WEIGHTS_FILE):
         raise UsageError(
             f"{key}={path}: {WEIGHTS_FILE} does not match the sha256 in {ARCH_FILE} (weights.sha256): it was "
             f"changed after export; re-export it, or delete weights.sha256 from {ARCH_FILE} to accept the new weights"
         )
-    model = Subnet.from_meta(meta)
+    return build_ensemble(meta, tensors) if ensemble else with_tensors(Subnet.from_meta(meta), tensors)
+
+
+def with_tensors(model: Subnet, tensors: Mapping[str, torch.Tensor], prefix: str = "") -> Subnet:
+    """`model` with its parameters copied from `tensors` (keys ``<prefix>layers.<i>...``), in eval mode."""
     with torch.no_grad():
         for name, param in model.state_dict().items():
-            if name in tensors:
-                param.copy_(tensors[name].float())
+            if prefix + name in tensors:
+                param.copy_(tensors[prefix + name].float())
     return model.eval()
 
 
@@ -211,21 +227,20 @@ def _check_readable(file: Path, path: str | Path, key: str) -> None:
         ) from None
 
 
-def _check_tensors(meta: Mapping[str, Any], tensors: Mapping[str, torch.Tensor], path: str | Path, key: str) -> None:
-    """Exactly the keys, shapes and float dtypes that ``meta``'s arch needs."""
-    expected = expected_shapes(meta)
+def check_tensors(
+    expected: Mapping[str, tuple[int, ...]], tensors: Mapping[str, torch.Tensor], what: str, path: str | Path, key: str
+) -> None:
+    """Exactly the `expected` keys and shapes (what ``arch.yaml``'s arch, `what`, needs), float dtypes."""
     missing = [k for k in expected if k not in tensors]
     extra = sorted(k for k in tensors if k not in expected)
     if missing or extra:
         parts = ([f"missing {missing}"] if missing else []) + ([f"unexpected {extra}"] if extra else [])
-        raise UsageError(
-            f"{key}={path}: {WEIGHTS_FILE} does not match arch {meta['arch']} in {ARCH_FILE}: {'; '.join(parts)}"
-        )
+        raise UsageError(f"{key}={path}: {WEIGHTS_FILE} does not match {what} in {ARCH_FILE}: {'; '.join(parts)}")
     for name, shape in expected.items():
         got = tuple(tensors[name].shape)
         if got != shape:
             raise UsageError(
-                f"{key}={path}: tensor {name} has shape {list(got)} in {WEIGHTS_FILE} but arch {meta['arch']} "
+                f"{key}={path}: tensor {name} has shape {list(got)} in {WEIGHTS_FILE} but {what} "
                 f"in {ARCH_FILE} needs {list(shape)}"
             )
         if not tensors[name].is_floating_point():
@@ -255,6 +270,21 @@ def _read_meta(path: Path, key: str) -> dict[str, Any]:
             f"{key}={path}: format {meta.get('format')!r} version {meta.get('format_version')} is not "
             f"{FORMAT} <= {FORMAT_VERSION}; re-export with this version of supernet"
         )
+    kind = meta.get("kind", SUBNET_KIND)
+    if kind == ENSEMBLE_KIND:
+        from supernet.io.ensemble import checked_ensemble_meta
+
+        return checked_ensemble_meta(meta, path, key)
+    if kind != SUBNET_KIND:
+        raise UsageError(
+            f"{key}={path}: kind={kind!r} is not {SUBNET_KIND} or {ENSEMBLE_KIND}; "
+            "re-export with this version of supernet"
+        )
+    return checked_fields(meta, path, key)
+
+
+def checked_fields(meta: dict[str, Any], path: Path, key: str) -> dict[str, Any]:
+    """One subnet's ``arch.yaml`` fields as numbers, checked (arch, shapes, normalisation)."""
     try:
         arch = [int(w) for w in meta["arch"]]
         in_features, num_classes = int(meta["in_features"]), int(meta["num_classes"])

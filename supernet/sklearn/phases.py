@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-SHARES = {"train": 0.5, "search": 0.2, "export": 0.0, "retrain": 0.3}
+SHARES = {"train": 0.5, "search": 0.2, "export": 0.0, "retrain": 0.3, "ensemble": 0.0}  # ensemble: uncapped
 RESERVE_S = 1.0  # export + reloading the winner, taken off the limit first (at most limit / 10)
 MIN_PHASE_S = 0.01  # a phase whose time is up still takes one step (one generation)
 LIGHTNING_LOGGERS = ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning.fabric")
