@@ -33,6 +33,24 @@ def test_batched_equals_naive(norm):
     assert batched[1] == 1.0  # the largest net defines the labels
 
 
+def test_node_statistics_are_kept_and_do_not_depend_on_the_batch():
+    """Each prefix-tree node is calibrated once per evaluator; scoring archs in two batches (the
+    second sharing the first's prefixes) gives exactly the scores of one batch, or of a fresh
+    evaluator: what a resumed search relies on."""
+    rng = random.Random(1)
+    archs = list(dict.fromkeys(SPACE.sample(rng) for _ in range(80)))
+    first, second = archs[:40], archs[40:]
+    split = make_evaluator("batch")
+    scores = split.outputs(first) + split.outputs(second)
+    kept = dict(split.stats_cache)
+    assert set(kept) == {a[:d] for a in archs for d in range(len(a))}
+    split.outputs(archs)  # nothing new to measure: the same tensors stay
+    assert all(split.stats_cache[p] is kept[p] for p in kept)
+    at_once = make_evaluator("batch").outputs(archs)
+    assert all(torch.equal(a, b) for a, b in zip(scores, at_once, strict=True))
+    assert split.subset(range(100)).stats_cache is split.stats_cache  # statistics come from the calibration inputs
+
+
 def test_cache_and_records():
     ev = make_evaluator(latency={"batch_size": 8, "warmup": 1, "repeats": 3})
     first = ev.evaluate([(8,), (16, 8)])

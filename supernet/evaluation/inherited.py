@@ -64,6 +64,8 @@ class InheritedEvaluator:
         self.cache: dict[Arch, dict] = {}
         self.latency_cache: dict[Arch, float] = {}  # shared with `subset` evaluators: measured once
         self.n_scored = 0  # archs actually computed (cache misses)
+        # With norm="batch": each prefix-tree node's calibrated statistics (`_node_stats`).
+        self.stats_cache: dict[Arch, tuple[torch.Tensor, torch.Tensor]] = {}
 
     # ------------------------------------------------------------------ public
     def labels(self) -> list:
@@ -88,6 +90,7 @@ class InheritedEvaluator:
             task=self.task,
         )
         sub.latency_cache = self.latency_cache
+        sub.stats_cache = self.stats_cache  # statistics come from the calibration inputs, not these rows
         return sub
 
     def evaluate(self, archs: Sequence[Sequence[int]]) -> list[dict]:
@@ -165,24 +168,38 @@ class InheritedEvaluator:
 
     # ------------------------------------------------------------------ prefix tree
     def _node_stats(self, archs: list[Arch]) -> dict[Arch, tuple[torch.Tensor, torch.Tensor]]:
-        """With ``norm="batch"``: the normalisation statistics at every node of the prefix tree,
-        keyed by the widths before it, measured on the supernet's calibration inputs by the same
-        walk (a unit's statistics depend only on the layers before it, so siblings share them)."""
-        stats: dict[Arch, tuple[torch.Tensor, torch.Tensor]] = {}
+        """With ``norm="batch"``: the normalisation statistics of every node of the prefix tree,
+        keyed by the widths before it, measured on the supernet's calibration inputs.
 
-        def walk(h: torch.Tensor, depth: int, group: list[Arch], prefix: Arch) -> None:
-            widest, children = _branches(group, depth)
-            if not children:
-                return
-            layer = self.model.hidden[depth]
-            z = F.linear(h, layer.weight[:widest, : h.shape[1]], layer.bias[:widest]).float()
-            stats[prefix] = batch_stats(z)
-            z = F.relu(self.model.normalize(depth, z, stats[prefix]))
-            for width, sub in children.items():
-                walk(z[:, :width], depth + 1, sub, prefix + (width,))
+        A unit's statistics depend only on the layers before it, so each node is measured once
+        per search, over the layer's full width, and kept (`stats_cache`, shared with `subset`
+        evaluators): a later batch walks only down to the prefixes it has not met. Measured over
+        the full width, a node's statistics do not depend on which archs asked for them, so a
+        resumed search computes the same numbers."""
+        cache = self.stats_cache
+        needed = {a[:d] for a in archs for d in range(len(a))}
+        if not needed <= cache.keys():
+            self._measure(self.model.calibration_inputs(self.device), 0, [a for a in archs if len(a)], ())
+        return {p: cache[p] for p in needed}
 
-        walk(self.model.calibration_inputs(self.device), 0, archs, ())
-        return stats
+    def _measure(self, h: torch.Tensor, depth: int, group: list[Arch], prefix: Arch) -> None:
+        """Fill `stats_cache` for `prefix` and the missing prefixes below it (`group`: the archs
+        that go through this node)."""
+        cache, layer = self.stats_cache, self.model.hidden[depth]
+        z = F.linear(h, layer.weight[:, : h.shape[1]], layer.bias).float()
+        if prefix not in cache:
+            cache[prefix] = batch_stats(z)
+        children = {w: [a for a in sub if self._misses(a, prefix + (w,))] for w, sub in _next_widths(group, depth)}
+        children = {w: sub for w, sub in children.items() if sub}
+        if not children:
+            return
+        z = F.relu(self.model.normalize(depth, z, cache[prefix]))
+        for width, sub in children.items():
+            self._measure(z[:, :width], depth + 1, sub, prefix + (width,))
+
+    def _misses(self, arch: Arch, prefix: Arch) -> bool:
+        """Whether `arch` (going on past `prefix`) needs a prefix at or below it that is not kept."""
+        return any(arch[:d] not in self.stats_cache for d in range(len(prefix), len(arch)))
 
     def _walk(
         self,
@@ -218,6 +235,15 @@ class InheritedEvaluator:
         net = self.model.extract(arch)
         batch = torch.randn(int(cfg.get("batch_size", 1)), self.space.in_features, device=self.device)
         return measure_ms(lambda: net(batch), int(cfg.get("warmup", 5)), int(cfg.get("repeats", 20)), self.device)
+
+
+def _next_widths(group: list[Arch], depth: int) -> list[tuple[int, list[Arch]]]:
+    """The archs of `group` with a layer after `depth`, grouped by their width at `depth`."""
+    children: dict[int, list[Arch]] = defaultdict(list)
+    for a in group:
+        if len(a) > depth + 1:
+            children[a[depth]].append(a)
+    return list(children.items())
 
 
 def _branches(group: list[Arch], depth: int) -> tuple[int, dict[int, list[Arch]]]:
