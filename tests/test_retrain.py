@@ -149,7 +149,8 @@ def test_best_epoch_keeps_the_best_validation_weights(subnet_dir, tmp_path):
 
 
 def test_patience_stops_a_run_that_no_longer_improves(subnet_dir, tmp_path):
-    metrics = _retrain_with(subnet_dir, tmp_path / "p", "trainer.max_epochs=40", "retrain.patience=1", "optim.lr=0.05")
+    patience = ("trainer.max_epochs=40", "retrain.patience=1", "retrain.best_epoch=true", "optim.lr=0.05")
+    metrics = _retrain_with(subnet_dir, tmp_path / "p", *patience)
     assert metrics["epochs"] < 40 and metrics["best_epoch"] < metrics["epochs"]
     assert metrics["val_acc"] > 0.5
 

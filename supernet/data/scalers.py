@@ -27,7 +27,9 @@ import numpy as np
 from supernet.errors import UsageError
 
 SCALERS = ("standard", "robust", "quantile")
-N_QUANTILES = 1000  # at most; fewer for fewer training rows (scikit-learn's default)
+# Quantile levels: one per 30 training rows, 10 to 256 (Gorishniy et al.'s rows // 30, capped
+# lower than their 1000 so that an export's arch.yaml stays small: 256 levels, 7 digits each).
+QUANTILES_PER_ROWS, MIN_QUANTILES, MAX_QUANTILES = 30, 10, 256
 BOUND = 1e-7  # ranks are kept inside (BOUND, 1 - BOUND) so the normal quantile stays finite
 
 
@@ -54,8 +56,8 @@ def fit_scale(values: np.ndarray, scaler: str, clip: float | None) -> dict[str, 
         spread = float(q75 - q25) or float(values.std())
         spec.update(center=float(median), scale=_positive(spread))
     else:
-        levels = np.linspace(0.0, 1.0, min(N_QUANTILES, len(values)))
-        spec["quantiles"] = np.quantile(values, levels).tolist()
+        n = min(len(values), max(MIN_QUANTILES, min(MAX_QUANTILES, len(values) // QUANTILES_PER_ROWS)))
+        spec["quantiles"] = [float(f"{q:.7g}") for q in np.quantile(values, np.linspace(0.0, 1.0, n))]
     return spec
 
 

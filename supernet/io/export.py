@@ -44,7 +44,7 @@ import yaml
 from supernet.core.task import Task
 from supernet.data.datasets import per_feature
 from supernet.errors import UsageError
-from supernet.files import process_alive, to_plain
+from supernet.files import dump_yaml, load_yaml, process_alive, to_plain
 from supernet.io.checkpoint import file_sha256
 from supernet.io.onnx_export import ONNX_FILE, export_onnx
 from supernet.io.subnet import (
@@ -130,7 +130,7 @@ def _foreign_entry(out_dir: Path) -> str | None:
     if not arch.is_file():
         return f"no {ARCH_FILE}"
     try:
-        meta = yaml.safe_load(arch.read_text())
+        meta = load_yaml(arch.read_text())
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         meta = None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
@@ -227,7 +227,7 @@ def _write_verified(
 
 
 def _write_yaml(path: Path, doc: Mapping[str, Any]) -> None:
-    path.write_text(yaml.safe_dump(to_plain(doc), sort_keys=False))
+    path.write_text(dump_yaml(to_plain(doc)))
 
 
 def _fsync_dir_files(directory: Path) -> None:

@@ -21,6 +21,7 @@ from torch import nn
 from supernet.core.task import Task
 from supernet.data.datasets import Normalize, first_line
 from supernet.errors import UsageError
+from supernet.files import load_yaml
 from supernet.io.checkpoint import file_sha256
 
 if TYPE_CHECKING:
@@ -259,7 +260,7 @@ def _looks_pickled(path: Path) -> bool:
 
 def _read_meta(path: Path, key: str) -> dict[str, Any]:
     try:
-        meta = yaml.safe_load(path.read_text())
+        meta = load_yaml(path.read_text())
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         reason = first_line(exc)[:160]
         raise UsageError(f"{key}={path} is not valid YAML ({reason}); re-export the subnet") from None

@@ -55,7 +55,7 @@ class BestEpoch(pl.Callback):
 
 def check_selection(recipe: Mapping[str, Any]) -> None:
     """``retrain.best_epoch`` and ``retrain.patience``: one-line errors before any data is read."""
-    if not isinstance(recipe.get("best_epoch", True), bool):
+    if not isinstance(recipe.get("best_epoch", False), bool):
         raise UsageError(f"retrain.best_epoch={recipe.get('best_epoch')!r} must be true or false")
     patience = recipe.get("patience")
     if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int) or patience < 1):
@@ -66,7 +66,7 @@ def selection_callbacks(recipe: Mapping[str, Any], task: Task) -> tuple[list[pl.
     """The callbacks ``retrain.best_epoch`` / ``retrain.patience`` ask for, and the `BestEpoch` among them."""
     monitor, mode = monitored(task)
     callbacks: list[pl.Callback] = []
-    best = BestEpoch(monitor, mode) if recipe.get("best_epoch", True) else None
+    best = BestEpoch(monitor, mode) if recipe.get("best_epoch", False) else None
     if best is not None:
         callbacks.append(best)
     if recipe.get("patience") is not None:
