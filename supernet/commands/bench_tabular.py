@@ -7,7 +7,8 @@
 
 Each set (`supernet.data.benchmark_sets`, fixed 20% test split) goes through every supernet
 variant (the pipeline in this process, with that variant's overrides) and through scikit-learn's
-``MLP*`` and ``HistGradientBoosting*`` with their defaults, on the same split. A variant that
+``MLP*`` and ``HistGradientBoosting*`` with their defaults, on the same split (numeric columns
+standardised for them). A variant that
 ensembles also yields its single winner's record. Writes ``tabular.json`` (one record per set
 and method: set, task, rows, method, metric, value, val_value, params, wall_s) and
 ``tabular.md`` (the table, the mean accuracy and the number of wins per method). Wall seconds
@@ -114,27 +115,15 @@ def one_set(
 ) -> list[dict[str, Any]]:
     """The records of set `name`: each supernet variant, then each baseline."""
     records = []
-    base = None
     for variant, overrides in variants.items():
-        pipeline_cfg = _pipeline_cfg(name, overrides, cfg)
-        records += supernet_records(name, variant, pipeline_cfg, out_dir / variant)
-        base = base or pipeline_cfg
-    bundle = load_data((base or _pipeline_cfg(name, [], cfg)).data)
+        records += supernet_records(name, variant, _pipeline_cfg(name, overrides, cfg), out_dir / variant)
+    # The baselines see numeric columns standardised, as scikit-learn's MLP usually is.
+    bundle = load_data(_pipeline_cfg(name, ["data.scaler=standard"], cfg).data)
+    metric = METRICS[DEFAULT_METRIC[bundle.task.kind]]
     for method in baselines:
         fitted = BASELINES[method](bundle, seed=int(cfg.seed))
-        metric = METRICS[DEFAULT_METRIC[bundle.task.kind]]
-        records.append(
-            _record(
-                name,
-                bundle,
-                method,
-                metric,
-                fitted[f"test_{metric.short}"],
-                fitted[f"val_{metric.short}"],
-                fitted.get("params"),
-                fitted["fit_s"],
-            )
-        )
+        scores = (fitted[f"test_{metric.short}"], fitted[f"val_{metric.short}"], fitted.get("params"), fitted["fit_s"])
+        records.append(_record(name, bundle, method, metric, scores))
         print(_progress(records[-1]), flush=True)
     return records
 
@@ -157,39 +146,26 @@ def supernet_records(name: str, variant: str, cfg: DictConfig, run_dir: Path) ->
     bundle, metric = state.bundle, METRICS[result["metric"]]
     winner = result["winner"]
     ensemble_s = (result["phases"].get("ensemble") or {}).get("wall_s", 0.0)
-    records = [
-        _record(
-            name,
-            bundle,
-            variant,
-            metric,
-            winner[f"test_{metric.short}"],
-            winner[f"val_{metric.short}_retrained"],
-            winner["params"],
-            wall - ensemble_s,
-        )
-    ]
+    single = (
+        winner[f"test_{metric.short}"],
+        winner[f"val_{metric.short}_retrained"],
+        winner["params"],
+        wall - ensemble_s,
+    )
+    records = [_record(name, bundle, variant, metric, single)]
     ensemble = result.get("ensemble")
     if ensemble:
         method = f"{variant}+ensemble{ensemble['k']}"
-        records.append(
-            _record(
-                name,
-                bundle,
-                method,
-                metric,
-                ensemble[f"test_{metric.short}"],
-                ensemble[f"val_{metric.short}"],
-                ensemble["params"],
-                wall,
-            )
-        )
+        scores = (ensemble[f"test_{metric.short}"], ensemble[f"val_{metric.short}"], ensemble["params"], wall)
+        records.append(_record(name, bundle, method, metric, scores))
     for record in records:
         print(_progress(record), flush=True)
     return records
 
 
-def _record(name, bundle, method, metric, value, val_value, params, wall_s) -> dict[str, Any]:
+def _record(name: str, bundle, method: str, metric, scores: tuple) -> dict[str, Any]:
+    """One record; `scores`: the test value, the validation value, params (or None), wall seconds."""
+    value, val_value, params, wall_s = scores
     return {
         "set": name,
         "task": bundle.task.kind,
