@@ -166,7 +166,7 @@ def build_ensemble(plan: EnsemblePlan, supernet: Any, bundle: DataBundle) -> dic
         "paths": {"run_dir": str(plan.out_dir), "subnet": export["path"], "members": str(plan.out_dir / "members")},
     }
     write_json(plan.out_dir / "result.json", result)
-    log.info("ensemble of %d (%s): val %s %s", len(members), plan.source, name, doc[f"val_{name}"])
+    log.info("ensemble of %d (%s): val %s %.4f", len(members), plan.source, name, doc[f"val_{name}"])
     return result
 
 
