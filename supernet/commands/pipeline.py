@@ -37,7 +37,7 @@ from supernet.core.space import arch_str
 from supernet.data.datasets import DataBundle, load_data
 from supernet.errors import UsageError
 from supernet.evaluation.inherited import InheritedEvaluator
-from supernet.files import read_json_object, run_dir_lock, to_plain, write_json
+from supernet.files import conf_node, read_json_object, run_dir_lock, to_plain, write_json
 from supernet.io.checkpoint import LoadedSupernet
 from supernet.io.export import export_subnet
 from supernet.io.loading import load_for_scoring
@@ -63,9 +63,10 @@ RESUME_FREE_TRAINER = ("enable_progress_bar", "log_every_n_steps")
 
 
 def _recipe(cfg: DictConfig) -> dict[str, Any]:
+    """The retraining recipe out of ``retrain.*``: the optimiser and the keys of the shared recipe
+    block (conf/blocks/retrain.yaml), not the pipeline's own (init, max_epochs, ensemble...)."""
     r = to_plain(cfg.retrain)
-    keys = ("optim", "dropout", "label_smoothing", "batch_size", "augment", "best_epoch", "patience", "onnx")
-    return {k: r[k] for k in keys}
+    return {k: r[k] for k in ("optim", *conf_node("blocks/retrain"))}
 
 
 def _with(cfg: DictConfig, **keys: Any) -> DictConfig:

@@ -189,7 +189,9 @@ class InheritedEvaluator:
         z = F.linear(h, layer.weight[:, : h.shape[1]], layer.bias).float()
         if prefix not in cache:
             cache[prefix] = batch_stats(z)
-        children = {w: [a for a in sub if self._misses(a, prefix + (w,))] for w, sub in _next_widths(group, depth)}
+        # An arch that ends after this layer needs nothing below: `_misses` leaves it out.
+        _, branches = _branches(group, depth)
+        children = {w: [a for a in sub if self._misses(a, prefix + (w,))] for w, sub in branches.items()}
         children = {w: sub for w, sub in children.items() if sub}
         if not children:
             return
@@ -235,15 +237,6 @@ class InheritedEvaluator:
         net = self.model.extract(arch)
         batch = torch.randn(int(cfg.get("batch_size", 1)), self.space.in_features, device=self.device)
         return measure_ms(lambda: net(batch), int(cfg.get("warmup", 5)), int(cfg.get("repeats", 20)), self.device)
-
-
-def _next_widths(group: list[Arch], depth: int) -> list[tuple[int, list[Arch]]]:
-    """The archs of `group` with a layer after `depth`, grouped by their width at `depth`."""
-    children: dict[int, list[Arch]] = defaultdict(list)
-    for a in group:
-        if len(a) > depth + 1:
-            children[a[depth]].append(a)
-    return list(children.items())
 
 
 def _branches(group: list[Arch], depth: int) -> tuple[int, dict[int, list[Arch]]]:

@@ -47,7 +47,7 @@ from supernet.train.retrain import (
     RetrainRequest,
     _eval_splits,
     export_data_config,
-    match_normalization,
+    matching_bundle,
     train_variant,
     training_form,
 )
@@ -210,7 +210,7 @@ def _member(plan: EnsemblePlan, i: int, record: Mapping[str, Any], supernet: Any
     request = request.checked()
     source = load_subnet(source_dir)
     data = export_data_config(source.meta, None)
-    bundle = match_normalization(bundle, source.meta).adopt_task(source.task, "the subnet")
+    bundle = matching_bundle(source, request, data, bundle)
     log.info("ensemble member %d/%d: %s, seed %d", i + 1, len(plan.records), list(source.arch), seed)
     return train_variant(source, request, bundle, data, request.init, member_dir)
 

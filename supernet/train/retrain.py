@@ -329,7 +329,7 @@ def retrain_subnet(request: RetrainRequest, bundle: DataBundle | None = None) ->
             f"pass one member's export (its arch.yaml lists them under members[].source)"
         )
     data = export_data_config(source.meta, request.data_cfg)
-    bundle = _matching_bundle(source, request, data, bundle)
+    bundle = matching_bundle(source, request, data, bundle)
     out_dir = Path(request.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {
@@ -354,10 +354,11 @@ def retrain_subnet(request: RetrainRequest, bundle: DataBundle | None = None) ->
     return result
 
 
-def _matching_bundle(
+def matching_bundle(
     source: Subnet, request: RetrainRequest, data: Mapping[str, Any], bundle: DataBundle | None
 ) -> DataBundle:
-    """The data (loaded unless given) checked against the export's shape, in the export's normalisation."""
+    """The data (loaded unless given) checked against the export's shape, in the export's
+    normalisation, class weights and target scaling (a retrain, an ensemble member)."""
     bundle = bundle if bundle is not None else load_data(data)
     if (bundle.in_features, bundle.num_classes) != (source.in_features, source.num_classes):
         raise UsageError(
