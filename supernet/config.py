@@ -20,6 +20,7 @@ from supernet.core.supermlp import HEADS, NORMS, configured_heads, configured_no
 from supernet.data.datasets import check_data_config
 from supernet.errors import UsageError
 from supernet.files import to_plain
+from supernet.train.length import check_min_steps
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ def check_train_config(cfg: DictConfig) -> None:
     check_optim_config(cfg.optim)
     check_trainer_config(cfg.trainer)
     check_ema_decay((cfg.get("train") or {}).get("ema_decay"))
+    check_min_steps((cfg.get("train") or {}).get("min_steps"), "train.min_steps")
 
 
 # Bytes per supernet weight while training: the weight, its gradient, AdamW's two moments and the

@@ -162,3 +162,17 @@ def test_patience_stops_a_run_that_no_longer_improves(subnet_dir, tmp_path):
 def test_bad_selection_settings(key, value, match):
     with pytest.raises(UsageError, match=match):
         check_recipe({"optim": {"name": "adamw", "lr": 1e-3}, key: value})
+
+
+def test_min_steps_adds_passes_to_a_short_retrain(subnet_dir, tmp_path):
+    """digits' training split at batch 64 is 18 batches an epoch: 1 epoch and min_steps=40 make 3 passes."""
+    metrics = _retrain_with(subnet_dir, tmp_path / "m", "retrain.min_steps=40")
+    assert metrics["epochs"] == 1 and metrics["global_step"] == 3 * 18
+    plain = _retrain_with(subnet_dir, tmp_path / "p", "retrain.min_steps=10")
+    assert plain["epochs"] == 1 and plain["global_step"] == 18  # the floor is below one epoch's steps
+
+
+@pytest.mark.parametrize("value", [0, -5, 2.5, "many"])
+def test_bad_min_steps(value):
+    with pytest.raises(UsageError, match=r"retrain.min_steps=.* must be a whole number of optimizer steps"):
+        check_recipe({"optim": {"name": "adamw", "lr": 1e-3}, "min_steps": value})

@@ -11,7 +11,7 @@ search metric; ``seeds`` the winner K times. Member 0 is the pipeline's retraine
 retrained by `train_variant` with the same recipe (``seeds``: seed + i, which changes the batch
 order, and the init under ``retrain.init=scratch``) and read back. A member whose ``metrics.json``
 is there is not trained again (a killed phase resumes). The average (`supernet.io.ensemble`) is
-verified against the members, exported, and scored like a retrained subnet (`_eval_splits`).
+verified against the members, exported, and scored like a retrained subnet (`eval_splits`).
 
     <out>/members/<i>/   source/ (top: the inherited export), subnet/ (retrained), metrics.json
     <out>/subnet/        the ensemble's export (load it with `supernet.load_subnet`)
@@ -45,7 +45,7 @@ from supernet.search.state import STATE_FILE
 from supernet.train.retrain import (
     VERIFY_SAMPLES,
     RetrainRequest,
-    _eval_splits,
+    eval_splits,
     export_data_config,
     matching_bundle,
     train_variant,
@@ -144,7 +144,7 @@ def build_ensemble(plan: EnsemblePlan, supernet: Any, bundle: DataBundle) -> dic
     eval_batch = int(export_data_config(members[0].meta, None).get("eval_batch_size", 4096))
     # Scored in the training form (a regression's outputs standardised), like a retrained subnet.
     trained = EnsembleSubnet([training_form(m) for m in members], members[0].meta)
-    figures = _eval_splits(trained, bundle, eval_batch)
+    figures = eval_splits(trained, bundle, eval_batch)
     keep = ("arch", "params", "flops", "seed", f"val_{name}", f"test_{name}")
     doc = {
         "k": len(members),

@@ -30,6 +30,7 @@ from supernet.data.datasets import DataBundle, load_data
 from supernet.errors import UsageError
 from supernet.files import run_dir_lock, to_plain, write_json
 from supernet.io.checkpoint import resume_target
+from supernet.train.length import passes_for
 from supernet.train.module import AtomicCheckpointIO, SupernetModule, TensorDataModule, plain_hparams
 
 log = logging.getLogger(__name__)
@@ -149,13 +150,16 @@ def build_module(cfg: DictConfig, bundle: DataBundle, space: SearchSpace) -> tup
         skip_nonfinite=bool(cfg.train.skip_nonfinite),
         model=to_plain(cfg.get("model") or {}),
     )
+    batch_size = int(cfg.data.batch_size)
+    min_steps = (cfg.get("train") or {}).get("min_steps")
     datamodule = TensorDataModule(
         bundle,
-        int(cfg.data.batch_size),
+        batch_size,
         int(cfg.data.eval_batch_size),
         int(cfg.seed),
         loader=cfg.data.loader,
         num_workers=int(cfg.data.get("num_workers", 0)),
+        passes=passes_for(to_plain(cfg.trainer), min_steps, len(bundle.train_x), batch_size, "supernet training"),
     )
     return module, datamodule
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.plugins.io import TorchCheckpointIO
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, RandomSampler, TensorDataset
 from torchmetrics import MeanSquaredError
 from torchmetrics.classification import MulticlassAccuracy
 
@@ -40,7 +40,8 @@ REFERENCES = ("min", "mid", "max")
 class TensorDataModule(pl.LightningDataModule):
     """Serves a `DataBundle`. With ``loader="tensor"`` (default) the tensors move to the training
     device once and batches are index slices; ``loader="dataloader"`` uses a torch DataLoader
-    (for data too large for the device)."""
+    (for data too large for the device). An epoch makes `passes` passes over the training rows
+    (``min_steps``, supernet/train/length.py)."""
 
     def __init__(
         self,
@@ -50,10 +51,11 @@ class TensorDataModule(pl.LightningDataModule):
         seed: int = 0,
         loader: str = "tensor",
         num_workers: int = 0,
+        passes: int = 1,
     ) -> None:
         super().__init__()
         self.bundle, self.batch_size, self.eval_batch_size = bundle, batch_size, eval_batch_size
-        self.seed, self.loader, self.num_workers = seed, loader, num_workers
+        self.seed, self.loader, self.num_workers, self.passes = seed, loader, num_workers, passes
 
     def to_device(self, device: torch.device) -> None:
         if self.loader == "tensor":
@@ -70,13 +72,14 @@ class TensorDataModule(pl.LightningDataModule):
         b = self.bundle
         if self.loader == "dataloader":
             g = torch.Generator().manual_seed(self.seed)
-            return DataLoader(
-                TensorDataset(b.train_x, b.train_y),
-                batch_size=self.batch_size,
-                shuffle=True,
-                generator=g,
-                num_workers=self.num_workers,
-            )
+            data = TensorDataset(b.train_x, b.train_y)
+            if self.passes == 1:
+                return DataLoader(
+                    data, batch_size=self.batch_size, shuffle=True, generator=g, num_workers=self.num_workers
+                )
+            # `passes` permutations back to back (RandomSampler draws a new one every len(data) rows)
+            sampler = RandomSampler(data, num_samples=self.passes * len(data), generator=g)
+            return DataLoader(data, batch_size=self.batch_size, sampler=sampler, num_workers=self.num_workers)
         return TensorLoader(
             lambda: (b.train_x, b.train_y),
             self.batch_size,
@@ -84,6 +87,7 @@ class TensorDataModule(pl.LightningDataModule):
             seed=self.seed,
             epoch=self._epoch,
             rank=self._rank,
+            passes=self.passes,
         )
 
     def val_dataloader(self) -> Any:

@@ -40,6 +40,7 @@ from supernet.io.checkpoint import merged_data_config
 from supernet.io.export import write_export
 from supernet.io.subnet import Subnet, fold_output_scale, load_subnet
 from supernet.train.best_epoch import check_selection, selection_callbacks
+from supernet.train.length import check_min_steps, passes_for
 from supernet.train.module import TensorDataModule, plain_hparams
 from supernet.train.subnet_module import SubnetModule
 
@@ -65,6 +66,7 @@ def check_recipe(recipe: Mapping[str, Any], optim_key: str = "optim") -> None:
     if bs is not None and int(bs) < 1:
         raise UsageError(f"retrain.batch_size={bs} must be a positive integer or null (the data config's)")
     check_selection(recipe)
+    check_min_steps(recipe.get("min_steps"), "retrain.min_steps")
 
 
 def export_data_config(meta: Mapping[str, Any], overrides: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -114,7 +116,7 @@ def top1(outputs: torch.Tensor, y: torch.Tensor) -> float:
     return int((outputs.argmax(-1) == y).sum()) / max(len(y), 1)
 
 
-def _eval_splits(model: Subnet, bundle: DataBundle, batch_size: int) -> dict[str, float | None]:
+def eval_splits(model: Subnet, bundle: DataBundle, batch_size: int) -> dict[str, float | None]:
     """Every metric of the task on val and test (``val_acc``, ``test_acc``, ``val_rmse``...) of
     `model` in its training form (a regression's outputs standardised, like the bundle's targets)."""
     task = bundle.task
@@ -220,7 +222,10 @@ def train_variant(
         module.model.load_state_dict(training_form(source).state_dict())
     batch_size = int(recipe.get("batch_size") or data_cfg.get("batch_size", 128))
     eval_batch = int(data_cfg.get("eval_batch_size", 4096))
-    datamodule = TensorDataModule(bundle, batch_size, eval_batch, seed, loader=data_cfg.get("loader", "tensor"))
+    passes = passes_for(request.trainer_cfg, recipe.get("min_steps"), len(bundle.train_x), batch_size, f"retraining ({init})")
+    datamodule = TensorDataModule(
+        bundle, batch_size, eval_batch, seed, loader=data_cfg.get("loader", "tensor"), passes=passes
+    )
     tb = _variant_logger(source, request, init, out_dir)
     callbacks, best = selection_callbacks(recipe, bundle.task)
     trainer = pl.Trainer(
@@ -233,7 +238,7 @@ def train_variant(
     )
     trainer.fit(module, datamodule=datamodule)
     model = copy.deepcopy(module.model).float().eval()
-    figures = _eval_splits(model, bundle, eval_batch)
+    figures = eval_splits(model, bundle, eval_batch)
     head = headline_metric(bundle.task)
     if tb is not None and figures[f"test_{head}"] is not None:
         test = figures[f"test_{head}"]
@@ -385,7 +390,7 @@ def _compare(
     out_dir, seed = Path(request.out_dir), request.seed
     eval_batch = int(data.get("eval_batch_size", 4096))
     on_gpu = torch.cuda.is_available() and request.trainer_cfg.get("accelerator") != "cpu"
-    before = _eval_splits(training_form(source), bundle.to(torch.device("cuda" if on_gpu else "cpu")), eval_batch)
+    before = eval_splits(training_form(source), bundle.to(torch.device("cuda" if on_gpu else "cpu")), eval_batch)
     runs = {
         "inherited": train_variant(source, request, bundle, data, "inherited", out_dir / "finetuned"),
         "scratch": train_variant(source, request, bundle, data, "scratch", out_dir / "scratch"),
