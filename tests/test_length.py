@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from supernet.errors import UsageError
 from supernet.data.datasets import TensorLoader
+from supernet.errors import UsageError
 from supernet.train.length import batches_per_epoch, check_min_steps, passes_for
 
 from conftest import read_json, run_cli

@@ -222,7 +222,8 @@ def train_variant(
         module.model.load_state_dict(training_form(source).state_dict())
     batch_size = int(recipe.get("batch_size") or data_cfg.get("batch_size", 128))
     eval_batch = int(data_cfg.get("eval_batch_size", 4096))
-    passes = passes_for(request.trainer_cfg, recipe.get("min_steps"), len(bundle.train_x), batch_size, f"retraining ({init})")
+    rows, min_steps = len(bundle.train_x), recipe.get("min_steps")
+    passes = passes_for(request.trainer_cfg, min_steps, rows, batch_size, f"retraining ({init})")
     datamodule = TensorDataModule(
         bundle, batch_size, eval_batch, seed, loader=data_cfg.get("loader", "tensor"), passes=passes
     )
