@@ -21,11 +21,18 @@ CONF_DIR = Path(os.environ.get("SUPERNET_CONF", Path(__file__).resolve().parent.
 
 def conf_node(name: str, drop: tuple[str, ...] = ("defaults",)) -> dict[str, Any]:
     """``conf/<name>.yaml`` as plain data without its defaults list (and the `drop` keys): the
-    defaults a library entry point fills in when it is called without Hydra."""
+    defaults a library entry point fills in when it is called without Hydra. A value that follows
+    the data set (``${oc.select:data.default_pipeline.<key>,<default>}``) is its default here."""
     import yaml
 
-    doc = yaml.safe_load((CONF_DIR / f"{name}.yaml").read_text()) or {}
-    return {k: v for k, v in doc.items() if k not in drop}
+    text = (CONF_DIR / f"{name}.yaml").read_text()
+    doc = yaml.safe_load(text) or {}
+    doc = {k: v for k, v in doc.items() if k not in drop}
+    if "${" in text:
+        from omegaconf import OmegaConf
+
+        doc = OmegaConf.to_container(OmegaConf.create(doc), resolve=True)
+    return doc
 
 
 def to_plain(obj: Any) -> Any:

@@ -175,3 +175,28 @@ def test_pipeline_defaults_follow_the_data_set(overrides, expected):
     check_pipeline_config(cfg)
     got = (cfg.trainer.max_epochs, cfg.retrain.init, cfg.retrain.max_epochs, cfg.retrain.augment.shift)
     assert got == expected
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ([], (None, None, 1000, 10)),  # digits: the shared blocks' own values
+        (["data=bench_table", "data.set=wdbc"], (500, 300, 500, 3)),  # a table's default_pipeline
+        (["data=csv"], (500, 300, 500, 3)),
+        (["data=csv", "search=standalone"], (500, 300, 1000, 0)),  # a strategy's own values still win
+        (["data=csv", "train.min_steps=null", "search.budget=200", "search.finetune.top=1"], (None, 300, 200, 1)),
+    ],
+)
+def test_table_step_floor_and_search_size_follow_the_data_set(overrides, expected):
+    cfg = make_cfg("pipeline", overrides)
+    got = (cfg.train.min_steps, cfg.retrain.min_steps, cfg.search.budget, cfg.search.finetune.top)
+    assert got == expected
+
+
+def test_shared_blocks_load_alone_with_their_defaults():
+    """A library entry point reads conf/blocks without a data set: the values that follow one take
+    their fallback (supernet.files.conf_node)."""
+    from supernet.files import conf_node
+
+    search, retrain = conf_node("blocks/search"), conf_node("blocks/retrain")
+    assert search["budget"] == 1000 and search["finetune"]["top"] == 10 and retrain["min_steps"] is None

@@ -480,3 +480,46 @@ def test_config_files_compose_and_validate(strategy):
         cfg = compose(overrides=[f"+search={strategy}", "search.budget=500"])
     full = validate_search_config(cfg.search, SPACE)
     assert full["strategy"] == strategy and full["budget"] == 500
+
+
+# ---------------------------------------------------------------------------- search.tolerance
+def test_tolerance_picks_the_smallest_arch_among_the_best(tmp_path):
+    """The same seeded search with and without a tolerance: the same history, and the winner
+    becomes the fewest-params feasible arch within the tolerance of the best score."""
+    plain = run_search(SPACE, FakeEvaluator(), cfg_for("evolution", 120), tmp_path / "plain", seed=0)
+    cfg = cfg_for("evolution", 120, tolerance=0.02)
+    tolerant = run_search(SPACE, FakeEvaluator(), cfg, tmp_path / "tol", seed=0)
+    history = [r for r in csv.DictReader((tmp_path / "tol" / "history.csv").open())]
+    assert read(tmp_path / "plain" / "history.csv") == read(tmp_path / "tol" / "history.csv")
+    feasible = [r for r in history if r["feasible"] == "True"]
+    best = max(float(r["val_acc"]) for r in feasible)
+    equals = [r for r in feasible if float(r["val_acc"]) >= best - 0.02]
+    assert len(equals) > 1
+    assert tolerant["best"]["params"] == min(int(r["params"]) for r in equals)
+    assert tolerant["best"]["params"] < plain["best"]["params"]
+    assert tolerant["best"]["val_acc"] >= best - 0.02
+
+
+def test_tolerance_of_a_lower_is_better_metric_is_a_fraction():
+    from supernet.search.report import equals_of_best
+
+    records = [
+        {"val_rmse": 1.00, "params": 900, "feasible": True, "violation": 0.0},
+        {"val_rmse": 1.04, "params": 300, "feasible": True, "violation": 0.0},
+        {"val_rmse": 1.06, "params": 100, "feasible": True, "violation": 0.0},
+    ]
+    assert [r["params"] for r in equals_of_best(records, "val_rmse", 0.05)] == [300, 900]
+
+
+@pytest.mark.parametrize(
+    ("over", "match"),
+    [
+        ({"tolerance": 0}, r"search.tolerance=0 must be in \(0, 1\]"),
+        ({"tolerance": 1.5}, r"search.tolerance=1.5 must be in \(0, 1\]"),
+        ({"tolerance": "se"}, r"search.tolerance='se' must be in \(0, 1\]"),
+        ({"tolerance": 0.01, "objectives": ["val_acc", "params"]}, "drop one or the other"),
+    ],
+)
+def test_bad_tolerance_is_one_line(over, match, tmp_path):
+    with pytest.raises(UsageError, match=match):
+        run_search(SPACE, FakeEvaluator(), cfg_for("evolution", 20, **over), tmp_path, seed=0)

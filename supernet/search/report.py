@@ -56,8 +56,9 @@ def full_scored(history: list[dict], key: str = SCORE_ALIAS) -> list[dict]:
     return [r for r in history if r[key] is not None]
 
 
-def choose_best(history: list[dict], objectives: list[str]) -> dict | None:
-    """Single objective: the best feasible score. Several: the best-scoring member of the
+def choose_best(history: list[dict], objectives: list[str], tolerance: float | None = None) -> dict | None:
+    """Single objective: the best feasible score, or with a `tolerance` the fewest-params feasible
+    arch within it of that score (`equals_of_best`). Several: the best-scoring member of the
     feasible front (which is the same arch). No feasible arch: the one nearest the budgets."""
     key = score_key(objectives)
     history = full_scored(history, key)
@@ -66,7 +67,22 @@ def choose_best(history: list[dict], objectives: list[str]) -> dict | None:
     feasible = [r for r in history if r["feasible"]]
     if feasible and len(objectives) > 1:
         return max((feasible[i] for i in _front(feasible, objectives)), key=lambda r: fitness_key(r, key))
+    if feasible and tolerance:
+        return equals_of_best(feasible, key, tolerance)[0]
     return max(history, key=lambda r: fitness_key(r, key))
+
+
+def equals_of_best(feasible: list[dict], key: str, tolerance: float) -> list[dict]:
+    """``search.tolerance``: the feasible records whose score `key` is within `tolerance` of the
+    best one (an accuracy at most `tolerance` below it; a lower-is-better metric such as RMSE at
+    most the fraction `tolerance` above it), fewest params first, then best score. Within one
+    standard error of the best is the one-standard-error rule: those nets are equals on this
+    validation split, and the smallest of them is the cheapest to retrain and to run."""
+    top = max(feasible, key=lambda r: fitness_key(r, key))
+    lower_is_better = METRIC_KEYS[key] < 0
+    bound = float(top[key]) * (1.0 + tolerance) if lower_is_better else float(top[key]) - tolerance
+    equal = [r for r in feasible if (float(r[key]) <= bound if lower_is_better else float(r[key]) >= bound)]
+    return sorted(equal, key=lambda r: (int(r["params"]), -signed(r, key)))
 
 
 def _front(records: list[dict], objectives: list[str]) -> list[int]:
@@ -81,12 +97,15 @@ def pareto_set(history: list[dict], objectives: list[str]) -> list[dict]:
     return sorted(front, key=lambda r: fitness_key(r, key), reverse=True)
 
 
-def finalists(history: list[dict], objectives: list[str], top: int) -> list[dict]:
-    """The `top` best feasible records by score (several objectives: of the Pareto front)."""
+def finalists(history: list[dict], objectives: list[str], top: int, tolerance: float | None = None) -> list[dict]:
+    """The `top` best feasible records by score (several objectives: of the Pareto front); with a
+    `tolerance`, the `top` fewest-params records within it of the best (`equals_of_best`)."""
     if len(objectives) > 1:
         return pareto_set(history, objectives)[:top]
     key = score_key(objectives)
-    feasible = (r for r in full_scored(history, key) if r["feasible"])
+    feasible = [r for r in full_scored(history, key) if r["feasible"]]
+    if feasible and tolerance:
+        return equals_of_best(feasible, key, tolerance)[:top]
     return sorted(feasible, key=lambda r: fitness_key(r, key), reverse=True)[:top]
 
 
@@ -184,7 +203,7 @@ def log_generation(
 ) -> None:
     """One log line per generation, and its TensorBoard scalars when there is a `writer`."""
     key = score_key(cfg["objectives"])
-    best = choose_best(history, cfg["objectives"])
+    best = choose_best(history, cfg["objectives"], cfg.get("tolerance"))
     feasible = [r for r in full_scored(records, key) if r["feasible"]]
     logger.info(
         "generation %d: %d/%d evaluated, best %s %.4f %s",
@@ -219,7 +238,8 @@ def rerank_finalists(
     """With a `rescore` and ``finetune.top > 0``: re-rank the finalists, write finetune.csv and
     return the re-ranking (its ``best`` is the new winner); else None."""
     top = int(cfg["finetune"]["top"])
-    chosen = finalists(history, list(cfg["objectives"]), top) if rescore is not None and top > 0 else []
+    objectives, tolerance = list(cfg["objectives"]), cfg.get("tolerance")
+    chosen = finalists(history, objectives, top, tolerance) if rescore is not None and top > 0 else []
     if not chosen:
         return None
     key = score_key(cfg["objectives"])

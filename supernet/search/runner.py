@@ -111,9 +111,26 @@ def validate_search_config(cfg: Mapping, space: SearchSpace) -> dict:
     check_range("latency.repeats", full["latency"]["repeats"], 1, integer=True)
     check_range("latency.warmup", full["latency"]["warmup"], 0, integer=True)
     check_finetune(full["finetune"])
+    check_tolerance(full)
     check_fidelity(full)
     cls.check_config(full, space)
     return full
+
+
+def check_tolerance(cfg: Mapping) -> None:
+    """``search.tolerance``: null, or a margin in (0, 1] with a single objective (several have a
+    Pareto front, which already trades the score for size)."""
+    value = cfg.get("tolerance")
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        raise UsageError(f"search.tolerance={value!r} must be in (0, 1], or null (the best score wins)")
+    if len(cfg["objectives"]) > 1:
+        raise UsageError(
+            f"search.tolerance={value} picks the smallest of the best archs of one objective, but "
+            f"search.objectives={list(cfg['objectives'])}: drop one or the other "
+            "(the Pareto front trades score for size)"
+        )
 
 
 def needs_latency(cfg: Mapping) -> bool:
@@ -314,7 +331,7 @@ class _Search:
     def finish(self) -> dict:
         """Choose (and re-rank) the winner, write the outputs and return the result."""
         history, cfg = self.loop.history, self.cfg
-        best = choose_best(history, list(cfg["objectives"]))
+        best = choose_best(history, list(cfg["objectives"]), cfg.get("tolerance"))
         reranked = rerank_finalists(history, cfg, self.hooks.rescore, self.out_dir, self.logger)
         if reranked is not None:
             best = reranked["best"]
