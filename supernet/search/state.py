@@ -25,11 +25,11 @@ STATE_VERSION = 1
 
 
 def fingerprint(space: SearchSpace, cfg: Mapping, seed: int) -> dict:
-    """What the loop depends on; the final re-ranking (``finetune``) may change between resumes.
+    """What the loop depends on; the final choice (``finetune``, ``tolerance``) may change between resumes.
     A full-fidelity search leaves out ``fidelity`` and ``subset``, and ``metric: null`` (the
     task's default) is left out too: its fingerprint is the one a search written before those
     settings existed has, so such a state still resumes (as ``metric: null``)."""
-    skip = {"finetune"} | ({"fidelity", "subset"} if cfg.get("fidelity", "full") == "full" else set())
+    skip = {"finetune", "tolerance"} | ({"fidelity", "subset"} if cfg.get("fidelity", "full") == "full" else set())
     skip |= {"metric"} if cfg.get("metric") is None else set()
     loop_cfg = {k: v for k, v in cfg.items() if k not in skip}
     return {"space": space.to_dict(), "search": loop_cfg, "seed": int(seed)}
