@@ -39,6 +39,7 @@ from supernet.files import atomic_write_text
 from supernet.search.base import METRIC_BY_KEY, SCORE_ALIAS, Constraints, fitness_key, minimised, score_key, signed
 from supernet.search.pareto import hypervolume, pareto_front
 from supernet.search.rerank import finetuned_key, rerank
+from supernet.search.subset import within_margin
 
 HV_REF = 1.1
 # What a record shows, in this order; a record holds one metric's fields (accuracy's come first).
@@ -79,9 +80,9 @@ def equals_of_best(feasible: list[dict], key: str, tolerance: float) -> list[dic
     standard error of the best is the one-standard-error rule: those nets are equals on this
     validation split, and the smallest of them is the cheapest to retrain and to run."""
     top = max(feasible, key=lambda r: fitness_key(r, key))
-    lower_is_better = METRIC_KEYS[key] < 0
-    bound = float(top[key]) * (1.0 + tolerance) if lower_is_better else float(top[key]) - tolerance
-    equal = [r for r in feasible if (float(r[key]) <= bound if lower_is_better else float(r[key]) >= bound)]
+    sign = METRIC_KEYS[key]
+    bound = within_margin(float(top[key]), key, -tolerance)  # the best score worsened by the tolerance
+    equal = [r for r in feasible if sign * (float(r[key]) - bound) >= 0]
     return sorted(equal, key=lambda r: (int(r["params"]), -signed(r, key)))
 
 
