@@ -8,6 +8,7 @@ import math
 import re
 
 import pytest
+from omegaconf import OmegaConf
 
 from supernet.commands import bench
 
@@ -26,6 +27,7 @@ GPU_OR_PIPELINE = {
     "search_over_train",
     "subset_scoring_speedup",
     "subset_search_s",
+    "full_search_s",
     "subset_winner",
     "subset_error",
 }
@@ -114,3 +116,35 @@ def test_bench_quick_writes_every_figure(tmp_path):
     rows = table_rows(proc.stdout)
     assert set(RATIOS) <= set(rows)
     assert rows == {k: str(figures[k]) for k in rows}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("job_fidelity", ["subset", "full"])
+def test_fidelity_figures_rerun_the_jobs_search_at_the_other_fidelity(tmp_path, digits_run, job_fidelity):
+    # A pipeline's out dir as the bench leaves it: its supernet, and its search at `job_fidelity`.
+    (tmp_path / "pipeline").mkdir()
+    (tmp_path / "pipeline" / "train").symlink_to(digits_run)
+    settings = ["search.budget=60", "search.population=20", "search.finetune.top=2", "search.subset.size=0.5"]
+    proc = run_cli(
+        "supernet-search",
+        f"ckpt_path={digits_run}",
+        f"search.fidelity={job_fidelity}",
+        *settings,
+        "logger=none",
+        f"hydra.run.dir={tmp_path / 'pipeline' / 'search'}",
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    figures = bench.subset_search_figures(OmegaConf.create({"seed": 0}), tmp_path)
+    other = "full" if job_fidelity == "subset" else "subset"
+    again = read_json(tmp_path / f"search_{other}" / "result.json")
+    job = read_json(tmp_path / "pipeline" / "search" / "result.json")
+    # The rerun is the job's search but for its fidelity: same budget, finalists and subset size.
+    asked = read_json(tmp_path / f"search_{other}" / "search_request.json")["search"]
+    assert (asked["fidelity"], asked["finetune"]["top"], asked["subset"]["size"]) == (other, 2, 0.5)
+    assert again["n_evaluations"] == job["n_evaluations"] == 60
+    full, subset = (again, job) if other == "full" else (job, again)
+    assert subset["fidelity"]["rows"] == 144  # half of digits' 287 validation rows
+    assert figures["subset_scoring_speedup"] == round(full["scoring_wall_s"] / subset["scoring_wall_s"], 2)
+    assert (figures["subset_search_s"], figures["full_search_s"]) == (subset["wall_time_s"], full["wall_time_s"])
+    assert figures["subset_winner"]["arch"] == subset["best"]["arch"]
+    assert figures["subset_winner"]["full"] == full["best"]["arch"]

@@ -38,9 +38,10 @@ how to read them: docs/experiments/speed.md. The figures of bench.json:
 - ``pipeline_s``, ``pipeline_test_acc``, ``pipeline_phases_s``, ``pipeline_peak_rss_mb`` (``pipeline=true``):
   the full ``supernet`` job as a user runs it, in its own process (so its memory is its own).
 - ``search_over_train`` (``pipeline=true``): that job's search phase wall over its training phase's.
-- ``subset_scoring_speedup``, ``subset_search_s``, ``subset_winner`` (``pipeline=true``): the same
-  job's search run again on its supernet with ``search.fidelity=subset``; its scoring wall over
-  the full-fidelity search's, and the winner it picks (with its full-split score).
+- ``subset_scoring_speedup``, ``subset_search_s``, ``full_search_s``, ``subset_winner``
+  (``pipeline=true``): the same job's search run again on its supernet at the other
+  ``search.fidelity`` (its other settings the job's); the full-fidelity search's scoring wall over
+  the subset one's, both walls, and the subset search's winner (with its full-split score).
 - ``pipeline_error``, ``subset_error`` (instead of those, when that job or that search fails): the
   last line of its stderr.
 - ``startup_s``: the median wall time of ``supernet-score --help`` in a fresh process (3 runs):
@@ -249,22 +250,34 @@ def run_pipeline(cfg: DictConfig, data_cfg: dict, out_dir: Path) -> dict[str, An
 
 
 def subset_search_figures(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
-    """The pipeline's search again on its own supernet, with ``search.fidelity=subset``."""
-    full = json.loads((out_dir / "pipeline" / "search" / "result.json").read_text())
-    run_dir = out_dir / "search_subset"
-    args = [f"ckpt_path={out_dir / 'pipeline' / 'train'}", "search.fidelity=subset", f"seed={cfg.seed}"]
-    args += ["logger=none", f"hydra.run.dir={run_dir}"]
+    """The pipeline's search again on its own supernet at the other fidelity (``full`` when the
+    job scored on a subset, as on Fashion-MNIST; else ``subset``), its other settings the job's."""
+    job_dir = out_dir / "pipeline" / "search"
+    job = json.loads((job_dir / "result.json").read_text())
+    asked = json.loads((job_dir / "search_request.json").read_text())["search"]
+    other = "full" if asked["fidelity"] == "subset" else "subset"
+    run_dir = out_dir / f"search_{other}"
+    args = [f"ckpt_path={out_dir / 'pipeline' / 'train'}", f"search.fidelity={other}", f"seed={cfg.seed}"]
+    args += [f"search.{key}={_override_value(asked[key])}" for key in ("budget", "tolerance")]
+    args += [f"search.subset.{key}={asked['subset'][key]}" for key in ("size", "top", "margin")]
+    args += [f"search.finetune.top={asked['finetune']['top']}", "logger=none", f"hydra.run.dir={run_dir}"]
     proc = subprocess.run([sys.executable, "-m", "supernet.commands", "search", *args], capture_output=True, text=True)
     if proc.returncode != 0:
         return {"subset_error": (proc.stderr.strip().splitlines() or ["?"])[-1]}
-    subset = json.loads((run_dir / "result.json").read_text())
+    again = json.loads((run_dir / "result.json").read_text())
+    full, subset = (again, job) if other == "full" else (job, again)
     key = "val_acc" if subset.get("metric", "accuracy") == "accuracy" else f"val_{subset['metric']}"
     best = subset.get("best") or {}
     return {
         "subset_scoring_speedup": round(full["scoring_wall_s"] / subset["scoring_wall_s"], 2),
         "subset_search_s": subset.get("wall_time_s"),
+        "full_search_s": full.get("wall_time_s"),
         "subset_winner": {"arch": best.get("arch"), key: best.get(key), "full": (full.get("best") or {}).get("arch")},
     }
+
+
+def _override_value(value: Any) -> str:
+    return "null" if value is None else str(value)
 
 
 def startup_s(repeats: int = 3) -> float:
@@ -309,6 +322,7 @@ def format_table(figures: dict[str, Any]) -> str:
         "search_over_train",
         "subset_scoring_speedup",
         "subset_search_s",
+        "full_search_s",
         "subset_winner",
         "startup_s",
         "peak_rss_mb",

