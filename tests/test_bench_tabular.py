@@ -86,3 +86,33 @@ def test_table_means_wins_and_relative_rmse():
     assert "| wins | 2 | 1 |" in table and "| wins | 0 | 1 |" in table
     assert "| mean rmse / best | 2.000 | 1.000 |" in table
     assert "| r | 100 | 2.0000 (3.0 s) | **1.0000** (0.5 s) |" in table
+
+
+def test_repeated_splits_are_averaged_before_means_and_wins():
+    records = [
+        {**record("a", "classification", "supernet", 0.90, wall=2.0), "split": 0},
+        {**record("a", "classification", "supernet", 0.70, wall=4.0), "split": 1},
+        {**record("a", "classification", "hgb", 0.85), "split": 0},
+        {**record("a", "classification", "hgb", 0.85), "split": 1},
+    ]
+    table = tabular_md(records)
+    # supernet wins split 0 but its mean, 0.80, loses to hgb's 0.85.
+    assert "| a | 100 | 0.8000 (3.0 s) | **0.8500** (1.0 s) |" in table
+    assert "| wins | 0 | 1 |" in table and "mean over 2 test splits" in table
+
+
+def test_repeats_run_each_method_on_other_test_splits(tmp_path):
+    cfg = compose_config(
+        "bench", ["suite=tabular", "quick=true", "tabular.sets=[wdbc]", "tabular.baselines=[hgb]", "tabular.repeats=2"]
+    )
+    run_tabular(cfg, tmp_path)
+    records = read_json(tmp_path / "tabular.json")
+    runs = sorted((r["method"], r["split"]) for r in records)
+    assert runs == [("hgb", 0), ("hgb", 1), ("supernet", 0), ("supernet", 1)]
+    # Another test split is other rows: gradient boosting (deterministic) scores them differently.
+    hgb = {r["split"]: r["value"] for r in records if r["method"] == "hgb"}
+    assert hgb[0] != hgb[1]
+    arch_yaml = (tmp_path / "runs" / "wdbc" / "split1" / "supernet" / "retrain" / "subnet" / "arch.yaml").read_text()
+    assert "test_seed: 12346" in arch_yaml  # the export says which split it was tested on
+    mean = (hgb[0] + hgb[1]) / 2
+    assert f"{mean:.4f}" in (tmp_path / "tabular.md").read_text()

@@ -162,7 +162,7 @@ def test_every_experiment_preset_composes_and_checks(preset):
     ("overrides", "expected"),
     [
         ([], (10, "inherited", 10, 0)),  # digits: no default_pipeline, the pipeline's own values
-        (["data=fashion_mnist"], (5, "scratch", 30, 1)),  # the data set's default_pipeline
+        (["data=fashion_mnist"], (4, "scratch", 30, 1)),  # the data set's default_pipeline
         (["data=mnist"], (10, "inherited", 10, 0)),
         (
             ["data=fashion_mnist", "trainer.max_epochs=2", "retrain.init=inherited", "retrain.augment.shift=0"],
@@ -191,6 +191,23 @@ def test_table_step_floor_and_search_size_follow_the_data_set(overrides, expecte
     cfg = make_cfg("pipeline", overrides)
     got = (cfg.train.min_steps, cfg.retrain.min_steps, cfg.search.budget, cfg.search.finetune.top)
     assert got == expected
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ([], (1000, "full", 10, None)),  # digits: the shared block's own values
+        (["data=fashion_mnist"], (200, "subset", 0, 0.003)),  # Fashion-MNIST's default_pipeline
+        (["data=fashion_mnist", "search.fidelity=full", "search.tolerance=null"], (200, "full", 0, None)),
+        (["data=fashion_mnist", "search=standalone"], (1000, "full", 0, 0.003)),  # the naive search trains each
+    ],
+)
+def test_fashion_search_follows_the_data_set(overrides, expected):
+    cfg = make_cfg("pipeline", overrides)
+    check_pipeline_config(cfg)  # search=standalone with Fashion's subset default would be refused here
+    search = cfg.search
+    assert (search.budget, search.fidelity, search.finetune.top, search.tolerance) == expected
+    assert dict(search.subset) == {"size": 0.1, "top": 0.1, "margin": 0.001}
 
 
 def test_shared_blocks_load_alone_with_their_defaults():

@@ -4,6 +4,7 @@
     supernet-bench suite=tabular quick=true         # wdbc, digits, concrete with short runs (the tests)
     supernet-bench suite=tabular tabular.sets=[letter,pima]
     supernet-bench suite=tabular 'tabular.variants={default: [], ens5: [retrain.ensemble=5]}'
+    supernet-bench suite=tabular tabular.repeats=5  # 5 test splits a set (data.test_seed), their mean
 
 Each set (`supernet.data.benchmark_sets`, fixed 20% test split) goes through every supernet
 variant (the pipeline in this process, with that variant's overrides) and through scikit-learn's
@@ -14,6 +15,9 @@ and method: set, task, rows, method, metric, value, val_value, params, wall_s) a
 ``tabular.md`` (the table, the mean accuracy and the number of wins per method). Wall seconds
 are fitting only: the data load is shared, and the supernet runs write no ONNX and no figures.
 A set whose package is not installed is skipped with one line naming the package.
+With ``tabular.repeats=R`` every method runs on R test splits of each set (``data.test_seed``
+12345, 12346, ...; records carry their ``split``) and the table shows their means: on a small
+table one test row is half a point, and R splits make a comparison R times less noisy.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from supernet.commands.pipeline import check_pipeline_config, run_pipeline
 from supernet.core.metrics import DEFAULT_METRIC, METRICS
 from supernet.data.benchmark_sets import BENCHMARK_SETS, install_hint, missing_package
 from supernet.data.datasets import load_data
+from supernet.data.tables import TEST_SEED
 from supernet.errors import UsageError
 from supernet.files import to_plain, write_json
 
@@ -58,6 +63,7 @@ def run_tabular(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     names = chosen_sets(settings.get("sets"), bool(cfg.quick))
     variants = _variants(settings.get("variants"))
     baselines = _baselines(settings.get("baselines"))
+    repeats = _repeats(settings.get("repeats", 1))
     records: list[dict[str, Any]] = []
     skipped: list[str] = []
     _quiet_logs()
@@ -68,7 +74,9 @@ def run_tabular(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
             print(line, flush=True)
             skipped.append(line)
             continue
-        records += one_set(name, variants, baselines, cfg, out_dir / "runs" / name)
+        for split in range(repeats):
+            run_dir = out_dir / "runs" / name / (f"split{split}" if repeats > 1 else "")
+            records += one_set(name, variants, baselines, cfg, run_dir, split if repeats > 1 else None)
     write_json(out_dir / "tabular.json", records)
     table = tabular_md(records, skipped)
     (out_dir / "tabular.md").write_text(table)
@@ -103,6 +111,12 @@ def _variants(variants: Mapping[str, Sequence[str]] | None) -> dict[str, list[st
     return {str(k): [str(o) for o in v] for k, v in variants.items()}
 
 
+def _repeats(repeats: Any) -> int:
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise UsageError(f"tabular.repeats={repeats!r} must be an integer >= 1 (test splits per set)")
+    return repeats
+
+
 def _baselines(names: Sequence[str] | None) -> list[str]:
     names = list(names or [])
     unknown = [n for n in names if n not in BASELINES]
@@ -112,21 +126,31 @@ def _baselines(names: Sequence[str] | None) -> list[str]:
 
 
 # ---------------------------------------------------------------------------- one set
-def one_set(
-    name: str, variants: dict[str, list[str]], baselines: list[str], cfg: DictConfig, out_dir: Path
+def one_set(  # noqa: PLR0913 - a set, its methods, the bench config, where, and which test split
+    name: str,
+    variants: dict[str, list[str]],
+    baselines: list[str],
+    cfg: DictConfig,
+    out_dir: Path,
+    split: int | None = None,
 ) -> list[dict[str, Any]]:
-    """The records of set `name`: each supernet variant, then each baseline."""
+    """The records of set `name` on one test split (`split`: the repeat, None: the fixed split):
+    each supernet variant, then each baseline."""
+    seed = [] if split is None else [f"data.test_seed={TEST_SEED + split}"]
     records = []
     for variant, overrides in variants.items():
-        records += supernet_records(name, variant, _pipeline_cfg(name, overrides, cfg), out_dir / variant)
+        records += supernet_records(name, variant, _pipeline_cfg(name, [*seed, *overrides], cfg), out_dir / variant)
     # The baselines see numeric columns standardised, as scikit-learn's MLP usually is.
-    bundle = load_data(_pipeline_cfg(name, ["data.scaler=standard"], cfg).data)
+    bundle = load_data(_pipeline_cfg(name, [*seed, "data.scaler=standard"], cfg).data)
     metric = METRICS[DEFAULT_METRIC[bundle.task.kind]]
     for method in baselines:
         fitted = BASELINES[method](bundle, seed=int(cfg.seed))
         scores = (fitted[f"test_{metric.short}"], fitted[f"val_{metric.short}"], fitted.get("params"), fitted["fit_s"])
         records.append(_record(name, bundle, method, metric, scores))
         print(_progress(records[-1]), flush=True)
+    if split is not None:
+        for record in records:
+            record["split"] = split
     return records
 
 
@@ -191,15 +215,35 @@ def tabular_md(records: list[dict[str, Any]], skipped: Sequence[str] = ()) -> st
     (accuracy; regression: RMSE over the set's best RMSE) and the number of sets each method wins."""
     methods = list(dict.fromkeys(r["method"] for r in records))
     by_set: dict[str, dict[str, dict]] = {}
-    for r in records:
+    for r in mean_records(records):
         by_set.setdefault(r["set"], {})[r["method"]] = r
+    splits = len({r.get("split") for r in records})
     lines = ["# supernet-bench suite=tabular", ""]
+    if splits > 1:
+        lines += [f"Each figure is the mean over {splits} test splits (`data.test_seed`); wall s a split.", ""]
     for task in ("classification", "regression"):
         sets = {s: rows for s, rows in by_set.items() if next(iter(rows.values()))["task"] == task}
         if sets:
             lines += _task_table(task, sets, methods)
     lines += [f"- {line}" for line in skipped]
     return "\n".join(lines) + "\n"
+
+
+def mean_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One record per (set, method): the mean value, validation value, params and wall seconds of
+    its test splits (records without ``split`` are their own mean)."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in records:
+        groups.setdefault((r["set"], r["method"]), []).append(r)
+    means = []
+    for group in groups.values():
+        mean = {k: v for k, v in group[0].items() if k != "split"}
+        for key, digits in (("value", 5), ("val_value", 5), ("params", None), ("wall_s", 2)):
+            values = [r[key] for r in group if r[key] is not None]
+            mean[key] = round(_mean(values), digits) if values else None
+        mean["params"] = None if mean["params"] is None else int(mean["params"])
+        means.append(mean)
+    return means
 
 
 def _task_table(task: str, sets: dict[str, dict[str, dict]], methods: list[str]) -> list[str]:

@@ -19,6 +19,7 @@ retraining are redone.
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import json
 import logging
@@ -322,10 +323,19 @@ def _run_phases(run: PipelineRun, hooks: PhaseHooks) -> None:
             run.supernet, _ = load_for_scoring(ckpt, bundle=run.bundle)
         if hooks.after is not None:
             hooks.after(name, run.phases[name])
-        # A phase's trainer and evaluators sit in reference cycles: free them before the next phase
-        # allocates its own (the Fashion-MNIST job's peak RSS, 3.0 GB without this).
-        gc.collect()
+        release_memory()
     run.cfg = base
+
+
+def release_memory() -> None:
+    """Free what a finished phase held before the next one allocates: its trainer and evaluators
+    sit in reference cycles, and glibc keeps freed heap pages unless asked to return them (the
+    Fashion-MNIST job's peak RSS: 3.1 GB without either, 2.9 GB with the collection alone)."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to trim
+        pass
 
 
 def run_pipeline(

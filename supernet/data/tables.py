@@ -300,7 +300,7 @@ def _classification_raw_data(
     carved = test_df is None
     if carved:
         test_size = float(cfg.get("test_size", 0.2))
-        keep, hold = holdout_split(y_all, test_size, TEST_SEED, source, "data.test_size")
+        keep, hold = holdout_split(y_all, test_size, test_seed(cfg), source, "data.test_size")
         train_df, y_train = df.iloc[keep.numpy()], y_all[keep]
         test_df, y_test, test_source = df.iloc[hold.numpy()], y_all[hold], f"{source} (test split)"
     else:
@@ -326,7 +326,7 @@ def _regression_raw_data(
     """Float targets ``(rows, targets)`` in their own units; test and validation splits shuffled."""
     y_all = regression_targets(df, columns.targets, source)
     if test_df is None:
-        keep, hold = holdout_split(y_all, float(cfg.get("test_size", 0.2)), TEST_SEED, source, "data.test_size")
+        keep, hold = holdout_split(y_all, float(cfg.get("test_size", 0.2)), test_seed(cfg), source, "data.test_size")
         train_df, y_train = df.iloc[keep.numpy()], y_all[keep]
         test_df, y_test, test_source = df.iloc[hold.numpy()], y_all[hold], f"{source} (test split)"
     else:
@@ -442,6 +442,15 @@ def _select_features(df: pd.DataFrame, cfg: Mapping, targets: Sequence[str], sou
     if not features:
         raise UsageError(f"{source}: no feature columns left (data.features / data.drop)")
     return features
+
+
+def test_seed(cfg: Mapping) -> int:
+    """``data.test_seed``: the seed of a carved test split (`TEST_SEED` unless a benchmark repeats
+    its splits, `supernet-bench suite=tabular tabular.repeats=R`)."""
+    seed = cfg.get("test_seed", TEST_SEED)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise UsageError(f"data.test_seed={seed!r} must be an integer")
+    return seed
 
 
 def holdout_split(
