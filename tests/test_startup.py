@@ -5,6 +5,7 @@ prints the heavy modules it holds when it exits.
     .venv/bin/python -m pytest tests/test_startup.py -q
 """
 
+import ast
 import subprocess
 import sys
 
@@ -27,7 +28,7 @@ def heavy_modules(command: str, *args: str) -> list[str]:
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     line = next(line for line in proc.stdout.splitlines() if line.startswith("HEAVY "))
-    return eval(line.removeprefix("HEAVY "))  # a printed list of str
+    return ast.literal_eval(line.removeprefix("HEAVY "))
 
 
 @pytest.mark.parametrize("command", ["score", "export", "report", "search", "pipeline"])

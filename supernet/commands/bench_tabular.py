@@ -74,9 +74,9 @@ def run_tabular(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
             print(line, flush=True)
             skipped.append(line)
             continue
-        for split in range(repeats):
-            run_dir = out_dir / "runs" / name / (f"split{split}" if repeats > 1 else "")
-            records += one_set(name, variants, baselines, cfg, run_dir, split if repeats > 1 else None)
+        for split in [None] if repeats == 1 else range(repeats):
+            run_dir = out_dir / "runs" / name / ("" if split is None else f"split{split}")
+            records += one_set(name, variants, baselines, cfg, run_dir, split)
     write_json(out_dir / "tabular.json", records)
     table = tabular_md(records, skipped)
     (out_dir / "tabular.md").write_text(table)
@@ -240,8 +240,7 @@ def mean_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         mean = {k: v for k, v in group[0].items() if k != "split"}
         for key, digits in (("value", 5), ("val_value", 5), ("params", None), ("wall_s", 2)):
             values = [r[key] for r in group if r[key] is not None]
-            mean[key] = round(_mean(values), digits) if values else None
-        mean["params"] = None if mean["params"] is None else int(mean["params"])
+            mean[key] = round(_mean(values), digits) if values else None  # digits None: an int
         means.append(mean)
     return means
 

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from supernet.data.datasets import RawData, first_line, warn_absent_classes
-from supernet.data.tables import TEST_SEED, holdout_split, input_path, report_classes
+from supernet.data.tables import holdout_split, input_path, report_classes, test_seed
 from supernet.errors import UsageError
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ def load_image_folder(cfg: Mapping) -> RawData:
     if cfg.get("test_path"):
         test_x, test_y = _test_folder(cfg, classes, spec)
     else:  # carve a fixed test split, as for tables, so final reports have one
-        keep, hold = holdout_split(train_y, float(cfg.get("test_size", 0.2)), TEST_SEED, source, "data.test_size")
+        keep, hold = holdout_split(train_y, float(cfg.get("test_size", 0.2)), test_seed(cfg), source, "data.test_size")
         test_x, test_y = train_x[hold], train_y[hold]
         train_x, train_y = train_x[keep], train_y[keep]
     hint = "add images of it to data.test_path" if cfg.get("test_path") else "raise data.test_size or add images of it"

@@ -445,8 +445,8 @@ def _select_features(df: pd.DataFrame, cfg: Mapping, targets: Sequence[str], sou
 
 
 def test_seed(cfg: Mapping) -> int:
-    """``data.test_seed``: the seed of a carved test split (`TEST_SEED` unless a benchmark repeats
-    its splits, `supernet-bench suite=tabular tabular.repeats=R`)."""
+    """``data.test_seed``: the seed of the test split carved from a table or an image folder
+    (`TEST_SEED` unless a benchmark repeats its splits: `supernet-bench suite=tabular tabular.repeats=R`)."""
     seed = cfg.get("test_seed", TEST_SEED)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise UsageError(f"data.test_seed={seed!r} must be an integer")
