@@ -33,6 +33,10 @@ def test_quick_suite_writes_the_records_and_the_table(tmp_path):
     table = (tmp_path / "tabular.md").read_text()
     assert "| wdbc | 569 |" in table and "| mean accuracy |" in table and "| wins |" in table
     assert table in proc.stdout  # printed as written
+    # wdbc's 364 training rows: the small-table recipe (supernet/data/table_recipe.py)
+    retrained = read_json(tmp_path / "runs" / "wdbc" / "supernet" / "retrain" / "result.json")
+    assert (retrained["dropout"], retrained["label_smoothing"]) == (0.2, 0.0)
+    assert "quantiles:" not in (tmp_path / "runs" / "wdbc" / "supernet" / "subnet" / "arch.yaml").read_text()
 
 
 def test_a_set_without_its_package_is_skipped_in_one_line(tmp_path, monkeypatch, capsys):
@@ -53,6 +57,10 @@ def test_regression_set_is_scored_by_rmse(tmp_path):
     assert set(records) == METHODS
     for r in records.values():
         assert r["metric"] == "rmse" and 0 < r["value"] < 16.9  # below the targets' standard deviation
+    # A regression keeps the quantile transform and the plain recipe, however few its rows.
+    run = tmp_path / "runs" / "concrete" / "supernet"
+    assert "quantiles:" in (run / "subnet" / "arch.yaml").read_text()
+    assert read_json(run / "retrain" / "result.json")["dropout"] == 0.0
 
 
 def record(set_name, task, method, value, wall=1.0):

@@ -65,8 +65,10 @@ def test_scratch_init_is_seeded(subnet_dir):
 def test_bad_recipes_are_refused():
     good = {"optim": {"name": "adamw", "lr": 1e-3}, "dropout": 0.1, "label_smoothing": 0.1, "augment": {"shift": 1}}
     check_recipe(good)
+    check_recipe({**good, "dropout": "auto", "label_smoothing": "auto"})  # chosen by the table's size
     for key, value, match in (
         ("dropout", 1.5, "retrain.dropout=1.5"),
+        ("label_smoothing", "big", "retrain.label_smoothing='big' must be in"),
         ("augment", {"shift": -1}, "augment.shift"),
         ("optim", {"name": "adam", "lr": 1}, "optim.name"),
         ("batch_size", 0, "batch_size"),
@@ -176,3 +178,21 @@ def test_min_steps_adds_passes_to_a_short_retrain(subnet_dir, tmp_path):
 def test_bad_min_steps(value):
     with pytest.raises(UsageError, match=r"retrain.min_steps=.* must be a whole number of optimizer steps"):
         check_recipe({"optim": {"name": "adamw", "lr": 1e-3}, "min_steps": value})
+
+
+@pytest.mark.parametrize(
+    ("rows", "regression", "expected"), [(600, False, (0.2, 0.0)), (1500, False, (0.0, 0.1)), (600, True, (0.0, 0.1))]
+)
+def test_auto_recipe_follows_the_training_rows(rows, regression, expected):
+    """``auto``: dropout and no label smoothing on a small classification table, else the reverse;
+    a number stays itself."""
+    from types import SimpleNamespace
+
+    from supernet.core.task import Task
+    from supernet.train.retrain import resolved_recipe
+
+    task = Task("regression" if regression else "classification")
+    bundle = SimpleNamespace(train_x=torch.zeros(rows, 3), task=task)
+    got = resolved_recipe({"dropout": "auto", "label_smoothing": "auto", "lr": 1}, bundle)
+    assert (got["dropout"], got["label_smoothing"], got["lr"]) == (*expected, 1)
+    assert resolved_recipe({"dropout": 0.3, "label_smoothing": "auto"}, bundle)["dropout"] == 0.3

@@ -9,6 +9,7 @@ from sklearn.preprocessing import QuantileTransformer
 
 from supernet.data.scalers import apply_scale, check_scaler, fit_scale
 from supernet.data.table_encoder import TablePreprocessor
+from supernet.data.table_recipe import SMALL_TABLE_ROWS, resolve
 from supernet.errors import UsageError
 
 
@@ -54,9 +55,38 @@ def test_spec_round_trip_transforms_new_rows_the_same():
 
 
 @pytest.mark.parametrize(
+    ("rows", "regression", "expected"),
+    [
+        (SMALL_TABLE_ROWS - 1, False, "standard"),  # a small classification table: noisy quantiles
+        (SMALL_TABLE_ROWS, False, "quantile"),
+        (200, True, "quantile"),  # regression: the quantile transform paid on every benchmark table
+    ],
+)
+def test_auto_scaler_follows_rows_and_task(rows, regression, expected):
+    assert resolve("scaler", "auto", rows, regression) == expected
+    assert resolve("scaler", "robust", rows, regression) == "robust"  # a named scaler is itself
+
+
+def test_auto_scaler_reaches_the_saved_spec(tmp_path):
+    """The choice is made on the rows the net trains on and saved per column, so an export
+    applies it without knowing the rule."""
+    from supernet.data.datasets import load_data
+
+    rng = np.random.default_rng(0)
+    specs = {}
+    for n in (400, 2000):
+        df = pd.DataFrame({"a": rng.exponential(size=n), "b": rng.normal(size=n), "y": rng.integers(0, 2, n)})
+        df.to_csv(tmp_path / f"t{n}.csv", index=False)
+        cfg = {"name": "csv", "path": str(tmp_path / f"t{n}.csv"), "target": "y", "scaler": "auto"}
+        specs[n] = load_data(cfg).preprocess["columns"][0].get("scale")
+    assert specs[400] is None  # 256 training rows: standard, left to the model's standardisation
+    assert specs[2000]["kind"] == "quantile"  # 1,280 training rows
+
+
+@pytest.mark.parametrize(
     ("cfg", "message"),
     [
-        ({"scaler": "unknown"}, "data.scaler='unknown' must be one of standard, robust, quantile"),
+        ({"scaler": "unknown"}, "data.scaler='unknown' must be one of auto, standard, robust, quantile"),
         ({"clip": 0}, "data.clip=0 must be a positive number"),
         ({"clip": "big"}, "data.clip='big' must be a positive number"),
     ],

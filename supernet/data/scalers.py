@@ -5,12 +5,14 @@ and applied by `TablePreprocessor.transform`, so an export scales a DataFrame ex
 did. The model's own per-input standardisation still follows; these transforms only change the
 shape of a column's distribution:
 
-  * ``standard``: nothing here (the model's mean/std standardisation alone; the default).
+  * ``standard``: nothing here (the model's mean/std standardisation alone).
   * ``robust``: centre on the median, divide by the interquartile range (the standard deviation
     where that is zero), so a few huge values do not squash the rest of the column.
   * ``quantile``: each value -> the normal quantile of its rank among the training rows
     (scikit-learn's ``QuantileTransformer(output_distribution="normal")`` rule, with the
     training rows' quantiles kept as plain numbers): any marginal becomes Gaussian.
+  * ``auto`` (the tables' default): ``standard`` for a small classification table, ``quantile``
+    otherwise (`supernet.data.table_recipe`).
 
 ``data.clip=c`` (null: off) then bounds each scaled value smoothly, ``x / sqrt(1 + (x/c)^2)``
 (RealMLP's smooth clipping: about ``x`` near zero, ``±c`` far out), so an outlier at prediction
@@ -26,7 +28,7 @@ import numpy as np
 
 from supernet.errors import UsageError
 
-SCALERS = ("standard", "robust", "quantile")
+SCALERS = ("auto", "standard", "robust", "quantile")
 # Quantile levels: one per 30 training rows, 10 to 256 (Gorishniy et al.'s rows // 30, capped
 # lower than their 1000 so that an export's arch.yaml stays small: 256 levels, 7 digits each).
 QUANTILES_PER_ROWS, MIN_QUANTILES, MAX_QUANTILES = 30, 10, 256

@@ -61,6 +61,7 @@ import torch
 from supernet.core.task import REGRESSION
 from supernet.data.datasets import RawData, first_line, holdout_indices, warn_absent_classes
 from supernet.data.table_encoder import MISSING, TablePreprocessor, as_category, sorted_values
+from supernet.data.table_recipe import AUTO, resolve
 from supernet.data.table_targets import check_target_columns, choose_task, regression_targets, report_targets
 from supernet.errors import UsageError
 
@@ -378,6 +379,9 @@ def encode_features(
     after the first that `fit_df` never had are logged per column. `columns.classes` is empty
     for a regression. The table loaders and the scikit-learn estimators (`supernet.sklearn`) share it."""
     regression = not columns.classes
+    scaler = resolve("scaler", str(cfg.get("scaler") or "standard"), len(fit_df), regression)
+    if cfg.get("scaler") == AUTO:
+        log.info("%s: data.scaler=auto -> %s (%d training rows)", source, scaler, len(fit_df))
     prep = TablePreprocessor.fit(
         fit_df,
         columns.features,
@@ -387,7 +391,7 @@ def encode_features(
         target=None if regression else columns.targets[0],
         classes=columns.classes,
         targets=columns.targets if regression else (),
-    ).fit_scales(fit_df, str(cfg.get("scaler") or "standard"), cfg.get("clip"))
+    ).fit_scales(fit_df, scaler, cfg.get("clip"))
     encoded = [prep.transform(df, where) for df, where in frames]
     for df, where in frames[1:]:
         report_unseen(prep, df, where)

@@ -34,6 +34,7 @@ from supernet.core.metrics import DEFAULT_METRIC, METRICS, task_metrics
 from supernet.core.optim import check_optim_config
 from supernet.core.task import Task
 from supernet.data.datasets import DataBundle, load_data, per_feature
+from supernet.data.table_recipe import AUTO, resolve
 from supernet.errors import UsageError
 from supernet.files import to_plain, write_json
 from supernet.io.checkpoint import merged_data_config
@@ -47,6 +48,7 @@ from supernet.train.subnet_module import SubnetModule
 log = logging.getLogger(__name__)
 
 INITS = ("inherited", "scratch")
+AUTO_KEYS = ("dropout", "label_smoothing")  # may be auto: chosen by the table's size
 VERIFY_SAMPLES = 512
 
 
@@ -57,8 +59,10 @@ def check_recipe(recipe: Mapping[str, Any], optim_key: str = "optim") -> None:
     check_optim_config(recipe.get("optim") or {}, optim_key)
     for key in ("dropout", "label_smoothing"):
         v = recipe.get(key, 0.0)
-        if v is None or not 0.0 <= float(v) < 1.0:
-            raise UsageError(f"retrain.{key}={v} must be in [0, 1)")
+        if v == AUTO:
+            continue
+        if v is None or isinstance(v, (bool, str)) or not 0.0 <= float(v) < 1.0:
+            raise UsageError(f"retrain.{key}={v!r} must be in [0, 1) or auto (by the table's size)")
     shift = (recipe.get("augment") or {}).get("shift", 0)
     if shift is None or isinstance(shift, bool) or int(shift) != shift or int(shift) < 0:
         raise UsageError(f"retrain.augment.shift={shift} must be a whole number of pixels >= 0 (0: off)")
@@ -67,6 +71,18 @@ def check_recipe(recipe: Mapping[str, Any], optim_key: str = "optim") -> None:
         raise UsageError(f"retrain.batch_size={bs} must be a positive integer or null (the data config's)")
     check_selection(recipe)
     check_min_steps(recipe.get("min_steps"), "retrain.min_steps")
+
+
+def resolved_recipe(recipe: Mapping[str, Any], bundle: DataBundle) -> dict[str, Any]:
+    """`recipe` with each ``auto`` of `AUTO_KEYS` replaced by its value for `bundle`'s training
+    split (`supernet.data.table_recipe`), logged."""
+    out = dict(recipe)
+    rows, regression = len(bundle.train_x), bundle.task.is_regression
+    for key in AUTO_KEYS:
+        if out.get(key) == AUTO:
+            out[key] = resolve(key, AUTO, rows, regression)
+            log.info("retrain.%s=auto -> %s (%d training rows)", key, out[key], rows)
+    return out
 
 
 def export_data_config(meta: Mapping[str, Any], overrides: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -336,6 +352,7 @@ def retrain_subnet(request: RetrainRequest, bundle: DataBundle | None = None) ->
         )
     data = export_data_config(source.meta, request.data_cfg)
     bundle = matching_bundle(source, request, data, bundle)
+    request = replace(request, recipe=resolved_recipe(request.recipe, bundle))
     out_dir = Path(request.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {
@@ -347,6 +364,7 @@ def retrain_subnet(request: RetrainRequest, bundle: DataBundle | None = None) ->
         "params": source.num_params(),
         "data": bundle.summary(),
         "subnet_source": str(request.subnet_dir),
+        **{key: request.recipe.get(key, 0.0) for key in AUTO_KEYS},
     }
     paths = {"run_dir": str(out_dir)}
     if request.compare:
