@@ -226,7 +226,10 @@ def test_seeds_give_k_members_of_the_winner_with_different_weights(top3, tmp_pat
     from supernet import load_subnet
 
     ckpt = top3["result"]["paths"]["checkpoint"]
-    _, out, result = _pipeline(tmp_path, f"ckpt_path={ckpt}", "retrain.ensemble=2", "retrain.ensemble_from=seeds")
+    auto = ["retrain.dropout=auto", "retrain.label_smoothing=auto"]  # the tables' default reaches each member
+    _, out, result = _pipeline(
+        tmp_path, f"ckpt_path={ckpt}", "retrain.ensemble=2", "retrain.ensemble_from=seeds", *auto
+    )
     e = result["ensemble"]
     assert e["from"] == "seeds" and [m["seed"] for m in e["members"]] == [0, 1]
     assert all(m["arch"] == result["winner"]["arch"] for m in e["members"])

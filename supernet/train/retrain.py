@@ -75,13 +75,11 @@ def check_recipe(recipe: Mapping[str, Any], optim_key: str = "optim") -> None:
 
 def resolved_recipe(recipe: Mapping[str, Any], bundle: DataBundle) -> dict[str, Any]:
     """`recipe` with each ``auto`` of `AUTO_KEYS` replaced by its value for `bundle`'s training
-    split (`supernet.data.table_recipe`), logged."""
+    split (`supernet.data.table_recipe`)."""
     out = dict(recipe)
     rows, regression = len(bundle.train_x), bundle.task.is_regression
     for key in AUTO_KEYS:
-        if out.get(key) == AUTO:
-            out[key] = resolve(key, AUTO, rows, regression)
-            log.info("retrain.%s=auto -> %s (%d training rows)", key, out[key], rows)
+        out[key] = resolve(key, out.get(key, 0.0), rows, regression)
     return out
 
 
@@ -224,7 +222,9 @@ def train_variant(
     the retrained export ``out_dir/subnet``. `data_cfg` is the merged data config. Returns the metrics."""
     started = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
-    recipe, seed = request.recipe, request.seed
+    recipe, seed = resolved_recipe(request.recipe, bundle), request.seed
+    if any(request.recipe.get(key) == AUTO for key in AUTO_KEYS):
+        log.info("retrain recipe for %d training rows: %s", len(bundle.train_x), {k: recipe[k] for k in AUTO_KEYS})
     pl.seed_everything(seed, workers=True, verbose=False)
     module = SubnetModule(
         meta=source.meta,
@@ -352,7 +352,6 @@ def retrain_subnet(request: RetrainRequest, bundle: DataBundle | None = None) ->
         )
     data = export_data_config(source.meta, request.data_cfg)
     bundle = matching_bundle(source, request, data, bundle)
-    request = replace(request, recipe=resolved_recipe(request.recipe, bundle))
     out_dir = Path(request.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {
@@ -364,7 +363,7 @@ def retrain_subnet(request: RetrainRequest, bundle: DataBundle | None = None) ->
         "params": source.num_params(),
         "data": bundle.summary(),
         "subnet_source": str(request.subnet_dir),
-        **{key: request.recipe.get(key, 0.0) for key in AUTO_KEYS},
+        **{key: resolved_recipe(request.recipe, bundle)[key] for key in AUTO_KEYS},
     }
     paths = {"run_dir": str(out_dir)}
     if request.compare:
