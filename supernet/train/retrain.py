@@ -57,7 +57,7 @@ def check_recipe(recipe: Mapping[str, Any], optim_key: str = "optim") -> None:
     """One-line errors for a bad ``retrain.*`` / ``optim.*`` before any data is read; `optim_key`
     is where the command line sets the optimiser (the pipeline's is ``retrain.optim``)."""
     check_optim_config(recipe.get("optim") or {}, optim_key)
-    for key in ("dropout", "label_smoothing"):
+    for key in AUTO_KEYS:
         v = recipe.get(key, 0.0)
         if v == AUTO:
             continue
