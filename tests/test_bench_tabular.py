@@ -36,6 +36,7 @@ def test_quick_suite_writes_the_records_and_the_table(tmp_path):
     # wdbc's 364 training rows: the small-table recipe (supernet/data/table_recipe.py)
     retrained = read_json(tmp_path / "runs" / "wdbc" / "supernet" / "retrain" / "result.json")
     assert (retrained["dropout"], retrained["label_smoothing"]) == (0.2, 0.0)
+    assert ", dropout 0.2):" in (tmp_path / "runs" / "wdbc" / "supernet" / "summary.md").read_text()
     assert "quantiles:" not in (tmp_path / "runs" / "wdbc" / "supernet" / "subnet" / "arch.yaml").read_text()
 
 

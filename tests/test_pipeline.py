@@ -32,6 +32,7 @@ def test_default_pipeline_on_digits(tmp_path):
     ):
         assert (tmp_path / name).exists(), name
     assert "test" in (tmp_path / "summary.md").read_text()
+    assert "10 epochs, label smoothing 0.1)" in (tmp_path / "summary.md").read_text()  # digits: no dropout
     from supernet import load_subnet
 
     model = load_subnet(result["paths"]["retrained_subnet"])

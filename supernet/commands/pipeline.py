@@ -285,7 +285,8 @@ def _phase_summary(name: str, result: dict[str, Any], wall_s: float) -> dict[str
         doc = result["ensemble"]
         return {"wall_s": wall_s, "k": doc["k"], "from": doc["from"], "path": doc["path"]}
     metrics = result["metrics"]
-    return {"wall_s": wall_s, "init": metrics["init"], "epochs": metrics["epochs"]}
+    recipe = {k: result[k] for k in ("dropout", "label_smoothing") if k in result}  # what an auto became
+    return {"wall_s": wall_s, "init": metrics["init"], "epochs": metrics["epochs"], **recipe}
 
 
 PHASE_STEPS: dict[str, Callable[[PipelineRun], dict[str, Any]]] = {
@@ -444,6 +445,13 @@ def _figure(metric: Metric) -> Callable[[float | None], str]:
     return lambda x: "n/a" if x is None else f"{x:.4g}"
 
 
+def _retrain_recipe(phase: dict[str, Any]) -> str:
+    """``inherited, 10 epochs, dropout 0.2`` / ``..., label smoothing 0.1``: the nonzero regularisers."""
+    parts = [phase["init"], f"{phase['epochs']} epochs"]
+    parts += [f"{k.replace('_', ' ')} {phase[k]:g}" for k in ("dropout", "label_smoothing") if phase.get(k)]
+    return ", ".join(parts)
+
+
 def summary_md(r: dict[str, Any]) -> str:
     w, p = r["winner"], r["phases"]
     metric = METRICS[r.get("metric") or "accuracy"]
@@ -459,7 +467,7 @@ def summary_md(r: dict[str, Any]) -> str:
         + (f", constraints {r['constraints']}" if any((r.get("constraints") or {}).values()) else ""),
         f"- inherited weights: val {label}{fmt(w[metric.key])}, test {label}{fmt(w[f'test_{name}_inherited'])}"
         + (f"; after the re-ranking fine-tune: val {fmt(w[tuned])}" if tuned in w else ""),
-        f"- retrained ({p['retrain']['init']}, {p['retrain']['epochs']} epochs): "
+        f"- retrained ({_retrain_recipe(p['retrain'])}): "
         f"val {label}{fmt(w[f'val_{name}_retrained'])}, **test {label}{fmt(w[f'test_{name}'])}**",
         *_ensemble_lines(r, fmt, label),
         f"- search: {p['search']['strategy']}, {p['search']['n_evaluations']} candidates scored",
