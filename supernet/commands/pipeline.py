@@ -51,7 +51,7 @@ from supernet.train.ensemble import (
     member_records,
     read_history,
 )
-from supernet.train.retrain import RetrainRequest, check_recipe, retrain_subnet
+from supernet.train.retrain import AUTO_KEYS, RetrainRequest, check_recipe, retrain_subnet
 
 log = logging.getLogger(__name__)
 
@@ -285,7 +285,7 @@ def _phase_summary(name: str, result: dict[str, Any], wall_s: float) -> dict[str
         doc = result["ensemble"]
         return {"wall_s": wall_s, "k": doc["k"], "from": doc["from"], "path": doc["path"]}
     metrics = result["metrics"]
-    recipe = {k: result[k] for k in ("dropout", "label_smoothing") if k in result}  # what an auto became
+    recipe = {k: result[k] for k in AUTO_KEYS if k in result}  # what an auto became
     return {"wall_s": wall_s, "init": metrics["init"], "epochs": metrics["epochs"], **recipe}
 
 
@@ -448,7 +448,7 @@ def _figure(metric: Metric) -> Callable[[float | None], str]:
 def _retrain_recipe(phase: dict[str, Any]) -> str:
     """``inherited, 10 epochs, dropout 0.2`` / ``..., label smoothing 0.1``: the nonzero regularisers."""
     parts = [phase["init"], f"{phase['epochs']} epochs"]
-    parts += [f"{k.replace('_', ' ')} {phase[k]:g}" for k in ("dropout", "label_smoothing") if phase.get(k)]
+    parts += [f"{k.replace('_', ' ')} {phase[k]:g}" for k in AUTO_KEYS if phase.get(k)]
     return ", ".join(parts)
 
 

@@ -352,6 +352,7 @@ def retrain_subnet(request: RetrainRequest, bundle: DataBundle | None = None) ->
         )
     data = export_data_config(source.meta, request.data_cfg)
     bundle = matching_bundle(source, request, data, bundle)
+    resolved = resolved_recipe(request.recipe, bundle)  # recorded; train_variant resolves for each run
     out_dir = Path(request.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {
@@ -363,7 +364,7 @@ def retrain_subnet(request: RetrainRequest, bundle: DataBundle | None = None) ->
         "params": source.num_params(),
         "data": bundle.summary(),
         "subnet_source": str(request.subnet_dir),
-        **{key: resolved_recipe(request.recipe, bundle)[key] for key in AUTO_KEYS},
+        **{key: resolved[key] for key in AUTO_KEYS},
     }
     paths = {"run_dir": str(out_dir)}
     if request.compare:
