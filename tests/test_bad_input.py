@@ -37,7 +37,11 @@ BAD_INPUTS = [
     ("supernet", ["resume=/nonexistent"], "resume=/nonexistent: /nonexistent has no pipeline_request.json"),
     ("supernet", ["retrain.ensemble=0"], "retrain.ensemble=0 must be a whole number >= 1"),
     ("supernet", ["retrain.ensemble=-3"], "retrain.ensemble=-3 must be a whole number >= 1"),
-    ("supernet", ["retrain.ensemble_from=other"], "retrain.ensemble_from='other' must be one of ['top', 'seeds']"),
+    (
+        "supernet",
+        ["retrain.ensemble_from=other"],
+        "retrain.ensemble_from='other' must be one of ['top', 'seeds', 'folds']",
+    ),
     (
         "supernet",
         [

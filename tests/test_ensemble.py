@@ -259,7 +259,7 @@ def test_a_regression_ensemble_averages_values(tmp_path):
     [
         (["retrain.ensemble=0"], "retrain.ensemble=0 must be a whole number >= 1"),
         (["retrain.ensemble=-2"], "retrain.ensemble=-2 must be a whole number >= 1"),
-        (["retrain.ensemble_from=other"], "retrain.ensemble_from='other' must be one of ['top', 'seeds']"),
+        (["retrain.ensemble_from=other"], "retrain.ensemble_from='other' must be one of ['top', 'seeds', 'folds']"),
     ],
 )
 def test_bad_ensemble_settings_are_refused_before_training(overrides, fragment):
@@ -282,3 +282,47 @@ def test_the_command_line_builds_an_ensemble(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = read_json(tmp_path / "result.json")
     assert result["ensemble"]["k"] == 2 and "- ensemble of 2 (top): 2 members" in proc.stdout
+
+
+def test_folds_retrain_the_winner_on_each_fold_and_score_it_out_of_fold(top3, tmp_path):
+    from supernet import load_subnet
+    from supernet.data.datasets import load_data
+    from supernet.train.folds import make_folds, pooled
+    from supernet.train.retrain import outputs_of, training_form
+
+    ckpt = top3["result"]["paths"]["checkpoint"]
+    cfg, out, result = _pipeline(tmp_path, f"ckpt_path={ckpt}", "retrain.ensemble=3", "retrain.ensemble_from=folds")
+    e = result["ensemble"]
+    assert e["from"] == "folds" and [m["seed"] for m in e["members"]] == [0, 1, 2]
+    assert all(m["arch"] == result["winner"]["arch"] for m in e["members"])
+    bundle = load_data(cfg.data)
+    x, y = pooled(bundle)
+    folds = make_folds(bundle, 3, 0)
+    rows = np.concatenate([f.val_rows for f in folds])
+    assert sorted(rows.tolist()) == list(range(len(y)))  # the folds cut every train+val row once
+    n_val = len(bundle.val_y)
+    assert e["validation"] == f"out of fold: each of the {n_val} validation rows scored by the member that held it out"
+    correct = 0
+    for i, fold in enumerate(folds):
+        metrics = json.loads((out / "ensemble" / "members" / str(i) / "metrics.json").read_text())
+        assert metrics["fold"] == {"index": i, "k": 3, "seed": 0} and "copied_from" not in metrics
+        member = training_form(load_subnet(e["members"][i]["path"]))
+        held_out = outputs_of(member, x[torch.as_tensor(fold.val_rows)]).argmax(-1)
+        right = held_out == y[fold.val_rows]
+        assert metrics["val_acc"] == pytest.approx(right.float().mean().item())
+        correct += int(right[torch.as_tensor(fold.val_rows) >= len(bundle.train_y)].sum())
+    assert e["val_acc"] == pytest.approx(correct / n_val)  # each validation row scored by the member that held it out
+    assert 0.3 < e["test_acc"] <= 1.0  # 10 digits: well above chance
+    assert "- ensemble of 3 (folds)" in (out / "summary.md").read_text()
+
+
+def test_a_member_is_reused_only_for_the_same_fold(tmp_path):
+    from supernet.train.ensemble import _trained
+
+    member = tmp_path / "members" / "1"
+    (member / "subnet").mkdir(parents=True)
+    fold = {"index": 1, "k": 5, "seed": 0}
+    (member / "metrics.json").write_text(json.dumps({"arch": [16], "seed": 1, "init": "inherited", "fold": fold}))
+    assert _trained(member, [16], 1, "inherited", fold)["subnet"] == str(member / "subnet")
+    assert _trained(member, [16], 1, "inherited", None) is None  # a seeds member is not a fold member
+    assert _trained(member, [16], 1, "inherited", {**fold, "k": 3}) is None  # nor one of another cut

@@ -118,7 +118,7 @@ def shared_fields(meta: Mapping[str, Any]) -> dict[str, Any]:
 def ensemble_meta(members: Sequence[Subnet], rows: Sequence[Mapping[str, Any]], source: str) -> dict[str, Any]:
     """``arch.yaml`` of an ensemble of `members` (before the writer adds its checks): `rows` are
     the members' figures (seed, val/test metric, where each came from), `source` how they were
-    chosen (``top`` or ``seeds``)."""
+    chosen (``top``, ``seeds`` or ``folds``)."""
     regression = members[0].task.is_regression
     listed = []
     for m, row in zip(members, rows, strict=True):

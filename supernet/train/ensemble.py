@@ -3,15 +3,18 @@ recipe, their outputs averaged, exported as one model. The pipeline's ``ensemble
 
     supernet retrain.ensemble=5                                # the 5 best distinct feasible archs
     supernet retrain.ensemble=5 retrain.ensemble_from=seeds    # the winner, retrained with seeds seed..seed+4
+    supernet retrain.ensemble=5 retrain.ensemble_from=folds    # the winner, retrained on 5 folds of train+val
 
 Members (`member_records`): ``top`` takes the winner, then the re-ranked finalists
 (``search.finetune.top``) in their fine-tuned order, then the other feasible archs by the inherited
-search metric; ``seeds`` the winner K times. Member 0 is the pipeline's retrained winner itself
-(copied); each other one is exported from the supernet (``top``, under the search's budget),
-retrained by `train_variant` with the same recipe (``seeds``: seed + i, which changes the batch
-order, and the init under ``retrain.init=scratch``) and read back. A member whose ``metrics.json``
-is there is not trained again (a killed phase resumes). The average (`supernet.io.ensemble`) is
-verified against the members, exported, and scored like a retrained subnet (`eval_splits`).
+search metric; ``seeds`` and ``folds`` the winner K times. Member 0 is the pipeline's retrained
+winner itself (copied; ``folds``: retrained like the others); each other one is exported from the
+supernet (``top``, under the search's budget), retrained by `train_variant` with the same recipe
+(``seeds``: seed + i, which changes the batch order, and the init under ``retrain.init=scratch``;
+``folds``: seed + i on fold i, `supernet.train.folds`) and read back. A member whose
+``metrics.json`` is there is not trained again (a killed phase resumes). The average
+(`supernet.io.ensemble`) is verified against the members, exported, and scored like a retrained
+subnet (`eval_splits`; ``folds``: its validation figures out of fold).
 
     <out>/members/<i>/   source/ (top: the inherited export), subnet/ (retrained), metrics.json
     <out>/subnet/        the ensemble's export (load it with `supernet.load_subnet`)
@@ -42,19 +45,21 @@ from supernet.io.subnet import Subnet, load_subnet
 from supernet.search.base import fitness_key, score_key
 from supernet.search.report import full_scored, public
 from supernet.search.state import STATE_FILE
+from supernet.train.folds import Fold, fold_bundle, make_folds, out_of_fold_figures
 from supernet.train.retrain import (
     VERIFY_SAMPLES,
     RetrainRequest,
     eval_splits,
     export_data_config,
     matching_bundle,
+    resolved_recipe,
     train_variant,
     training_form,
 )
 
 log = logging.getLogger(__name__)
 
-ENSEMBLE_FROM = ("top", "seeds")
+ENSEMBLE_FROM = ("top", "seeds", "folds")
 
 
 # ---------------------------------------------------------------------------- choosing the members
@@ -91,9 +96,9 @@ def ranked_records(search: Mapping[str, Any], history: Sequence[dict]) -> list[d
 
 
 def member_records(search: Mapping[str, Any], history: Sequence[dict], k: int, source: str) -> list[dict]:
-    """The `k` members' search records (``seeds``: the winner `k` times); a `UsageError` naming
-    both numbers when the search found fewer distinct feasible archs than ``top`` needs."""
-    if source == "seeds":
+    """The `k` members' search records (``seeds``, ``folds``: the winner `k` times); a `UsageError`
+    naming both numbers when the search found fewer distinct feasible archs than ``top`` needs."""
+    if source in ("seeds", "folds"):
         return [public(search["best"])] * k
     ranked = ranked_records(search, history)
     if len(ranked) < k:
@@ -128,9 +133,12 @@ def build_ensemble(plan: EnsemblePlan, supernet: Any, bundle: DataBundle) -> dic
     ``ensemble`` field the pipeline's result.json shows. `supernet`: the loaded supernet (``top``)."""
     started = time.perf_counter()
     name = plan.metric.short
+    folds = make_folds(bundle, len(plan.records), plan.template.seed) if plan.source == "folds" else None
+    # Every member gets the winner's recipe, resolved on the winner's training rows (a fold's differ).
+    plan = replace(plan, template=replace(plan.template, recipe=resolved_recipe(plan.template.recipe, bundle)))
     members, rows = [], []
     for i, record in enumerate(plan.records):
-        metrics = _member(plan, i, record, supernet, bundle)
+        metrics = _member(plan, i, record, supernet, bundle, None if folds is None else folds[i])
         members.append(load_subnet(metrics["subnet"]))
         rows.append({
             "seed": metrics["seed"],
@@ -145,6 +153,8 @@ def build_ensemble(plan: EnsemblePlan, supernet: Any, bundle: DataBundle) -> dic
     # Scored in the training form (a regression's outputs standardised), like a retrained subnet.
     trained = EnsembleSubnet([training_form(m) for m in members], members[0].meta)
     figures = eval_splits(trained, bundle, eval_batch)
+    if folds is not None:
+        figures |= out_of_fold_figures(trained.members, folds, bundle, eval_batch)
     keep = ("arch", "params", "flops", "seed", f"val_{name}", f"test_{name}")
     doc = {
         "k": len(members),
@@ -157,6 +167,9 @@ def build_ensemble(plan: EnsemblePlan, supernet: Any, bundle: DataBundle) -> dic
         "wall_s": round(time.perf_counter() - started, 2),
         "path": export["path"],
     }
+    if folds is not None:
+        n_val = len(bundle.val_y)
+        doc["validation"] = f"out of fold: each of the {n_val} validation rows scored by the member that held it out"
     result = {
         "task": "ensemble",
         "status": "ok",
@@ -181,14 +194,17 @@ def _export(plan: EnsemblePlan, members: list[Subnet], meta: dict[str, Any], bun
     return write_export(ensemble, meta, plan.out_dir / "subnet", (x_ref, reference), overwrite=True, onnx=onnx)
 
 
-def _member(plan: EnsemblePlan, i: int, record: Mapping[str, Any], supernet: Any, bundle: DataBundle) -> dict:
+def _member(  # noqa: PLR0913 - the plan, which member, its record, the supernet, the data, its fold
+    plan: EnsemblePlan, i: int, record: Mapping[str, Any], supernet: Any, bundle: DataBundle, fold: Fold | None
+) -> dict:
     """Member `i`'s retraining metrics (``subnet``: its retrained export): the winner's own for
-    member 0, a finished earlier run's, or a new `train_variant` run."""
+    member 0 (but a fold's), a finished earlier run's, or a new `train_variant` run."""
     member_dir = plan.out_dir / "members" / str(i)
-    if i == 0:
+    if i == 0 and fold is None:
         return _copy_winner(plan.winner, member_dir)
-    seed = plan.template.seed + (i if plan.source == "seeds" else 0)
-    done = _trained(member_dir, record["arch"], seed, plan.template.init)
+    seed = plan.template.seed + (i if plan.source in ("seeds", "folds") else 0)
+    marker = None if fold is None else fold.marker()
+    done = _trained(member_dir, record["arch"], seed, plan.template.init, marker)
     if done is not None:
         return done
     if plan.source == "top":
@@ -210,19 +226,25 @@ def _member(plan: EnsemblePlan, i: int, record: Mapping[str, Any], supernet: Any
     request = request.checked()
     source = load_subnet(source_dir)
     data = export_data_config(source.meta, None)
-    bundle = matching_bundle(source, request, data, bundle)
+    bundle = matching_bundle(source, request, data, bundle if fold is None else fold_bundle(bundle, fold))
     log.info("ensemble member %d/%d: %s, seed %d", i + 1, len(plan.records), list(source.arch), seed)
-    return train_variant(source, request, bundle, data, request.init, member_dir)
+    metrics = train_variant(source, request, bundle, data, request.init, member_dir)
+    if marker is not None:
+        metrics["fold"] = marker
+        write_json(member_dir / "metrics.json", metrics)
+    return metrics
 
 
-def _trained(member_dir: Path, arch: Sequence[int], seed: int, init: str) -> dict | None:
-    """The metrics of member `member_dir` when a previous run finished it with this arch, seed and init."""
+def _trained(member_dir: Path, arch: Sequence[int], seed: int, init: str, fold: dict | None) -> dict | None:
+    """The metrics of member `member_dir` when a previous run finished it with this arch, seed,
+    init and fold (None: not a fold member)."""
     path = member_dir / "metrics.json"
     try:
         metrics = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    same = (list(metrics.get("arch", [])), metrics.get("seed"), metrics.get("init")) == (list(arch), seed, init)
+    found = (list(metrics.get("arch", [])), metrics.get("seed"), metrics.get("init"), metrics.get("fold"))
+    same = found == (list(arch), seed, init, fold)
     if not same or not (member_dir / "subnet").is_dir():
         return None
     return {**metrics, "subnet": str(member_dir / "subnet")}  # where it is now (a run dir may have moved)

@@ -133,21 +133,29 @@ def top1(outputs: torch.Tensor, y: torch.Tensor) -> float:
 def eval_splits(model: Subnet, bundle: DataBundle, batch_size: int) -> dict[str, float | None]:
     """Every metric of the task on val and test (``val_acc``, ``test_acc``, ``val_rmse``...) of
     `model` in its training form (a regression's outputs standardised, like the bundle's targets)."""
-    task = bundle.task
     figures: dict[str, float | None] = {}
     for split in ("val", "test"):
         x, y = getattr(bundle, f"{split}_x"), getattr(bundle, f"{split}_y")
         outputs = None if x is None else outputs_of(model, x, batch_size)
-        for metric in task_metrics(task, bundle.num_classes):
-            name = f"{split}_{metric.short}"
-            if outputs is None:
-                figures[name] = None
-            elif metric.name == "accuracy":
-                figures[name] = top1(outputs, y)
-            else:
-                figures[name] = metric(outputs, y, task)
-        if not task.is_regression:
-            figures[f"{split}_recall"] = None if outputs is None else class_recall(outputs, y, bundle.num_classes)
+        figures |= split_figures(split, outputs, y, bundle)
+    return figures
+
+
+def split_figures(split: str, outputs: torch.Tensor | None, y: torch.Tensor | None, bundle: DataBundle) -> dict:
+    """Every metric of `bundle`'s task for `outputs` against `y`, named ``<split>_<metric>``
+    (None when `outputs` is None: a split the data does not have)."""
+    task = bundle.task
+    figures: dict[str, Any] = {}
+    for metric in task_metrics(task, bundle.num_classes):
+        name = f"{split}_{metric.short}"
+        if outputs is None:
+            figures[name] = None
+        elif metric.name == "accuracy":
+            figures[name] = top1(outputs, y)
+        else:
+            figures[name] = metric(outputs, y, task)
+    if not task.is_regression:
+        figures[f"{split}_recall"] = None if outputs is None else class_recall(outputs, y, bundle.num_classes)
     return figures
 
 
