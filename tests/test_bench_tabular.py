@@ -110,6 +110,18 @@ def test_repeated_splits_are_averaged_before_means_and_wins():
     assert "| wins | 0 | 1 |" in table and "mean over 2 test splits" in table
 
 
+def test_repeated_splits_are_compared_pair_by_pair_with_a_standard_error():
+    accuracy = {"supernet": [0.80, 0.90, 0.70], "mlp": [0.75, 0.90, 0.72], "hgb": [0.70, 0.80, 0.60]}
+    rmse = {"supernet": [2.0, 4.0], "mlp": [4.0, 4.0]}
+    records = [
+        {**record("a", "classification", m, v), "split": i} for m, vs in accuracy.items() for i, v in enumerate(vs)
+    ] + [{**record("r", "regression", m, v), "split": i} for m, vs in rmse.items() for i, v in enumerate(vs)]
+    table = tabular_md(records)
+    # Gains over mlp: +5, 0, -2 points: mean +1.00, standard error sqrt(13) / sqrt(3) = 2.08.
+    assert "| a | +1.00 ± 2.08 (1 / 1 / 1) | +10.00 ± 0.00 (3 / 0 / 0) |" in table
+    assert "| r | +25.00 ± 25.00 (1 / 1 / 0) | - |" in table  # RMSE 50% and 0% below mlp's
+
+
 def test_repeats_run_each_method_on_other_test_splits(tmp_path):
     cfg = compose_config(
         "bench", ["suite=tabular", "quick=true", "tabular.sets=[wdbc]", "tabular.baselines=[hgb]", "tabular.repeats=2"]

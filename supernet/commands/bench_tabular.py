@@ -17,7 +17,9 @@ are fitting only: the data load is shared, and the supernet runs write no ONNX a
 A set whose package is not installed is skipped with one line naming the package.
 With ``tabular.repeats=R`` every method runs on R test splits of each set (``data.test_seed``
 12345, 12346, ...; records carry their ``split``) and the table shows their means: on a small
-table one test row is half a point, and R splits make a comparison R times less noisy.
+table one test row is half a point, and R splits make a comparison R times less noisy. A second
+table pairs the first variant with each baseline split by split: the mean gain, its standard
+error, and the splits won, level and lost.
 """
 
 from __future__ import annotations
@@ -225,8 +227,54 @@ def tabular_md(records: list[dict[str, Any]], skipped: Sequence[str] = ()) -> st
         sets = {s: rows for s, rows in by_set.items() if next(iter(rows.values()))["task"] == task}
         if sets:
             lines += _task_table(task, sets, methods)
+    if splits > 1:
+        lines += paired_table(records, methods[0], [m for m in BASELINES if m in methods])
     lines += [f"- {line}" for line in skipped]
     return "\n".join(lines) + "\n"
+
+
+def paired_table(records: list[dict[str, Any]], method: str, baselines: Sequence[str]) -> list[str]:
+    """`method` against each baseline, paired by test split: per set the mean gain with its
+    standard error over the splits, and the splits won / level / lost. A gain is accuracy points
+    above the baseline, or for a regression the percentage by which the RMSE is below it."""
+    if not baselines:
+        return []
+    value = {(r["set"], r["method"], r.get("split")): r for r in records}
+    sets = list(dict.fromkeys(r["set"] for r in records if r["method"] == method))
+    lines = [
+        f"## {method} against the baselines, paired by test split",
+        "",
+        "Gain: accuracy points above the baseline (regression: % of the baseline's RMSE below it); "
+        "± one standard error over the splits; splits won / level / lost.",
+        "",
+        "| set | " + " | ".join(baselines) + " |",
+        "|---|" + "---|" * len(baselines),
+    ]
+    for name in sets:
+        splits = [k[2] for k in value if k[:2] == (name, method)]
+        cells = [_paired_cell([_gain(value, name, method, b, s) for s in splits]) for b in baselines]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def _gain(value: Mapping[tuple, dict], name: str, method: str, baseline: str, split: Any) -> float | None:
+    ours, theirs = value.get((name, method, split)), value.get((name, baseline, split))
+    if ours is None or theirs is None or ours["value"] is None or theirs["value"] is None:
+        return None
+    if ours["task"] == "regression":
+        return 100 * (theirs["value"] - ours["value"]) / theirs["value"]
+    return 100 * (ours["value"] - theirs["value"])
+
+
+def _paired_cell(gains: list[float | None]) -> str:
+    import numpy as np
+
+    g = np.array([x for x in gains if x is not None], dtype=float)
+    if len(g) == 0:
+        return "-"
+    se = g.std(ddof=1) / np.sqrt(len(g)) if len(g) > 1 else float("nan")
+    won, lost = int((g > 1e-9).sum()), int((g < -1e-9).sum())
+    return f"{g.mean():+.2f} ± {se:.2f} ({won} / {len(g) - won - lost} / {lost})"
 
 
 def mean_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
