@@ -418,12 +418,14 @@ def test_bad_finetune_settings(node, message):
         validate_search_config(cfg_for("evolution", 100, finetune=node), SPACE)
 
 
-def test_a_space_smaller_than_the_budget_stops(tmp_path):
+@pytest.mark.parametrize("strategy", ["random", "evolution"])
+def test_a_budget_above_the_space_scores_every_arch_once(tmp_path, strategy, caplog):
     tiny = SearchSpace(in_features=4, num_classes=2, depth_min=1, depth_max=1, width_min=8,
                        width_max=32, width_step=8)  # fmt: skip
-    with pytest.raises(UsageError, match="above the 4 archs in the space"):
-        validate_search_config({"strategy": "random", "budget": 5, "batch": 2}, tiny)
-    result = run_search(tiny, FakeEvaluator(), {"strategy": "random", "budget": 4, "batch": 3},
+    full = validate_search_config({"strategy": strategy, "budget": 500}, tiny)
+    assert (full["budget"], full["strategy"]) == (4, "random")
+    assert "search.budget=500 covers all 4 archs in the space: scoring every one (search=random)" in caplog.text
+    result = run_search(tiny, FakeEvaluator(), {"strategy": strategy, "budget": 500, "batch": 3},
                         tmp_path, seed=0)  # fmt: skip
     assert result["n_evaluations"] == 4 and result["stopped"] == "budget"
 

@@ -84,20 +84,32 @@ def strategy_class(name: str) -> type[Strategy]:
     return getattr(importlib.import_module(module), cls)
 
 
+def _exhaustive(cfg: dict, space: SearchSpace) -> dict:
+    """A budget that covers the whole space scores every arch once: random draws without
+    repeats, whatever the strategy (an evolution's population could be larger than the space)."""
+    if int(cfg["budget"]) > space.size() or cfg.get("strategy", "evolution") != "random":
+        log.warning(
+            "search.budget=%s covers all %d archs in the space: scoring every one (search=random)",
+            cfg["budget"],
+            space.size(),
+        )
+    return {**cfg, "budget": space.size(), "strategy": "random"}
+
+
 def validate_search_config(cfg: Mapping, space: SearchSpace) -> dict:
     """Check the `search` config node against `space`; return it as a plain dict with the
     defaults of its strategy filled in. Raises `UsageError` naming the key, value and fix."""
     cfg = to_plain(cfg)
     cls = strategy_class(cfg.get("strategy", "evolution"))
+    budget = {**COMMON_DEFAULTS, **cls.defaults, **cfg}["budget"]
+    check_range("budget", budget, 1, integer=True)
+    if int(budget) >= space.size():  # e.g. a data set's default budget in a space narrowed on the command line
+        cfg = _exhaustive({**cfg, "budget": budget}, space)
+        cls = strategy_class("random")
     full = {**COMMON_DEFAULTS, **cls.defaults, **cfg, "strategy": cls.name}
     full["latency"] = {**COMMON_DEFAULTS["latency"], **(full.get("latency") or {})}
     full["finetune"] = {**COMMON_DEFAULTS["finetune"], **(full.get("finetune") or {})}
-    check_range("budget", full["budget"], 1, integer=True)
     full["budget"] = int(full["budget"])
-    if full["budget"] > space.size():
-        raise UsageError(
-            f"search.budget={full['budget']} is above the {space.size()} archs in the space: use at most {space.size()}"
-        )
     if isinstance(full["objectives"], str):
         full["objectives"] = [full["objectives"]]
     full["objectives"] = check_objectives(full["objectives"])
