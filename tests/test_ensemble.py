@@ -313,7 +313,8 @@ def test_folds_retrain_the_winner_on_each_fold_and_score_it_out_of_fold(top3, tm
         correct += int(right[torch.as_tensor(fold.val_rows) >= len(bundle.train_y)].sum())
     assert e["val_acc"] == pytest.approx(correct / n_val)  # each validation row scored by the member that held it out
     assert 0.3 < e["test_acc"] <= 1.0  # 10 digits: well above chance
-    assert "- ensemble of 3 (folds)" in (out / "summary.md").read_text()
+    assert "- ensemble of 3 (folds): 3 members" in (summary := (out / "summary.md").read_text())
+    assert f"out-of-fold val {e['val_acc']:.2%}" in summary
 
 
 def test_a_member_is_reused_only_for_the_same_fold(tmp_path):

@@ -496,7 +496,8 @@ def _ensemble_lines(r: dict[str, Any], fmt: Callable[[float | None], str], label
     if not e:
         return []
     name = METRICS[r.get("metric") or "accuracy"].short
+    val = "out-of-fold val" if e["from"] == "folds" else "val"
     return [
         f"- ensemble of {e['k']} ({e['from']}): {len(e['members'])} members, {e['params']:,} params, "
-        f"val {label}{fmt(e[f'val_{name}'])}, **test {label}{fmt(e[f'test_{name}'])}**"
+        f"{val} {label}{fmt(e[f'val_{name}'])}, **test {label}{fmt(e[f'test_{name}'])}**"
     ]
