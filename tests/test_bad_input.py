@@ -54,6 +54,7 @@ BAD_INPUTS = [
         "retrain.ensemble=40 but the search found 20 distinct feasible archs",  # known after the search, said then
     ),
     ("supernet", ["data=bench_table", "data.set=wdbc", "data.scaler=unknown"], "data.scaler='unknown' must be one of"),
+    ("supernet", ["data=bench_table", "data.set=wdbc", "data.periodic=0"], "data.periodic=0 must be a whole number"),
     ("supernet", ["data=bench_table", "data.set=wdbc", "data.clip=-1"], "data.clip=-1 must be a positive number"),
     ("supernet", ["retrain.patience=0"], "retrain.patience=0 must be a whole number of epochs >= 1"),
     ("supernet-bench", ["suite=fast"], "suite='fast' must be one of speed, tabular"),

@@ -32,6 +32,7 @@ from typing import Any
 import torch
 
 from supernet.core.task import CLASSIFICATION, LOSSES, REGRESSION, Task, balanced_weights, describe
+from supernet.data.periodic import check_periodic
 from supernet.data.scalers import check_scaler
 from supernet.errors import UsageError
 from supernet.files import atomic_write_bytes
@@ -272,6 +273,7 @@ def check_data_config(cfg: Mapping) -> None:
     if cfg.get("loader", "tensor") not in ("tensor", "dataloader"):
         raise UsageError(f"data.loader={cfg.get('loader')!r} must be 'tensor' or 'dataloader'")
     check_scaler(cfg)
+    check_periodic(cfg)
 
 
 # ---------------------------------------------------------------------------- splits

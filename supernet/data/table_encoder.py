@@ -15,7 +15,9 @@ rows, e.g. of a user's DataFrame at prediction time. The rules (see `supernet.da
     the training rows never showed encodes as all zeros.
   * a column that is constant over the training rows carries nothing and is left out (logged).
   * ``data.scaler`` (robust, quantile) and ``data.clip`` reshape each numeric column, fitted on
-    the training rows and kept in its spec as ``scale`` (`supernet.data.scalers`).
+    the training rows and kept in its spec as ``scale`` (`supernet.data.scalers`);
+    ``data.periodic=k`` adds 2k periodic inputs after it, kept as ``periodic``
+    (`supernet.data.periodic`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from supernet.data.periodic import SEED, apply_periodic, fit_periodic, periodic_names
 from supernet.data.scalers import apply_scale, fit_scale
 from supernet.errors import UsageError
 
@@ -151,16 +154,25 @@ class TablePreprocessor:
             raise UsageError(f"{source}: no usable feature column (all are constant or dropped)")
         return cls(columns, target, classes, dropped, targets)
 
-    def fit_scales(self, df: pd.DataFrame, scaler: str = "standard", clip: float | None = None) -> TablePreprocessor:
+    def fit_scales(
+        self,
+        df: pd.DataFrame,
+        scaler: str = "standard",
+        clip: float | None = None,
+        periodic: tuple[int, float] | None = None,
+    ) -> TablePreprocessor:
         """Learn each numeric column's ``data.scaler`` / ``data.clip`` scaling from `df` (the
-        training rows `fit` saw); returns self."""
+        training rows `fit` saw) and, with `periodic` (k, sigma), its periodic features; returns self."""
+        rng = np.random.default_rng(SEED)
         for col in self.columns:
             if col["type"] != "numeric":
                 continue
-            values = pd.to_numeric(df[col["name"]], errors="coerce").fillna(col["fill"])
-            scale = fit_scale(values.to_numpy(dtype=np.float64), scaler, clip)
+            values = pd.to_numeric(df[col["name"]], errors="coerce").fillna(col["fill"]).to_numpy(dtype=np.float64)
+            scale = fit_scale(values, scaler, clip)
             if scale is not None:
                 col["scale"] = scale
+            if periodic is not None:
+                col["periodic"] = fit_periodic(apply_scale(values, scale), *periodic, rng)
         return self
 
     # -- spec
@@ -193,6 +205,8 @@ class TablePreprocessor:
         for col in self.columns:
             if col["type"] == "numeric":
                 names.append(col["name"])
+                if "periodic" in col:
+                    names.extend(periodic_names(col["name"], col["periodic"]))
             else:
                 names.extend(f"{col['name']}={c}" for c in col["categories"])
         return names
@@ -223,7 +237,10 @@ class TablePreprocessor:
                 if not np.isfinite(arr).all():
                     row = s.index[int(np.argmin(np.isfinite(arr)))]
                     raise UsageError(f"{source}: column {col['name']!r} row {row} is {s[row]}")
-                blocks.append(apply_scale(arr, col.get("scale"))[:, None])
+                scaled = apply_scale(arr, col.get("scale"))
+                blocks.append(scaled[:, None])
+                if "periodic" in col:
+                    blocks.append(apply_periodic(scaled, col["periodic"]))
             else:
                 index = {c: i for i, c in enumerate(col["categories"])}
                 codes = np.array([index.get(v, -1) for v in _category_strings(s)], dtype=np.int64)

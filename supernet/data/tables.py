@@ -391,7 +391,7 @@ def encode_features(
         target=None if regression else columns.targets[0],
         classes=columns.classes,
         targets=columns.targets if regression else (),
-    ).fit_scales(fit_df, scaler, cfg.get("clip"))
+    ).fit_scales(fit_df, scaler, cfg.get("clip"), periodic_setting(cfg))
     encoded = [prep.transform(df, where) for df, where in frames]
     for df, where in frames[1:]:
         report_unseen(prep, df, where)
@@ -403,6 +403,12 @@ def encode_features(
         ", ".join(prep.feature_names[:8]) + (", ..." if prep.in_features > 8 else ""),
     )
     return prep, encoded
+
+
+def periodic_setting(cfg: Mapping) -> tuple[int, float] | None:
+    """``(data.periodic, data.periodic_sigma)``, or None when the periodic features are off."""
+    k = cfg.get("periodic")
+    return None if k is None else (int(k), float(cfg["periodic_sigma"]))
 
 
 def report_unseen(prep: TablePreprocessor, df: pd.DataFrame, source: str) -> None:
