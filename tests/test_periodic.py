@@ -87,3 +87,15 @@ def test_bad_settings(cfg, message):
     check_periodic({"periodic": None})  # off
     with pytest.raises(UsageError, match=message):
         check_periodic(cfg)
+
+
+def test_auto_turns_them_on_for_a_regression_only(tmp_path):
+    from supernet.data.datasets import load_data
+
+    df = table(300).assign(label=lambda d: (d["b"] > 0).astype(str), value=lambda d: d["a"] + d["b"])
+    df.to_csv(tmp_path / "t.csv", index=False)
+    base = {"name": "csv", "path": str(tmp_path / "t.csv"), "periodic": "auto", "periodic_sigma": 0.1}
+    regression = load_data({**base, "target": "value", "drop": ["label"]}).preprocess["columns"]
+    classification = load_data({**base, "target": "label", "drop": ["value"]}).preprocess["columns"]
+    assert len(regression[0]["periodic"]["frequencies"]) == 8
+    assert "periodic" not in classification[0]

@@ -391,7 +391,7 @@ def encode_features(
         target=None if regression else columns.targets[0],
         classes=columns.classes,
         targets=columns.targets if regression else (),
-    ).fit_scales(fit_df, scaler, cfg.get("clip"), periodic_setting(cfg))
+    ).fit_scales(fit_df, scaler, cfg.get("clip"), periodic_setting(cfg, len(fit_df), regression, source))
     encoded = [prep.transform(df, where) for df, where in frames]
     for df, where in frames[1:]:
         report_unseen(prep, df, where)
@@ -405,9 +405,12 @@ def encode_features(
     return prep, encoded
 
 
-def periodic_setting(cfg: Mapping) -> tuple[int, float] | None:
-    """``(data.periodic, data.periodic_sigma)``, or None when the periodic features are off."""
-    k = cfg.get("periodic")
+def periodic_setting(cfg: Mapping, rows: int, regression: bool, source: str) -> tuple[int, float] | None:
+    """``(data.periodic, data.periodic_sigma)`` (``auto`` resolved for `rows` training rows of the
+    task), or None when the periodic features are off."""
+    k = resolve("periodic", cfg.get("periodic"), rows, regression)
+    if cfg.get("periodic") == AUTO:
+        log.info("%s: data.periodic=auto -> %s", source, k)
     return None if k is None else (int(k), float(cfg["periodic_sigma"]))
 
 
