@@ -89,13 +89,16 @@ def test_bad_settings(cfg, message):
         check_periodic(cfg)
 
 
-def test_auto_turns_them_on_for_a_regression_only(tmp_path):
+def test_auto_turns_them_on_for_a_large_regression_only(tmp_path):
     from supernet.data.datasets import load_data
 
-    df = table(300).assign(label=lambda d: (d["b"] > 0).astype(str), value=lambda d: d["a"] + d["b"])
-    df.to_csv(tmp_path / "t.csv", index=False)
-    base = {"name": "csv", "path": str(tmp_path / "t.csv"), "periodic": "auto", "periodic_sigma": 0.1}
-    regression = load_data({**base, "target": "value", "drop": ["label"]}).preprocess["columns"]
-    classification = load_data({**base, "target": "label", "drop": ["value"]}).preprocess["columns"]
-    assert len(regression[0]["periodic"]["frequencies"]) == 8
-    assert "periodic" not in classification[0]
+    def first_column(rows: int, target: str) -> dict:
+        df = table(rows).assign(label=lambda d: (d["b"] > 0).astype(str), value=lambda d: d["a"] + d["b"])
+        df.to_csv(tmp_path / "t.csv", index=False)
+        cfg = {"name": "csv", "path": str(tmp_path / "t.csv"), "periodic": "auto", "periodic_sigma": 0.1}
+        other = "label" if target == "value" else "value"
+        return load_data({**cfg, "target": target, "drop": [other]}).preprocess["columns"][0]
+
+    assert len(first_column(2400, "value")["periodic"]["frequencies"]) == 8  # 1,536 training rows
+    assert "periodic" not in first_column(1200, "value")  # 768 training rows: a small regression
+    assert "periodic" not in first_column(2400, "label")  # a classification

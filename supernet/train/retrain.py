@@ -80,6 +80,8 @@ def resolved_recipe(recipe: Mapping[str, Any], bundle: DataBundle) -> dict[str, 
     rows, regression = len(bundle.train_x), bundle.task.is_regression
     for key in AUTO_KEYS:
         out[key] = resolve(key, out.get(key, 0.0), rows, regression)
+    if regression:
+        out["label_smoothing"] = 0.0  # no labels to smooth: what the record and summary.md show
     return out
 
 
