@@ -410,7 +410,7 @@ def periodic_setting(cfg: Mapping, rows: int, regression: bool, source: str) -> 
     task), or None when the periodic features are off."""
     k = resolve("periodic", cfg.get("periodic"), rows, regression)
     if cfg.get("periodic") == AUTO:
-        log.info("%s: data.periodic=auto -> %s", source, k)
+        log.info("%s: data.periodic=auto -> %s (%d training rows)", source, "off" if k is None else k, rows)
     return None if k is None else (int(k), float(cfg["periodic_sigma"]))
 
 
