@@ -3,8 +3,8 @@
 The training and validation rows are pooled and cut into K folds (stratified by class for a
 classification, `sklearn.model_selection`). Member i is the winner retrained on the other K-1
 folds and validated on fold i, so every non-test row trains K-1 of the K members, and the
-ensemble's validation figure is out of fold: each row is scored by the one member that did not
-train on it. The test split is never pooled. The data's encoding (scaler, class weights, target
+ensemble's validation figure is out of fold: each validation row is scored by the one member
+that did not train on it. The test split is never pooled. The data's encoding (scaler, class weights, target
 scaling) stays the one fitted on the training split, so every member reads the same inputs and
 the average exports as one model.
 """
@@ -68,13 +68,12 @@ def out_of_fold_figures(members: list, folds: list[Fold], bundle: DataBundle, ba
     """The ``val_*`` figures of the validation rows, each scored by the member (in its training
     form) whose fold held it out. The pooled training rows are left out: the supernet, whose
     weights every member starts from, trained on them, so their out-of-fold score would flatter."""
-    x, y = pooled(bundle)
-    first_val = len(bundle.train_y)
+    first_val = len(bundle.train_y)  # pooled row i >= first_val is validation row i - first_val
     outputs = None
     for member, fold in zip(members, folds, strict=True):
-        rows = torch.as_tensor(fold.val_rows[fold.val_rows >= first_val], device=x.device, dtype=torch.long)
-        out = outputs_of(member, x[rows], batch_size)
+        rows = torch.as_tensor(fold.val_rows[fold.val_rows >= first_val] - first_val, device=bundle.val_x.device)
+        out = outputs_of(member, bundle.val_x[rows], batch_size)
         if outputs is None:
-            outputs = out.new_zeros((len(y), out.shape[1]))
+            outputs = out.new_zeros((len(bundle.val_y), out.shape[1]))
         outputs[rows] = out
-    return split_figures("val", outputs[first_val:], y[first_val:], bundle)
+    return split_figures("val", outputs, bundle.val_y, bundle)
