@@ -13,6 +13,7 @@ import pytest
 from supernet.commands.bench_tabular import run_tabular, tabular_md
 from supernet.commands.compose import compose_config
 from supernet.data.benchmark_sets import BENCHMARK_SETS, missing_package
+from supernet.errors import UsageError
 
 from conftest import read_json, run_cli
 
@@ -137,3 +138,11 @@ def test_repeats_run_each_method_on_other_test_splits(tmp_path):
     assert "test_seed: 12346" in arch_yaml  # the export says which split it was tested on
     mean = (hgb[0] + hgb[1]) / 2
     assert f"{mean:.4f}" in (tmp_path / "tabular.md").read_text()
+
+
+def test_a_mistyped_variant_override_fails_before_any_set_trains(tmp_path):
+    variants = "tabular.variants={good: [], bad: ['retrain.lr=0.1']}"
+    cfg = compose_config("bench", ["suite=tabular", "quick=true", "tabular.sets=[wdbc,digits]", variants])
+    with pytest.raises(UsageError, match=r"^tabular\.variants\.bad: Could not override 'retrain\.lr': no such key"):
+        run_tabular(cfg, tmp_path)
+    assert not (tmp_path / "runs").exists()  # nothing trained, nothing written

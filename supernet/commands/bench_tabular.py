@@ -67,6 +67,7 @@ def run_tabular(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     variants = _variants(settings.get("variants"))
     baselines = _baselines(settings.get("baselines"))
     repeats = _repeats(settings.get("repeats", 1))
+    check_variants(names, variants, cfg)
     records: list[dict[str, Any]] = []
     skipped: list[str] = []
     _quiet_logs()
@@ -112,6 +113,18 @@ def _variants(variants: Mapping[str, Sequence[str]] | None) -> dict[str, list[st
     if not isinstance(variants, Mapping) or not all(isinstance(v, (list, tuple)) for v in variants.values()):
         raise UsageError(f"tabular.variants={variants!r} must map a name to a list of pipeline overrides")
     return {str(k): [str(o) for o in v] for k, v in variants.items()}
+
+
+def check_variants(names: Sequence[str], variants: dict[str, list[str]], cfg: DictConfig) -> None:
+    """Compose each variant's pipeline config before any set runs, so that a mistyped override is
+    a one-line error at once rather than after the sets before it have trained."""
+    if not names:
+        return
+    for variant, overrides in variants.items():
+        try:
+            _pipeline_cfg(names[0], overrides, cfg)
+        except UsageError as err:
+            raise UsageError(f"tabular.variants.{variant}: {err}") from None
 
 
 def _repeats(repeats: Any) -> int:

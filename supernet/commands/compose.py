@@ -20,6 +20,9 @@ def compose_config(config_name: str, overrides: Sequence[str]) -> Any:
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
+    from supernet.commands.overrides import check_keys
+
+    check_keys(overrides, CONF_DIR)  # a mistyped key named with the closest real one
     with _COMPOSE:
         outer = GlobalHydra.instance()
         running = outer.hydra if outer.is_initialized() else None  # called inside a Hydra app
