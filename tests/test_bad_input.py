@@ -60,6 +60,7 @@ BAD_INPUTS = [
     ("supernet-bench", ["suite=fast"], "suite='fast' must be one of speed, tabular"),
     ("supernet-bench", ["suite=tabular", "tabular.sets=[nope]"], "tabular.sets names unknown set(s) ['nope']"),
     ("supernet-bench", ["suite=tabular", "tabular.repeats=0"], "tabular.repeats=0 must be an integer >= 1"),
+    ("supernet-bench", ["suite=tabular", "tabular.first_split=-1"], "tabular.first_split=-1 must be an integer >= 0"),
     ("supernet", ["data=bench_table", "data.set=wdbc", "data.test_seed=x"], "data.test_seed='x' must be an integer"),
     ("supernet-bench", ["suite=tabular", "tabular.baselines=[xgb]"], "tabular.baselines names ['xgb']"),
     ("supernet-search", [], "ckpt_path is required"),

@@ -140,6 +140,15 @@ def test_repeats_run_each_method_on_other_test_splits(tmp_path):
     assert f"{mean:.4f}" in (tmp_path / "tabular.md").read_text()
 
 
+def test_first_split_runs_the_splits_after_it(tmp_path):
+    sets = ["suite=tabular", "quick=true", "tabular.sets=[wdbc]", "tabular.variants={}", "tabular.baselines=[hgb]"]
+    run_tabular(compose_config("bench", [*sets, "tabular.repeats=2"]), tmp_path / "first")
+    run_tabular(compose_config("bench", [*sets, "tabular.repeats=1", "tabular.first_split=1"]), tmp_path / "second")
+    first = {r["split"]: r["value"] for r in read_json(tmp_path / "first" / "tabular.json")}
+    (second,) = read_json(tmp_path / "second" / "tabular.json")
+    assert second["split"] == 1 and second["value"] == first[1]  # the same rows held out as the first run's split 1
+
+
 def test_a_mistyped_variant_override_fails_before_any_set_trains(tmp_path):
     variants = "tabular.variants={good: [], bad: ['retrain.lr=0.1']}"
     cfg = compose_config("bench", ["suite=tabular", "quick=true", "tabular.sets=[wdbc,digits]", variants])

@@ -78,7 +78,7 @@ def run_tabular(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
             print(line, flush=True)
             skipped.append(line)
             continue
-        for split in [None] if repeats == 1 else range(repeats):
+        for split in _splits(repeats, settings.get("first_split", 0)):
             run_dir = out_dir / "runs" / name / ("" if split is None else f"split{split}")
             records += one_set(name, variants, baselines, cfg, run_dir, split)
     write_json(out_dir / "tabular.json", records)
@@ -131,6 +131,17 @@ def _repeats(repeats: Any) -> int:
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise UsageError(f"tabular.repeats={repeats!r} must be an integer >= 1 (test splits per set)")
     return repeats
+
+
+def _splits(repeats: int, first: Any) -> list[int | None]:
+    """The test splits each set runs on: None (the fixed split) alone, or `repeats` of them from
+    `first` on (split i holds out data.test_seed 12345 + i), so a second run can confirm a choice
+    on splits the first never scored."""
+    if isinstance(first, bool) or not isinstance(first, int) or first < 0:
+        raise UsageError(f"tabular.first_split={first!r} must be an integer >= 0 (the first repeat's split)")
+    if repeats == 1 and first == 0:
+        return [None]
+    return list(range(first, first + repeats))
 
 
 def _baselines(names: Sequence[str] | None) -> list[str]:
