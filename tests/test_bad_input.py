@@ -40,7 +40,7 @@ BAD_INPUTS = [
     (
         "supernet",
         ["retrain.ensemble_from=other"],
-        "retrain.ensemble_from='other' must be one of ['top', 'seeds', 'folds']",
+        "retrain.ensemble_from='other' must be one of ['top', 'seeds', 'folds', 'auto']",
     ),
     (
         "supernet",

@@ -259,7 +259,10 @@ def test_a_regression_ensemble_averages_values(tmp_path):
     [
         (["retrain.ensemble=0"], "retrain.ensemble=0 must be a whole number >= 1"),
         (["retrain.ensemble=-2"], "retrain.ensemble=-2 must be a whole number >= 1"),
-        (["retrain.ensemble_from=other"], "retrain.ensemble_from='other' must be one of ['top', 'seeds', 'folds']"),
+        (
+            ["retrain.ensemble_from=other"],
+            "retrain.ensemble_from='other' must be one of ['top', 'seeds', 'folds', 'auto']",
+        ),
     ],
 )
 def test_bad_ensemble_settings_are_refused_before_training(overrides, fragment):

@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from supernet.commands.pipeline import check_pipeline_config
+from supernet.commands.pipeline import check_pipeline_config, resolved_for_data
+from supernet.data import load_data
 
 from conftest import ROOT, make_cfg, read_json, run_cli
 
@@ -182,8 +183,8 @@ def test_pipeline_defaults_follow_the_data_set(overrides, expected):
     ("overrides", "expected"),
     [
         ([], (None, None, 1000, 10)),  # digits: the shared blocks' own values
-        (["data=bench_table", "data.set=wdbc"], (500, 300, 500, 3)),  # a table's default_pipeline
-        (["data=csv"], (500, 300, 500, 3)),
+        (["data=bench_table", "data.set=wdbc"], (500, 300, "auto", 3)),  # a table's default_pipeline
+        (["data=csv"], (500, 300, "auto", 3)),  # auto: resolved by the training rows (the test below)
         (["data=csv", "search=standalone"], (500, 300, 1000, 0)),  # a strategy's own values still win
         (["data=csv", "train.min_steps=null", "search.budget=200", "search.finetune.top=1"], (None, 300, 200, 1)),
     ],
@@ -192,6 +193,24 @@ def test_table_step_floor_and_search_size_follow_the_data_set(overrides, expecte
     cfg = make_cfg("pipeline", overrides)
     got = (cfg.train.min_steps, cfg.retrain.min_steps, cfg.search.budget, cfg.search.finetune.top)
     assert got == expected
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (["data=bench_table", "data.set=wdbc"], (364, 50, 5, "folds")),  # a small table: 50 candidates, bagged
+        (["data=digits"], (1151, 500, 1, "top")),  # 1,000 training rows or more: 500, the winner alone
+    ],
+)
+def test_a_tables_auto_search_and_ensemble_follow_its_training_rows(data, expected):
+    table = make_cfg("pipeline", ["data=csv"])  # search.budget, retrain.ensemble(_from) = auto
+    bundle = load_data(make_cfg("pipeline", data).data)
+    cfg = resolved_for_data(table, bundle)
+    assert (len(bundle.train_x), cfg.search.budget, cfg.retrain.ensemble, cfg.retrain.ensemble_from) == expected
+    check_pipeline_config(table)  # auto passes the checks made before the data is read
+    explicit = make_cfg("pipeline", ["data=csv", "search.budget=70", "retrain.ensemble=1"])
+    kept = resolved_for_data(explicit, bundle)
+    assert (kept.search.budget, kept.retrain.ensemble) == (70, 1)  # any override wins
 
 
 @pytest.mark.parametrize(

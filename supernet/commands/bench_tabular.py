@@ -253,8 +253,9 @@ def tabular_md(records: list[dict[str, Any]], skipped: Sequence[str] = ()) -> st
         sets = {s: rows for s, rows in by_set.items() if next(iter(rows.values()))["task"] == task}
         if sets:
             lines += _task_table(task, sets, methods)
-    if splits > 1:
-        lines += paired_table(records, methods[0], [m for m in BASELINES if m in methods])
+    if splits > 1:  # the first variant, and its ensemble where it built one (a small table's default)
+        for ours in [m for m in methods if m == methods[0] or m.startswith(f"{methods[0]}+ensemble")]:
+            lines += paired_table(records, ours, [m for m in BASELINES if m in methods])
     lines += [f"- {line}" for line in skipped]
     return "\n".join(lines) + "\n"
 
@@ -349,14 +350,16 @@ def _task_table(task: str, sets: dict[str, dict[str, dict]], methods: list[str])
 
 def _summary_row(task: str, sets: dict[str, dict[str, dict]], methods: list[str], metric) -> str:
     """The mean accuracy, or the mean of RMSE / the set's best RMSE (1.0: best everywhere)."""
-    if task == "classification":
-        means = [_mean([rows[m]["value"] for rows in sets.values() if m in rows]) for m in methods]
-        return "| mean accuracy | " + " | ".join(f"{v:.4f}" for v in means) + " |"
-    relative = []
+    cells = []
     for m in methods:
-        ratios = [rows[m]["value"] / min(r["value"] for r in rows.values()) for rows in sets.values() if m in rows]
-        relative.append(_mean(ratios))
-    return f"| mean {metric.name} / best | " + " | ".join(f"{v:.3f}" for v in relative) + " |"
+        if task == "classification":
+            values = [rows[m]["value"] for rows in sets.values() if m in rows]
+        else:
+            values = [rows[m]["value"] / min(r["value"] for r in rows.values()) for rows in sets.values() if m in rows]
+        partial = "" if len(values) == len(sets) else f" ({len(values)} of {len(sets)} sets)"
+        cells.append(f"{_mean(values):.{4 if task == 'classification' else 3}f}{partial}")
+    label = "mean accuracy" if task == "classification" else f"mean {metric.name} / best"
+    return f"| {label} | " + " | ".join(cells) + " |"
 
 
 def _cell(r: Mapping[str, Any] | None, best: bool) -> str:

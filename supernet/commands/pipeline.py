@@ -37,6 +37,7 @@ from supernet.config import build_space, check_train_config
 from supernet.core.metrics import METRICS, Metric, resolve_metric
 from supernet.core.space import arch_str
 from supernet.data.datasets import DataBundle, load_data
+from supernet.data.table_recipe import AUTO, RECIPES, resolve
 from supernet.errors import UsageError
 from supernet.evaluation.inherited import InheritedEvaluator
 from supernet.files import conf_node, read_json_object, run_dir_lock, to_plain, write_json
@@ -58,6 +59,9 @@ log = logging.getLogger(__name__)
 PIPELINE_RUNS = Path("outputs/pipeline/runs")
 REQUEST_FILE = "pipeline_request.json"
 PHASES = ("train", "search", "export", "retrain", "ensemble")  # ensemble: only with retrain.ensemble > 1
+# Keys the tables' data configs may leave at auto, resolved once the training rows are counted
+# (the others, the retraining recipe's and the data's, are resolved where they are read).
+DATA_AUTO = {"search.budget": "search_budget", "retrain.ensemble": "ensemble", "retrain.ensemble_from": "ensemble_from"}
 # Keys a resume may change: they decide where files are read and how progress is shown, never a
 # result. Any other difference from the saved request is refused.
 RESUME_FREE = ("resume", "logger", "device", "figures", "data.root", "data.num_workers")
@@ -81,13 +85,42 @@ def check_pipeline_config(cfg: DictConfig) -> None:
     if cfg.ckpt_path is None:
         check_train_config(cfg)
     space = build_space(cfg.space, cfg.data)
-    validate_search_config(to_plain(cfg.search), space)
+    validate_search_config(_early_search(cfg), space)
     check_recipe(_recipe(cfg), optim_key="retrain.optim")
     if int(cfg.retrain.max_epochs) < 1:
         raise UsageError(f"retrain.max_epochs={cfg.retrain.max_epochs} must be >= 1")
     if cfg.retrain.init not in ("inherited", "scratch"):
         raise UsageError(f"retrain.init={cfg.retrain.init!r} must be inherited or scratch")
+    check_ensemble_config(cfg.retrain.ensemble, cfg.retrain.ensemble_from, auto=True)
+
+
+def _early_search(cfg: DictConfig) -> dict[str, Any]:
+    """The search block as checked before the data is read: an ``auto`` budget, which waits for
+    the number of training rows, is checked as the smallest value it can become."""
+    search = to_plain(cfg.search)
+    if search.get("budget") == AUTO:
+        search["budget"] = min(r["search_budget"] for r in RECIPES)
+    return search
+
+
+def resolved_for_data(cfg: DictConfig, bundle: DataBundle) -> DictConfig:
+    """`cfg` with each ``auto`` of `DATA_AUTO` (``search.budget``, ``retrain.ensemble``,
+    ``retrain.ensemble_from``) replaced by what it stands for on `bundle`'s training rows
+    (`supernet.data.table_recipe`), logged in one line; checked again once resolved."""
+    rows, regression = len(bundle.train_x), bundle.task.is_regression
+    chosen = {}
+    for key, recipe_key in DATA_AUTO.items():
+        section, name = key.split(".")
+        if cfg[section].get(name) == AUTO:
+            chosen[key] = resolve(recipe_key, AUTO, rows, regression)
+    if not chosen:
+        return cfg
+    cfg = OmegaConf.create(to_plain(cfg))
+    for key, value in chosen.items():
+        OmegaConf.update(cfg, key, value)
+    log.info("recipe for %d training rows: %s", rows, ", ".join(f"{k}={v}" for k, v in chosen.items()))
     check_ensemble_config(cfg.retrain.ensemble, cfg.retrain.ensemble_from)
+    return cfg
 
 
 def ensemble_size(cfg: DictConfig) -> int:
@@ -356,6 +389,7 @@ def run_pipeline(
     # A metric the task cannot use is refused before the supernet trains.
     resolve_metric(cfg.search.get("metric"), state.bundle.task, state.bundle.num_classes)
     state.phases["data"] = {"wall_s": round(time.perf_counter() - t0, 2), "summary": state.bundle.summary()}
+    state.cfg = resolved_for_data(cfg, state.bundle)
     _run_phases(state, hooks or PhaseHooks())
     result = _result(state, round(time.perf_counter() - started, 2))
     write_json(out_dir / "result.json", result)
@@ -431,6 +465,7 @@ def _result(run: PipelineRun, wall_s: float) -> dict[str, Any]:
     if "ensemble" in run.results:
         result["ensemble"] = run.results["ensemble"]["ensemble"]
         result["paths"]["ensemble"] = result["ensemble"]["path"]
+    result["paths"]["model"] = result["paths"].get("ensemble", result["paths"]["retrained_subnet"])
     return result
 
 
@@ -479,15 +514,23 @@ def summary_md(r: dict[str, Any]) -> str:
     lines += [
         f"| total | {r['wall_s']:.1f} |",
         "",
-        f"model: `{r['paths']['retrained_subnet']}` (load with `supernet.load_subnet`)",
-        *(
-            ["", f"ensemble: `{r['paths']['ensemble']}` (the members' average, `supernet.load_subnet` too)"]
-            if "ensemble" in r["paths"]
-            else []
-        ),
+        *_model_lines(r["paths"]),
         "",
     ]
     return "\n".join(lines)
+
+
+def _model_lines(paths: dict[str, str]) -> list[str]:
+    """Where the run's model is: the ensemble when it built one (``retrain.ensemble``; on a small
+    table by default), the retrained winner otherwise."""
+    load = "(load with `supernet.load_subnet`)"
+    if "ensemble" not in paths:
+        return [f"model: `{paths['retrained_subnet']}` {load}"]
+    return [
+        f"model: `{paths['ensemble']}` (the members' average) {load}",
+        "",
+        f"winner alone: `{paths['retrained_subnet']}`",
+    ]
 
 
 def _ensemble_lines(r: dict[str, Any], fmt: Callable[[float | None], str], label: str) -> list[str]:

@@ -37,6 +37,7 @@ import torch
 
 from supernet.core.metrics import Metric
 from supernet.data.datasets import DataBundle
+from supernet.data.table_recipe import AUTO
 from supernet.errors import UsageError
 from supernet.files import write_json
 from supernet.io.ensemble import EnsembleSubnet, combine, ensemble_meta
@@ -63,12 +64,15 @@ ENSEMBLE_FROM = ("top", "seeds", "folds")
 
 
 # ---------------------------------------------------------------------------- choosing the members
-def check_ensemble_config(k: Any, source: Any) -> None:
-    """One-line errors for ``retrain.ensemble`` / ``retrain.ensemble_from`` before any training."""
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise UsageError(f"retrain.ensemble={k} must be a whole number >= 1 (1: no ensemble, the winner alone)")
-    if source not in ENSEMBLE_FROM:
-        raise UsageError(f"retrain.ensemble_from={source!r} must be one of {list(ENSEMBLE_FROM)}")
+def check_ensemble_config(k: Any, source: Any, auto: bool = False) -> None:
+    """One-line errors for ``retrain.ensemble`` / ``retrain.ensemble_from`` before any training
+    (`auto`: either may still be ``auto``, which the pipeline resolves by the table's size)."""
+    if not (auto and k == AUTO) and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+        also = " or auto" if auto else ""
+        raise UsageError(f"retrain.ensemble={k} must be a whole number >= 1 (1: no ensemble, the winner alone){also}")
+    choices = [*ENSEMBLE_FROM, AUTO] if auto else list(ENSEMBLE_FROM)
+    if source not in choices:
+        raise UsageError(f"retrain.ensemble_from={source!r} must be one of {choices}")
 
 
 def read_history(search_dir: Path) -> list[dict]:
