@@ -25,9 +25,8 @@ def test_quick_suite_writes_the_records_and_the_table(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     records = read_json(tmp_path / "tabular.json")
     # wdbc's 364 training rows: the small-table recipe bags the winner (supernet/data/table_recipe.py)
-    assert {r["method"] for r in records} == {*METHODS, "supernet+ensemble5"} and {r["set"] for r in records} == {
-        "wdbc"
-    }
+    assert {r["method"] for r in records} == {*METHODS, "supernet:winner"}
+    assert {r["set"] for r in records} == {"wdbc"}
     for r in records:
         assert set(r) == {"set", "task", "rows", "method", "metric", "value", "val_value", "params", "wall_s"}
         assert r["metric"] == "accuracy" and r["rows"] == 569 and r["wall_s"] > 0
@@ -42,7 +41,9 @@ def test_quick_suite_writes_the_records_and_the_table(tmp_path):
     assert (retrained["dropout"], retrained["label_smoothing"]) == (0.2, 0.0)
     run = read_json(tmp_path / "runs" / "wdbc" / "supernet" / "result.json")
     assert (run["ensemble"]["k"], run["ensemble"]["from"]) == (5, "folds")
-    assert run["paths"]["model"] == run["paths"]["ensemble"]  # the run's model is the bagged one
+    assert run["paths"]["model"] == run["paths"]["ensemble"]  # the run's model is the bagged one...
+    assert by_method["supernet"]["value"] == round(run["ensemble"]["test_acc"], 5)  # ...and the record's
+    assert by_method["supernet:winner"]["value"] == round(run["winner"]["test_acc"], 5)
     assert ", dropout 0.2):" in (tmp_path / "runs" / "wdbc" / "supernet" / "summary.md").read_text()
     assert "quantiles:" not in (tmp_path / "runs" / "wdbc" / "supernet" / "subnet" / "arch.yaml").read_text()
 
@@ -106,9 +107,9 @@ def test_table_means_wins_and_relative_rmse():
 
 def test_a_method_on_some_sets_only_says_how_many_its_mean_covers():
     records = [record(s, "classification", "supernet", v) for s, v in (("a", 0.9), ("b", 0.7))]
-    records.append(record("a", "classification", "supernet+ensemble5", 0.95))  # bagged on a only
+    records.append(record("a", "classification", "supernet:winner", 0.85))  # bagged on a only
     table = tabular_md(records)
-    assert "| mean accuracy | 0.8000 | 0.9500 (1 of 2 sets) |" in table
+    assert "| mean accuracy | 0.8000 | 0.8500 (1 of 2 sets) |" in table
     assert "| b | 100 | **0.7000** (1.0 s) | - |" in table
 
 
@@ -135,12 +136,6 @@ def test_repeated_splits_are_compared_pair_by_pair_with_a_standard_error():
     # Gains over mlp: +5, 0, -2 points: mean +1.00, standard error sqrt(13) / sqrt(3) = 2.08.
     assert "| a | +1.00 ± 2.08 (1 / 1 / 1) | +10.00 ± 0.00 (3 / 0 / 0) |" in table
     assert "| r | +25.00 ± 25.00 (1 / 1 / 0) | - |" in table  # RMSE 50% and 0% below mlp's
-    bagged = [
-        {**record("a", "classification", "supernet+ensemble5", v), "split": i} for i, v in enumerate([0.8, 0.9, 0.8])
-    ]
-    table = tabular_md(records + bagged)  # the first variant's ensemble is paired too
-    assert "## supernet+ensemble5 against the baselines" in table
-    assert "| a | +4.33 ± 2.33 (2 / 1 / 0) | +13.33 ± 3.33 (3 / 0 / 0) |" in table  # +5, 0, +8 over mlp
 
 
 def test_repeats_run_each_method_on_other_test_splits(tmp_path):

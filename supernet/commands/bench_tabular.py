@@ -9,8 +9,9 @@
 Each set (`supernet.data.benchmark_sets`, fixed 20% test split) goes through every supernet
 variant (the pipeline in this process, with that variant's overrides) and through scikit-learn's
 ``MLP*`` and ``HistGradientBoosting*`` with their defaults, on the same split (numeric columns
-standardised for them, no periodic features). A variant that
-ensembles also yields its single winner's record. Writes ``tabular.json`` (one record per set
+standardised for them, no periodic features). A variant's record is its run's model: the
+ensemble where the run built one (``retrain.ensemble``; a small table's default), else the
+winner; an ensemble's run also yields the winner alone, as ``<variant>:winner``. Writes ``tabular.json`` (one record per set
 and method: set, task, rows, method, metric, value, val_value, params, wall_s) and
 ``tabular.md`` (the table, the mean accuracy and the number of wins per method). Wall seconds
 are fitting only: the data load is shared, and the supernet runs write no ONNX and no figures.
@@ -192,13 +193,15 @@ def _pipeline_cfg(name: str, overrides: list[str], cfg: DictConfig) -> DictConfi
 
 
 def supernet_records(name: str, variant: str, cfg: DictConfig, run_dir: Path) -> list[dict[str, Any]]:
-    """One pipeline run: its winner's record, and its ensemble's when it built one."""
+    """One pipeline run: the record of its model (``variant``: the ensemble when it built one, as a
+    small table does by default, else the winner), and its winner alone (``variant:winner``) when
+    the model is an ensemble."""
     run_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     result, state = run_pipeline(cfg, run_dir)
     wall = time.perf_counter() - started - result["phases"]["data"]["wall_s"]
     bundle, metric = state.bundle, METRICS[result["metric"]]
-    winner = result["winner"]
+    winner, ensemble = result["winner"], result.get("ensemble")
     ensemble_s = (result["phases"].get("ensemble") or {}).get("wall_s", 0.0)
     single = (
         winner[f"test_{metric.short}"],
@@ -206,12 +209,12 @@ def supernet_records(name: str, variant: str, cfg: DictConfig, run_dir: Path) ->
         winner["params"],
         wall - ensemble_s,
     )
-    records = [_record(name, bundle, variant, metric, single)]
-    ensemble = result.get("ensemble")
-    if ensemble:
-        method = f"{variant}+ensemble{ensemble['k']}"
+    if not ensemble:
+        records = [_record(name, bundle, variant, metric, single)]
+    else:
         scores = (ensemble[f"test_{metric.short}"], ensemble[f"val_{metric.short}"], ensemble["params"], wall)
-        records.append(_record(name, bundle, method, metric, scores))
+        records = [_record(name, bundle, variant, metric, scores)]
+        records.append(_record(name, bundle, f"{variant}:winner", metric, single))
     for record in records:
         print(_progress(record), flush=True)
     return records
@@ -241,7 +244,8 @@ def _progress(r: Mapping[str, Any]) -> str:
 def tabular_md(records: list[dict[str, Any]], skipped: Sequence[str] = ()) -> str:
     """Markdown: per set, each method's test metric (params, wall s); then, per task, the mean
     (accuracy; regression: RMSE over the set's best RMSE) and the number of sets each method wins."""
-    methods = list(dict.fromkeys(r["method"] for r in records))
+    seen = list(dict.fromkeys(r["method"] for r in records))
+    methods = [m for m in seen if m not in BASELINES] + [m for m in seen if m in BASELINES]  # the baselines last
     by_set: dict[str, dict[str, dict]] = {}
     for r in mean_records(records):
         by_set.setdefault(r["set"], {})[r["method"]] = r
@@ -251,11 +255,10 @@ def tabular_md(records: list[dict[str, Any]], skipped: Sequence[str] = ()) -> st
         lines += [f"Each figure is the mean over {splits} test splits (`data.test_seed`); wall s a split.", ""]
     for task in ("classification", "regression"):
         sets = {s: rows for s, rows in by_set.items() if next(iter(rows.values()))["task"] == task}
-        if sets:
-            lines += _task_table(task, sets, methods)
-    if splits > 1:  # the first variant, and its ensemble where it built one (a small table's default)
-        for ours in [m for m in methods if m == methods[0] or m.startswith(f"{methods[0]}+ensemble")]:
-            lines += paired_table(records, ours, [m for m in BASELINES if m in methods])
+        if sets:  # the methods of this task (a small classification table's ensemble is not a regression's)
+            lines += _task_table(task, sets, [m for m in methods if any(m in rows for rows in sets.values())])
+    if splits > 1:
+        lines += paired_table(records, methods[0], [m for m in BASELINES if m in methods])
     lines += [f"- {line}" for line in skipped]
     return "\n".join(lines) + "\n"
 
