@@ -309,7 +309,8 @@ def test_wrong_number_of_features_at_predict(iris, iris_clf):
         ({"device": "tpu"}, "device='tpu' must be one of"),
         ({"time_limit_s": -1}, "time_limit_s=-1 must be a positive number"),
         ({"supernet_epochs": 1.5}, "supernet_epochs=1.5 must be a whole number"),
-        ({"overrides": ["serach.budget=3"]}, "overrides: .*serach.budget"),
+        # the closest key, named as the estimator's parameter (search.budget is budget=)
+        ({"overrides": ["serach.budget=3"]}, r"override 'serach.budget': no such key \(did you mean budget\?\)"),
     ],
 )
 def test_bad_parameters_fail_at_fit_with_one_line(iris, params, match):
