@@ -11,13 +11,14 @@ variant (the pipeline in this process, with that variant's overrides) and throug
 ``MLP*`` and ``HistGradientBoosting*`` with their defaults, on the same split (numeric columns
 standardised for them, no periodic features). A variant's record is its run's model: the
 ensemble where the run built one (``retrain.ensemble``; a small table's default), else the
-winner; an ensemble's run also yields the winner alone, as ``<variant>:winner``. Writes ``tabular.json`` (one record per set
-and method: set, task, rows, method, metric, value, val_value, params, wall_s) and
-``tabular.md`` (the table, the mean accuracy and the number of wins per method). Wall seconds
-are fitting only: the data load is shared, and the supernet runs write no ONNX and no figures.
-A set whose package is not installed is skipped with one line naming the package.
-With ``tabular.repeats=R`` every method runs on R test splits of each set (``data.test_seed``
-12345, 12346, ...; records carry their ``split``) and the table shows their means: on a small
+winner; an ensemble's run also yields the winner alone, as ``<variant>:winner``. Writes
+``tabular.json`` (one record per set and method: set, task, rows, method, metric, value,
+val_value, params, wall_s) and ``tabular.md`` (the table, the mean accuracy and the number of
+wins per method). Wall seconds are fitting only: the data load is shared, and the supernet runs
+write no ONNX and no figures. A set whose package is not installed is skipped with one line
+naming the package. With ``tabular.repeats=R`` every method runs on R test splits of each set
+(``data.test_seed`` 12345, 12346, ...; ``tabular.first_split`` moves the start; records carry
+their ``split``) and the table shows their means: on a small
 table one test row is half a point, and R splits make a comparison R times less noisy. A second
 table pairs the first variant with each baseline split by split: the mean gain, its standard
 error, and the splits won, level and lost.
