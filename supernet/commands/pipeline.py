@@ -118,7 +118,7 @@ def resolved_for_data(cfg: DictConfig, bundle: DataBundle) -> DictConfig:
     cfg = OmegaConf.create(to_plain(cfg))
     for key, value in chosen.items():
         OmegaConf.update(cfg, key, value)
-    log.info("recipe for %d training rows: %s", rows, ", ".join(f"{k}={v}" for k, v in chosen.items()))
+    log.info("%s (%d training rows)", ", ".join(f"{k}=auto -> {v}" for k, v in chosen.items()), rows)
     check_ensemble_config(cfg.retrain.ensemble, cfg.retrain.ensemble_from)
     return cfg
 
@@ -523,11 +523,11 @@ def summary_md(r: dict[str, Any]) -> str:
 def _model_lines(paths: dict[str, str]) -> list[str]:
     """Where the run's model is: the ensemble when it built one (``retrain.ensemble``; on a small
     table by default), the retrained winner otherwise."""
-    load = "(load with `supernet.load_subnet`)"
+    load = "load with `supernet.load_subnet`"
     if "ensemble" not in paths:
-        return [f"model: `{paths['retrained_subnet']}` {load}"]
+        return [f"model: `{paths['retrained_subnet']}` ({load})"]
     return [
-        f"model: `{paths['ensemble']}` (the members' average) {load}",
+        f"model: `{paths['ensemble']}` (the members' average; {load})",
         "",
         f"winner alone: `{paths['retrained_subnet']}`",
     ]
