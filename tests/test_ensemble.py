@@ -318,7 +318,8 @@ def test_folds_retrain_the_winner_on_each_fold_and_score_it_out_of_fold(top3, tm
     assert 0.3 < e["test_acc"] <= 1.0  # 10 digits: well above chance
     assert "- ensemble of 3 (folds): 3 members" in (summary := (out / "summary.md").read_text())
     assert f"out-of-fold val {e['val_acc']:.2%}" in summary
-    assert json.loads((out / "result.json").read_text())["paths"]["model"] == e["path"]  # the run's model is the ensemble, the winner beside it
+    # the run's model is the ensemble, the winner beside it
+    assert json.loads((out / "result.json").read_text())["paths"]["model"] == e["path"]
     assert f"model: `{e['path']}` (the members' average" in summary
     assert f"winner alone: `{result['paths']['retrained_subnet']}`" in summary
 
