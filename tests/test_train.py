@@ -241,3 +241,14 @@ def test_atomic_checkpoint_io_leaves_no_partial_file(tmp_path):
     io.save_checkpoint({"step": torch.tensor(3)}, path)  # and the next save goes through
     assert torch.load(path, weights_only=True)["step"] == 3
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
+
+
+def test_lightning_does_not_advertise_a_cloud_logger_at_each_trainer(caplog):
+    import logging
+
+    import supernet.train  # noqa: F401 - installs the filter
+
+    with caplog.at_level(logging.INFO):
+        pl.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False, accelerator="cpu")
+    assert "litlogger" not in caplog.text
+    assert "GPU available" in caplog.text  # Lightning's other lines still come through
