@@ -108,11 +108,11 @@ def resolved_for_data(cfg: DictConfig, bundle: DataBundle) -> DictConfig:
     ``retrain.ensemble_from``) replaced by what it stands for on `bundle`'s training rows
     (`supernet.data.table_recipe`), logged in one line; checked again once resolved."""
     rows, regression = len(bundle.train_x), bundle.task.is_regression
-    chosen = {}
-    for key, recipe_key in DATA_AUTO.items():
-        section, name = key.split(".")
-        if cfg[section].get(name) == AUTO:
-            chosen[key] = resolve(recipe_key, AUTO, rows, regression)
+    chosen = {
+        key: resolve(name, AUTO, rows, regression)
+        for key, name in DATA_AUTO.items()
+        if OmegaConf.select(cfg, key) == AUTO
+    }
     if not chosen:
         return cfg
     cfg = OmegaConf.create(to_plain(cfg))

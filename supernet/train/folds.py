@@ -4,9 +4,9 @@ The training and validation rows are pooled and cut into K folds (stratified by 
 classification, `sklearn.model_selection`). Member i is the winner retrained on the other K-1
 folds and validated on fold i, so every non-test row trains K-1 of the K members, and the
 ensemble's validation figure is out of fold: each validation row is scored by the one member
-that did not train on it. The test split is never pooled. The data's encoding (scaler, class weights, target
-scaling) stays the one fitted on the training split, so every member reads the same inputs and
-the average exports as one model.
+that did not train on it. The test split is never pooled. The data's encoding (scaler, class
+weights, target scaling) stays the one fitted on the training split, so every member reads the
+same inputs and the average exports as one model.
 """
 
 from __future__ import annotations
