@@ -157,6 +157,20 @@ def test_repeats_run_each_method_on_other_test_splits(tmp_path):
     assert f"{mean:.4f}" in (tmp_path / "tabular.md").read_text()
 
 
+def test_a_variant_ranked_by_another_metric_is_recorded_in_accuracy_like_the_baselines(tmp_path):
+    variants = "tabular.variants={logloss: ['search.metric=log_loss', 'retrain.ensemble=1']}"
+    wanted = ["suite=tabular", "quick=true", "tabular.sets=[wdbc]", variants, "tabular.baselines=[]"]
+    cfg = compose_config("bench", wanted)
+    run_tabular(cfg, tmp_path)
+    (record,) = read_json(tmp_path / "tabular.json")
+    run = read_json(tmp_path / "runs" / "wdbc" / "logloss" / "result.json")
+    assert run["metric"] == "log_loss" and "test_acc" not in run["winner"]  # the run ranked by log-loss...
+    retrained = read_json(tmp_path / "runs" / "wdbc" / "logloss" / "retrain" / "result.json")
+    assert record["metric"] == "accuracy"  # ...its record: accuracy, like the baselines'
+    assert record["value"] == round(retrained["metrics"]["test_acc"], 5)
+    assert record["value"] > 0.85
+
+
 def test_first_split_runs_the_splits_after_it(tmp_path):
     sets = ["suite=tabular", "quick=true", "tabular.sets=[wdbc]", "tabular.variants={}", "tabular.baselines=[hgb]"]
     run_tabular(compose_config("bench", [*sets, "tabular.repeats=2"]), tmp_path / "first")
