@@ -32,7 +32,7 @@ BAD_INPUTS = [
     ("supernet-train", ["model.heads=tied"], "model.heads='tied' is unknown; choose one of ['per_depth', 'shared']"),
     ("supernet", ["serach.budget=10"], "Could not override 'serach.budget': no such key (did you mean search.budget?)"),
     ("supernet", ["+search.budgett=10"], "+search.budgett=10: no command reads search.budgett (did you mean"),
-    ("supernet", ["retrain.init=warm"], "retrain.init='warm' must be inherited or scratch"),
+    ("supernet", ["retrain.init=warm"], "retrain.init='warm' must be inherited, scratch or auto"),
     ("supernet", ["retrain.optim.lr=-1"], "retrain.optim.lr=-1 must be a positive number"),
     ("supernet", ["resume=/nonexistent"], "resume=/nonexistent: /nonexistent has no pipeline_request.json"),
     ("supernet", ["retrain.ensemble=0"], "retrain.ensemble=0 must be a whole number >= 1"),

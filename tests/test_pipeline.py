@@ -198,19 +198,23 @@ def test_table_step_floor_and_search_size_follow_the_data_set(overrides, expecte
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
-        (["data=bench_table", "data.set=wdbc"], (364, 50, 5, "folds")),  # a small table: 50 candidates, bagged
-        (["data=digits"], (1151, 500, 1, "top")),  # 1,000 training rows or more: 500, the winner alone
+        # a small two-class table: 50 candidates, the winner bagged, its members trained from scratch
+        (["data=bench_table", "data.set=wdbc"], (364, 50, "scratch", 5, "folds")),
+        (["data=tabular_demo", "data.dataset=wine"], (115, 50, "inherited", 5, "folds")),  # three classes: fine-tuned
+        (["data=digits"], (1151, 500, "inherited", 1, "top")),  # 1,000 training rows or more: the winner alone
     ],
 )
 def test_a_tables_auto_search_and_ensemble_follow_its_training_rows(data, expected):
-    table = make_cfg("pipeline", ["data=csv"])  # search.budget, retrain.ensemble(_from) = auto
+    table = make_cfg("pipeline", ["data=csv"])  # search.budget, retrain.init, retrain.ensemble(_from) = auto
     bundle = load_data(make_cfg("pipeline", data).data)
     cfg = resolved_for_data(table, bundle)
-    assert (len(bundle.train_x), cfg.search.budget, cfg.retrain.ensemble, cfg.retrain.ensemble_from) == expected
+    retrain = cfg.retrain
+    got = (len(bundle.train_x), cfg.search.budget, retrain.init, retrain.ensemble, retrain.ensemble_from)
+    assert got == expected
     check_pipeline_config(table)  # auto passes the checks made before the data is read
-    explicit = make_cfg("pipeline", ["data=csv", "search.budget=70", "retrain.ensemble=1"])
+    explicit = make_cfg("pipeline", ["data=csv", "search.budget=70", "retrain.ensemble=1", "retrain.init=inherited"])
     kept = resolved_for_data(explicit, bundle)
-    assert (kept.search.budget, kept.retrain.ensemble) == (70, 1)  # any override wins
+    assert (kept.search.budget, kept.retrain.ensemble, kept.retrain.init) == (70, 1, "inherited")  # overrides win
 
 
 @pytest.mark.parametrize(

@@ -52,7 +52,7 @@ from supernet.train.ensemble import (
     member_records,
     read_history,
 )
-from supernet.train.retrain import AUTO_KEYS, RetrainRequest, check_recipe, retrain_subnet
+from supernet.train.retrain import AUTO_KEYS, INITS, RetrainRequest, check_recipe, retrain_subnet
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,12 @@ REQUEST_FILE = "pipeline_request.json"
 PHASES = ("train", "search", "export", "retrain", "ensemble")  # ensemble: only with retrain.ensemble > 1
 # Keys the tables' data configs may leave at auto, resolved once the training rows are counted
 # (the others, the retraining recipe's and the data's, are resolved where they are read).
-DATA_AUTO = {"search.budget": "search_budget", "retrain.ensemble": "ensemble", "retrain.ensemble_from": "ensemble_from"}
+DATA_AUTO = {
+    "search.budget": "search_budget",
+    "retrain.init": "retrain_init",
+    "retrain.ensemble": "ensemble",
+    "retrain.ensemble_from": "ensemble_from",
+}
 # Keys a resume may change: they decide where files are read and how progress is shown, never a
 # result. Any other difference from the saved request is refused.
 RESUME_FREE = ("resume", "logger", "device", "figures", "data.root", "data.num_workers")
@@ -89,8 +94,8 @@ def check_pipeline_config(cfg: DictConfig) -> None:
     check_recipe(_recipe(cfg), optim_key="retrain.optim")
     if int(cfg.retrain.max_epochs) < 1:
         raise UsageError(f"retrain.max_epochs={cfg.retrain.max_epochs} must be >= 1")
-    if cfg.retrain.init not in ("inherited", "scratch"):
-        raise UsageError(f"retrain.init={cfg.retrain.init!r} must be inherited or scratch")
+    if cfg.retrain.init not in (*INITS, AUTO):
+        raise UsageError(f"retrain.init={cfg.retrain.init!r} must be inherited, scratch or auto")
     check_ensemble_config(cfg.retrain.ensemble, cfg.retrain.ensemble_from, auto=True)
 
 
@@ -104,12 +109,12 @@ def _early_search(cfg: DictConfig) -> dict[str, Any]:
 
 
 def resolved_for_data(cfg: DictConfig, bundle: DataBundle) -> DictConfig:
-    """`cfg` with each ``auto`` of `DATA_AUTO` (``search.budget``, ``retrain.ensemble``,
-    ``retrain.ensemble_from``) replaced by what it stands for on `bundle`'s training rows
+    """`cfg` with each ``auto`` of `DATA_AUTO` (``search.budget``, ``retrain.init``,
+    ``retrain.ensemble``, ``retrain.ensemble_from``) replaced by what it stands for on `bundle`'s training rows
     (`supernet.data.table_recipe`), logged in one line; checked again once resolved."""
     rows, regression = len(bundle.train_x), bundle.task.is_regression
     chosen = {
-        key: resolve(name, AUTO, rows, regression)
+        key: resolve(name, AUTO, rows, regression, bundle.num_classes)
         for key, name in DATA_AUTO.items()
         if OmegaConf.select(cfg, key) == AUTO
     }

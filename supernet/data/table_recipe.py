@@ -35,20 +35,23 @@ SMALL = {
     "dropout": 0.2,
     "periodic": None,
     "search_budget": 50,
+    "retrain_init": "inherited",
     "ensemble": 5,
     "ensemble_from": "folds",
 }
+SMALL_TWO_CLASS = {**SMALL, "retrain_init": "scratch"}
 OTHER = {
     "scaler": "quantile",
     "label_smoothing": 0.1,
     "dropout": 0.0,
     "periodic": None,
     "search_budget": 500,
+    "retrain_init": "inherited",
     "ensemble": 1,
     "ensemble_from": "top",
 }
 LARGE_REGRESSION = {**OTHER, "periodic": 8}
-RECIPES = (SMALL, OTHER, LARGE_REGRESSION)
+RECIPES = (SMALL, SMALL_TWO_CLASS, OTHER, LARGE_REGRESSION)
 AUTO = "auto"
 
 
@@ -57,16 +60,19 @@ def is_small(rows: int, regression: bool) -> bool:
     return not regression and rows < SMALL_TABLE_ROWS
 
 
-def _recipe(rows: int, regression: bool) -> dict[str, Any]:
+def _recipe(rows: int, regression: bool, classes: int | None) -> dict[str, Any]:
     if regression:
         return LARGE_REGRESSION if rows >= SMALL_TABLE_ROWS else OTHER
-    return SMALL if is_small(rows, regression) else OTHER
+    if not is_small(rows, regression):
+        return OTHER
+    return SMALL_TWO_CLASS if classes == 2 else SMALL
 
 
-def resolve(key: str, value: Any, rows: int, regression: bool) -> Any:
+def resolve(key: str, value: Any, rows: int, regression: bool, classes: int | None = None) -> Any:
     """`value` itself, or what ``auto`` stands for as `key` (scaler, label_smoothing, dropout,
-    periodic, search_budget, ensemble, ensemble_from) on `rows` training rows of a classification
-    (or, `regression`, a regression)."""
+    periodic, search_budget, retrain_init, ensemble, ensemble_from) on `rows` training rows of a
+    classification of `classes` classes (only ``retrain_init`` depends on them) or, `regression`,
+    a regression."""
     if value != AUTO:
         return value
-    return _recipe(rows, regression)[key]
+    return _recipe(rows, regression, classes)[key]
