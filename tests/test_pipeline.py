@@ -1,6 +1,7 @@
 """The one-command job, sweeps that survive a failing job, the report, the naive baseline."""
 
 import csv
+import logging
 import subprocess
 import sys
 
@@ -204,10 +205,14 @@ def test_table_step_floor_and_search_size_follow_the_data_set(overrides, expecte
         (["data=digits"], (1151, 500, "inherited", 1, "top")),  # 1,000 training rows or more: the winner alone
     ],
 )
-def test_a_tables_auto_search_and_ensemble_follow_its_training_rows(data, expected):
+def test_a_tables_auto_search_and_ensemble_follow_its_training_rows(data, expected, caplog):
     table = make_cfg("pipeline", ["data=csv"])  # search.budget, retrain.init, retrain.ensemble(_from) = auto
     bundle = load_data(make_cfg("pipeline", data).data)
-    cfg = resolved_for_data(table, bundle)
+    with caplog.at_level(logging.INFO, logger="supernet.commands.pipeline"):
+        cfg = resolved_for_data(table, bundle)
+    (line,) = [r.getMessage() for r in caplog.records if "retrain.init=auto -> " in r.getMessage()]
+    assert f"retrain.init=auto -> {expected[2]}," in line  # one line says what each auto became, and why
+    assert line.endswith(f"({expected[0]} training rows, {bundle.num_classes} classes)")
     retrain = cfg.retrain
     got = (len(bundle.train_x), cfg.search.budget, retrain.init, retrain.ensemble, retrain.ensemble_from)
     assert got == expected

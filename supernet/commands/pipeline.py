@@ -123,7 +123,8 @@ def resolved_for_data(cfg: DictConfig, bundle: DataBundle) -> DictConfig:
     cfg = OmegaConf.create(to_plain(cfg))
     for key, value in chosen.items():
         OmegaConf.update(cfg, key, value)
-    log.info("%s (%d training rows)", ", ".join(f"{k}=auto -> {v}" for k, v in chosen.items()), rows)
+    counted = f"{rows} training rows" + ("" if regression else f", {bundle.num_classes} classes")
+    log.info("%s (%s)", ", ".join(f"{k}=auto -> {v}" for k, v in chosen.items()), counted)
     check_ensemble_config(cfg.retrain.ensemble, cfg.retrain.ensemble_from)
     return cfg
 
