@@ -59,7 +59,7 @@ log = logging.getLogger(__name__)
 PIPELINE_RUNS = Path("outputs/pipeline/runs")
 REQUEST_FILE = "pipeline_request.json"
 PHASES = ("train", "search", "export", "retrain", "ensemble")  # ensemble: only with retrain.ensemble > 1
-# Keys the tables' data configs may leave at auto, resolved once the training rows are counted
+# Keys the tables' data configs may leave at auto, resolved once the training rows and classes are counted
 # (the others, the retraining recipe's and the data's, are resolved where they are read).
 DATA_AUTO = {
     "search.budget": "search_budget",
@@ -110,8 +110,9 @@ def _early_search(cfg: DictConfig) -> dict[str, Any]:
 
 def resolved_for_data(cfg: DictConfig, bundle: DataBundle) -> DictConfig:
     """`cfg` with each ``auto`` of `DATA_AUTO` (``search.budget``, ``retrain.init``,
-    ``retrain.ensemble``, ``retrain.ensemble_from``) replaced by what it stands for on `bundle`'s training rows
-    (`supernet.data.table_recipe`), logged in one line; checked again once resolved."""
+    ``retrain.ensemble``, ``retrain.ensemble_from``) replaced by what it stands for on `bundle`'s
+    training rows and classes (`supernet.data.table_recipe`), logged in one line; checked again
+    once resolved."""
     rows, regression = len(bundle.train_x), bundle.task.is_regression
     chosen = {
         key: resolve(name, AUTO, rows, regression, bundle.num_classes)
