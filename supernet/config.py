@@ -20,9 +20,16 @@ from supernet.core.supermlp import HEADS, NORMS, configured_heads, configured_no
 from supernet.data.datasets import check_data_config
 from supernet.errors import UsageError
 from supernet.files import to_plain
-from supernet.train.length import check_min_steps
 
 log = logging.getLogger(__name__)
+
+
+def check_min_steps(value: Any, key: str) -> None:
+    """``<key>`` is null (off) or a whole number of steps >= 1."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise UsageError(f"{key}={value!r} must be a whole number of optimizer steps >= 1, or null (off)")
 
 
 def space_settings(space_cfg: Mapping, data_cfg: Mapping) -> dict[str, int]:

@@ -40,7 +40,7 @@ from supernet.commands.pipeline import check_pipeline_config, run_pipeline
 from supernet.core.metrics import DEFAULT_METRIC, METRICS
 from supernet.data.benchmark_sets import BENCHMARK_SETS, install_hint, missing_package
 from supernet.data.datasets import load_data
-from supernet.data.tables import TEST_SEED
+from supernet.data.splits import TEST_SEED
 from supernet.errors import UsageError
 from supernet.files import to_plain, write_json
 

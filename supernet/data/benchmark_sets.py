@@ -8,7 +8,7 @@ the PyPI package ``rdata``) or a table embedded in scikit-learn. It goes through
 code as a user's CSV (`supernet.data.tables.table_raw_data`: leak-free one-hot / median encoding,
 ``preprocess`` spec), with the same fixed test split: ``data.test_size`` (0.2) of the rows,
 stratified for a classification and a seeded shuffle for a regression, drawn with the tables'
-fixed seed (`supernet.data.tables.TEST_SEED`) from the rows in the order the package ships them.
+fixed seed (`supernet.data.splits.TEST_SEED`) from the rows in the order the package ships them.
 A set whose package is missing is a one-line error naming the package; `available_sets` tells a
 benchmark which ones it can run.
 

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from supernet.data.datasets import RawData, first_line, warn_absent_classes
-from supernet.data.tables import holdout_split, input_path, report_classes, test_seed
+from supernet.data.splits import holdout_split, input_path, report_classes, test_seed
 from supernet.errors import UsageError
 
 log = logging.getLogger(__name__)

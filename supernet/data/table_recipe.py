@@ -10,21 +10,7 @@ trained from scratch (``retrain.init``). Any other table gets the quantile trans
 candidates, label smoothing 0.1, no dropout and the winner alone, and a regression with at least
 `SMALL_TABLE_ROWS` training rows also 8 periodic features per numeric column (``data.periodic``).
 
-On the benchmark's validation splits the quantile transform paid on the larger tables (letter,
-segment) and on 4 of the 5 regressions, and label smoothing on letter, satellite and dna; the
-small classification tables, whose few rows make noisy quantiles and overfit a fine-tune, did
-better without either and with dropout. The periodic features paid on the two large regressions
-(diamonds, ames: 7% lower validation RMSE); on the small ones they raised the validation RMSE of
-boston_housing by 8% and of scikit-learn's diabetes (283 training rows) by 28%, and on the
-classification tables they cost accuracy. On the small tables bagging raised the out-of-fold
-validation accuracy (0.8922 against 0.8901), and a search of 50 candidates, which picks among
-fewer archs that differ by a row or two of 110-160 validation rows, raised the test accuracy of
-the bagged model on ten held-out splits the choice never saw (0.8883 against 0.8810 for the
-single winner of 500): validation cannot rank search budgets, since a larger search always finds
-a higher validation score on the same rows. A two-class table's bag from scratch had the better
-out-of-fold validation accuracy on three of four such tables and the better test accuracy on ten
-held-out splits; 300 steps from random weights underfit the multi-class ones (vehicle, vowel:
-5-7 points lower) (docs/experiments/tabular.md).
+What each rule was chosen on, and its figures: docs/experiments/tabular.md and docs/decisions.md.
 """
 
 from __future__ import annotations

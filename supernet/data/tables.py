@@ -59,7 +59,8 @@ import pandas as pd
 import torch
 
 from supernet.core.task import REGRESSION
-from supernet.data.datasets import RawData, first_line, holdout_indices, warn_absent_classes
+from supernet.data.datasets import RawData, first_line, warn_absent_classes
+from supernet.data.splits import TEST_SEED, holdout_split, input_path, report_classes, test_seed  # noqa: F401 (TEST_SEED: importable from here)
 from supernet.data.table_encoder import MISSING, TablePreprocessor, as_category, sorted_values
 from supernet.data.table_recipe import AUTO, resolve
 from supernet.data.table_targets import check_target_columns, choose_task, regression_targets, report_targets
@@ -81,26 +82,10 @@ __all__ = [  # MISSING and TablePreprocessor live in supernet.data.table_encoder
 log = logging.getLogger(__name__)
 
 TABLE_SUFFIXES = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet", ".arff": "arff"}
-TEST_SEED = 12345  # the carved test split never moves (the same fixed seed as digits' test split)
 DEMO_SETS = {"breast_cancer": "load_breast_cancer", "wine": "load_wine", "iris": "load_iris"}
 
 
 # ---------------------------------------------------------------------------- reading tables
-def input_path(cfg: Mapping, key: str, directory: bool = False) -> Path:
-    """``data.<key>`` as an existing file (tables) or folder (image folders), else a UsageError."""
-    value = cfg.get(key)
-    if not value:
-        raise UsageError(f"data.{key} is not set: pass data.{key}=<your file or folder>")
-    path = Path(str(value)).expanduser()
-    if not path.exists():
-        raise UsageError(f"data.{key}={value}: no such {'folder' if directory else 'file'}")
-    if directory and not path.is_dir():
-        raise UsageError(f"data.{key}={value} is a file; image_folder needs a folder of classes")
-    if not directory and path.is_dir():
-        raise UsageError(f"data.{key}={value} is a folder; data=csv reads one .csv/.parquet file")
-    return path
-
-
 def read_table(path: Path, source: str, sep: str | None = None, na_values: Any = None) -> pd.DataFrame:
     """Read a CSV/TSV, Parquet or ARFF file (by suffix); rows are labelled 1, 2, ... for messages."""
     kind = TABLE_SUFFIXES.get(path.suffix.lower())
@@ -457,44 +442,6 @@ def _select_features(df: pd.DataFrame, cfg: Mapping, targets: Sequence[str], sou
     return features
 
 
-def test_seed(cfg: Mapping) -> int:
-    """``data.test_seed``: the seed of the test split carved from a table or an image folder
-    (`TEST_SEED` unless a benchmark repeats its splits: `supernet-bench suite=tabular tabular.repeats=R`)."""
-    seed = cfg.get("test_seed", TEST_SEED)
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise UsageError(f"data.test_seed={seed!r} must be an integer")
-    return seed
-
-
-def holdout_split(
-    y: torch.Tensor, holdout: float, seed: int, source: str, key: str
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """`holdout_indices` (stratified for class labels, a seeded shuffle for regression targets),
-    its error prefixed with the source and the config key that set `holdout`."""
-    try:
-        return holdout_indices(y, holdout, seed)
-    except UsageError as exc:
-        raise UsageError(f"{source}: {key}={holdout}: {exc}") from exc
-
-
-def report_classes(
-    source: str, classes: Sequence[str], train_y: torch.Tensor, test_y: torch.Tensor | None = None
-) -> None:
-    """Log class counts (train + validation rows, and test) and the largest/smallest ratio."""
-    counts = torch.bincount(train_y, minlength=len(classes)).tolist()
-    ratio = max(counts) / max(min(counts), 1)
-    pairs = [f"{c}={n}" for c, n in zip(classes, counts, strict=True)]
-    shown = ", ".join(pairs[:20]) + (", ..." if len(pairs) > 20 else "")
-    test = ""
-    if test_y is not None:
-        test = f"; test: {len(test_y)} rows"
-    log.info("%s: class counts (train+val) %s; largest/smallest %.2f%s", source, shown, ratio, test)
-    if ratio >= 10:
-        log.warning(
-            "%s: classes are imbalanced (largest/smallest %.1f); accuracy can hide a poor minority class", source, ratio
-        )
-
-
 def raw_features(spec: Mapping[str, Any], inputs: Any) -> torch.Tensor:
     """Apply a saved ``preprocess`` spec: a DataFrame (tables) or images / image paths (image
     folders) -> raw float features ``(N, F)``; the model's normalisation comes after this.
@@ -517,13 +464,3 @@ def raw_features(spec: Mapping[str, Any], inputs: Any) -> torch.Tensor:
     if kind is None:
         return torch.as_tensor(inputs, dtype=torch.float32)
     raise UsageError(f"preprocess kind {kind!r} is unknown (expected 'table' or 'image')")
-
-
-def __getattr__(name: str) -> Any:
-    """`image_to_tensor` and `load_image_folder` moved to `supernet.data.image_folder` (which
-    imports this module, hence lazily); kept importable from here."""
-    if name in ("image_to_tensor", "load_image_folder"):
-        from supernet.data import image_folder
-
-        return getattr(image_folder, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

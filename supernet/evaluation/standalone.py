@@ -36,12 +36,10 @@ See docs/experiments/fidelity.md for what the stand-alone targets are used for.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -53,6 +51,7 @@ from supernet.core.space import Arch, SearchSpace, arch_str, parse_arch
 from supernet.core.task import Task
 from supernet.data.datasets import DataBundle
 from supernet.errors import UsageError
+from supernet.evaluation.recipe import Recipe
 from supernet.evaluation.standalone_cache import StandaloneCache, cache_key, data_identity
 
 __all__ = ["Recipe", "StandaloneCache", "data_identity", "parse_arch", "train_standalone"]
@@ -70,49 +69,6 @@ CPU_GROUP_PARAMS = 4_000_000
 def group_bound(device: torch.device) -> int:
     """The default parameters per training group on `device` (see the comment above)."""
     return GROUP_PARAMS if device.type == "cuda" else CPU_GROUP_PARAMS
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """The fixed short training recipe every stand-alone net gets."""
-
-    epochs: int = 10
-    batch_size: int = 256
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-
-    @classmethod
-    def from_cfg(cls, cfg: Mapping, prefix: str = "rank", batch_size_default: int | None = None) -> Recipe:
-        """From a config node (``rank.*`` or ``search.standalone.*``); raises `UsageError` naming
-        ``<prefix>.<key>`` for a recipe that cannot train. A null batch_size takes the data's."""
-        batch_size = cfg.get("batch_size")
-        if batch_size is None:
-            batch_size = batch_size_default if batch_size_default is not None else cls.batch_size
-        values = {
-            "epochs": cfg.get("epochs", cls.epochs),
-            "batch_size": batch_size,
-            "lr": cfg.get("lr", cls.lr),
-            "weight_decay": cfg.get("weight_decay", cls.weight_decay),
-        }
-        for key in ("epochs", "batch_size"):
-            v = values[key]
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not float(v).is_integer() or v < 1:
-                raise UsageError(f"{prefix}.{key}={v!r} must be an integer >= 1 (a recipe with no steps cannot train)")
-            values[key] = int(v)
-        for key, lo_ok in (("lr", lambda v: v > 0), ("weight_decay", lambda v: v >= 0)):
-            v = values[key]
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo_ok(float(v)):
-                bound = "> 0" if key == "lr" else ">= 0"
-                raise UsageError(f"{prefix}.{key}={v!r} must be a number {bound}")
-            values[key] = float(v)
-        return cls(**values)
-
-    def to_dict(self) -> dict:
-        return {"optimizer": "adam", "schedule": "cosine", **asdict(self)}
-
-    def digest(self) -> str:
-        """Short hash of everything that changes a result (part of the cache key)."""
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
 
 
 def init_seed(seed: int, arch: Sequence[int]) -> int:

@@ -32,7 +32,7 @@ from supernet.errors import UsageError
 from supernet.files import atomic_write_text
 
 if TYPE_CHECKING:
-    from supernet.evaluation.standalone import Recipe
+    from supernet.evaluation.recipe import Recipe
 
 CACHE_VERSION = 1
 DEFAULT_CACHE = Path("outputs/standalone_cache.json")

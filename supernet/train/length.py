@@ -16,17 +16,9 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from supernet.errors import UsageError
+from supernet.config import check_min_steps  # noqa: F401 (importable from here, as before)
 
 log = logging.getLogger(__name__)
-
-
-def check_min_steps(value: Any, key: str) -> None:
-    """``<key>`` is null (off) or a whole number of steps >= 1."""
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise UsageError(f"{key}={value!r} must be a whole number of optimizer steps >= 1, or null (off)")
 
 
 def batches_per_epoch(rows: int, batch_size: int, trainer_cfg: Mapping[str, Any]) -> int:

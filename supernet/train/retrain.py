@@ -29,7 +29,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.loggers import TensorBoardLogger
 
-from supernet.config import check_trainer_config, trainer_kwargs
+from supernet.config import check_min_steps, check_trainer_config, trainer_kwargs
 from supernet.core.metrics import DEFAULT_METRIC, METRICS, task_metrics
 from supernet.core.optim import check_optim_config
 from supernet.core.task import Task
@@ -41,7 +41,7 @@ from supernet.io.checkpoint import merged_data_config
 from supernet.io.export import write_export
 from supernet.io.subnet import Subnet, fold_output_scale, load_subnet
 from supernet.train.best_epoch import check_selection, selection_callbacks
-from supernet.train.length import check_min_steps, passes_for
+from supernet.train.length import passes_for
 from supernet.train.module import TensorDataModule, plain_hparams
 from supernet.train.subnet_module import SubnetModule
 
