@@ -21,6 +21,7 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import pytest  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
+from warm import WarmServer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -34,13 +35,31 @@ def make_cfg(config_name: str, overrides: list[str] | None = None):
         return compose(config_name=config_name, overrides=overrides or [], return_hydra_config=False)
 
 
-def run_cli(command: str, *args: str, cwd: Path | None = None, env: dict | None = None, timeout: int = 300):
-    """Run a console script as a user would; returns the CompletedProcess (never raises)."""
+def cli_env(env: dict | None = None) -> dict[str, str]:
+    """The environment of a command the tests run: the suite's, warnings off, no full Hydra errors."""
     full_env = {**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})}
     full_env.pop("HYDRA_FULL_ERROR", None)
+    return full_env
+
+
+_WARM = None if os.environ.get("SUPERNET_TEST_FRESH") == "1" else WarmServer(BIN, ROOT, cli_env())
+
+
+def run_cli(command: str, *args: str, cwd: Path | None = None, env: dict | None = None, timeout: int = 300):
+    """Run a console script as a user would, in a process of its own; returns the CompletedProcess.
+
+    It is forked from a warm interpreter (tests/warm.py) where that is the same as a fresh one."""
+    full_env = cli_env(env)
+    if _WARM is not None and _WARM.can_run(command, full_env):
+        return _WARM.run(command, list(args), cwd or ROOT, full_env, timeout)
     return subprocess.run(
         [str(BIN / command), *args], cwd=cwd or ROOT, env=full_env, capture_output=True, text=True, timeout=timeout
     )
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _WARM is not None:
+        _WARM.close()
 
 
 def read_json(path: Path) -> dict:
