@@ -109,6 +109,25 @@ def test_fitted_attributes(iris, iris_clf):
     assert clf.run_dir_ is None and clf.result_["status"] == "ok"
 
 
+def test_fit_leaves_the_callers_global_random_state_alone(iris):
+    import os
+    import random
+
+    import torch
+
+    X, y = iris
+    draws = []
+    for fit in (False, True):
+        np.random.seed(1)
+        random.seed(1)
+        torch.manual_seed(1)
+        if fit:
+            SupernetClassifier(**{**TINY, "random_state": 7}).fit(X, y)
+        draws.append((np.random.rand(), random.random(), torch.rand(1).item()))
+    assert draws[0] == draws[1]  # the stream goes on as if no fit had happened
+    assert not {"PL_GLOBAL_SEED", "PL_SEED_WORKERS"} & set(os.environ)
+
+
 def test_pickle_round_trips_as_tensors_without_paths(iris, iris_clf):
     import torch
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from supernet.sklearn.config import fit_config, in_param_terms
 from supernet.sklearn.inputs import FitData, fit_inputs
-from supernet.sklearn.phases import PhaseClock, quiet, run_dir
+from supernet.sklearn.phases import PhaseClock, global_state_kept, quiet, run_dir
 
 SOURCE = "fit(X)"
 
@@ -58,7 +58,7 @@ def fit_estimator(est: Any, x: Any, y: Any, eval_set: Any) -> None:
         clock = PhaseClock(est.time_limit_s, started, bool(est.verbose), rerank)
         data = fit_inputs(est, x, y, eval_set, regression)
         cfg = fit_config(est.get_params(), est._task)
-        with quiet(bool(est.verbose)):
+        with quiet(bool(est.verbose)), global_state_kept():
             bundle = fit_bundle(data, cfg)
             check_search(cfg, bundle)
             if est.verbose:

@@ -1,4 +1,5 @@
-"""How one fit runs the pipeline: its run dir, its wall-clock cap, its progress lines, its quiet.
+"""How one fit runs the pipeline: its run dir, its wall-clock cap, its progress lines, its quiet,
+and the caller's global random state, put back (`global_state_kept`).
 
 **time_limit_s** caps the whole fit, from the call to ``fit`` (imports and data encoding included)
 to its return. Each phase gets a share of the time still left when it starts, after a reserve
@@ -18,6 +19,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import random
 import tempfile
 import time
 import warnings
@@ -129,6 +132,41 @@ def quiet(verbose: bool) -> Iterator[None]:
         retrain_log.removeFilter(note)
         for name, level in saved.items():
             logging.getLogger(name).setLevel(level)
+
+
+# ---------------------------------------------------------------------------- global state
+SEED_VARS = ("PL_GLOBAL_SEED", "PL_SEED_WORKERS")  # what pl.seed_everything leaves in os.environ
+
+
+@contextlib.contextmanager
+def global_state_kept() -> Iterator[None]:
+    """The caller's global state as it was before the fit: the training phases seed NumPy's,
+    ``random``'s and torch's global generators (``pl.seed_everything``, as the commands, which own
+    their process, do), set the ``PL_*`` seed variables and the float32 matmul precision; no
+    scikit-learn estimator changes any of them, so all are put back when the fit ends."""
+    import numpy as np
+    import torch
+
+    saved_np, saved_random, saved_torch = np.random.get_state(), random.getstate(), torch.get_rng_state()
+    saved_cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    saved_env = {var: os.environ.get(var) for var in SEED_VARS}
+    precision = torch.get_float32_matmul_precision()
+    deterministic = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
+    try:
+        yield
+    finally:
+        np.random.set_state(saved_np)
+        random.setstate(saved_random)
+        torch.set_rng_state(saved_torch)
+        if saved_cuda is not None:
+            torch.cuda.set_rng_state_all(saved_cuda)
+        for var, value in saved_env.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
+        torch.set_float32_matmul_precision(precision)
+        torch.use_deterministic_algorithms(deterministic[0], warn_only=deterministic[1])
 
 
 # ---------------------------------------------------------------------------- run dirs
