@@ -168,10 +168,26 @@ def test_export_is_what_supernet_export_writes(tmp_path, iris, iris_clf):
     assert {"arch.yaml", "model.safetensors"} <= set(info["files"])
     model = load_subnet(tmp_path / "iris")
     np.testing.assert_allclose(model.predict_proba(X), iris_clf.predict_proba(X), atol=1e-6)
-    assert list(model.predict(X)) == [str(c) for c in iris_clf.predict(X)]
+    labels = model.predict(X)  # the labels of fit's y, in their dtype (int64 here), not strings
+    assert labels.dtype == iris_clf.classes_.dtype and (labels == iris_clf.predict(X)).all()
     with pytest.raises(ValueError, match="overwrite"):
         iris_clf.export(tmp_path / "iris")
     iris_clf.export(tmp_path / "iris", overwrite=True, onnx=False)
+
+
+LABELS = [[0, 3], [False, True], [0.5, 2.0], ["cat", "dog"], np.array(["a", "b"], dtype=object)]
+
+
+@pytest.mark.parametrize("classes", LABELS)
+def test_export_labels_keep_their_dtype_through_arch_yaml(classes):
+    import yaml
+
+    from supernet.io.subnet import class_labels, label_fields
+
+    classes = np.asarray(classes)
+    meta = yaml.safe_load(yaml.safe_dump({"class_names": [str(c) for c in classes], **label_fields(classes)}))
+    labels = class_labels(meta, len(classes))
+    assert labels.dtype == classes.dtype and labels.tolist() == classes.tolist()
 
 
 # ---------------------------------------------------------------------------- in scikit-learn code
@@ -218,6 +234,7 @@ def test_dataframe_with_a_categorical_column_and_missing_numbers(tmp_path):
     clf.export(tmp_path / "table")
     model = load_subnet(tmp_path / "table")
     np.testing.assert_allclose(model.predict_proba(df), clf.predict_proba(df), atol=1e-6)
+    assert (model.predict(df) == clf.predict(df)).all()
 
 
 def test_regressor_beats_the_mean_in_target_units():

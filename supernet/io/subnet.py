@@ -106,10 +106,7 @@ class Subnet(nn.Module):
         if self.task.is_regression:
             values = outputs.numpy()
             return values[:, 0] if values.shape[1] == 1 else values
-        import numpy as np
-
-        names = list(self.meta.get("class_names") or range(self.num_classes))
-        return np.asarray(names)[outputs.argmax(-1).numpy()]
+        return class_labels(self.meta, self.num_classes)[outputs.argmax(-1).numpy()]
 
     @torch.no_grad()
     def predict_proba(self, inputs: Any) -> Any:
@@ -132,6 +129,31 @@ class Subnet(nn.Module):
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.layers.parameters())
+
+
+LABEL_KINDS = "biufUO"  # label dtypes an export keeps: bool, integers, floats, strings, Python objects
+
+
+def label_fields(classes: Any) -> dict[str, Any]:
+    """``class_labels`` and ``label_dtype`` for ``arch.yaml``: an estimator's ``classes_`` as plain
+    YAML scalars and their NumPy dtype, so an export's `Subnet.predict` returns what the estimator's
+    ``predict`` returns (0, not '0'). Other dtypes (dates...) are left to ``class_names``."""
+    import numpy as np
+
+    classes = np.asarray(classes)
+    if classes.dtype.kind not in LABEL_KINDS:
+        return {}
+    return {"class_labels": classes.tolist(), "label_dtype": classes.dtype.str}
+
+
+def class_labels(meta: Mapping[str, Any], num_classes: int) -> Any:
+    """What `Subnet.predict` returns for each class index: ``class_labels`` in ``label_dtype``
+    (`label_fields`), else the class names (strings, as the command-line exports hold them)."""
+    import numpy as np
+
+    if meta.get("class_labels") is not None:
+        return np.asarray(meta["class_labels"], dtype=np.dtype(meta.get("label_dtype") or "O"))
+    return np.asarray(list(meta.get("class_names") or range(num_classes)))
 
 
 @torch.no_grad()

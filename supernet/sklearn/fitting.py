@@ -162,6 +162,8 @@ def _store(est: Any, data: FitData, outcome: Outcome) -> None:
     """The fitted attributes (``n_features_in_`` and ``feature_names_in_`` are validate_data's)."""
     import pandas as pd
 
+    from supernet.io.subnet import label_fields
+
     best = outcome.search["best"]
     est.model_ = outcome.model.cpu().eval()
     est.best_arch_ = tuple(int(w) for w in best["arch"])
@@ -177,5 +179,6 @@ def _store(est: Any, data: FitData, outcome: Outcome) -> None:
     est._columns = data.columns
     if data.classes is not None:
         est.classes_ = data.classes
+        est.model_.meta.update(label_fields(data.classes))  # an export predicts these, not strings
     else:
         est._y_2d = data.y_2d

@@ -151,7 +151,8 @@ def global_state_kept() -> Iterator[None]:
     saved_cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
     saved_env = {var: os.environ.get(var) for var in SEED_VARS}
     precision = torch.get_float32_matmul_precision()
-    deterministic = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     try:
         yield
     finally:
@@ -166,7 +167,7 @@ def global_state_kept() -> Iterator[None]:
             else:
                 os.environ[var] = value
         torch.set_float32_matmul_precision(precision)
-        torch.use_deterministic_algorithms(deterministic[0], warn_only=deterministic[1])
+        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
 
 
 # ---------------------------------------------------------------------------- run dirs
