@@ -159,7 +159,22 @@ def fit_config(params: Mapping[str, Any], task: str) -> Any:
     """The pipeline config one fit runs with (a fresh copy: the phases may change it)."""
     cfg = copy.deepcopy(_composed(tuple(param_overrides(params, task))))
     fit_budget(cfg, params["budget"])
+    fit_class_weight(cfg, params["class_weight"], task)
     return cfg
+
+
+def fit_class_weight(cfg: Any, class_weight: Any, task: str) -> None:
+    """``class_weight`` as ``data.class_weight`` (labels as the class names the data holds: str)."""
+    if class_weight is None:
+        return
+    if task == "regression":
+        raise ValueError(f"class_weight={class_weight!r} applies to a classifier; SupernetRegressor takes None")
+    if class_weight == "balanced":
+        cfg.data.class_weight = "balanced"
+    elif isinstance(class_weight, Mapping):
+        cfg.data.class_weight = {str(k): v for k, v in class_weight.items()}
+    else:
+        raise ValueError(f"class_weight={class_weight!r} must be 'balanced', a dict {{label: weight}} or None")
 
 
 def fit_budget(cfg: Any, budget: int | None) -> None:

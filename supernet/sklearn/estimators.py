@@ -54,6 +54,12 @@ _COMMON_DOC = """
         configs' seed 0, so repeated fits agree.
     device : {"auto", "cpu", "cuda"} or None
         Where the supernet trains and the search scores. ``predict`` always runs on the CPU. [auto]
+    n_jobs : int or None
+        torch's CPU threads during ``fit`` and ``predict`` (joblib's convention: None is 1, -1
+        every core); the caller's thread count is put back afterwards. [1]
+    class_weight : "balanced", dict or None
+        A classifier's loss weight per class (``data.class_weight``): "balanced" (inverse class
+        frequency of the training split) or ``{label: weight}``. The regressor refuses it. [none]
     verbose : bool
         Progress bars and one line per phase.
     output_dir : str, Path or None
@@ -107,6 +113,8 @@ class _SupernetEstimator(BaseEstimator):
         time_limit_s=None,
         random_state=None,
         device=None,
+        n_jobs=None,
+        class_weight=None,
         verbose=False,
         output_dir=None,
         overrides=None,
@@ -125,16 +133,22 @@ class _SupernetEstimator(BaseEstimator):
         self.time_limit_s = time_limit_s
         self.random_state = random_state
         self.device = device
+        self.n_jobs = n_jobs
+        self.class_weight = class_weight
         self.verbose = verbose
         self.output_dir = output_dir
         self.overrides = overrides
 
-    def fit(self, X, y, eval_set=None):
+    def fit(self, X, y, eval_set=None, sample_weight=None):
         """Train the supernet, search it, retrain the winner; ``eval_set=(X_val, y_val)`` is the
-        validation split the search ranks on (default: a seeded stratified 20% of X)."""
+        validation split the search ranks on (default: a seeded stratified 20% of X), given as
+        the estimator's X (inside a `Pipeline`, the pipeline's steps do not transform it).
+        ``sample_weight``: one weight >= 0 per row; rows of weight 0 are left out, and the
+        training rows are drawn in proportion to the others (seeded; the search's validation
+        split is unweighted)."""
         from supernet.sklearn.fitting import fit_estimator
 
-        fit_estimator(self, X, y, eval_set)
+        fit_estimator(self, X, y, eval_set, sample_weight)
         return self
 
     def __sklearn_is_fitted__(self) -> bool:
@@ -146,10 +160,11 @@ class _SupernetEstimator(BaseEstimator):
         import torch
 
         from supernet.sklearn.inputs import predict_features
+        from supernet.sklearn.phases import torch_threads
 
         features = predict_features(self, X, self._columns)
         raw = torch.from_numpy(features) if self._columns is None else self.model_.preprocess(features)
-        with torch.no_grad():
+        with torch.no_grad(), torch_threads(getattr(self, "n_jobs", None)):
             return self.model_(raw.cpu()).double().numpy()
 
     def export(self, path: str | Path, overwrite: bool = False, onnx: bool = True) -> dict[str, Any]:

@@ -22,7 +22,7 @@ import numpy as np
 
 from supernet.sklearn.config import fit_config, in_param_terms
 from supernet.sklearn.inputs import FitData, fit_inputs
-from supernet.sklearn.phases import PhaseClock, global_state_kept, quiet, run_dir
+from supernet.sklearn.phases import PhaseClock, global_state_kept, quiet, run_dir, torch_threads
 
 SOURCE = "fit(X)"
 
@@ -49,16 +49,16 @@ class Outcome:
     run_dir: Path | None
 
 
-def fit_estimator(est: Any, x: Any, y: Any, eval_set: Any) -> None:
+def fit_estimator(est: Any, x: Any, y: Any, eval_set: Any, sample_weight: Any = None) -> None:
     """Fit `est` (a `SupernetClassifier` or `SupernetRegressor`) on X, y; sets its attributes."""
     started = time.perf_counter()
     regression = est._task == "regression"
     with param_terms():
         rerank = any(str(o).lstrip("+").startswith("search.finetune.top=") for o in est.overrides or [])
         clock = PhaseClock(est.time_limit_s, started, bool(est.verbose), rerank)
-        data = fit_inputs(est, x, y, eval_set, regression)
+        data = fit_inputs(est, x, y, eval_set, regression, sample_weight)
         cfg = fit_config(est.get_params(), est._task)
-        with quiet(bool(est.verbose)), global_state_kept():
+        with quiet(bool(est.verbose)), global_state_kept(), torch_threads(est.n_jobs):
             bundle = fit_bundle(data, cfg)
             check_search(cfg, bundle)
             if est.verbose:
@@ -86,12 +86,34 @@ def fit_bundle(data: FitData, cfg: Any) -> Any:
         xs, preprocess = _encoded(data, cfg, y, class_names)
     raw = RawData(xs[0], y, None, None, [xs[0].shape[1]], class_names, preprocess, "feature", data.targets or [])
     bundle = bundle_from_raw(raw, cfg.data, None if data.val is None else (xs[1], val_y))
+    _resample(bundle, data, cfg, y)
     if len(bundle.val_y) == 0 or len(bundle.train_y) == 0:
         raise ValueError(
             f"n_samples={len(y)} is too few to hold out a validation split (data.val_size={cfg.data.val_size}): "
             "pass more samples or eval_set=(X_val, y_val)"
         )
     return bundle
+
+
+def _resample(bundle: Any, data: FitData, cfg: Any, y: Any) -> None:
+    """``sample_weight`` as a weighted draw of the training split's rows: as many rows as it has,
+    with replacement, each row's chance in proportion to its weight (seeded by ``seed``), so each
+    row counts in the loss as often as its weight says on average. The validation split the search
+    ranks on, the normalisation and the class weights stay those of the rows as given."""
+    if data.weight is None:
+        return
+    import torch
+
+    from supernet.data.datasets import holdout_indices
+
+    if data.val is None:
+        keep, _ = holdout_indices(y, float(cfg.data.val_size), int(cfg.data.split_seed))
+        weight = data.weight[keep.numpy()]
+    else:
+        weight = data.weight
+    rng = np.random.default_rng(int(cfg.seed))  # a local generator: the caller's global state stays
+    rows = torch.from_numpy(rng.choice(len(weight), size=len(weight), p=weight / weight.sum()))
+    bundle.train_x, bundle.train_y = bundle.train_x[rows], bundle.train_y[rows]
 
 
 def _encoded(data: FitData, cfg: Any, y: Any, class_names: list[str]) -> tuple[list[Any], dict[str, Any]]:

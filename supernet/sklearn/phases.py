@@ -138,6 +138,27 @@ def quiet(verbose: bool) -> Iterator[None]:
 SEED_VARS = ("PL_GLOBAL_SEED", "PL_SEED_WORKERS")  # what pl.seed_everything leaves in os.environ
 
 
+def threads_for(n_jobs: Any) -> int:
+    """``n_jobs`` as torch threads, by joblib's rules: None is 1 (unless inside joblib's
+    ``parallel_config``), -1 every core, -2 all but one."""
+    from joblib import effective_n_jobs
+
+    return max(1, int(effective_n_jobs(n_jobs)))
+
+
+@contextlib.contextmanager
+def torch_threads(n_jobs: Any) -> Iterator[None]:
+    """torch's CPU threads set to `n_jobs` (`threads_for`) inside, the caller's count after."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(threads_for(n_jobs))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 @contextlib.contextmanager
 def global_state_kept() -> Iterator[None]:
     """The caller's global state as it was before the fit: the training phases seed NumPy's,
