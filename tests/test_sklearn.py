@@ -98,6 +98,29 @@ def test_get_params_set_params_clone_follow_scikit_learn():
     copy = clone(clf.set_params(budget=7))
     assert copy.get_params() == clf.get_params() and copy is not clf
     assert copy.space is not clf.space  # clone deep-copies the parameters
+    # Routed parameters: any config key with __ for its dots, a parameter like the others.
+    routed = SupernetClassifier(search__population=64, optim__lr=1e-3).set_params(retrain__dropout=0.2)
+    assert {"search__population": 64, "optim__lr": 1e-3, "retrain__dropout": 0.2}.items() <= routed.get_params().items()
+    assert clone(routed).get_params() == routed.get_params()
+    assert "search__population=64" in repr(routed)
+
+
+def test_routed_parameters_reach_the_config():
+    from supernet.sklearn.config import fit_config
+
+    est = SupernetClassifier(**TINY, search__population=4, retrain__dropout=0.2, train__min_steps=0)
+    est.set_params(overrides={"retrain.optim.lr": 0.05})  # a dict of overrides: key -> value
+    cfg = fit_config(est.get_params(), "classification")
+    assert (cfg.search.population, cfg.retrain.dropout, cfg.retrain.optim.lr) == (3, 0.2, 0.05)  # 3: the budget
+    assert fit_config({**est.get_params(), "optim__lr": 0.003}, "classification").optim.lr == 0.003
+
+
+@pytest.mark.slow
+def test_grid_search_over_a_routed_parameter(iris):
+    X, y = iris
+    search = GridSearchCV(SupernetClassifier(**TINY), {"retrain__optim__lr": [0.001, 0.01]}, cv=2).fit(X, y)
+    assert search.best_params_["retrain__optim__lr"] in (0.001, 0.01)
+    assert search.best_estimator_.get_params()["retrain__optim__lr"] == search.best_params_["retrain__optim__lr"]
 
 
 def test_fitted_attributes(iris, iris_clf):
@@ -111,8 +134,15 @@ def test_fitted_attributes(iris, iris_clf):
     assert len(clf.best_arch_) == 1 and clf.best_params_count_ == 4 * clf.best_arch_[0] + clf.best_arch_[0] * 4 + 3
     history = clf.search_history_
     assert isinstance(history, pd.DataFrame) and len(history) == 3
-    assert {"arch", "params", "flops", "val_acc", "feasible"} <= set(history.columns)
-    assert history["arch"].map(type).eq(str).all()  # "12", "64-32": as history.csv writes them
+    assert {"arch", "params", "flops", "val_acc", "feasible", "time_s"} <= set(history.columns)
+    assert clf.best_arch_ in set(history["arch"])  # one form for an arch: a tuple of widths
+    assert (history["time_s"] > 0).all() and history["time_s"].sum() < clf.result_["phases"]["search"]["wall_s"]
+    epochs = clf.history_  # per epoch: 2 of the supernet, 2 of the retraining
+    assert list(epochs["phase"]) == ["train"] * 2 + ["retrain"] * 2 and list(epochs["epoch"]) == [0, 1, 0, 1]
+    assert (
+        epochs["loss"].gt(0).all() and epochs["acc_max"].notna().head(2).all() and epochs["acc"].notna().tail(2).all()
+    )
+    np.testing.assert_allclose(np.exp(clf.predict_log_proba(X)), proba, rtol=1e-6)
     assert not hasattr(clf, "pareto_")  # one objective
     assert clf.run_dir_ is None and clf.result_["status"] == "ok"
 
@@ -314,14 +344,19 @@ def test_output_dir_holds_the_commands_run_dir_layout(tmp_path, iris):
 
 def test_pareto_search_and_verbose_phase_lines(iris, capsys):
     X, y = iris
-    clf = SupernetClassifier(**{**TINY, "objectives": ["val_acc", "params"], "verbose": True}).fit(X, y)
+    clf = SupernetClassifier(**{**TINY, "objectives": ["val_acc", "params"], "verbose": 1}).fit(X, y)
     assert isinstance(clf.pareto_, pd.DataFrame) and len(clf.pareto_) >= 1
     assert {"arch", "params", "val_acc"} <= set(clf.pareto_.columns)
-    out = capsys.readouterr().out
+    assert set(clf.pareto_["arch"]) <= set(clf.search_history_["arch"])
+    captured = capsys.readouterr()
     for phase in ("train", "search", "export", "retrain"):
-        assert f"[supernet] {phase} done in" in out
+        assert f"[supernet] {phase} done in" in captured.out
+    assert "\r[supernet] search: generation 0: 3/3 evaluated" in captured.out  # one line, rewritten
+    assert "Epoch" not in captured.out + captured.err and "GPU available" not in captured.err  # no bars
     SupernetClassifier(**TINY).fit(X, y)
-    assert capsys.readouterr().out == ""  # quiet by default
+    assert capsys.readouterr().out == ""  # quiet by default (verbose=0)
+    SupernetClassifier(**TINY, verbose=2, n_jobs=1).fit(X, y)
+    assert "Epoch" in "".join(capsys.readouterr())  # 2: Lightning's progress bars too
 
 
 @pytest.mark.slow
@@ -402,14 +437,22 @@ def test_wrong_number_of_features_at_predict(iris, iris_clf):
 @pytest.mark.parametrize(
     ("params", "match"),
     [
-        ({"strategy": "annealing"}, r"strategy='annealing' must be one of \['evolution', 'random', 'bayes', 'rl'\]"),
-        ({"budget": 0}, "budget=0 must be a whole number >= 1"),
+        ({"strategy": "annealing"}, r"The 'strategy' parameter of SupernetClassifier must be a str among"),
+        ({"budget": 0}, r"The 'budget' parameter of SupernetClassifier must be an int in the range \[1, inf\)"),
         ({"space": {"depth": 3}}, "space must be"),
-        ({"device": "tpu"}, "device='tpu' must be one of"),
-        ({"time_limit_s": -1}, "time_limit_s=-1 must be a positive number"),
-        ({"supernet_epochs": 1.5}, "supernet_epochs=1.5 must be a whole number"),
+        ({"device": "tpu"}, "The 'device' parameter of SupernetClassifier must be a str among"),
+        ({"time_limit_s": -1}, r"The 'time_limit_s' parameter of SupernetClassifier must be a float in the range"),
+        ({"supernet_epochs": 1.5}, "The 'supernet_epochs' parameter of SupernetClassifier must be an int"),
         # the closest key, named as the estimator's parameter (search.budget is budget=)
         ({"overrides": ["serach.budget=3"]}, r"override 'serach.budget': no such key \(did you mean budget\?\)"),
+        ({"overrides": ["+serach.budget=10"]}, r"\+serach.budget=10: no command reads serach.budget \(did you mean"),
+        (
+            {"overrides": "search.budget=3"},
+            "The 'overrides' parameter of SupernetClassifier must be an instance of 'list'",
+        ),
+        ({"serach__budget": 3}, r"serach__budget: no such parameter \(did you mean search__budget\?\)"),
+        ({"optim__lr": "abc"}, r"optim__lr='abc' must be a number, as optim.lr is \(0.02\)"),
+        ({"train__ema_decay": 0.5, "retrain__augment__mixup": True}, r"retrain__augment__mixup: no such parameter"),
     ],
 )
 def test_bad_parameters_fail_at_fit_with_one_line(iris, params, match):
@@ -418,6 +461,13 @@ def test_bad_parameters_fail_at_fit_with_one_line(iris, params, match):
     with pytest.raises(ValueError, match=match) as info:
         est.fit(X, y)
     assert "\n" not in str(info.value)
+
+
+def test_unknown_plain_parameter_is_refused_at_fit_with_the_closest_name(iris):
+    est = SupernetClassifier(bugdet=3)  # scikit-learn's rule: __init__ and set_params never raise
+    assert est.set_params(max_parms=10).get_params()["bugdet"] == 3
+    with pytest.raises(ValueError, match=r"bugdet: no such parameter \(did you mean budget\?\)"):
+        est.fit(*iris)
 
 
 def test_impossible_budget_names_the_smallest_possible_value(iris):

@@ -47,18 +47,23 @@ class Outcome:
     search: dict[str, Any]
     history: Any
     run_dir: Path | None
+    epochs: list[dict]
 
 
 def fit_estimator(est: Any, x: Any, y: Any, eval_set: Any, sample_weight: Any = None) -> None:
     """Fit `est` (a `SupernetClassifier` or `SupernetRegressor`) on X, y; sets its attributes."""
     started = time.perf_counter()
     regression = est._task == "regression"
+    est._validate_params()  # scikit-learn's: _parameter_constraints, one InvalidParameterError
     with param_terms():
-        rerank = any(str(o).lstrip("+").startswith("search.finetune.top=") for o in est.overrides or [])
-        clock = PhaseClock(est.time_limit_s, started, bool(est.verbose), rerank)
+        overrides = est.overrides.items() if isinstance(est.overrides, dict) else est.overrides or []
+        rerank = "search__finetune__top" in est.get_params() or any(
+            str(o).lstrip("+").startswith("search.finetune.top") for o in overrides
+        )
+        clock = PhaseClock(est.time_limit_s, started, int(est.verbose), rerank)
         data = fit_inputs(est, x, y, eval_set, regression, sample_weight)
         cfg = fit_config(est.get_params(), est._task)
-        with quiet(bool(est.verbose)), global_state_kept(), torch_threads(est.n_jobs):
+        with quiet(int(est.verbose)), global_state_kept(), torch_threads(est.n_jobs), clock.watching():
             bundle = fit_bundle(data, cfg)
             check_search(cfg, bundle)
             if est.verbose:
@@ -157,18 +162,32 @@ def run_phases(cfg: Any, bundle: Any, output_dir: Any, clock: PhaseClock) -> Out
     from supernet.commands.pipeline import run_pipeline, write_request
     from supernet.files import run_dir_lock
     from supernet.io.subnet import load_subnet
+    from supernet.train.callbacks import EpochHistory, observed
 
+    epochs: list[dict] = []
     with run_dir(output_dir) as (path, temporary):
-        with run_dir_lock(path, "pipeline"):
+        with run_dir_lock(path, "pipeline"), observed(lambda phase: EpochHistory(phase, epochs)):
             write_request(cfg, path)
             result, state = run_pipeline(cfg, path, bundle=bundle, hooks=clock.hooks())
         model = load_subnet(result["paths"]["retrained_subnet"])
-        history = pd.read_csv(path / "search" / "history.csv", dtype={"arch": str})
+        history = search_history(pd.read_csv(path / "search" / "history.csv", dtype={"arch": str}), clock)
         search = state.results["search"]
         if temporary:  # nothing may point into the folder about to be removed
             model.meta = _scrubbed(model.meta, str(path))
             result = _scrubbed(result, str(path))
-    return Outcome(model, result, search, history, None if temporary else path)
+    return Outcome(model, result, search, history, None if temporary else path, epochs)
+
+
+def search_history(history: Any, clock: PhaseClock) -> Any:
+    """``history.csv`` with each arch as a tuple of widths (as ``best_arch_`` and ``pareto_``
+    hold it) and ``time_s``: its generation's wall time shared by the candidates it scored."""
+    from supernet.core.space import parse_arch
+
+    history["arch"] = [tuple(parse_arch(a)) for a in history["arch"]]
+    seconds = clock.progress.seconds()
+    counts = history["generation"].value_counts()
+    history["time_s"] = [seconds.get(int(g), float("nan")) / counts[g] for g in history["generation"]]
+    return history
 
 
 def _scrubbed(doc: Any, prefix: str) -> Any:
@@ -192,8 +211,10 @@ def _store(est: Any, data: FitData, outcome: Outcome) -> None:
     est.best_params_count_ = int(best["params"])
     est.best_flops_ = int(best["flops"])
     est.search_history_ = outcome.history
+    est.history_ = pd.DataFrame(outcome.epochs)
     if len(outcome.search.get("objectives") or []) > 1:
         est.pareto_ = pd.DataFrame(outcome.search["pareto"])
+        est.pareto_["arch"] = [tuple(int(w) for w in a) for a in est.pareto_["arch"]]
     elif hasattr(est, "pareto_"):
         del est.pareto_
     est.result_ = outcome.result

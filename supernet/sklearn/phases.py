@@ -21,6 +21,8 @@ import contextlib
 import logging
 import os
 import random
+import re
+import sys
 import tempfile
 import time
 import warnings
@@ -42,21 +44,83 @@ LIGHTNING_NOTES = (
 )
 
 
+class SearchWatch(logging.Handler):
+    """The search's line per generation (``generation 3: 120/1000 evaluated, best ...``): when
+    each came (`times`: the wall time of each generation, for ``search_history_``'s ``time_s``)
+    and, with ``verbose=1``, shown as one line on stdout rewritten in place. Its warnings go on
+    to the loggers above, as they would without it."""
+
+    LOGGER = "supernet.search.runner"
+    LINE = re.compile(r"^generation (\d+):")
+
+    def __init__(self, show: bool) -> None:
+        super().__init__(logging.INFO)
+        self.show, self.shown = show, False
+        self.started = time.time()
+        self.times: dict[int, float] = {}  # generation -> when its line was logged (time.time())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        match = self.LINE.match(record.getMessage())
+        if match is None:
+            if record.levelno >= logging.WARNING:
+                logging.getLogger(self.LOGGER.rsplit(".", 1)[0]).handle(record)
+            return
+        self.times[int(match.group(1))] = record.created
+        if self.show:
+            sys.stdout.write(f"\r[supernet] search: {record.getMessage()}")
+            sys.stdout.flush()
+            self.shown = True
+
+    def end(self) -> None:
+        """A new line after the progress line, before the next line is printed."""
+        if self.shown:
+            sys.stdout.write("\n")
+            self.shown = False
+
+    def seconds(self) -> dict[int, float]:
+        """Each generation's wall time, from the search's start (or the generation before)."""
+        out, last = {}, self.started
+        for generation in sorted(self.times):
+            out[generation], last = self.times[generation] - last, self.times[generation]
+        return out
+
+    @contextlib.contextmanager
+    def attached(self, propagate: bool) -> Iterator[None]:
+        """The search logger at INFO into this handler (and, with `propagate`, the caller's)."""
+        logger = logging.getLogger(self.LOGGER)
+        saved = logger.level, logger.propagate
+        logger.setLevel(logging.INFO)
+        logger.propagate = propagate
+        logger.addHandler(self)
+        try:
+            yield
+        finally:
+            logger.removeHandler(self)
+            logger.setLevel(saved[0])
+            logger.propagate = saved[1]
+            self.end()
+
+
 class PhaseClock:
     """`supernet.commands.pipeline.PhaseHooks` for one fit: each phase's share of
-    ``time_limit_s`` (module docstring) and, with ``verbose``, one line per phase."""
+    ``time_limit_s`` (module docstring) and, with ``verbose`` >= 1, one line per phase."""
 
-    def __init__(self, limit_s: float | None, started: float, verbose: bool, rerank: bool = False) -> None:
+    def __init__(self, limit_s: float | None, started: float, verbose: int, rerank: bool = False) -> None:
         """`rerank`: the re-ranking fine-tune was asked for (``search.finetune.top`` in overrides)."""
         if limit_s is not None and (isinstance(limit_s, bool) or not float(limit_s) > 0):
             raise ValueError(f"time_limit_s={limit_s!r} must be a positive number of seconds or None")
         self.limit_s = None if limit_s is None else float(limit_s)
-        self.started, self.verbose, self.rerank = started, verbose, rerank
+        self.started, self.verbose, self.rerank = started, int(verbose), rerank
+        self.progress = SearchWatch(show=self.verbose == 1)
+
+    def watching(self) -> Any:
+        """The search's generations timed, and shown as one line at ``verbose=1`` (2: its log)."""
+        return self.progress.attached(propagate=self.verbose >= 2)
 
     def hooks(self) -> Any:
         from supernet.commands.pipeline import PhaseHooks
 
-        return PhaseHooks(before=self.before if self.limit_s is not None else None, after=self.after)
+        return PhaseHooks(before=self.before, after=self.after)
 
     def seconds_for(self, phase: str) -> float:
         """The phase's share of the time left (what `before` gives it)."""
@@ -71,7 +135,9 @@ class PhaseClock:
 
         from supernet.files import to_plain
 
-        if SHARES[phase] == 0:
+        if phase == "search":
+            self.progress.started = time.time()
+        if self.limit_s is None or SHARES[phase] == 0:
             return cfg
         seconds = self.seconds_for(phase)
         out = OmegaConf.create(to_plain(cfg))
@@ -87,6 +153,7 @@ class PhaseClock:
         return out
 
     def after(self, phase: str, summary: dict[str, Any]) -> None:
+        self.progress.end()
         if self.verbose:
             print(f"[supernet] {phase} done in {summary.get('wall_s', 0):.1f} s{_details(phase, summary)}")
 
@@ -112,8 +179,8 @@ class _DropNoTestSplit(logging.Filter):
 
 
 @contextlib.contextmanager
-def quiet(verbose: bool) -> Iterator[None]:
-    """Lightning's start-up lines and notes off (unless `verbose`); supernet's warnings stay."""
+def quiet(verbose: int) -> Iterator[None]:
+    """Lightning's start-up lines and notes off (unless `verbose` is 2); supernet's warnings stay."""
     import pytorch_lightning  # noqa: F401 (its import sets its loggers' levels: before ours)
 
     note = _DropNoTestSplit()
@@ -122,7 +189,7 @@ def quiet(verbose: bool) -> Iterator[None]:
     saved = {name: logging.getLogger(name).level for name in LIGHTNING_LOGGERS}
     try:
         with warnings.catch_warnings():
-            if not verbose:
+            if verbose < 2:
                 for name in LIGHTNING_LOGGERS:
                     logging.getLogger(name).setLevel(logging.WARNING)
                 for pattern in LIGHTNING_NOTES:
