@@ -275,7 +275,7 @@ def test_grid_search_over_max_params_end_to_end():
     assert small_net.best_params_count_ <= 5_000 and (small_net.search_history_["params"] <= 5_000).all()
 
 
-def test_dataframe_with_a_categorical_column_and_missing_numbers(tmp_path):
+def test_dataframe_with_a_categorical_column_and_missing_numbers(tmp_path, caplog):
     from supernet import load_subnet
 
     rng = np.random.default_rng(0)
@@ -296,11 +296,13 @@ def test_dataframe_with_a_categorical_column_and_missing_numbers(tmp_path):
     assert columns["color"]["type"] == "categorical" and columns["color"]["categories"] == ["blue", "green", "red"]
     assert columns["x2"]["type"] == "numeric" and columns["flag"]["type"] == "categorical"
     assert clf.score(df, y) > 0.9
-    # Column order is checked as scikit-learn checks it; unseen categories encode as all zeros.
+    # Column order is checked as scikit-learn checks it; unseen categories encode as all zeros, with a warning.
     with pytest.raises(ValueError, match="order"):
         clf.predict(df[["x1", "color", "x2", "flag"]])
     new = df.head(3).assign(color=["purple", "red", "blue"])
-    assert clf.predict(new).shape == (3,)
+    with caplog.at_level("WARNING"):
+        assert clf.predict(new).shape == (3,)
+    assert "predict: column 'color' has 1 row(s) with categories the training rows never had (purple=1)" in caplog.text
     clf.export(tmp_path / "table")
     model = load_subnet(tmp_path / "table")
     np.testing.assert_allclose(model.predict_proba(df), clf.predict_proba(df), atol=1e-6)
@@ -426,6 +428,40 @@ def test_dataframe_inf_names_the_column(iris):
     df.loc[7, "c"] = np.inf
     with pytest.raises(ValueError, match=r"column 'c' row 7 is inf"):
         SupernetClassifier(**TINY).fit(df, y)
+
+
+@pytest.mark.parametrize(
+    ("make", "estimator", "subnet"),
+    [
+        (lambda df: df.iloc[0], "X is a Series; pass a DataFrame", "predict: got a Series; pass a DataFrame"),
+        (lambda df: df.head(2).to_dict("list"), "X is a dict; pass a DataFrame", "predict: got a dict"),
+        (lambda df: df.iloc[:0], "Found array with 0 sample", "predict: the DataFrame has no rows"),
+        (
+            lambda df: df.to_numpy()[:, :3].astype(float),
+            "X has 3 features, but",
+            "X has 3 features per row; this subnet",
+        ),
+        (lambda df: np.where(np.eye(2, 4) > 0, np.nan, 1.0), "Input X contains NaN", "X row 0 holds NaN or inf"),
+        (lambda df: df.head(2).to_numpy().astype(object), None, "X holds object values, not numbers"),
+    ],
+    ids=["series", "dict", "empty", "width", "nan", "object"],
+)
+def test_bad_predict_input_is_one_line_for_the_estimator_and_its_export(
+    tmp_path, iris, iris_clf, make, estimator, subnet
+):
+    from supernet import load_subnet
+    from supernet.errors import UsageError
+
+    X, _ = iris
+    df = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    if estimator is not None:
+        x = make(df)
+        with pytest.raises(ValueError, match=estimator):
+            iris_clf.predict(x.to_numpy() if isinstance(x, pd.DataFrame) else x)  # fitted on an array
+    iris_clf.export(tmp_path / "iris", onnx=False)
+    with pytest.raises(UsageError, match=subnet) as info:
+        load_subnet(tmp_path / "iris").predict(make(df))
+    assert "\n" not in str(info.value)
 
 
 def test_wrong_number_of_features_at_predict(iris, iris_clf):

@@ -116,11 +116,8 @@ class Subnet(nn.Module):
         return self(self._raw(inputs)).softmax(-1).cpu().numpy()
 
     def _raw(self, inputs: Any) -> torch.Tensor:
-        if isinstance(inputs, torch.Tensor):
-            return inputs.float()
-        if type(inputs).__module__.startswith("numpy"):
-            return torch.as_tensor(inputs, dtype=torch.float32)
-        return self.preprocess(inputs)
+        """`inputs` as raw features, checked (`checked_inputs`): one line for what is wrong."""
+        return checked_inputs(self.meta.get("preprocess") or {}, self.in_features, inputs, self.preprocess)
 
     def weights(self) -> dict[str, torch.Tensor]:
         """The tensors saved in ``model.safetensors`` (contiguous CPU copies)."""
@@ -129,6 +126,49 @@ class Subnet(nn.Module):
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.layers.parameters())
+
+
+def checked_inputs(spec: Mapping[str, Any], in_features: int, inputs: Any, preprocess: Any) -> torch.Tensor:
+    """predict's `inputs` as raw features ``(N, ...)``, or a UsageError saying what is wrong: a
+    dict or a Series (pass a DataFrame), no rows, an object array, a width other than the
+    net's, NaN or inf (only a table export's DataFrame imputes missing values: by its spec).
+    A table export takes a DataFrame of its columns, or the encoded features as numbers."""
+    import numpy as np
+
+    columns = [c["name"] for c in spec.get("columns", [])] if spec.get("kind") == "table" else []
+    kind = type(inputs).__name__
+    if isinstance(inputs, Mapping) or kind == "Series":
+        raise UsageError(
+            f"predict: got a {kind}; pass a DataFrame (pandas.DataFrame(x); a Series as one row: x.to_frame().T)"
+            + (f" with the columns {columns}" if columns else "")
+        )
+    if hasattr(inputs, "columns") and hasattr(inputs, "iloc"):  # a DataFrame
+        if len(inputs) == 0:
+            raise UsageError("predict: the DataFrame has no rows")
+        if not columns:
+            inputs = inputs.to_numpy()
+        else:
+            return preprocess(inputs)
+    if spec.get("kind") == "image" and not isinstance(inputs, (torch.Tensor, np.ndarray)):
+        return preprocess(inputs)
+    if not isinstance(inputs, torch.Tensor):
+        array = np.asarray(inputs)
+        if array.dtype.kind not in "biuf":
+            hint = f"; this export reads a DataFrame with the columns {columns}" if columns else ""
+            raise UsageError(f"predict: X holds {array.dtype} values, not numbers{hint}")
+        inputs = torch.as_tensor(array, dtype=torch.float32)
+    x = inputs.float()
+    if x.ndim == 0 or x.shape[0] == 0:
+        raise UsageError(f"predict: X has no rows (shape {list(x.shape)})")
+    width = int(np.prod(x.shape[1:])) if x.ndim > 1 else 1
+    if width != in_features:
+        hint = f" (or a DataFrame with the columns {columns})" if columns else ""
+        raise UsageError(f"predict: X has {width} features per row; this subnet takes {in_features}{hint}")
+    if not torch.isfinite(x).all():
+        row = int((~torch.isfinite(x.reshape(len(x), -1))).any(1).nonzero()[0])
+        hint = "; a DataFrame of this export's columns imputes missing values" if columns else ""
+        raise UsageError(f"predict: X row {row} holds NaN or inf; the subnet takes finite features{hint}")
+    return x
 
 
 LABEL_KINDS = "biufUO"  # label dtypes an export keeps: bool, integers, floats, strings, Python objects

@@ -179,7 +179,16 @@ def _eval_set(est: Any, data: FitData, eval_set: Any, regression: bool) -> tuple
 # ---------------------------------------------------------------------------- predict
 def predict_features(est: Any, x: Any, columns: list[str] | None) -> Any:
     """predict's X by scikit-learn's rules (feature count and names as in fit): a float32 array,
-    or, for an estimator fitted on a DataFrame, a DataFrame with fit's column names."""
+    or, for an estimator fitted on a DataFrame, a DataFrame with fit's column names (an array
+    is read as that frame's rows: its NaN imputed as a DataFrame's are). A dict, a Series or a
+    DataFrame without rows is a ValueError saying what to pass."""
+    kind = type(x).__name__
+    if isinstance(x, dict) or kind == "Series":
+        raise ValueError(
+            f"X is a {kind}; pass a DataFrame (pandas.DataFrame(X); one row: series.to_frame().T) or an array"
+        )
+    if is_frame(x) and x.shape[0] == 0:
+        raise ValueError(f"Found array with 0 sample(s) (shape={x.shape}) while a minimum of 1 is required")
     if columns is None:
         x = validate_data(est, x, reset=False, dtype=FLOATS)
         _check_float32(x)
