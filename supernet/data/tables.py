@@ -448,7 +448,9 @@ def raw_features(spec: Mapping[str, Any], inputs: Any) -> torch.Tensor:
     Built-in sets have an empty spec: their inputs are already raw features and pass through."""
     kind = spec.get("kind") if spec else None
     if kind == "table":
-        return TablePreprocessor.from_spec(spec).transform(inputs)
+        prep = TablePreprocessor.from_spec(spec)
+        report_unseen(prep, inputs, "predict")  # as data.test_path warns: they encode as all zeros
+        return prep.transform(inputs, "predict")
     if kind == "image":
         from PIL import Image
 

@@ -42,8 +42,8 @@ from supernet.io.subnet import (
 
 # What every member shares with the ensemble (copied from the first member's arch.yaml).
 SHARED_FIELDS = (
-    "activation", "input_shape", "in_features", "num_classes", "class_names", "normalization",
-    "preprocess", "task", "outputs", "data", "supernet",
+    "activation", "input_shape", "in_features", "num_classes", "class_names", "class_labels", "label_dtype",
+    "normalization", "preprocess", "task", "outputs", "data", "supernet",
 )  # fmt: skip
 MEMBER_PREFIX = "members"
 

@@ -106,10 +106,7 @@ class Subnet(nn.Module):
         if self.task.is_regression:
             values = outputs.numpy()
             return values[:, 0] if values.shape[1] == 1 else values
-        import numpy as np
-
-        names = list(self.meta.get("class_names") or range(self.num_classes))
-        return np.asarray(names)[outputs.argmax(-1).numpy()]
+        return class_labels(self.meta, self.num_classes)[outputs.argmax(-1).numpy()]
 
     @torch.no_grad()
     def predict_proba(self, inputs: Any) -> Any:
@@ -119,11 +116,8 @@ class Subnet(nn.Module):
         return self(self._raw(inputs)).softmax(-1).cpu().numpy()
 
     def _raw(self, inputs: Any) -> torch.Tensor:
-        if isinstance(inputs, torch.Tensor):
-            return inputs.float()
-        if type(inputs).__module__.startswith("numpy"):
-            return torch.as_tensor(inputs, dtype=torch.float32)
-        return self.preprocess(inputs)
+        """`inputs` as raw features, checked (`checked_inputs`): one line for what is wrong."""
+        return checked_inputs(self.meta.get("preprocess") or {}, self.in_features, inputs, self.preprocess)
 
     def weights(self) -> dict[str, torch.Tensor]:
         """The tensors saved in ``model.safetensors`` (contiguous CPU copies)."""
@@ -132,6 +126,74 @@ class Subnet(nn.Module):
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.layers.parameters())
+
+
+def checked_inputs(spec: Mapping[str, Any], in_features: int, inputs: Any, preprocess: Any) -> torch.Tensor:
+    """predict's `inputs` as raw features ``(N, ...)``, or a UsageError saying what is wrong: a
+    dict or a Series (pass a DataFrame), no rows, an object array, a width other than the
+    net's, NaN or inf (only a table export's DataFrame imputes missing values: by its spec).
+    A table export takes a DataFrame of its columns, or the encoded features as numbers."""
+    import numpy as np
+
+    columns = [c["name"] for c in spec.get("columns", [])] if spec.get("kind") == "table" else []
+    kind = type(inputs).__name__
+    if isinstance(inputs, Mapping) or kind == "Series":
+        raise UsageError(
+            f"predict: got a {kind}; pass a DataFrame (pandas.DataFrame(x); a Series as one row: x.to_frame().T)"
+            + (f" with the columns {columns}" if columns else "")
+        )
+    if hasattr(inputs, "columns") and hasattr(inputs, "iloc"):  # a DataFrame
+        if len(inputs) == 0:
+            raise UsageError("predict: the DataFrame has no rows")
+        if not columns:
+            inputs = inputs.to_numpy()
+        else:
+            return preprocess(inputs)
+    if spec.get("kind") == "image" and not isinstance(inputs, (torch.Tensor, np.ndarray)):
+        return preprocess(inputs)
+    if not isinstance(inputs, torch.Tensor):
+        array = np.asarray(inputs)
+        if array.dtype.kind not in "biuf":
+            hint = f"; this export reads a DataFrame with the columns {columns}" if columns else ""
+            raise UsageError(f"predict: X holds {array.dtype} values, not numbers{hint}")
+        inputs = torch.as_tensor(array, dtype=torch.float32)
+    x = inputs.float()
+    if x.ndim == 0 or x.shape[0] == 0:
+        raise UsageError(f"predict: X has no rows (shape {list(x.shape)})")
+    width = int(np.prod(x.shape[1:])) if x.ndim > 1 else 1
+    if width != in_features:
+        hint = f" (or a DataFrame with the columns {columns})" if columns else ""
+        raise UsageError(f"predict: X has {width} features per row; this subnet takes {in_features}{hint}")
+    if not torch.isfinite(x).all():
+        row = int((~torch.isfinite(x.reshape(len(x), -1))).any(1).nonzero()[0])
+        hint = "; a DataFrame of this export's columns imputes missing values" if columns else ""
+        raise UsageError(f"predict: X row {row} holds NaN or inf; the subnet takes finite features{hint}")
+    return x
+
+
+LABEL_KINDS = "biufUO"  # label dtypes an export keeps: bool, integers, floats, strings, Python objects
+
+
+def label_fields(classes: Any) -> dict[str, Any]:
+    """``class_labels`` and ``label_dtype`` for ``arch.yaml``: an estimator's ``classes_`` as plain
+    YAML scalars and their NumPy dtype, so an export's `Subnet.predict` returns what the estimator's
+    ``predict`` returns (0, not '0'). Other dtypes (dates...) are left to ``class_names``."""
+    import numpy as np
+
+    classes = np.asarray(classes)
+    if classes.dtype.kind not in LABEL_KINDS:
+        return {}
+    return {"class_labels": classes.tolist(), "label_dtype": classes.dtype.str}
+
+
+def class_labels(meta: Mapping[str, Any], num_classes: int) -> Any:
+    """What `Subnet.predict` returns for each class index: ``class_labels`` in ``label_dtype``
+    (`label_fields`), else the class names (strings, as the command-line exports hold them)."""
+    import numpy as np
+
+    if meta.get("class_labels") is not None:
+        return np.asarray(meta["class_labels"], dtype=np.dtype(meta.get("label_dtype") or "O"))
+    return np.asarray(list(meta.get("class_names") or range(num_classes)))
 
 
 @torch.no_grad()

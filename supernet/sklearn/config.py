@@ -3,19 +3,27 @@ defaults.
 
 `fit_config` composes ``conf/pipeline.yaml`` with Hydra's compose API, with ``data=sklearn``
 (``conf/data/sklearn.yaml``) and one override per parameter that is not None; a None parameter
-keeps the config's value. ``overrides`` (any key of ``conf/pipeline.yaml``, as on the command
-line) come last and win. A UsageError raised later names config keys; `in_param_terms` rewrites
-the keys behind a parameter into the parameter's name.
+keeps the config's value. Routed parameters (`routed_overrides`: ``search__population=64`` is
+``search.population=64``, as skorch routes ``optimizer__lr``) come next, and ``overrides`` (any
+key of ``conf/pipeline.yaml``, as on the command line, checked as the command line checks them)
+last: they win. The parameters' types and ranges are checked once, by scikit-learn's
+``_parameter_constraints`` (`PARAMETER_CONSTRAINTS`). A UsageError raised later names config
+keys; `in_param_terms` rewrites the keys behind a parameter into the parameter's name.
 """
 
 from __future__ import annotations
 
 import copy
+import difflib
 import functools
+import math
 import numbers
+import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+from sklearn.utils._param_validation import Interval, StrOptions
 
 STRATEGIES = ("evolution", "random", "bayes", "rl")
 DEVICES = {"auto": "auto", "cpu": "cpu", "cuda": "gpu"}  # device -> trainer.accelerator
@@ -44,18 +52,36 @@ def in_param_terms(message: str) -> str:
 
 
 # ---------------------------------------------------------------------------- parameter checks
+_COUNT = [Interval(numbers.Integral, 1, None, closed="left"), None]
+PARAMETER_CONSTRAINTS: dict[str, list[Any]] = {
+    "max_params": _COUNT,
+    "max_flops": _COUNT,
+    "objectives": [str, list, tuple, None],
+    "metric": [str, None],
+    "strategy": [StrOptions(set(STRATEGIES)), None],
+    "budget": _COUNT,
+    "supernet_epochs": _COUNT,
+    "retrain_epochs": _COUNT,
+    "retrain_init": [StrOptions(set(INITS)), None],
+    "space": [StrOptions({"auto"}), dict, None],
+    "batch_size": _COUNT,
+    "time_limit_s": [Interval(numbers.Real, 0, None, closed="neither"), None],
+    "random_state": ["random_state"],
+    "device": [StrOptions(set(DEVICES)), None],
+    "n_jobs": [numbers.Integral, None],
+    "class_weight": [StrOptions({"balanced"}), dict, None],
+    "verbose": ["verbose"],
+    "output_dir": [str, os.PathLike, None],
+    "overrides": [list, tuple, dict, None],
+}
+
+
 def _count(name: str, value: Any, least: int = 1) -> int:
     """A whole number >= `least` (ints, integral floats such as 2e4), else a ValueError naming it."""
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and float(value).is_integer()
     if not ok or int(value) < least:
         raise ValueError(f"{name}={value!r} must be a whole number >= {least} or None")
     return int(value)
-
-
-def _choice(name: str, value: Any, options: Sequence[str]) -> str:
-    if value not in options:
-        raise ValueError(f"{name}={value!r} must be one of {list(options)} or None")
-    return str(value)
 
 
 def _names(name: str, value: Any) -> list[str]:
@@ -97,9 +123,13 @@ def _seed(random_state: Any) -> int | None:
 
 def param_overrides(params: Mapping[str, Any], task: str) -> list[str]:
     """The Hydra overrides of the estimator's parameters (`fit_config`'s docstring)."""
-    out = ["data=sklearn", f"data.task={task}", f"trainer.enable_progress_bar={str(bool(params['verbose'])).lower()}"]
+    out = [
+        "data=sklearn",
+        f"data.task={task}",
+        f"trainer.enable_progress_bar={str(int(params['verbose']) >= 2).lower()}",
+    ]
     if params["strategy"] is not None:
-        out.append(f"search={_choice('strategy', params['strategy'], STRATEGIES)}")
+        out.append(f"search={params['strategy']}")
     counts = {
         "max_params": "search.constraints.max_params",
         "max_flops": "search.constraints.max_flops",
@@ -107,11 +137,9 @@ def param_overrides(params: Mapping[str, Any], task: str) -> list[str]:
         "retrain_epochs": "retrain.max_epochs",
         "batch_size": "data.batch_size",
     }
-    out += [f"{key}={_count(name, params[name])}" for name, key in counts.items() if params[name] is not None]
-    if params["budget"] is not None:
-        _count("budget", params["budget"])
+    out += [f"{key}={int(params[name])}" for name, key in counts.items() if params[name] is not None]
     if params["retrain_init"] is not None:
-        out.append(f"retrain.init={_choice('retrain_init', params['retrain_init'], INITS)}")
+        out.append(f"retrain.init={params['retrain_init']}")
     if params["objectives"] is not None:
         out.append(f"search.objectives=[{','.join(_names('objectives', params['objectives']))}]")
     if params["metric"] is not None:
@@ -123,12 +151,12 @@ def param_overrides(params: Mapping[str, Any], task: str) -> list[str]:
     if seed is not None:
         out += [f"seed={seed}", f"data.split_seed={seed}"]
     if params["device"] is not None:
-        device = _choice("device", params["device"], list(DEVICES))
+        device = params["device"]
         _check_cuda(device)
         out += [f"device={device}", f"trainer.accelerator={DEVICES[device]}"]
     if params["output_dir"] is None:  # nothing outlives the fit: no TensorBoard, ONNX or figure
         out += ["logger=none", "export.onnx=false", "retrain.onnx=false", "figures=false"]
-    return out + _user_overrides(params["overrides"])
+    return out
 
 
 def _check_cuda(device: str) -> None:
@@ -139,12 +167,97 @@ def _check_cuda(device: str) -> None:
             raise ValueError("device='cuda' but no CUDA device is visible; use device='cpu' or 'auto'")
 
 
-def _user_overrides(overrides: Any) -> list[str]:
+def user_overrides(overrides: Any) -> list[str]:
+    """``overrides``: a list of Hydra overrides, or a dict ``{key: value}``; checked as the command
+    line checks them (a mistyped ``key=`` or ``+key=`` is refused with the closest key)."""
+    from supernet.commands.overrides import check_appended_keys
+    from supernet.files import CONF_DIR
+
     if overrides is None:
         return []
+    if isinstance(overrides, Mapping):
+        overrides = [f"{k}={hydra_value(v)}" for k, v in overrides.items()]
     if isinstance(overrides, str) or not all(isinstance(o, str) for o in overrides):
         raise ValueError(f"overrides={overrides!r} must be a list of Hydra overrides, e.g. ['sampler=uniform']")
+    check_appended_keys(overrides, CONF_DIR)  # compose_config checks the other keys
     return list(overrides)
+
+
+# ---------------------------------------------------------------------------- routed parameters
+ROUTE = "__"
+_PLAIN = re.compile(r"^[A-Za-z0-9_./-]+$")
+
+
+def hydra_value(value: Any) -> str:
+    """`value` as an override's right-hand side (``1e-3`` -> ``0.001``, ``"a b"`` -> ``'a b'``)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        return repr(float(value)) if math.isfinite(value) else str(float(value))
+    if isinstance(value, Mapping):
+        return "{" + ",".join(f"{k}:{hydra_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(hydra_value(v) for v in value) + "]"
+    text = str(value)
+    if _PLAIN.match(text) and text not in ("null", "true", "false"):
+        return text
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def routed_key(name: str) -> str:
+    return name.replace(ROUTE, ".")
+
+
+def check_routed(routed: Mapping[str, Any], own: Iterable[str]) -> None:
+    """Each routed name is a key of the configs with ``__`` for its dots; else a ValueError with
+    the closest name (a routed one or one of the estimator's own parameters)."""
+    from supernet.commands.overrides import known_keys
+    from supernet.files import CONF_DIR
+
+    keys = known_keys(CONF_DIR)
+    for name in routed:
+        if ROUTE in name and routed_key(name) in keys:
+            continue
+        raise ValueError(
+            f"{name}: no such parameter{closest(name, own)}; a routed parameter is a key of "
+            "conf/pipeline.yaml with __ for its dots, e.g. search__population=64"
+        )
+
+
+def closest(name: str, own: Iterable[str]) -> str:
+    """`` (did you mean search__budget?)``: the closest routed name or parameter, or nothing."""
+    from supernet.commands.overrides import known_keys
+    from supernet.files import CONF_DIR
+
+    names = sorted({k.replace(".", ROUTE) for k in known_keys(CONF_DIR)} | set(own))
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.75)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def check_routed_types(routed: Mapping[str, Any], cfg: Any) -> None:
+    """A routed value takes the type of the config's value: a number for a number (or "auto", or
+    None), true/false for a flag; anything for a null or a text key."""
+    from omegaconf import OmegaConf
+
+    for name, value in routed.items():
+        current = OmegaConf.select(cfg, routed_key(name), default=None, throw_on_missing=False)
+        if isinstance(current, bool):
+            ok, kind = isinstance(value, (bool, type(None))), "true or false"
+        elif isinstance(current, numbers.Real):
+            number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+            ok, kind = number or value is None or value == "auto", "a number"
+        else:
+            continue
+        if not ok:
+            raise ValueError(f"{name}={value!r} must be {kind}, as {routed_key(name)} is ({current!r})")
+
+
+def routed_overrides(routed: Mapping[str, Any]) -> list[str]:
+    return [f"{routed_key(name)}={hydra_value(value)}" for name, value in routed.items()]
 
 
 # ---------------------------------------------------------------------------- composing
@@ -156,10 +269,32 @@ def _composed(overrides: tuple[str, ...]) -> Any:
 
 
 def fit_config(params: Mapping[str, Any], task: str) -> Any:
-    """The pipeline config one fit runs with (a fresh copy: the phases may change it)."""
-    cfg = copy.deepcopy(_composed(tuple(param_overrides(params, task))))
+    """The pipeline config one fit runs with (a fresh copy: the phases may change it): the
+    parameters', the routed parameters' and then the user's overrides (module docstring)."""
+    own = [k for k in params if k in PARAMETER_CONSTRAINTS]
+    routed = {k: v for k, v in params.items() if k not in PARAMETER_CONSTRAINTS}
+    check_routed(routed, own)
+    first, last = param_overrides(params, task), user_overrides(params["overrides"])
+    if routed:
+        check_routed_types(routed, _composed(tuple(first + last)))
+    cfg = copy.deepcopy(_composed(tuple(first + routed_overrides(routed) + last)))
     fit_budget(cfg, params["budget"])
+    fit_class_weight(cfg, params["class_weight"], task)
     return cfg
+
+
+def fit_class_weight(cfg: Any, class_weight: Any, task: str) -> None:
+    """``class_weight`` as ``data.class_weight`` (labels as the class names the data holds: str)."""
+    if class_weight is None:
+        return
+    if task == "regression":
+        raise ValueError(f"class_weight={class_weight!r} applies to a classifier; SupernetRegressor takes None")
+    if class_weight == "balanced":
+        cfg.data.class_weight = "balanced"
+    elif isinstance(class_weight, Mapping):
+        cfg.data.class_weight = {str(k): v for k, v in class_weight.items()}
+    else:
+        raise ValueError(f"class_weight={class_weight!r} must be 'balanced', a dict {{label: weight}} or None")
 
 
 def fit_budget(cfg: Any, budget: int | None) -> None:

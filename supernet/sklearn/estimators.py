@@ -14,6 +14,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
+from supernet.sklearn.config import PARAMETER_CONSTRAINTS
+
 _COMMON_DOC = """
     Every parameter left at None takes its value from ``conf/pipeline.yaml`` (the command's
     defaults, shown in brackets), so ``SupernetClassifier()`` runs what ``supernet`` runs.
@@ -54,16 +56,30 @@ _COMMON_DOC = """
         configs' seed 0, so repeated fits agree.
     device : {"auto", "cpu", "cuda"} or None
         Where the supernet trains and the search scores. ``predict`` always runs on the CPU. [auto]
-    verbose : bool
-        Progress bars and one line per phase.
+    n_jobs : int or None
+        torch's CPU threads during ``fit`` and ``predict`` (joblib's convention: None is 1, -1
+        every core); the caller's thread count is put back afterwards. [1]
+    class_weight : "balanced", dict or None
+        A classifier's loss weight per class (``data.class_weight``): "balanced" (inverse class
+        frequency of the training split) or ``{label: weight}``. The regressor refuses it. [none]
+    verbose : int
+        0: nothing; 1: one line per phase (its time and result) and one progress line for the
+        search, rewritten in place; 2: also Lightning's progress bars and lines and the search's
+        log. [0]
     output_dir : str, Path or None
         None: the run happens in a temporary folder, removed after fit (no TensorBoard, ONNX or
         figures are written). A folder: each fit writes a new ``<output_dir>/<stamp>/`` with the
         ``supernet`` command's layout (train/, search/, subnet/, retrain/, result.json,
         summary.md), ``run_dir_``.
-    overrides : list of str or None
-        Hydra overrides of ``conf/pipeline.yaml`` applied last, as on the command line, e.g.
-        ``["sampler=uniform", "search.finetune.top=0", "data.class_weight=balanced"]``.
+    overrides : list of str, dict or None
+        Hydra overrides of ``conf/pipeline.yaml`` applied last, as on the command line and checked
+        as it checks them, e.g. ``["sampler=uniform", "search.finetune.top=0"]`` or
+        ``{"sampler": "uniform"}``.
+    **routed
+        Any key of ``conf/pipeline.yaml`` with ``__`` for its dots, as skorch routes its
+        settings: ``search__population=64``, ``retrain__dropout=0.2``, ``optim__lr=1e-3``,
+        ``optim__weight_decay=0``. Each is a parameter (``get_params``, ``set_params``,
+        ``GridSearchCV``); a mistyped name is refused at fit with the closest one.
 
     Attributes
     ----------
@@ -73,9 +89,15 @@ _COMMON_DOC = """
     best_arch_, best_params_count_, best_flops_ : tuple of int, int, int
         The winner's hidden widths, parameters and FLOPs per sample.
     search_history_ : pandas.DataFrame
-        Every candidate the search scored (``search/history.csv``).
+        Every candidate the search scored (``search/history.csv``; ``arch`` a tuple of widths, as
+        in ``best_arch_`` and ``pareto_``), with ``time_s``: the seconds of its generation shared
+        by the candidates it scored.
     pareto_ : pandas.DataFrame
         The non-dominated candidates, when ``objectives`` names more than one.
+    history_ : pandas.DataFrame
+        One row per epoch of the supernet's training (``phase="train"``) and of the retraining
+        (``"retrain"``): ``loss`` (the epoch's mean training loss), the validation figures
+        (``acc_max``, ``acc``, ``rmse``...) and ``wall_s`` since that phase's start.
     result_ : dict
         The run's ``result.json`` (figures and wall time of each phase).
     run_dir_ : Path or None
@@ -89,6 +111,7 @@ class _SupernetEstimator(BaseEstimator):
     """What both estimators share (their docstrings list the parameters)."""
 
     _task = "classification"
+    _parameter_constraints = PARAMETER_CONSTRAINTS
 
     def __init__(  # noqa: PLR0913 (scikit-learn estimators take their settings as parameters)
         self,
@@ -107,9 +130,12 @@ class _SupernetEstimator(BaseEstimator):
         time_limit_s=None,
         random_state=None,
         device=None,
-        verbose=False,
+        n_jobs=None,
+        class_weight=None,
+        verbose=0,
         output_dir=None,
         overrides=None,
+        **routed,
     ):
         self.max_params = max_params
         self.max_flops = max_flops
@@ -125,16 +151,40 @@ class _SupernetEstimator(BaseEstimator):
         self.time_limit_s = time_limit_s
         self.random_state = random_state
         self.device = device
+        self.n_jobs = n_jobs
+        self.class_weight = class_weight
         self.verbose = verbose
         self.output_dir = output_dir
         self.overrides = overrides
+        self._routed = tuple(routed)  # search__population=64 ...: checked at fit (with a typo's closest name)
+        for name, value in routed.items():
+            setattr(self, name, value)
 
-    def fit(self, X, y, eval_set=None):
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The parameters of ``__init__`` and the routed ones set (``search__population``...)."""
+        params = super().get_params(deep=deep)
+        return params | {name: getattr(self, name) for name in getattr(self, "_routed", ())}
+
+    def set_params(self, **params):
+        """As scikit-learn's, with routed parameters (``optim__lr=1e-3``) set as they are given:
+        like every parameter, checked at fit (a mistyped name there, with the closest one)."""
+        own = set(self._parameter_constraints)
+        routed = {k: v for k, v in params.items() if k not in own}
+        self._routed = tuple(dict.fromkeys([*getattr(self, "_routed", ()), *routed]))
+        for name, value in routed.items():
+            setattr(self, name, value)
+        return super().set_params(**{k: v for k, v in params.items() if k in own})
+
+    def fit(self, X, y, eval_set=None, sample_weight=None):
         """Train the supernet, search it, retrain the winner; ``eval_set=(X_val, y_val)`` is the
-        validation split the search ranks on (default: a seeded stratified 20% of X)."""
+        validation split the search ranks on (default: a seeded stratified 20% of X), given as
+        the estimator's X (inside a `Pipeline`, the pipeline's steps do not transform it).
+        ``sample_weight``: one weight >= 0 per row; rows of weight 0 are left out, and the
+        training rows are drawn in proportion to the others (seeded; the search's validation
+        split is unweighted)."""
         from supernet.sklearn.fitting import fit_estimator
 
-        fit_estimator(self, X, y, eval_set)
+        fit_estimator(self, X, y, eval_set, sample_weight)
         return self
 
     def __sklearn_is_fitted__(self) -> bool:
@@ -146,10 +196,11 @@ class _SupernetEstimator(BaseEstimator):
         import torch
 
         from supernet.sklearn.inputs import predict_features
+        from supernet.sklearn.phases import torch_threads
 
         features = predict_features(self, X, self._columns)
         raw = torch.from_numpy(features) if self._columns is None else self.model_.preprocess(features)
-        with torch.no_grad():
+        with torch.no_grad(), torch_threads(getattr(self, "n_jobs", None)):
             return self.model_(raw.cpu()).double().numpy()
 
     def export(self, path: str | Path, overwrite: bool = False, onnx: bool = True) -> dict[str, Any]:
@@ -211,6 +262,12 @@ class SupernetClassifier(ClassifierMixin, _SupernetEstimator):
         logits = self._outputs(X)
         z = np.exp(logits - logits.max(axis=1, keepdims=True))
         return z / z.sum(axis=1, keepdims=True)
+
+    def predict_log_proba(self, X) -> np.ndarray:
+        """The log of `predict_proba`, computed from the logits (no log of 0)."""
+        logits = self._outputs(X)
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
     def predict(self, X) -> np.ndarray:
         """The most probable label of each row."""

@@ -22,7 +22,7 @@ import numpy as np
 
 from supernet.sklearn.config import fit_config, in_param_terms
 from supernet.sklearn.inputs import FitData, fit_inputs
-from supernet.sklearn.phases import PhaseClock, quiet, run_dir
+from supernet.sklearn.phases import PhaseClock, global_state_kept, quiet, run_dir, torch_threads
 
 SOURCE = "fit(X)"
 
@@ -47,18 +47,23 @@ class Outcome:
     search: dict[str, Any]
     history: Any
     run_dir: Path | None
+    epochs: list[dict]
 
 
-def fit_estimator(est: Any, x: Any, y: Any, eval_set: Any) -> None:
+def fit_estimator(est: Any, x: Any, y: Any, eval_set: Any, sample_weight: Any = None) -> None:
     """Fit `est` (a `SupernetClassifier` or `SupernetRegressor`) on X, y; sets its attributes."""
     started = time.perf_counter()
     regression = est._task == "regression"
+    est._validate_params()  # scikit-learn's: _parameter_constraints, one InvalidParameterError
     with param_terms():
-        rerank = any(str(o).lstrip("+").startswith("search.finetune.top=") for o in est.overrides or [])
-        clock = PhaseClock(est.time_limit_s, started, bool(est.verbose), rerank)
-        data = fit_inputs(est, x, y, eval_set, regression)
+        overrides = est.overrides.items() if isinstance(est.overrides, dict) else est.overrides or []
+        rerank = "search__finetune__top" in est.get_params() or any(
+            str(o).lstrip("+").startswith("search.finetune.top") for o in overrides
+        )
+        clock = PhaseClock(est.time_limit_s, started, int(est.verbose), rerank)
+        data = fit_inputs(est, x, y, eval_set, regression, sample_weight)
         cfg = fit_config(est.get_params(), est._task)
-        with quiet(bool(est.verbose)):
+        with quiet(int(est.verbose)), global_state_kept(), torch_threads(est.n_jobs), clock.watching():
             bundle = fit_bundle(data, cfg)
             check_search(cfg, bundle)
             if est.verbose:
@@ -86,12 +91,34 @@ def fit_bundle(data: FitData, cfg: Any) -> Any:
         xs, preprocess = _encoded(data, cfg, y, class_names)
     raw = RawData(xs[0], y, None, None, [xs[0].shape[1]], class_names, preprocess, "feature", data.targets or [])
     bundle = bundle_from_raw(raw, cfg.data, None if data.val is None else (xs[1], val_y))
+    _resample(bundle, data, cfg, y)
     if len(bundle.val_y) == 0 or len(bundle.train_y) == 0:
         raise ValueError(
             f"n_samples={len(y)} is too few to hold out a validation split (data.val_size={cfg.data.val_size}): "
             "pass more samples or eval_set=(X_val, y_val)"
         )
     return bundle
+
+
+def _resample(bundle: Any, data: FitData, cfg: Any, y: Any) -> None:
+    """``sample_weight`` as a weighted draw of the training split's rows: as many rows as it has,
+    with replacement, each row's chance in proportion to its weight (seeded by ``seed``), so each
+    row counts in the loss as often as its weight says on average. The validation split the search
+    ranks on, the normalisation and the class weights stay those of the rows as given."""
+    if data.weight is None:
+        return
+    import torch
+
+    from supernet.data.datasets import holdout_indices
+
+    if data.val is None:
+        keep, _ = holdout_indices(y, float(cfg.data.val_size), int(cfg.data.split_seed))
+        weight = data.weight[keep.numpy()]
+    else:
+        weight = data.weight
+    rng = np.random.default_rng(int(cfg.seed))  # a local generator: the caller's global state stays
+    rows = torch.from_numpy(rng.choice(len(weight), size=len(weight), p=weight / weight.sum()))
+    bundle.train_x, bundle.train_y = bundle.train_x[rows], bundle.train_y[rows]
 
 
 def _encoded(data: FitData, cfg: Any, y: Any, class_names: list[str]) -> tuple[list[Any], dict[str, Any]]:
@@ -135,18 +162,32 @@ def run_phases(cfg: Any, bundle: Any, output_dir: Any, clock: PhaseClock) -> Out
     from supernet.commands.pipeline import run_pipeline, write_request
     from supernet.files import run_dir_lock
     from supernet.io.subnet import load_subnet
+    from supernet.train.callbacks import EpochHistory, observed
 
+    epochs: list[dict] = []
     with run_dir(output_dir) as (path, temporary):
-        with run_dir_lock(path, "pipeline"):
+        with run_dir_lock(path, "pipeline"), observed(lambda phase: EpochHistory(phase, epochs)):
             write_request(cfg, path)
             result, state = run_pipeline(cfg, path, bundle=bundle, hooks=clock.hooks())
         model = load_subnet(result["paths"]["retrained_subnet"])
-        history = pd.read_csv(path / "search" / "history.csv", dtype={"arch": str})
+        history = search_history(pd.read_csv(path / "search" / "history.csv", dtype={"arch": str}), clock)
         search = state.results["search"]
         if temporary:  # nothing may point into the folder about to be removed
             model.meta = _scrubbed(model.meta, str(path))
             result = _scrubbed(result, str(path))
-    return Outcome(model, result, search, history, None if temporary else path)
+    return Outcome(model, result, search, history, None if temporary else path, epochs)
+
+
+def search_history(history: Any, clock: PhaseClock) -> Any:
+    """``history.csv`` with each arch as a tuple of widths (as ``best_arch_`` and ``pareto_``
+    hold it) and ``time_s``: its generation's wall time shared by the candidates it scored."""
+    from supernet.core.space import parse_arch
+
+    history["arch"] = [tuple(parse_arch(a)) for a in history["arch"]]
+    seconds = clock.progress.seconds()
+    counts = history["generation"].value_counts()
+    history["time_s"] = [seconds.get(int(g), float("nan")) / counts[g] for g in history["generation"]]
+    return history
 
 
 def _scrubbed(doc: Any, prefix: str) -> Any:
@@ -162,14 +203,18 @@ def _store(est: Any, data: FitData, outcome: Outcome) -> None:
     """The fitted attributes (``n_features_in_`` and ``feature_names_in_`` are validate_data's)."""
     import pandas as pd
 
+    from supernet.io.subnet import label_fields
+
     best = outcome.search["best"]
     est.model_ = outcome.model.cpu().eval()
     est.best_arch_ = tuple(int(w) for w in best["arch"])
     est.best_params_count_ = int(best["params"])
     est.best_flops_ = int(best["flops"])
     est.search_history_ = outcome.history
+    est.history_ = pd.DataFrame(outcome.epochs)
     if len(outcome.search.get("objectives") or []) > 1:
         est.pareto_ = pd.DataFrame(outcome.search["pareto"])
+        est.pareto_["arch"] = [tuple(int(w) for w in a) for a in est.pareto_["arch"]]
     elif hasattr(est, "pareto_"):
         del est.pareto_
     est.result_ = outcome.result
@@ -177,5 +222,6 @@ def _store(est: Any, data: FitData, outcome: Outcome) -> None:
     est._columns = data.columns
     if data.classes is not None:
         est.classes_ = data.classes
+        est.model_.meta.update(label_fields(data.classes))  # an export predicts these, not strings
     else:
         est._y_2d = data.y_2d

@@ -47,6 +47,7 @@ class FitData:
     targets: list[str] | None = None  # a regressor's target names
     y_2d: bool = False  # a regressor given 2-D targets predicts 2-D
     val: tuple[Any, np.ndarray] | None = None
+    weight: np.ndarray | None = None  # sample_weight of the rows kept; None: all rows weigh the same
 
 
 def is_frame(x: Any) -> bool:
@@ -81,9 +82,9 @@ def _check_float32(x: np.ndarray, what: str = "X") -> None:
 
 
 # ---------------------------------------------------------------------------- fit
-def fit_inputs(est: Any, x: Any, y: Any, eval_set: Any, regression: bool) -> FitData:
+def fit_inputs(est: Any, x: Any, y: Any, eval_set: Any, regression: bool, sample_weight: Any = None) -> FitData:
     """Check fit's X and y by scikit-learn's rules (setting ``n_features_in_`` and
-    ``feature_names_in_``) and the optional ``eval_set=(X_val, y_val)``."""
+    ``feature_names_in_``), the optional ``eval_set=(X_val, y_val)`` and ``sample_weight``."""
     if y is None:
         raise ValueError(f"{type(est).__name__} requires y to be passed, but the target y is None")
     if is_frame(x):
@@ -98,6 +99,9 @@ def fit_inputs(est: Any, x: Any, y: Any, eval_set: Any, regression: bool) -> Fit
         x, y = validate_data(est, x, y, reset=True, dtype=FLOATS, multi_output=regression, y_numeric=regression)
         _check_float32(x)
         data = FitData(x, y, None)
+    if sample_weight is not None:
+        _weigh(data, sample_weight)
+        y = data.y
     if regression:
         _regression_targets(data, y)
     else:
@@ -105,6 +109,23 @@ def fit_inputs(est: Any, x: Any, y: Any, eval_set: Any, regression: bool) -> Fit
     if eval_set is not None:
         data.val = _eval_set(est, data, eval_set, regression)
     return data
+
+
+def _weigh(data: FitData, sample_weight: Any) -> None:
+    """``sample_weight``: one non-negative finite number per row, not all zero (scikit-learn's
+    checks and messages). Rows of weight 0 are dropped; the other weights stay in ``data.weight``
+    (None when they are all equal: the fit is then the unweighted one)."""
+    from sklearn.utils.validation import _check_sample_weight
+
+    weight = _check_sample_weight(sample_weight, data.x, dtype=np.float64, ensure_non_negative=True)
+    if not weight.sum() > 0:
+        raise ValueError("sample_weight is all zero; at least one row needs a positive weight")
+    keep = np.flatnonzero(weight > 0)
+    if len(keep) < len(weight):
+        data.x = data.x.iloc[keep] if is_frame(data.x) else data.x[keep]
+        data.y = data.y[keep]
+    kept = weight[keep]
+    data.weight = None if np.all(kept == kept[0]) else kept
 
 
 def _targets(y: Any, regression: bool) -> np.ndarray:
@@ -158,7 +179,16 @@ def _eval_set(est: Any, data: FitData, eval_set: Any, regression: bool) -> tuple
 # ---------------------------------------------------------------------------- predict
 def predict_features(est: Any, x: Any, columns: list[str] | None) -> Any:
     """predict's X by scikit-learn's rules (feature count and names as in fit): a float32 array,
-    or, for an estimator fitted on a DataFrame, a DataFrame with fit's column names."""
+    or, for an estimator fitted on a DataFrame, a DataFrame with fit's column names (an array
+    is read as that frame's rows: its NaN imputed as a DataFrame's are). A dict, a Series or a
+    DataFrame without rows is a ValueError saying what to pass."""
+    kind = type(x).__name__
+    if isinstance(x, dict) or kind == "Series":
+        raise ValueError(
+            f"X is a {kind}; pass a DataFrame (pandas.DataFrame(X); one row: series.to_frame().T) or an array"
+        )
+    if is_frame(x) and x.shape[0] == 0:
+        raise ValueError(f"Found array with 0 sample(s) (shape={x.shape}) while a minimum of 1 is required")
     if columns is None:
         x = validate_data(est, x, reset=False, dtype=FLOATS)
         _check_float32(x)

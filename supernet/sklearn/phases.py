@@ -1,4 +1,5 @@
-"""How one fit runs the pipeline: its run dir, its wall-clock cap, its progress lines, its quiet.
+"""How one fit runs the pipeline: its run dir, its wall-clock cap, its progress lines, its quiet,
+and the caller's global random state, put back (`global_state_kept`).
 
 **time_limit_s** caps the whole fit, from the call to ``fit`` (imports and data encoding included)
 to its return. Each phase gets a share of the time still left when it starts, after a reserve
@@ -18,6 +19,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import random
+import re
+import sys
 import tempfile
 import time
 import warnings
@@ -39,21 +44,83 @@ LIGHTNING_NOTES = (
 )
 
 
+class SearchWatch(logging.Handler):
+    """The search's line per generation (``generation 3: 120/1000 evaluated, best ...``): when
+    each came (`times`: the wall time of each generation, for ``search_history_``'s ``time_s``)
+    and, with ``verbose=1``, shown as one line on stdout rewritten in place. Its warnings go on
+    to the loggers above, as they would without it."""
+
+    LOGGER = "supernet.search.runner"
+    LINE = re.compile(r"^generation (\d+):")
+
+    def __init__(self, show: bool) -> None:
+        super().__init__(logging.INFO)
+        self.show, self.shown = show, False
+        self.started = time.time()
+        self.times: dict[int, float] = {}  # generation -> when its line was logged (time.time())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        match = self.LINE.match(record.getMessage())
+        if match is None:
+            if record.levelno >= logging.WARNING:
+                logging.getLogger(self.LOGGER.rsplit(".", 1)[0]).handle(record)
+            return
+        self.times[int(match.group(1))] = record.created
+        if self.show:
+            sys.stdout.write(f"\r[supernet] search: {record.getMessage()}")
+            sys.stdout.flush()
+            self.shown = True
+
+    def end(self) -> None:
+        """A new line after the progress line, before the next line is printed."""
+        if self.shown:
+            sys.stdout.write("\n")
+            self.shown = False
+
+    def seconds(self) -> dict[int, float]:
+        """Each generation's wall time, from the search's start (or the generation before)."""
+        out, last = {}, self.started
+        for generation in sorted(self.times):
+            out[generation], last = self.times[generation] - last, self.times[generation]
+        return out
+
+    @contextlib.contextmanager
+    def attached(self, propagate: bool) -> Iterator[None]:
+        """The search logger at INFO into this handler (and, with `propagate`, the caller's)."""
+        logger = logging.getLogger(self.LOGGER)
+        saved = logger.level, logger.propagate
+        logger.setLevel(logging.INFO)
+        logger.propagate = propagate
+        logger.addHandler(self)
+        try:
+            yield
+        finally:
+            logger.removeHandler(self)
+            logger.setLevel(saved[0])
+            logger.propagate = saved[1]
+            self.end()
+
+
 class PhaseClock:
     """`supernet.commands.pipeline.PhaseHooks` for one fit: each phase's share of
-    ``time_limit_s`` (module docstring) and, with ``verbose``, one line per phase."""
+    ``time_limit_s`` (module docstring) and, with ``verbose`` >= 1, one line per phase."""
 
-    def __init__(self, limit_s: float | None, started: float, verbose: bool, rerank: bool = False) -> None:
+    def __init__(self, limit_s: float | None, started: float, verbose: int, rerank: bool = False) -> None:
         """`rerank`: the re-ranking fine-tune was asked for (``search.finetune.top`` in overrides)."""
         if limit_s is not None and (isinstance(limit_s, bool) or not float(limit_s) > 0):
             raise ValueError(f"time_limit_s={limit_s!r} must be a positive number of seconds or None")
         self.limit_s = None if limit_s is None else float(limit_s)
-        self.started, self.verbose, self.rerank = started, verbose, rerank
+        self.started, self.verbose, self.rerank = started, int(verbose), rerank
+        self.progress = SearchWatch(show=self.verbose == 1)
+
+    def watching(self) -> Any:
+        """The search's generations timed, and shown as one line at ``verbose=1`` (2: its log)."""
+        return self.progress.attached(propagate=self.verbose >= 2)
 
     def hooks(self) -> Any:
         from supernet.commands.pipeline import PhaseHooks
 
-        return PhaseHooks(before=self.before if self.limit_s is not None else None, after=self.after)
+        return PhaseHooks(before=self.before, after=self.after)
 
     def seconds_for(self, phase: str) -> float:
         """The phase's share of the time left (what `before` gives it)."""
@@ -68,7 +135,9 @@ class PhaseClock:
 
         from supernet.files import to_plain
 
-        if SHARES[phase] == 0:
+        if phase == "search":
+            self.progress.started = time.time()
+        if self.limit_s is None or SHARES[phase] == 0:
             return cfg
         seconds = self.seconds_for(phase)
         out = OmegaConf.create(to_plain(cfg))
@@ -84,6 +153,7 @@ class PhaseClock:
         return out
 
     def after(self, phase: str, summary: dict[str, Any]) -> None:
+        self.progress.end()
         if self.verbose:
             print(f"[supernet] {phase} done in {summary.get('wall_s', 0):.1f} s{_details(phase, summary)}")
 
@@ -109,8 +179,8 @@ class _DropNoTestSplit(logging.Filter):
 
 
 @contextlib.contextmanager
-def quiet(verbose: bool) -> Iterator[None]:
-    """Lightning's start-up lines and notes off (unless `verbose`); supernet's warnings stay."""
+def quiet(verbose: int) -> Iterator[None]:
+    """Lightning's start-up lines and notes off (unless `verbose` is 2); supernet's warnings stay."""
     import pytorch_lightning  # noqa: F401 (its import sets its loggers' levels: before ours)
 
     note = _DropNoTestSplit()
@@ -119,7 +189,7 @@ def quiet(verbose: bool) -> Iterator[None]:
     saved = {name: logging.getLogger(name).level for name in LIGHTNING_LOGGERS}
     try:
         with warnings.catch_warnings():
-            if not verbose:
+            if verbose < 2:
                 for name in LIGHTNING_LOGGERS:
                     logging.getLogger(name).setLevel(logging.WARNING)
                 for pattern in LIGHTNING_NOTES:
@@ -129,6 +199,63 @@ def quiet(verbose: bool) -> Iterator[None]:
         retrain_log.removeFilter(note)
         for name, level in saved.items():
             logging.getLogger(name).setLevel(level)
+
+
+# ---------------------------------------------------------------------------- global state
+SEED_VARS = ("PL_GLOBAL_SEED", "PL_SEED_WORKERS")  # what pl.seed_everything leaves in os.environ
+
+
+def threads_for(n_jobs: Any) -> int:
+    """``n_jobs`` as torch threads, by joblib's rules: None is 1 (unless inside joblib's
+    ``parallel_config``), -1 every core, -2 all but one."""
+    from joblib import effective_n_jobs
+
+    return max(1, int(effective_n_jobs(n_jobs)))
+
+
+@contextlib.contextmanager
+def torch_threads(n_jobs: Any) -> Iterator[None]:
+    """torch's CPU threads set to `n_jobs` (`threads_for`) inside, the caller's count after."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(threads_for(n_jobs))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@contextlib.contextmanager
+def global_state_kept() -> Iterator[None]:
+    """The caller's global state as it was before the fit: the training phases seed NumPy's,
+    ``random``'s and torch's global generators (``pl.seed_everything``, as the commands, which own
+    their process, do), set the ``PL_*`` seed variables and the float32 matmul precision; no
+    scikit-learn estimator changes any of them, so all are put back when the fit ends."""
+    import numpy as np
+    import torch
+
+    saved_np, saved_random, saved_torch = np.random.get_state(), random.getstate(), torch.get_rng_state()
+    saved_cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    saved_env = {var: os.environ.get(var) for var in SEED_VARS}
+    precision = torch.get_float32_matmul_precision()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    try:
+        yield
+    finally:
+        np.random.set_state(saved_np)
+        random.setstate(saved_random)
+        torch.set_rng_state(saved_torch)
+        if saved_cuda is not None:
+            torch.cuda.set_rng_state_all(saved_cuda)
+        for var, value in saved_env.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
+        torch.set_float32_matmul_precision(precision)
+        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
 
 
 # ---------------------------------------------------------------------------- run dirs

@@ -16,12 +16,20 @@ validation split (a few milliseconds for 50 archs on digits); nothing is trained
 as in BigNAS): validation, checkpoints and everything that reads them (search, export, rank)
 see the averaged weights, which rank subnets slightly better than the last step's
 (docs/experiments/fidelity.md).
+
+`EpochHistory` records each epoch's mean training loss, validation figures and wall time;
+`observed(factory)` adds one (or any callback `factory(phase)` makes) to every Trainer the
+training (``phase="train"``) and the retraining (``"retrain"``) build inside it: the
+scikit-learn estimators' ``history_``, without a logger on disk.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import csv
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -122,3 +130,51 @@ class EMAWeights(WeightAveraging):
     def __init__(self, decay: float) -> None:
         check_ema_decay(decay)
         super().__init__(multi_avg_fn=get_ema_multi_avg_fn(float(decay)))
+
+
+# ---------------------------------------------------------------------------- observers
+_OBSERVERS: contextvars.ContextVar[tuple[Callable[[str], pl.Callback], ...]] = contextvars.ContextVar(
+    "supernet_observers", default=()
+)
+
+
+@contextlib.contextmanager
+def observed(factory: Callable[[str], pl.Callback]) -> Iterator[None]:
+    """Inside: every Trainer of the training and retraining phases also gets ``factory(phase)``."""
+    token = _OBSERVERS.set((*_OBSERVERS.get(), factory))
+    try:
+        yield
+    finally:
+        _OBSERVERS.reset(token)
+
+
+def observer_callbacks(phase: str) -> list[pl.Callback]:
+    """The callbacks `observed` asks for, for a Trainer of `phase` (none outside it)."""
+    return [factory(phase) for factory in _OBSERVERS.get()]
+
+
+class EpochHistory(pl.Callback):
+    """One row per training epoch into `rows`: the phase, the epoch, the mean of the logged
+    ``train/loss`` over its steps, every ``val/*`` figure of the epoch's validation, and the
+    seconds since the fit of this Trainer started."""
+
+    def __init__(self, phase: str, rows: list[dict]) -> None:
+        self.phase, self.rows = phase, rows
+        self.losses: list[float] = []
+        self.started = time.perf_counter()
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: object) -> None:
+        loss = trainer.callback_metrics.get("train/loss")
+        if loss is not None:
+            self.losses.append(float(loss))
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Lightning validates before this hook: the metrics are this epoch's.
+        row = {"phase": self.phase, "epoch": int(trainer.current_epoch)}
+        row["loss"] = sum(self.losses) / len(self.losses) if self.losses else float("nan")
+        for name, value in sorted(trainer.callback_metrics.items()):
+            if name.startswith("val/") and value.numel() == 1:
+                row[name.removeprefix("val/")] = float(value)
+        row["wall_s"] = round(time.perf_counter() - self.started, 3)
+        self.rows.append(row)
+        self.losses = []

@@ -30,6 +30,7 @@ from supernet.data.datasets import DataBundle, load_data
 from supernet.errors import UsageError
 from supernet.files import run_dir_lock, to_plain, write_json
 from supernet.io.checkpoint import resume_target
+from supernet.train.callbacks import observer_callbacks
 from supernet.train.length import passes_for
 from supernet.train.module import AtomicCheckpointIO, SupernetModule, TensorDataModule, plain_hparams
 
@@ -190,7 +191,7 @@ def build_trainer(cfg: DictConfig, out_dir: Path, metric: str = "acc") -> pl.Tra
         **trainer_kwargs(cfg.trainer),
         default_root_dir=str(out_dir),
         logger=loggers or False,
-        callbacks=[checkpoint, *tau_callbacks(cfg), *ema_callbacks(cfg)],
+        callbacks=[checkpoint, *tau_callbacks(cfg), *ema_callbacks(cfg), *observer_callbacks("train")],
         plugins=[AtomicCheckpointIO()],
         enable_model_summary=False,
     )
