@@ -31,6 +31,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from supernet import signals
 from supernet.commands import search as search_job
 from supernet.commands.overrides import differences, explicit_overrides, is_explicit
 from supernet.config import build_space, check_train_config
@@ -192,6 +193,25 @@ def _finished(phase_dir: Path) -> dict[str, Any] | None:
     return doc if isinstance(doc, dict) and doc.get("status") == "ok" else None
 
 
+def _skip(run: PipelineRun, name: str, phase_dir: Path) -> dict[str, Any] | None:
+    """On a resume, phase `name`'s result when it finished (it is then skipped); its wall time as
+    recorded (the run's last result.json, else the phase's own) goes to ``run.skipped``."""
+    done = _finished(phase_dir) if run.resuming else None
+    if done is not None:
+        recorded = run.recorded.get(name, {}).get("wall_s", done.get("wall_s"))
+        run.skipped[name] = float(recorded or 0.0)
+    return done
+
+
+def _recorded_phases(out_dir: Path) -> dict[str, dict]:
+    """The phases of the run dir's last ``result.json`` (finished, or interrupted), if any."""
+    try:
+        phases = json.loads((out_dir / "result.json").read_text()).get("phases")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        return {}
+    return phases if isinstance(phases, dict) else {}
+
+
 # ---------------------------------------------------------------------------- phases
 @dataclass
 class PipelineRun:
@@ -204,13 +224,17 @@ class PipelineRun:
     supernet: LoadedSupernet | None = None
     results: dict[str, dict] = field(default_factory=dict)
     phases: dict[str, dict] = field(default_factory=dict)
+    current: str = "data"  # the phase in progress (what an interrupted run's result.json names)
+    ran: list[str] = field(default_factory=list)  # the phases this invocation ran (not skipped)
+    skipped: dict[str, float] = field(default_factory=dict)  # finished phase -> its recorded wall_s
+    recorded: dict[str, dict] = field(default_factory=dict)  # the phases of the last result.json
 
 
 def _train(run: PipelineRun) -> dict[str, Any]:
     cfg, train_dir = run.cfg, run.out_dir / "train"
     if cfg.ckpt_path is not None:
         return {"skipped": f"ckpt_path={cfg.ckpt_path}", "paths": {"checkpoint": str(cfg.ckpt_path)}}
-    done = _finished(train_dir) if run.resuming else None
+    done = _skip(run, "train", train_dir)
     if done is not None:
         return done
     from supernet.train.fit import train_supernet
@@ -222,7 +246,7 @@ def _train(run: PipelineRun) -> dict[str, Any]:
 
 def _search(run: PipelineRun) -> dict[str, Any]:
     search_dir = run.out_dir / "search"
-    done = _finished(search_dir) if run.resuming else None
+    done = _skip(run, "search", search_dir)
     if done is not None:
         return done
     resume = run.resuming and (search_dir / search_job.STATE_FILE).is_file()
@@ -285,7 +309,7 @@ def _retrain_request(cfg: DictConfig, out_dir: Path) -> RetrainRequest:
 
 
 def _retrain(run: PipelineRun) -> dict[str, Any]:
-    done = _finished(run.out_dir / "retrain") if run.resuming else None
+    done = _skip(run, "retrain", run.out_dir / "retrain")
     if done is not None:
         return done
     # The export's data config is the pipeline's own: no second read.
@@ -295,7 +319,7 @@ def _retrain(run: PipelineRun) -> dict[str, Any]:
 def _ensemble(run: PipelineRun) -> dict[str, Any]:
     """``retrain.ensemble=K``: the K members retrained like the winner, averaged (supernet/train/ensemble.py)."""
     cfg, ensemble_dir = run.cfg, run.out_dir / "ensemble"
-    done = _finished(ensemble_dir) if run.resuming else None
+    done = _skip(run, "ensemble", ensemble_dir)
     if done is not None:
         return done
     plan = EnsemblePlan(
@@ -356,9 +380,15 @@ def _run_phases(run: PipelineRun, hooks: PhaseHooks) -> None:
         if name == "ensemble" and ensemble_size(base) == 1:
             continue
         run.cfg = hooks.before(name, base) if hooks.before is not None else base
+        run.current = name
         t0 = time.perf_counter()
         run.results[name] = PHASE_STEPS[name](run)
-        run.phases[name] = _phase_summary(name, run.results[name], round(time.perf_counter() - t0, 2))
+        wall_s = round(time.perf_counter() - t0, 2)
+        if name in run.skipped:
+            wall_s = run.skipped[name]  # finished before: its own wall time, not this skip's
+        elif "skipped" not in run.results[name]:
+            run.ran.append(name)
+        run.phases[name] = _phase_summary(name, run.results[name], wall_s)
         if name == "train":
             ckpt = run.results["train"]["paths"]["checkpoint"]
             run.supernet, _ = load_for_scoring(ckpt, bundle=run.bundle)
@@ -391,17 +421,45 @@ def run_pipeline(
     their in-memory data as `bundle`). Returns the result and the run's state."""
     started = time.perf_counter()
     state = PipelineRun(cfg, out_dir, resuming=resuming)
-    t0 = time.perf_counter()
-    state.bundle = bundle if bundle is not None else load_data(cfg.data)
-    # A metric the task cannot use is refused before the supernet trains.
-    resolve_metric(cfg.search.get("metric"), state.bundle.task, state.bundle.num_classes)
-    state.phases["data"] = {"wall_s": round(time.perf_counter() - t0, 2), "summary": state.bundle.summary()}
-    state.cfg = resolved_for_data(cfg, state.bundle)
-    _run_phases(state, hooks or PhaseHooks())
+    state.recorded = _recorded_phases(out_dir) if resuming else {}
+    try:
+        _data_phase(state, bundle)
+        _run_phases(state, hooks or PhaseHooks())
+    except signals.Interrupted as exc:
+        exc.phase = state.current
+        write_json(out_dir / "result.json", _interrupted_result(state, exc, round(time.perf_counter() - started, 2)))
+        raise
     result = _result(state, round(time.perf_counter() - started, 2))
     write_json(out_dir / "result.json", result)
     (out_dir / "summary.md").write_text(summary_md(result))
     return result, state
+
+
+def _data_phase(state: PipelineRun, bundle: DataBundle | None) -> None:
+    """Read the data (unless given), check the metric against its task, resolve the ``auto`` keys."""
+    t0 = time.perf_counter()
+    state.bundle = bundle if bundle is not None else load_data(state.cfg.data)
+    # A metric the task cannot use is refused before the supernet trains.
+    resolve_metric(state.cfg.search.get("metric"), state.bundle.task, state.bundle.num_classes)
+    state.phases["data"] = {"wall_s": round(time.perf_counter() - t0, 2), "summary": state.bundle.summary()}
+    state.cfg = resolved_for_data(state.cfg, state.bundle)
+
+
+def _interrupted_result(run: PipelineRun, exc: signals.Interrupted, wall_s: float) -> dict[str, Any]:
+    """``result.json`` of a run a signal stopped: where, and the phases finished so far (a resume
+    keeps their wall times)."""
+    return {
+        "task": "pipeline",
+        "status": "interrupted",
+        "signal": exc.name,
+        "phase": exc.phase,
+        "phases": {**run.recorded, **run.phases},
+        "ran": run.ran,
+        "invocation_wall_s": wall_s,
+        "resumed": run.resuming,
+        "resume": f"supernet resume={run.out_dir}",
+        "paths": {"run_dir": str(run.out_dir)},
+    }
 
 
 # ---------------------------------------------------------------------------- the job
@@ -414,8 +472,8 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     check_pipeline_config(cfg)
     previous = resume_run_dir(cfg.get("resume"))
     out_dir = previous or out_dir
-    with run_dir_lock(out_dir, "pipeline"):  # one job per run dir, before anything is read
-        if previous is not None:
+    with run_dir_lock(out_dir, "pipeline"), signals.advice(f"continue with supernet resume={out_dir}"):
+        if previous is not None:  # one job per run dir, locked before anything is read
             cfg = resumed_config(cfg, previous)
         else:
             write_request(cfg, out_dir)
@@ -455,8 +513,11 @@ def _result(run: PipelineRun, wall_s: float) -> dict[str, Any]:
         "winner": _winner(run),
         "constraints": run.results["search"].get("constraints"),
         "phases": run.phases,
-        "wall_s": wall_s,
+        # A resume: the finished phases' own wall times (kept) and this invocation's ones, summed.
+        "wall_s": round(sum(p["wall_s"] for p in run.phases.values()), 2) if run.resuming else wall_s,
         "resumed": run.resuming,
+        "ran": run.ran,  # the phases this invocation ran (on a resume, the others were finished)
+        "invocation_wall_s": wall_s,
         "metric": search_metric(run).name,
         "objective": retrained["metrics"][f"val_{search_metric(run).short}"],
         "paths": {

@@ -30,6 +30,7 @@ from supernet.data.datasets import DataBundle, load_data
 from supernet.errors import UsageError
 from supernet.files import run_dir_lock, to_plain, write_json
 from supernet.io.checkpoint import resume_target
+from supernet.train.callbacks import StopOnSignal, fitting
 from supernet.train.length import passes_for
 from supernet.train.module import AtomicCheckpointIO, SupernetModule, TensorDataModule, plain_hparams
 
@@ -113,7 +114,8 @@ def _fit(cfg: DictConfig, out_dir: Path, bundle: DataBundle | None, ckpt: Path |
     space = build_space(cfg.space, cfg.data, bundle.in_features, bundle.num_classes)
     module, datamodule = build_module(cfg, bundle, space)
     trainer = build_trainer(cfg, out_dir, "rmse" if bundle.task.is_regression else "acc")
-    trainer.fit(module, datamodule=datamodule, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
+    with fitting():  # SIGTERM/SIGINT: stop after the batch, keep the last whole checkpoint
+        trainer.fit(module, datamodule=datamodule, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
     result = {
         "task": "train",
         "status": "ok",
@@ -190,7 +192,7 @@ def build_trainer(cfg: DictConfig, out_dir: Path, metric: str = "acc") -> pl.Tra
         **trainer_kwargs(cfg.trainer),
         default_root_dir=str(out_dir),
         logger=loggers or False,
-        callbacks=[checkpoint, *tau_callbacks(cfg), *ema_callbacks(cfg)],
+        callbacks=[checkpoint, *tau_callbacks(cfg), *ema_callbacks(cfg), StopOnSignal()],
         plugins=[AtomicCheckpointIO()],
         enable_model_summary=False,
     )
