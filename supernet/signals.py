@@ -55,13 +55,15 @@ def _handler(signum: int, frame: FrameType | None) -> None:
 
 
 @contextlib.contextmanager
-def handled() -> Iterator[None]:
-    """SIGTERM and SIGINT raise `Interrupted` while inside (the main thread only: a worker thread
-    cannot set handlers, and its process's main thread keeps them); the old handlers come back after."""
-    if threading.current_thread() is not threading.main_thread():
+def handled(signums: tuple[int, ...] = SIGNALS) -> Iterator[None]:
+    """`signums` raise `Interrupted` while inside (the main thread only: a worker thread cannot set
+    handlers, and its process's main thread keeps them); the old handlers come back after. Inside
+    an outer `handled()` (a command running estimators) the outer one stays in charge."""
+    outer = all(signal.getsignal(s) is _handler for s in signums)
+    if outer or threading.current_thread() is not threading.main_thread():
         yield
         return
-    saved = {s: signal.getsignal(s) for s in SIGNALS}
+    saved = {s: signal.getsignal(s) for s in signums}
     _state.update(signum=None, steps=0, previous=saved)
     try:
         for s, old in saved.items():

@@ -1,8 +1,10 @@
-"""The main job resumes: killed (SIGKILL) in its search or retrain phase, ``supernet resume=<dir>``
-finishes with the winner and test accuracy of an uninterrupted run on the same seed."""
+"""The main job resumes: killed (SIGKILL) in its search or retrain phase, or stopped by SIGTERM or
+SIGINT in its training or search, ``supernet resume=<dir>`` finishes with the winner and test
+accuracy of an uninterrupted run on the same seed."""
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
@@ -51,6 +53,38 @@ def test_killed_pipeline_resumes_to_the_same_result(tmp_path, uninterrupted, mar
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    "signum, marker, phase",
+    [
+        (signal.SIGTERM, "train/checkpoints/epoch000.ckpt", "train"),
+        (signal.SIGTERM, "search/search_state.json", "search"),
+        (signal.SIGINT, "train/checkpoints/epoch000.ckpt", "train"),
+    ],
+)
+def test_a_signal_stops_the_pipeline_and_resume_finishes_it(tmp_path, uninterrupted, signum, marker, phase):
+    """A scheduler's SIGTERM (or Ctrl-C) ends the job after the step in progress with 128 + signal,
+    one line saying how to continue, and a result.json saying where; the resume ends as a straight run."""
+    run_dir = tmp_path / "run"
+    cmd = [str(BIN / "supernet"), *SMALL, f"hydra.run.dir={run_dir}"]
+    # The wait for the exit is bounded: a job that ignored the signal would run on to the end.
+    code, stderr = kill_when(cmd, (run_dir / marker).exists, timeout=240, signum=signum)
+    assert code == 128 + signum
+    name = signal.Signals(signum).name
+    assert stderr.strip().splitlines()[-1] == (
+        f"interrupted by {name} in the {phase} phase: continue with supernet resume={run_dir}"
+    )
+    stopped = read_json(run_dir / "result.json")
+    assert (stopped["status"], stopped["phase"], stopped["signal"]) == ("interrupted", phase, name)
+    assert (run_dir / marker).is_file()  # the last whole checkpoint / the saved generation stays
+    proc = run_cli("supernet", f"resume={run_dir}", "logger=none", f"hydra.run.dir={tmp_path / 'again'}", timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    resumed = read_json(run_dir / "result.json")
+    assert resumed["status"] == "ok" and resumed["ran"][0] == phase
+    assert resumed["winner"]["arch"] == uninterrupted["winner"]["arch"]
+    assert resumed["winner"]["test_acc"] == uninterrupted["winner"]["test_acc"]
+
+
+@pytest.mark.slow
 def test_resume_refuses_a_changed_setting(tmp_path, uninterrupted):
     run_dir = Path(uninterrupted["paths"]["run_dir"])
     proc = run_cli("supernet", f"resume={run_dir}", "search.budget=50", f"hydra.run.dir={tmp_path}")
@@ -76,6 +110,12 @@ def test_resume_keeps_the_runs_settings_without_repeating_them(tmp_path, uninter
     assert proc.returncode == 0, proc.stderr[-2000:]
     again = read_json(run_dir / "result.json")
     assert again["phases"]["retrain"]["epochs"] == 2 and again["winner"] == uninterrupted["winner"]
+    # The finished phases keep their own record; the export, always redone, is what ran now.
+    assert again["ran"] == ["export"]
+    for phase in ("train", "search", "retrain"):
+        assert again["phases"][phase] == uninterrupted["phases"][phase]
+    walls = [p["wall_s"] for p in again["phases"].values()]
+    assert again["wall_s"] == round(sum(walls), 2) and again["wall_s"] > again["invocation_wall_s"]
 
 
 @pytest.mark.slow
