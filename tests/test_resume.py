@@ -148,3 +148,32 @@ def test_a_run_dir_in_use_is_refused(tmp_path, command, what):
         proc = run_cli(command, f"resume={run_dir}", "ckpt_path=/nonexistent", f"hydra.run.dir={tmp_path / 'r'}")
     assert proc.returncode == 2
     assert f"another {what} is using {run_dir}" in proc.stderr
+
+
+def _unfinished_pipeline(tmp_path: Path, digits_run: Path) -> Path:
+    """A pipeline run dir whose training was stopped: checkpoints, no train/result.json."""
+    import shutil
+
+    run_dir = tmp_path / "stopped"
+    shutil.copytree(digits_run / "checkpoints", run_dir / "train" / "checkpoints")
+    (run_dir / "pipeline_request.json").write_text("{}")
+    return run_dir
+
+
+def test_a_stopped_pipeline_is_continued_by_resume_not_by_its_checkpoint(tmp_path, digits_run):
+    run_dir = _unfinished_pipeline(tmp_path, digits_run)
+    # A second run into the dir is refused with the pipeline's advice (not supernet-train's).
+    proc = run_cli("supernet", f"hydra.run.dir={run_dir}", "logger=none")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"error: hydra.run.dir={run_dir} already holds a pipeline run: continue it with supernet resume={run_dir}, "
+        "or pick a new hydra.run.dir"
+    )
+    # Its unfinished supernet is not searched as if it were trained.
+    proc = run_cli("supernet", f"ckpt_path={run_dir / 'train'}", f"hydra.run.dir={tmp_path / 'new'}", "logger=none")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"error: ckpt_path={run_dir / 'train'} is an unfinished training run ({run_dir / 'train'} has no "
+        f"result.json): finish it with supernet resume={run_dir}, or pass a finished one"
+    )
+    assert not (tmp_path / "new" / "search").exists()

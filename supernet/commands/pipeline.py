@@ -23,6 +23,7 @@ import ctypes
 import gc
 import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,7 +43,7 @@ from supernet.data.table_recipe import AUTO, RECIPES, resolve
 from supernet.errors import UsageError
 from supernet.evaluation.inherited import InheritedEvaluator
 from supernet.files import conf_node, read_json_object, run_dir_lock, to_plain, write_json
-from supernet.io.checkpoint import LoadedSupernet
+from supernet.io.checkpoint import LoadedSupernet, resolve_checkpoint
 from supernet.io.export import export_subnet
 from supernet.io.loading import load_for_scoring
 from supernet.search import validate_search_config
@@ -90,6 +91,8 @@ def check_pipeline_config(cfg: DictConfig) -> None:
     """Everything that can be checked before the first phase starts."""
     if cfg.ckpt_path is None:
         check_train_config(cfg)
+    else:
+        check_finished_training(cfg.ckpt_path)
     space = build_space(cfg.space, cfg.data)
     validate_search_config(_early_search(cfg), space)
     check_recipe(_recipe(cfg), optim_key="retrain.optim")
@@ -98,6 +101,21 @@ def check_pipeline_config(cfg: DictConfig) -> None:
     if cfg.retrain.init not in (*INITS, AUTO):
         raise UsageError(f"retrain.init={cfg.retrain.init!r} must be inherited, scratch or auto")
     check_ensemble_config(cfg.retrain.ensemble, cfg.retrain.ensemble_from, auto=True)
+
+
+def check_finished_training(ckpt_path: Any) -> None:
+    """``ckpt_path=`` hands the search a supernet: one whose training ended (its run dir's
+    result.json says ok), not a killed run's first epochs."""
+    ckpt = resolve_checkpoint(str(ckpt_path))
+    run_dir = ckpt.parent.parent
+    if ckpt.parent.name != "checkpoints" or _finished(run_dir) is not None:
+        return
+    pipeline_dir = run_dir.parent if (run_dir.parent / REQUEST_FILE).is_file() else None
+    fix = f"supernet resume={pipeline_dir}" if pipeline_dir else f"supernet-train ckpt_path={run_dir}"
+    raise UsageError(
+        f"ckpt_path={ckpt_path} is an unfinished training run ({run_dir} has no result.json): "
+        f"finish it with {fix}, or pass a finished one"
+    )
 
 
 def _early_search(cfg: DictConfig) -> dict[str, Any]:
@@ -463,6 +481,20 @@ def _interrupted_result(run: PipelineRun, exc: signals.Interrupted, wall_s: floa
 
 
 # ---------------------------------------------------------------------------- the job
+def _used_run_dir(out_dir: Path) -> Path | None:
+    """A new run into a dir that holds one is refused (the advice: resume it), except where SLURM
+    requeued this job (Lightning's auto-requeue, submitit): the rerun then continues the run."""
+    if not (out_dir / REQUEST_FILE).is_file():
+        return None
+    if int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0) > 0:
+        log.info("SLURM requeued the job: resuming %s", out_dir)
+        return out_dir
+    raise UsageError(
+        f"hydra.run.dir={out_dir} already holds a pipeline run: continue it with supernet resume={out_dir}, "
+        "or pick a new hydra.run.dir"
+    )
+
+
 def write_request(cfg: DictConfig, out_dir: Path) -> None:
     """``pipeline_request.json``: the settings a ``resume=<out_dir>`` must keep."""
     write_json(out_dir / REQUEST_FILE, _request(cfg))
@@ -470,7 +502,7 @@ def write_request(cfg: DictConfig, out_dir: Path) -> None:
 
 def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     check_pipeline_config(cfg)
-    previous = resume_run_dir(cfg.get("resume"))
+    previous = resume_run_dir(cfg.get("resume")) or _used_run_dir(out_dir)
     out_dir = previous or out_dir
     with run_dir_lock(out_dir, "pipeline"), signals.advice(f"continue with supernet resume={out_dir}"):
         if previous is not None:  # one job per run dir, locked before anything is read

@@ -94,6 +94,8 @@ def check_fresh_run_dir(out_dir: Path, ckpt: Path | None) -> None:
     checkpoints = out_dir / "checkpoints"
     if ckpt is not None and Path(ckpt).resolve().parent == checkpoints.resolve():
         return  # resuming from one of this dir's own checkpoints
+    if ckpt is None and "SLURM_JOB_ID" in os.environ and any(out_dir.glob("hpc_ckpt_*.ckpt")):
+        return  # a job SLURM requeued: Lightning's auto-requeue resumes from its hpc_ckpt_<n>.ckpt
     held = sorted(checkpoints.glob("*.ckpt")) if checkpoints.is_dir() else []
     if held:
         name = "last.ckpt" if (checkpoints / "last.ckpt").is_file() else held[-1].name
