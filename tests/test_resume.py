@@ -177,3 +177,21 @@ def test_a_stopped_pipeline_is_continued_by_resume_not_by_its_checkpoint(tmp_pat
         f"result.json): finish it with supernet resume={run_dir}, or pass a finished one"
     )
     assert not (tmp_path / "new" / "search").exists()
+
+
+@pytest.mark.slow
+def test_a_resume_may_change_the_ensemble_until_it_is_built(tmp_path):
+    """The ensemble's size is checked against the search's result, so its fix is taken on resume."""
+    run_dir = tmp_path / "run"
+    small = [*SMALL, "search.budget=40", "search.finetune.top=0", "retrain.max_epochs=1"]
+    proc = run_cli("supernet", *small, f"hydra.run.dir={run_dir}", timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    again = ["retrain.ensemble=2", "retrain.ensemble_from=seeds", "logger=none"]
+    proc = run_cli("supernet", f"resume={run_dir}", *again, f"hydra.run.dir={tmp_path / 'r'}", timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = read_json(run_dir / "result.json")
+    assert result["ensemble"]["k"] == 2 and result["ran"] == ["export", "ensemble"]
+    assert read_json(run_dir / "pipeline_request.json")["retrain"]["ensemble"] == 2
+    # Once built, the ensemble is a finished result like any other: a resume keeps it.
+    proc = run_cli("supernet", f"resume={run_dir}", "retrain.ensemble=3", f"hydra.run.dir={tmp_path / 'x'}")
+    assert proc.returncode == 2 and "retrain.ensemble=3 but the run has 2" in proc.stderr

@@ -94,8 +94,8 @@ def _interrupted(exc: signals.Interrupted, out_dir: Path) -> None:
 
 def check_command_line(argv: list[str], task: str) -> None:
     """What can be checked before Hydra composes anything: keys that exist, a writable run dir."""
-    check_keys(argv, CONF_DIR)
-    check_appended_keys(argv, CONF_DIR)
+    check_keys(argv, CONF_DIR, task)
+    check_appended_keys(argv, CONF_DIR, task)
     if not any(a.startswith("-") and a not in ("-m", "--multirun") for a in argv):  # --help, --cfg ...
         check_writable(argv, task)
 

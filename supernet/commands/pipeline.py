@@ -73,6 +73,7 @@ DATA_AUTO = {
 # result. Any other difference from the saved request is refused.
 RESUME_FREE = ("resume", "logger", "device", "figures", "data.root", "data.num_workers")
 RESUME_FREE_TRAINER = ("enable_progress_bar", "log_every_n_steps")
+ENSEMBLE_KEYS = ("retrain.ensemble", "retrain.ensemble_from")  # open to a resume until the ensemble is built
 
 
 def _recipe(cfg: DictConfig) -> dict[str, Any]:
@@ -101,6 +102,33 @@ def check_pipeline_config(cfg: DictConfig) -> None:
     if cfg.retrain.init not in (*INITS, AUTO):
         raise UsageError(f"retrain.init={cfg.retrain.init!r} must be inherited, scratch or auto")
     check_ensemble_config(cfg.retrain.ensemble, cfg.retrain.ensemble_from, auto=True)
+    check_ensemble_budget(cfg, space.size())
+
+
+def check_ensemble_budget(cfg: DictConfig, space_size: int) -> None:
+    """``retrain.ensemble=K`` from the search's top K: refused before training when the search
+    cannot score K distinct archs (its budget, the space's size); the feasible count waits for the
+    search, and a resume accepts a lower K then (`ENSEMBLE_KEYS`)."""
+    k, budget = cfg.retrain.ensemble, cfg.search.budget
+    if cfg.retrain.ensemble_from != "top" or not isinstance(k, int) or k <= 1:
+        return
+    by_budget = isinstance(budget, int) and budget <= space_size
+    most = budget if by_budget else space_size
+    if k > most:
+        scored = f"search.budget={budget} scores" if by_budget else "the space has"
+        raise UsageError(
+            f"retrain.ensemble={k} with retrain.ensemble_from=top but {scored} at most {most} distinct archs; "
+            "lower retrain.ensemble, use retrain.ensemble_from=seeds, or raise search.budget"
+        )
+
+
+def check_ensemble_data(cfg: DictConfig, bundle: DataBundle) -> None:
+    """``retrain.ensemble_from=folds``: the K folds must fit the training rows (checked once the
+    data is read, before training)."""
+    if cfg.retrain.ensemble_from == "folds" and ensemble_size(cfg) > 1:
+        from supernet.train.folds import make_folds
+
+        make_folds(bundle, ensemble_size(cfg), int(cfg.seed))
 
 
 def check_finished_training(ckpt_path: Any) -> None:
@@ -139,6 +167,7 @@ def resolved_for_data(cfg: DictConfig, bundle: DataBundle) -> DictConfig:
         if OmegaConf.select(cfg, key) == AUTO
     }
     if not chosen:
+        check_ensemble_data(cfg, bundle)
         return cfg
     cfg = OmegaConf.create(to_plain(cfg))
     for key, value in chosen.items():
@@ -146,6 +175,8 @@ def resolved_for_data(cfg: DictConfig, bundle: DataBundle) -> DictConfig:
     counted = f"{rows} training rows" + ("" if regression else f", {bundle.num_classes} classes")
     log.info("%s (%s)", ", ".join(f"{k}=auto -> {v}" for k, v in chosen.items()), counted)
     check_ensemble_config(cfg.retrain.ensemble, cfg.retrain.ensemble_from)
+    check_ensemble_budget(cfg, build_space(cfg.space, cfg.data, bundle.in_features, bundle.num_classes).size())
+    check_ensemble_data(cfg, bundle)
     return cfg
 
 
@@ -183,8 +214,16 @@ def resumed_config(cfg: DictConfig, run_dir: Path) -> DictConfig:
     """The run's saved settings (``pipeline_request.json``), with this command line's
     `RESUME_FREE` keys on top; a setting given on the command line that differs is refused."""
     saved = read_json_object(run_dir / REQUEST_FILE, "resume")
+    check_request(saved, _request(cfg), run_dir)
     explicit = explicit_overrides()
+    # The ensemble's size and source are checked against the search's result; until the ensemble is
+    # built a resume may change them (the fix of a refusal), and the request records the change.
+    open_keys = () if _finished(run_dir / "ensemble") else ENSEMBLE_KEYS
+    changed = {}
     for key, old, new in differences(saved, _request(cfg)):
+        if key in open_keys and is_explicit(key, explicit):
+            changed[key.split(".", 1)[1]] = new
+            continue
         if is_explicit(key, explicit):
             raise UsageError(
                 f"resume={run_dir}: {key}={json.dumps(new)} but the run has {json.dumps(old)}; a resume keeps "
@@ -196,7 +235,21 @@ def resumed_config(cfg: DictConfig, run_dir: Path) -> DictConfig:
     merged["trainer"] = {**saved["trainer"], **{k: asked["trainer"].get(k) for k in RESUME_FREE_TRAINER}}
     free_data = [key.split(".", 1)[1] for key in RESUME_FREE if key.startswith("data.")]
     merged["data"] = {**saved["data"], **{k: asked["data"][k] for k in free_data if k in asked["data"]}}
+    if changed:
+        merged["retrain"] = {**saved["retrain"], **changed}
+        log.info("resume: %s", ", ".join(f"retrain.{k}={v}" for k, v in changed.items()))
+        write_request(OmegaConf.create(merged), run_dir)
     return OmegaConf.create(merged)
+
+
+def check_request(saved: dict[str, Any], asked: dict[str, Any], run_dir: Path) -> None:
+    """A ``pipeline_request.json`` that lacks a section the pipeline writes is not one (``{}``)."""
+    missing = [k for k in asked if isinstance(asked[k], dict) and not isinstance(saved.get(k), dict)]
+    if missing:
+        raise UsageError(
+            f"resume={run_dir}: {run_dir / REQUEST_FILE} lacks {', '.join(missing)}; it is no request the pipeline "
+            "wrote: start a new run"
+        )
 
 
 def _finished(phase_dir: Path) -> dict[str, Any] | None:
@@ -510,6 +563,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         else:
             write_request(cfg, out_dir)
         result, _ = run_pipeline(cfg, out_dir, resuming=previous is not None)
+        (out_dir / "error.txt").unlink(missing_ok=True)  # a refused or failed earlier attempt's: resolved now
     print(summary_md(result))
     return result
 
