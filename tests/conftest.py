@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -66,17 +67,28 @@ def read_json(path: Path) -> dict:
     return json.loads(Path(path).read_text())
 
 
-def kill_when(cmd: list[str], ready, timeout: float = 120) -> None:
-    """Start `cmd`, SIGKILL it as soon as `ready()` holds (or fail after `timeout` seconds)."""
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    deadline = time.time() + timeout
-    while not ready():
-        assert proc.poll() is None, f"the process ended (rc {proc.returncode}) before it could be killed"
-        assert time.time() < deadline, "timed out waiting to kill"
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+def kill_when(
+    cmd: list[str], ready, timeout: float = 120, signum: int = signal.SIGKILL, env: dict | None = None
+) -> tuple[int, str]:
+    """Start `cmd`, send it `signum` (SIGKILL) as soon as `ready()` holds (or fail after `timeout`
+    seconds); wait for it to end (at most `timeout` seconds more). Returns (exit code, stderr)."""
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})}
+    env.pop("HYDRA_FULL_ERROR", None)
+    with tempfile.TemporaryFile("w+") as err:  # a file, not a pipe: a full pipe would block the process
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err, env=env)
+        deadline = time.time() + timeout
+        while not ready():
+            assert proc.poll() is None, f"the process ended (rc {proc.returncode}) before it could be killed"
+            assert time.time() < deadline, "timed out waiting to kill"
+            time.sleep(0.02)
+        proc.send_signal(signum)
+        try:
+            proc.wait(timeout=timeout)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        err.seek(0)
+        return proc.returncode, err.read()
 
 
 @pytest.fixture

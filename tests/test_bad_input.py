@@ -32,6 +32,22 @@ BAD_INPUTS = [
     ("supernet-train", ["model.heads=tied"], "model.heads='tied' is unknown; choose one of ['per_depth', 'shared']"),
     ("supernet", ["serach.budget=10"], "Could not override 'serach.budget': no such key (did you mean search.budget?)"),
     ("supernet", ["+search.budgett=10"], "+search.budgett=10: no command reads search.budgett (did you mean"),
+    ("supernet", ["retrain.optim.weight_decay=-1"], "retrain.optim.weight_decay=-1 must be a number >= 0"),
+    ("supernet-train", ["optim.lr=abc"], "optim.lr=abc must be a positive number"),
+    ("supernet-train", ["optim.weight_decay=lots"], "optim.weight_decay=lots must be a number >= 0"),
+    (
+        "supernet",
+        ["retrain.ensemble=100", "retrain.ensemble_from=top", "search.budget=60"],
+        "retrain.ensemble=100 with retrain.ensemble_from=top but search.budget=60 scores at most 60 distinct archs",
+    ),
+    (
+        "supernet-train",
+        ["+search.budget=10"],
+        "+search.budget=10: supernet-train reads no search setting, so it does nothing here (supernet, supernet-search",
+    ),
+    ("supernet-train", ["search.budget=10"], "search.budget=10: supernet-train reads no search setting"),
+    ("supernet-score", ["logger=none"], "logger=none: supernet-score reads no logger setting, so it does nothing here"),
+    ("supernet-export", ["logger=none"], "logger=none: supernet-export reads no logger setting"),
     ("supernet", ["retrain.init=warm"], "retrain.init='warm' must be inherited, scratch or auto"),
     ("supernet", ["retrain.optim.lr=-1"], "retrain.optim.lr=-1 must be a positive number"),
     ("supernet", ["resume=/nonexistent"], "resume=/nonexistent: /nonexistent has no pipeline_request.json"),
@@ -113,6 +129,31 @@ def test_archs_file_outside_space(tmp_path, digits_run):
     )
     assert proc.returncode == 2
     assert "arch [64, 33]: layer 1 width 33 is not on the grid" in proc.stderr
+
+
+def test_archs_file_of_binary_bytes(tmp_path, digits_run):
+    archs = tmp_path / "archs.json"
+    archs.write_bytes(b"\xff\xfe\x00bad")
+    proc = run_cli("supernet-score", f"ckpt_path={digits_run}", f"archs_file={archs}", f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [f"error: archs_file={archs} is not UTF-8 text: pass a JSON file"]
+
+
+def test_resume_of_a_request_without_settings(tmp_path):
+    (tmp_path / "pipeline_request.json").write_text("{}")
+    proc = run_cli("supernet", f"resume={tmp_path}", f"hydra.run.dir={tmp_path / 'r'}")
+    assert proc.returncode == 2
+    assert "pipeline_request.json lacks data, space, sampler, optim, trainer" in proc.stderr
+    assert "it is no request the pipeline wrote: start a new run" in proc.stderr
+
+
+def test_a_mistyped_key_gets_advice_the_next_run_takes(tmp_path):
+    """No "+serach.budget=10" advice: a ``+key`` no command reads is refused too."""
+    proc = run_cli("supernet", "serach.budget=10", f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "error: Could not override 'serach.budget': no such key (did you mean search.budget?); see --help for the keys"
+    ]
 
 
 @pytest.mark.parametrize("args", [["space.depth.min=0"], ["serach.budget=10"]], ids=["job check", "unknown key"])

@@ -1,8 +1,10 @@
-"""The main job resumes: killed (SIGKILL) in its search or retrain phase, ``supernet resume=<dir>``
-finishes with the winner and test accuracy of an uninterrupted run on the same seed."""
+"""The main job resumes: killed (SIGKILL) in its search or retrain phase, or stopped by SIGTERM or
+SIGINT in its training or search, ``supernet resume=<dir>`` finishes with the winner and test
+accuracy of an uninterrupted run on the same seed."""
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
@@ -51,6 +53,38 @@ def test_killed_pipeline_resumes_to_the_same_result(tmp_path, uninterrupted, mar
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    "signum, marker, phase",
+    [
+        (signal.SIGTERM, "train/checkpoints/epoch000.ckpt", "train"),
+        (signal.SIGTERM, "search/search_state.json", "search"),
+        (signal.SIGINT, "train/checkpoints/epoch000.ckpt", "train"),
+    ],
+)
+def test_a_signal_stops_the_pipeline_and_resume_finishes_it(tmp_path, uninterrupted, signum, marker, phase):
+    """A scheduler's SIGTERM (or Ctrl-C) ends the job after the step in progress with 128 + signal,
+    one line saying how to continue, and a result.json saying where; the resume ends as a straight run."""
+    run_dir = tmp_path / "run"
+    cmd = [str(BIN / "supernet"), *SMALL, f"hydra.run.dir={run_dir}"]
+    # The wait for the exit is bounded: a job that ignored the signal would run on to the end.
+    code, stderr = kill_when(cmd, (run_dir / marker).exists, timeout=240, signum=signum)
+    assert code == 128 + signum
+    name = signal.Signals(signum).name
+    assert stderr.strip().splitlines()[-1] == (
+        f"interrupted by {name} in the {phase} phase: continue with supernet resume={run_dir}"
+    )
+    stopped = read_json(run_dir / "result.json")
+    assert (stopped["status"], stopped["phase"], stopped["signal"]) == ("interrupted", phase, name)
+    assert (run_dir / marker).is_file()  # the last whole checkpoint / the saved generation stays
+    proc = run_cli("supernet", f"resume={run_dir}", "logger=none", f"hydra.run.dir={tmp_path / 'again'}", timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    resumed = read_json(run_dir / "result.json")
+    assert resumed["status"] == "ok" and resumed["ran"][0] == phase
+    assert resumed["winner"]["arch"] == uninterrupted["winner"]["arch"]
+    assert resumed["winner"]["test_acc"] == uninterrupted["winner"]["test_acc"]
+
+
+@pytest.mark.slow
 def test_resume_refuses_a_changed_setting(tmp_path, uninterrupted):
     run_dir = Path(uninterrupted["paths"]["run_dir"])
     proc = run_cli("supernet", f"resume={run_dir}", "search.budget=50", f"hydra.run.dir={tmp_path}")
@@ -76,6 +110,12 @@ def test_resume_keeps_the_runs_settings_without_repeating_them(tmp_path, uninter
     assert proc.returncode == 0, proc.stderr[-2000:]
     again = read_json(run_dir / "result.json")
     assert again["phases"]["retrain"]["epochs"] == 2 and again["winner"] == uninterrupted["winner"]
+    # The finished phases keep their own record; the export, always redone, is what ran now.
+    assert again["ran"] == ["export"]
+    for phase in ("train", "search", "retrain"):
+        assert again["phases"][phase] == uninterrupted["phases"][phase]
+    walls = [p["wall_s"] for p in again["phases"].values()]
+    assert again["wall_s"] == round(sum(walls), 2) and again["wall_s"] > again["invocation_wall_s"]
 
 
 @pytest.mark.slow
@@ -108,3 +148,50 @@ def test_a_run_dir_in_use_is_refused(tmp_path, command, what):
         proc = run_cli(command, f"resume={run_dir}", "ckpt_path=/nonexistent", f"hydra.run.dir={tmp_path / 'r'}")
     assert proc.returncode == 2
     assert f"another {what} is using {run_dir}" in proc.stderr
+
+
+def _unfinished_pipeline(tmp_path: Path, digits_run: Path) -> Path:
+    """A pipeline run dir whose training was stopped: checkpoints, no train/result.json."""
+    import shutil
+
+    run_dir = tmp_path / "stopped"
+    shutil.copytree(digits_run / "checkpoints", run_dir / "train" / "checkpoints")
+    (run_dir / "pipeline_request.json").write_text("{}")
+    return run_dir
+
+
+def test_a_stopped_pipeline_is_continued_by_resume_not_by_its_checkpoint(tmp_path, digits_run):
+    run_dir = _unfinished_pipeline(tmp_path, digits_run)
+    # A second run into the dir is refused with the pipeline's advice (not supernet-train's).
+    proc = run_cli("supernet", f"hydra.run.dir={run_dir}", "logger=none")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"error: hydra.run.dir={run_dir} already holds a pipeline run: continue it with supernet resume={run_dir}, "
+        "or pick a new hydra.run.dir"
+    )
+    # Its unfinished supernet is not searched as if it were trained.
+    proc = run_cli("supernet", f"ckpt_path={run_dir / 'train'}", f"hydra.run.dir={tmp_path / 'new'}", "logger=none")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"error: ckpt_path={run_dir / 'train'} is an unfinished training run ({run_dir / 'train'} has no "
+        f"result.json): finish it with supernet resume={run_dir}, or pass a finished one"
+    )
+    assert not (tmp_path / "new" / "search").exists()
+
+
+@pytest.mark.slow
+def test_a_resume_may_change_the_ensemble_until_it_is_built(tmp_path):
+    """The ensemble's size is checked against the search's result, so its fix is taken on resume."""
+    run_dir = tmp_path / "run"
+    small = [*SMALL, "search.budget=40", "search.finetune.top=0", "retrain.max_epochs=1"]
+    proc = run_cli("supernet", *small, f"hydra.run.dir={run_dir}", timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    again = ["retrain.ensemble=2", "retrain.ensemble_from=seeds", "logger=none"]
+    proc = run_cli("supernet", f"resume={run_dir}", *again, f"hydra.run.dir={tmp_path / 'r'}", timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = read_json(run_dir / "result.json")
+    assert result["ensemble"]["k"] == 2 and result["ran"] == ["export", "ensemble"]
+    assert read_json(run_dir / "pipeline_request.json")["retrain"]["ensemble"] == 2
+    # Once built, the ensemble is a finished result like any other: a resume keeps it.
+    proc = run_cli("supernet", f"resume={run_dir}", "retrain.ensemble=3", f"hydra.run.dir={tmp_path / 'x'}")
+    assert proc.returncode == 2 and "retrain.ensemble=3 but the run has 2" in proc.stderr

@@ -4,7 +4,9 @@ Error policy: a `UsageError` (bad config, bad path, bad file) prints ``error: <o
 exits 2; any other failure prints a one-line summary, writes the traceback to ``error.txt`` in
 the run dir and exits 1. ``HYDRA_FULL_ERROR=1`` shows full tracebacks instead. Inside a multirun
 a failing job is recorded (``error.txt`` and a ``result.json`` with ``status: failed``) and the
-sweep goes on with the next job.
+sweep goes on with the next job. SIGTERM or SIGINT (`supernet.signals`) stops a job after the step
+in progress: one line says how to continue, the exit code is 128 + signal (143, 130), and a sweep
+stops too (its job's ``result.json`` says ``status: interrupted``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from supernet import signals
 from supernet.commands.overrides import check_appended_keys, check_keys, check_writable
 from supernet.errors import UsageError
 from supernet.files import CONF_DIR, write_json
@@ -54,7 +57,11 @@ def run_job(job: Job, cfg: DictConfig) -> dict | None:
     out_dir = _output_dir()
     full = os.environ.get("HYDRA_FULL_ERROR") == "1"
     try:
-        return job(cfg, out_dir)
+        with signals.handled():
+            return job(cfg, out_dir)
+    except signals.Interrupted as exc:
+        _interrupted(exc, out_dir)
+        raise
     except KeyboardInterrupt:
         raise
     except Exception as exc:
@@ -76,10 +83,19 @@ def run_job(job: Job, cfg: DictConfig) -> dict | None:
         sys.exit(2 if usage else 1)
 
 
+def _interrupted(exc: signals.Interrupted, out_dir: Path) -> None:
+    """The one line of a job a signal stopped (and a sweep job's ``result.json`` when it wrote none)."""
+    where = f" in the {exc.phase} phase" if exc.phase else ""
+    advice = exc.advice or "nothing of it can be resumed: run the command again"
+    if _in_multirun() and not (out_dir / "result.json").is_file():
+        write_json(out_dir / "result.json", {"status": "interrupted", "signal": exc.name, "phase": exc.phase})
+    print(f"interrupted by {exc.name}{where}: {advice}", file=sys.stderr)
+
+
 def check_command_line(argv: list[str], task: str) -> None:
     """What can be checked before Hydra composes anything: keys that exist, a writable run dir."""
-    check_keys(argv, CONF_DIR)
-    check_appended_keys(argv, CONF_DIR)
+    check_keys(argv, CONF_DIR, task)
+    check_appended_keys(argv, CONF_DIR, task)
     if not any(a.startswith("-") and a not in ("-m", "--multirun") for a in argv):  # --help, --cfg ...
         check_writable(argv, task)
 

@@ -37,6 +37,8 @@ def _read_yaml(path: Path, key: str) -> dict:
         doc = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise UsageError(f"{key}: {path} is not valid YAML ({str(exc).splitlines()[0]})") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{key}: {path} is not UTF-8 text: pass a YAML file") from None
     if not isinstance(doc, dict):
         raise UsageError(f"{key}: {path} does not hold a mapping")
     return doc
@@ -50,6 +52,8 @@ def _read_json(path: Path, key: str) -> dict:
         doc = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise UsageError(f"{key}: {path} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{key}: {path} is not UTF-8 text: pass a JSON file") from None
     return doc if isinstance(doc, dict) else {}
 
 

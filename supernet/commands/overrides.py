@@ -73,31 +73,64 @@ def suggestion(key: str, conf: Path) -> str:
     return f" (did you mean {close[0]}?)" if close else ""
 
 
-def check_appended_keys(overrides: Iterable[str], conf: Path) -> None:
-    """Refuse ``+key=value`` for a key no config defines: nothing would read it."""
+def console_name(config_name: str) -> str:
+    """``pipeline`` -> ``supernet``, ``train`` -> ``supernet-train``."""
+    return "supernet" if config_name == "pipeline" else f"supernet-{config_name}"
+
+
+@functools.cache
+def command_sections(conf: Path, config_name: str) -> frozenset[str]:
+    """The top-level names a command's config has (its own keys, its groups, the packages of its
+    blocks): a key under any other name is one this command never reads."""
+    doc = yaml.safe_load((conf / f"{config_name}.yaml").read_text()) or {}
+    names = {k for k in doc if k != "defaults"}
+    for entry in doc.get("defaults") or []:
+        if isinstance(entry, dict):
+            names |= {str(group).split("@")[-1].split("/")[0].split(".")[0] for group in entry}
+        elif entry != "_self_":
+            names.add(_package(entry, "")[1].split(".")[0])
+    return frozenset(names - {"hydra", "override hydra"})
+
+
+def _not_read_here(item: str, key: str, conf: Path, config_name: str | None) -> UsageError | None:
+    """A key some other command reads but `config_name`'s never does: say so (None when it may)."""
+    top = key.split(".")[0]
+    if config_name is None or top in command_sections(conf, config_name):
+        return None
+    readers = [console_name(f.stem) for f in sorted(conf.glob("*.yaml")) if top in command_sections(conf, f.stem)]
+    read_by = f" ({', '.join(readers)} read it)" if readers else ""
+    command = console_name(config_name)
+    return UsageError(f"{item}: {command} reads no {top} setting, so it does nothing here{read_by}; drop it")
+
+
+def check_appended_keys(overrides: Iterable[str], conf: Path, config_name: str | None = None) -> None:
+    """Refuse ``+key=value`` for a key no config defines, or one `config_name`'s command never reads."""
     for item in overrides:
         if not item.startswith("+") or item.startswith("++"):
             continue
         key = item[1:].split("=", 1)[0].split("@", 1)[0]
         if key not in known_keys(conf):
             raise UsageError(f"{item}: no command reads {key}{suggestion(key, conf)}; drop it or fix the key")
+        if (error := _not_read_here(item, key, conf, config_name)) is not None:
+            raise error
 
 
-def check_keys(overrides: Iterable[str], conf: Path) -> None:
-    """``key=value`` for a key no config defines is refused in one line, with a close key if any."""
+def check_keys(overrides: Iterable[str], conf: Path, config_name: str | None = None) -> None:
+    """``key=value`` for a key no config defines, or (`config_name`) a group or key that command
+    never reads, is refused in one line, with a close key if any."""
     for item in overrides:
         if item.startswith(("-", "+", "~")) or "=" not in item:
             continue
         key, value = item.split("=", 1)
-        if (conf / key).is_dir():
-            check_group_option(conf, key, value)
+        if key.startswith(("hydra.", "hydra/")) or "@" in key:
             continue
-        if key.startswith(("hydra.", "hydra/")) or "@" in key or key in known_keys(conf):
+        if (conf / key).is_dir() or key in known_keys(conf):
+            if (error := _not_read_here(item, key, conf, config_name)) is not None:
+                raise error
+            if (conf / key).is_dir():
+                check_group_option(conf, key, value)
             continue
-        raise UsageError(
-            f"Could not override '{key}': no such key{suggestion(key, conf)}; "
-            f"add a new key with +{item}, or see --help for the keys"
-        )
+        raise UsageError(f"Could not override '{key}': no such key{suggestion(key, conf)}; see --help for the keys")
 
 
 def check_group_option(conf: Path, group: str, value: str) -> None:

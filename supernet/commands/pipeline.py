@@ -23,6 +23,7 @@ import ctypes
 import gc
 import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from supernet import signals
 from supernet.commands import search as search_job
 from supernet.commands.overrides import differences, explicit_overrides, is_explicit
 from supernet.config import build_space, check_train_config
@@ -41,7 +43,7 @@ from supernet.data.table_recipe import AUTO, RECIPES, resolve
 from supernet.errors import UsageError
 from supernet.evaluation.inherited import InheritedEvaluator
 from supernet.files import conf_node, read_json_object, run_dir_lock, to_plain, write_json
-from supernet.io.checkpoint import LoadedSupernet
+from supernet.io.checkpoint import LoadedSupernet, resolve_checkpoint
 from supernet.io.export import export_subnet
 from supernet.io.loading import load_for_scoring
 from supernet.search import validate_search_config
@@ -71,6 +73,7 @@ DATA_AUTO = {
 # result. Any other difference from the saved request is refused.
 RESUME_FREE = ("resume", "logger", "device", "figures", "data.root", "data.num_workers")
 RESUME_FREE_TRAINER = ("enable_progress_bar", "log_every_n_steps")
+ENSEMBLE_KEYS = ("retrain.ensemble", "retrain.ensemble_from")  # open to a resume until the ensemble is built
 
 
 def _recipe(cfg: DictConfig) -> dict[str, Any]:
@@ -89,6 +92,8 @@ def check_pipeline_config(cfg: DictConfig) -> None:
     """Everything that can be checked before the first phase starts."""
     if cfg.ckpt_path is None:
         check_train_config(cfg)
+    else:
+        check_finished_training(cfg.ckpt_path)
     space = build_space(cfg.space, cfg.data)
     validate_search_config(_early_search(cfg), space)
     check_recipe(_recipe(cfg), optim_key="retrain.optim")
@@ -97,6 +102,48 @@ def check_pipeline_config(cfg: DictConfig) -> None:
     if cfg.retrain.init not in (*INITS, AUTO):
         raise UsageError(f"retrain.init={cfg.retrain.init!r} must be inherited, scratch or auto")
     check_ensemble_config(cfg.retrain.ensemble, cfg.retrain.ensemble_from, auto=True)
+    check_ensemble_budget(cfg, space.size())
+
+
+def check_ensemble_budget(cfg: DictConfig, space_size: int) -> None:
+    """``retrain.ensemble=K`` from the search's top K: refused before training when the search
+    cannot score K distinct archs (its budget, the space's size); the feasible count waits for the
+    search, and a resume accepts a lower K then (`ENSEMBLE_KEYS`)."""
+    k, budget = cfg.retrain.ensemble, cfg.search.budget
+    if cfg.retrain.ensemble_from != "top" or not isinstance(k, int) or k <= 1:
+        return
+    by_budget = isinstance(budget, int) and budget <= space_size
+    most = budget if by_budget else space_size
+    if k > most:
+        scored = f"search.budget={budget} scores" if by_budget else "the space has"
+        raise UsageError(
+            f"retrain.ensemble={k} with retrain.ensemble_from=top but {scored} at most {most} distinct archs; "
+            "lower retrain.ensemble, use retrain.ensemble_from=seeds, or raise search.budget"
+        )
+
+
+def check_ensemble_data(cfg: DictConfig, bundle: DataBundle) -> None:
+    """``retrain.ensemble_from=folds``: the K folds must fit the training rows (checked once the
+    data is read, before training)."""
+    if cfg.retrain.ensemble_from == "folds" and ensemble_size(cfg) > 1:
+        from supernet.train.folds import make_folds
+
+        make_folds(bundle, ensemble_size(cfg), int(cfg.seed))
+
+
+def check_finished_training(ckpt_path: Any) -> None:
+    """``ckpt_path=`` hands the search a supernet: one whose training ended (its run dir's
+    result.json says ok), not a killed run's first epochs."""
+    ckpt = resolve_checkpoint(str(ckpt_path))
+    run_dir = ckpt.parent.parent
+    if ckpt.parent.name != "checkpoints" or _finished(run_dir) is not None:
+        return
+    pipeline_dir = run_dir.parent if (run_dir.parent / REQUEST_FILE).is_file() else None
+    fix = f"supernet resume={pipeline_dir}" if pipeline_dir else f"supernet-train ckpt_path={run_dir}"
+    raise UsageError(
+        f"ckpt_path={ckpt_path} is an unfinished training run ({run_dir} has no result.json): "
+        f"finish it with {fix}, or pass a finished one"
+    )
 
 
 def _early_search(cfg: DictConfig) -> dict[str, Any]:
@@ -120,6 +167,7 @@ def resolved_for_data(cfg: DictConfig, bundle: DataBundle) -> DictConfig:
         if OmegaConf.select(cfg, key) == AUTO
     }
     if not chosen:
+        check_ensemble_data(cfg, bundle)
         return cfg
     cfg = OmegaConf.create(to_plain(cfg))
     for key, value in chosen.items():
@@ -127,6 +175,8 @@ def resolved_for_data(cfg: DictConfig, bundle: DataBundle) -> DictConfig:
     counted = f"{rows} training rows" + ("" if regression else f", {bundle.num_classes} classes")
     log.info("%s (%s)", ", ".join(f"{k}=auto -> {v}" for k, v in chosen.items()), counted)
     check_ensemble_config(cfg.retrain.ensemble, cfg.retrain.ensemble_from)
+    check_ensemble_budget(cfg, build_space(cfg.space, cfg.data, bundle.in_features, bundle.num_classes).size())
+    check_ensemble_data(cfg, bundle)
     return cfg
 
 
@@ -164,8 +214,16 @@ def resumed_config(cfg: DictConfig, run_dir: Path) -> DictConfig:
     """The run's saved settings (``pipeline_request.json``), with this command line's
     `RESUME_FREE` keys on top; a setting given on the command line that differs is refused."""
     saved = read_json_object(run_dir / REQUEST_FILE, "resume")
+    check_request(saved, _request(cfg), run_dir)
     explicit = explicit_overrides()
+    # The ensemble's size and source are checked against the search's result; until the ensemble is
+    # built a resume may change them (the fix of a refusal), and the request records the change.
+    open_keys = () if _finished(run_dir / "ensemble") else ENSEMBLE_KEYS
+    changed = {}
     for key, old, new in differences(saved, _request(cfg)):
+        if key in open_keys and is_explicit(key, explicit):
+            changed[key.split(".", 1)[1]] = new
+            continue
         if is_explicit(key, explicit):
             raise UsageError(
                 f"resume={run_dir}: {key}={json.dumps(new)} but the run has {json.dumps(old)}; a resume keeps "
@@ -177,7 +235,21 @@ def resumed_config(cfg: DictConfig, run_dir: Path) -> DictConfig:
     merged["trainer"] = {**saved["trainer"], **{k: asked["trainer"].get(k) for k in RESUME_FREE_TRAINER}}
     free_data = [key.split(".", 1)[1] for key in RESUME_FREE if key.startswith("data.")]
     merged["data"] = {**saved["data"], **{k: asked["data"][k] for k in free_data if k in asked["data"]}}
+    if changed:
+        merged["retrain"] = {**saved["retrain"], **changed}
+        log.info("resume: %s", ", ".join(f"retrain.{k}={v}" for k, v in changed.items()))
+        write_request(OmegaConf.create(merged), run_dir)
     return OmegaConf.create(merged)
+
+
+def check_request(saved: dict[str, Any], asked: dict[str, Any], run_dir: Path) -> None:
+    """A ``pipeline_request.json`` that lacks a section the pipeline writes is not one (``{}``)."""
+    missing = [k for k in asked if isinstance(asked[k], dict) and not isinstance(saved.get(k), dict)]
+    if missing:
+        raise UsageError(
+            f"resume={run_dir}: {run_dir / REQUEST_FILE} lacks {', '.join(missing)}; it is no request the pipeline "
+            "wrote: start a new run"
+        )
 
 
 def _finished(phase_dir: Path) -> dict[str, Any] | None:
@@ -192,6 +264,25 @@ def _finished(phase_dir: Path) -> dict[str, Any] | None:
     return doc if isinstance(doc, dict) and doc.get("status") == "ok" else None
 
 
+def _skip(run: PipelineRun, name: str, phase_dir: Path) -> dict[str, Any] | None:
+    """On a resume, phase `name`'s result when it finished (it is then skipped); its wall time as
+    recorded (the run's last result.json, else the phase's own) goes to ``run.skipped``."""
+    done = _finished(phase_dir) if run.resuming else None
+    if done is not None:
+        recorded = run.recorded.get(name, {}).get("wall_s", done.get("wall_s"))
+        run.skipped[name] = float(recorded or 0.0)
+    return done
+
+
+def _recorded_phases(out_dir: Path) -> dict[str, dict]:
+    """The phases of the run dir's last ``result.json`` (finished, or interrupted), if any."""
+    try:
+        phases = json.loads((out_dir / "result.json").read_text()).get("phases")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        return {}
+    return phases if isinstance(phases, dict) else {}
+
+
 # ---------------------------------------------------------------------------- phases
 @dataclass
 class PipelineRun:
@@ -204,13 +295,17 @@ class PipelineRun:
     supernet: LoadedSupernet | None = None
     results: dict[str, dict] = field(default_factory=dict)
     phases: dict[str, dict] = field(default_factory=dict)
+    current: str = "data"  # the phase in progress (what an interrupted run's result.json names)
+    ran: list[str] = field(default_factory=list)  # the phases this invocation ran (not skipped)
+    skipped: dict[str, float] = field(default_factory=dict)  # finished phase -> its recorded wall_s
+    recorded: dict[str, dict] = field(default_factory=dict)  # the phases of the last result.json
 
 
 def _train(run: PipelineRun) -> dict[str, Any]:
     cfg, train_dir = run.cfg, run.out_dir / "train"
     if cfg.ckpt_path is not None:
         return {"skipped": f"ckpt_path={cfg.ckpt_path}", "paths": {"checkpoint": str(cfg.ckpt_path)}}
-    done = _finished(train_dir) if run.resuming else None
+    done = _skip(run, "train", train_dir)
     if done is not None:
         return done
     from supernet.train.fit import train_supernet
@@ -222,7 +317,7 @@ def _train(run: PipelineRun) -> dict[str, Any]:
 
 def _search(run: PipelineRun) -> dict[str, Any]:
     search_dir = run.out_dir / "search"
-    done = _finished(search_dir) if run.resuming else None
+    done = _skip(run, "search", search_dir)
     if done is not None:
         return done
     resume = run.resuming and (search_dir / search_job.STATE_FILE).is_file()
@@ -285,7 +380,7 @@ def _retrain_request(cfg: DictConfig, out_dir: Path) -> RetrainRequest:
 
 
 def _retrain(run: PipelineRun) -> dict[str, Any]:
-    done = _finished(run.out_dir / "retrain") if run.resuming else None
+    done = _skip(run, "retrain", run.out_dir / "retrain")
     if done is not None:
         return done
     # The export's data config is the pipeline's own: no second read.
@@ -295,7 +390,7 @@ def _retrain(run: PipelineRun) -> dict[str, Any]:
 def _ensemble(run: PipelineRun) -> dict[str, Any]:
     """``retrain.ensemble=K``: the K members retrained like the winner, averaged (supernet/train/ensemble.py)."""
     cfg, ensemble_dir = run.cfg, run.out_dir / "ensemble"
-    done = _finished(ensemble_dir) if run.resuming else None
+    done = _skip(run, "ensemble", ensemble_dir)
     if done is not None:
         return done
     plan = EnsemblePlan(
@@ -356,9 +451,15 @@ def _run_phases(run: PipelineRun, hooks: PhaseHooks) -> None:
         if name == "ensemble" and ensemble_size(base) == 1:
             continue
         run.cfg = hooks.before(name, base) if hooks.before is not None else base
+        run.current = name
         t0 = time.perf_counter()
         run.results[name] = PHASE_STEPS[name](run)
-        run.phases[name] = _phase_summary(name, run.results[name], round(time.perf_counter() - t0, 2))
+        wall_s = round(time.perf_counter() - t0, 2)
+        if name in run.skipped:
+            wall_s = run.skipped[name]  # finished before: its own wall time, not this skip's
+        elif "skipped" not in run.results[name]:
+            run.ran.append(name)
+        run.phases[name] = _phase_summary(name, run.results[name], wall_s)
         if name == "train":
             ckpt = run.results["train"]["paths"]["checkpoint"]
             run.supernet, _ = load_for_scoring(ckpt, bundle=run.bundle)
@@ -391,20 +492,62 @@ def run_pipeline(
     their in-memory data as `bundle`). Returns the result and the run's state."""
     started = time.perf_counter()
     state = PipelineRun(cfg, out_dir, resuming=resuming)
-    t0 = time.perf_counter()
-    state.bundle = bundle if bundle is not None else load_data(cfg.data)
-    # A metric the task cannot use is refused before the supernet trains.
-    resolve_metric(cfg.search.get("metric"), state.bundle.task, state.bundle.num_classes)
-    state.phases["data"] = {"wall_s": round(time.perf_counter() - t0, 2), "summary": state.bundle.summary()}
-    state.cfg = resolved_for_data(cfg, state.bundle)
-    _run_phases(state, hooks or PhaseHooks())
+    state.recorded = _recorded_phases(out_dir) if resuming else {}
+    try:
+        _data_phase(state, bundle)
+        _run_phases(state, hooks or PhaseHooks())
+    except signals.Interrupted as exc:
+        exc.phase = state.current
+        write_json(out_dir / "result.json", _interrupted_result(state, exc, round(time.perf_counter() - started, 2)))
+        raise
     result = _result(state, round(time.perf_counter() - started, 2))
     write_json(out_dir / "result.json", result)
     (out_dir / "summary.md").write_text(summary_md(result))
     return result, state
 
 
+def _data_phase(state: PipelineRun, bundle: DataBundle | None) -> None:
+    """Read the data (unless given), check the metric against its task, resolve the ``auto`` keys."""
+    t0 = time.perf_counter()
+    state.bundle = bundle if bundle is not None else load_data(state.cfg.data)
+    # A metric the task cannot use is refused before the supernet trains.
+    resolve_metric(state.cfg.search.get("metric"), state.bundle.task, state.bundle.num_classes)
+    state.phases["data"] = {"wall_s": round(time.perf_counter() - t0, 2), "summary": state.bundle.summary()}
+    state.cfg = resolved_for_data(state.cfg, state.bundle)
+
+
+def _interrupted_result(run: PipelineRun, exc: signals.Interrupted, wall_s: float) -> dict[str, Any]:
+    """``result.json`` of a run a signal stopped: where, and the phases finished so far (a resume
+    keeps their wall times)."""
+    return {
+        "task": "pipeline",
+        "status": "interrupted",
+        "signal": exc.name,
+        "phase": exc.phase,
+        "phases": {**run.recorded, **run.phases},
+        "ran": run.ran,
+        "invocation_wall_s": wall_s,
+        "resumed": run.resuming,
+        "resume": f"supernet resume={run.out_dir}",
+        "paths": {"run_dir": str(run.out_dir)},
+    }
+
+
 # ---------------------------------------------------------------------------- the job
+def _used_run_dir(out_dir: Path) -> Path | None:
+    """A new run into a dir that holds one is refused (the advice: resume it), except where SLURM
+    requeued this job (Lightning's auto-requeue, submitit): the rerun then continues the run."""
+    if not (out_dir / REQUEST_FILE).is_file():
+        return None
+    if int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0) > 0:
+        log.info("SLURM requeued the job: resuming %s", out_dir)
+        return out_dir
+    raise UsageError(
+        f"hydra.run.dir={out_dir} already holds a pipeline run: continue it with supernet resume={out_dir}, "
+        "or pick a new hydra.run.dir"
+    )
+
+
 def write_request(cfg: DictConfig, out_dir: Path) -> None:
     """``pipeline_request.json``: the settings a ``resume=<out_dir>`` must keep."""
     write_json(out_dir / REQUEST_FILE, _request(cfg))
@@ -412,14 +555,15 @@ def write_request(cfg: DictConfig, out_dir: Path) -> None:
 
 def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     check_pipeline_config(cfg)
-    previous = resume_run_dir(cfg.get("resume"))
+    previous = resume_run_dir(cfg.get("resume")) or _used_run_dir(out_dir)
     out_dir = previous or out_dir
-    with run_dir_lock(out_dir, "pipeline"):  # one job per run dir, before anything is read
-        if previous is not None:
+    with run_dir_lock(out_dir, "pipeline"), signals.advice(f"continue with supernet resume={out_dir}"):
+        if previous is not None:  # one job per run dir, locked before anything is read
             cfg = resumed_config(cfg, previous)
         else:
             write_request(cfg, out_dir)
         result, _ = run_pipeline(cfg, out_dir, resuming=previous is not None)
+        (out_dir / "error.txt").unlink(missing_ok=True)  # a refused or failed earlier attempt's: resolved now
     print(summary_md(result))
     return result
 
@@ -455,8 +599,11 @@ def _result(run: PipelineRun, wall_s: float) -> dict[str, Any]:
         "winner": _winner(run),
         "constraints": run.results["search"].get("constraints"),
         "phases": run.phases,
-        "wall_s": wall_s,
+        # A resume: the finished phases' own wall times (kept) and this invocation's ones, summed.
+        "wall_s": round(sum(p["wall_s"] for p in run.phases.values()), 2) if run.resuming else wall_s,
         "resumed": run.resuming,
+        "ran": run.ran,  # the phases this invocation ran (on a resume, the others were finished)
+        "invocation_wall_s": wall_s,
         "metric": search_metric(run).name,
         "objective": retrained["metrics"][f"val_{search_metric(run).short}"],
         "paths": {

@@ -38,6 +38,8 @@ def read_archs(path: Any, space) -> list:
         items = json.loads(p.read_text())
     except json.JSONDecodeError as exc:
         raise UsageError(f"archs_file={path} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"archs_file={path} is not UTF-8 text: pass a JSON file") from None
     if not isinstance(items, list) or not items:
         raise UsageError(f"archs_file={path} must hold a non-empty JSON list of archs (lists of widths)")
     archs = []

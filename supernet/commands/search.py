@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 import torch
 from omegaconf import DictConfig
 
+from supernet import signals
 from supernet.commands.overrides import differences, explicit_overrides, is_explicit
 from supernet.core.device import pick_device
 from supernet.core.metrics import METRICS, Metric, resolve_metric
@@ -86,7 +87,15 @@ def run(cfg: DictConfig, out_dir: Path, supernet=None, bundle=None) -> dict[str,
         search_metric(search_cfg, task, bundle.num_classes if bundle is not None else supernet.space.num_classes)
         device = pick_device(str(cfg.get("device", "auto")))
         write_json(out_dir / REQUEST_FILE, {"ckpt_path": str(supernet.path), "search": search_cfg})
-        return _scored(cfg, out_dir, supernet, bundle, search_cfg, device, previous)
+        with signals.advice(lambda: _resume_advice(out_dir)):
+            return _scored(cfg, out_dir, supernet, bundle, search_cfg, device, previous)
+
+
+def _resume_advice(out_dir: Path) -> str:
+    """How an interrupted search continues: from its state once a generation was saved."""
+    if (out_dir / STATE_FILE).is_file():
+        return f"continue with supernet-search resume={out_dir}"
+    return "no generation was saved yet: run the command again"
 
 
 def _scored(cfg, out_dir, supernet, bundle, search_cfg, device, previous) -> dict[str, Any]:

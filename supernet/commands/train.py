@@ -9,6 +9,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from supernet import signals
 from supernet.config import check_train_config
 from supernet.io.checkpoint import resume_target
 
@@ -20,4 +21,6 @@ def run(cfg: DictConfig, out_dir: Path) -> dict:
     resume = resume_target(cfg.get("ckpt_path"), cfg.get("model"))
     from supernet.train.fit import train_supernet
 
-    return train_supernet(cfg, out_dir, resume=resume)
+    run_dir = resume[1] or out_dir
+    with signals.advice(f"continue with supernet-train ckpt_path={run_dir}"):
+        return train_supernet(cfg, out_dir, resume=resume)

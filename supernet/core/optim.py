@@ -20,8 +20,20 @@ def check_optim_config(cfg: Mapping, key: str = "optim") -> None:
     if cfg.get("schedule", "cosine") not in SCHEDULES:
         raise UsageError(f"{key}.schedule={cfg.get('schedule')!r} must be one of {list(SCHEDULES)}")
     lr = cfg.get("lr")
-    if lr is None or not float(lr) > 0:
+    if lr is None or not _number(lr, f"{key}.lr", "a positive number") > 0:
         raise UsageError(f"{key}.lr={lr} must be a positive number")
+    for name in ("weight_decay", "momentum"):  # torch would refuse a negative one after the search
+        value = cfg.get(name)
+        if value is not None and not _number(value, f"{key}.{name}", "a number >= 0") >= 0:
+            raise UsageError(f"{key}.{name}={value} must be a number >= 0")
+
+
+def _number(value: object, key: str, what: str) -> float:
+    """`value` as a float, or a one-line error (``optim.lr=abc must be a positive number``)."""
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise UsageError(f"{key}={value} must be {what}") from None
 
 
 def build_optimizer(params: Iterable[torch.nn.Parameter], cfg: Mapping) -> torch.optim.Optimizer:

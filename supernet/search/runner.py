@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from supernet import signals
 from supernet.core.metrics import METRICS, Metric
 from supernet.core.space import Arch, SearchSpace, as_arch
 from supernet.errors import UsageError
@@ -206,8 +207,10 @@ def run_search(
     return the result (best arch and figures, Pareto set, evaluations, wall time)."""
     search = _Search(space, evaluator, validate_search_config(cfg, space), Path(out_dir), seed, hooks or SearchHooks())
     search.start(resume)
-    while len(search.loop.history) < search.budget and search.loop.runner["stopped"] is None:
-        search.generation()
+    with signals.steps():  # SIGTERM/SIGINT: stop once the generation in progress is saved
+        while len(search.loop.history) < search.budget and search.loop.runner["stopped"] is None:
+            search.generation()
+            signals.check()
     if search.loop.runner["stopped"] is None:
         search.loop.runner["stopped"] = "budget"
     return search.finish()

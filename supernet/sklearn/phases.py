@@ -22,6 +22,7 @@ import logging
 import os
 import random
 import re
+import signal
 import sys
 import tempfile
 import time
@@ -29,6 +30,8 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from supernet import signals
 
 SHARES = {"train": 0.5, "search": 0.2, "export": 0.0, "retrain": 0.3, "ensemble": 0.0}  # ensemble: uncapped
 RESERVE_S = 1.0  # export + reloading the winner, taken off the limit first (at most limit / 10)
@@ -264,7 +267,8 @@ def run_dir(output_dir: str | Path | None) -> Iterator[tuple[Path, bool]]:
     """(run dir, temporary): a temporary folder removed afterwards, or a new
     ``<output_dir>/<stamp>`` (the layout of ``outputs/pipeline/runs/<stamp>``)."""
     if output_dir is None:
-        with tempfile.TemporaryDirectory(prefix="supernet-fit-") as tmp:
+        # SIGTERM unwinds like Ctrl-C (its default ends the process on the spot), so the folder goes too.
+        with tempfile.TemporaryDirectory(prefix="supernet-fit-") as tmp, signals.handled((signal.SIGTERM,)):
             yield Path(tmp), True
         return
     parent = Path(output_dir)

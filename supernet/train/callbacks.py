@@ -21,6 +21,9 @@ see the averaged weights, which rank subnets slightly better than the last step'
 `observed(factory)` adds one (or any callback `factory(phase)` makes) to every Trainer the
 training (``phase="train"``) and the retraining (``"retrain"``) build inside it: the
 scikit-learn estimators' ``history_``, without a logger on disk.
+
+`StopOnSignal` and `fitting()` end a fit after the batch in progress on SIGTERM or SIGINT
+(`supernet.signals`): the checkpoints already written stay, the job exits 128 + signal.
 """
 
 from __future__ import annotations
@@ -35,13 +38,35 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import WeightAveraging
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 from torch.optim.swa_utils import get_ema_multi_avg_fn
 
+from supernet import signals
 from supernet.config import check_ema_decay
 from supernet.core.space import Arch, as_arch, parse_arch
 from supernet.errors import UsageError
 from supernet.evaluation.inherited import InheritedEvaluator
 from supernet.fidelity.metrics import kendall_tau
+
+
+class StopOnSignal(pl.Callback):
+    """After each training batch, stop the fit if SIGTERM or SIGINT came (`supernet.signals.check`)."""
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: object) -> None:
+        signals.check()
+
+
+@contextlib.contextmanager
+def fitting() -> Iterator[None]:
+    """Around ``trainer.fit``: a signal waits for the batch's end. Lightning's own SIGTERM stop (its
+    `SIGTERMException`, a ``SystemExit(None)`` that would exit 0, raised in validation or at an
+    epoch's end) becomes our `Interrupted` too."""
+    with signals.steps():
+        try:
+            yield
+        except SIGTERMException:
+            signals.check()
+            raise
 
 
 class KendallTauCallback(pl.Callback):

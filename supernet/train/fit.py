@@ -30,7 +30,7 @@ from supernet.data.datasets import DataBundle, load_data
 from supernet.errors import UsageError
 from supernet.files import run_dir_lock, to_plain, write_json
 from supernet.io.checkpoint import resume_target
-from supernet.train.callbacks import observer_callbacks
+from supernet.train.callbacks import StopOnSignal, fitting, observer_callbacks
 from supernet.train.length import passes_for
 from supernet.train.module import AtomicCheckpointIO, SupernetModule, TensorDataModule, plain_hparams
 
@@ -94,6 +94,8 @@ def check_fresh_run_dir(out_dir: Path, ckpt: Path | None) -> None:
     checkpoints = out_dir / "checkpoints"
     if ckpt is not None and Path(ckpt).resolve().parent == checkpoints.resolve():
         return  # resuming from one of this dir's own checkpoints
+    if ckpt is None and "SLURM_JOB_ID" in os.environ and any(out_dir.glob("hpc_ckpt_*.ckpt")):
+        return  # a job SLURM requeued: Lightning's auto-requeue resumes from its hpc_ckpt_<n>.ckpt
     held = sorted(checkpoints.glob("*.ckpt")) if checkpoints.is_dir() else []
     if held:
         name = "last.ckpt" if (checkpoints / "last.ckpt").is_file() else held[-1].name
@@ -114,7 +116,8 @@ def _fit(cfg: DictConfig, out_dir: Path, bundle: DataBundle | None, ckpt: Path |
     space = build_space(cfg.space, cfg.data, bundle.in_features, bundle.num_classes)
     module, datamodule = build_module(cfg, bundle, space)
     trainer = build_trainer(cfg, out_dir, "rmse" if bundle.task.is_regression else "acc")
-    trainer.fit(module, datamodule=datamodule, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
+    with fitting():  # SIGTERM/SIGINT: stop after the batch, keep the last whole checkpoint
+        trainer.fit(module, datamodule=datamodule, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
     result = {
         "task": "train",
         "status": "ok",
@@ -191,7 +194,7 @@ def build_trainer(cfg: DictConfig, out_dir: Path, metric: str = "acc") -> pl.Tra
         **trainer_kwargs(cfg.trainer),
         default_root_dir=str(out_dir),
         logger=loggers or False,
-        callbacks=[checkpoint, *tau_callbacks(cfg), *ema_callbacks(cfg), *observer_callbacks("train")],
+        callbacks=[checkpoint, *tau_callbacks(cfg), *ema_callbacks(cfg), *observer_callbacks("train"), StopOnSignal()],
         plugins=[AtomicCheckpointIO()],
         enable_model_summary=False,
     )

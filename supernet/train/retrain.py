@@ -41,7 +41,7 @@ from supernet.io.checkpoint import merged_data_config
 from supernet.io.export import write_export
 from supernet.io.subnet import Subnet, fold_output_scale, load_subnet
 from supernet.train.best_epoch import check_selection, selection_callbacks
-from supernet.train.callbacks import observer_callbacks
+from supernet.train.callbacks import StopOnSignal, fitting, observer_callbacks
 from supernet.train.length import passes_for
 from supernet.train.module import TensorDataModule, plain_hparams
 from supernet.train.subnet_module import SubnetModule
@@ -259,12 +259,13 @@ def train_variant(
     trainer = pl.Trainer(
         **trainer_kwargs(request.trainer_cfg),
         default_root_dir=str(out_dir),
-        callbacks=[*callbacks, *observer_callbacks("retrain")],
+        callbacks=[*callbacks, *observer_callbacks("retrain"), StopOnSignal()],
         logger=[tb] if tb is not None else False,
         enable_checkpointing=False,
         enable_model_summary=False,
     )
-    trainer.fit(module, datamodule=datamodule)
+    with fitting():
+        trainer.fit(module, datamodule=datamodule)
     model = copy.deepcopy(module.model).float().eval()
     figures = eval_splits(model, bundle, eval_batch)
     head = headline_metric(bundle.task)
