@@ -11,6 +11,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from supernet.commands import bench
+from supernet.commands.common import CONF_DIR
+from supernet.data.datasets import load_data
 
 from conftest import read_json, run_cli
 
@@ -23,6 +25,9 @@ GPU_OR_PIPELINE = {
     "pipeline_test_acc",
     "pipeline_phases_s",
     "pipeline_peak_rss_mb",
+    "pipeline_phase_share",
+    "pipeline_winner_epoch_s",
+    "job_over_winner_epoch",
     "pipeline_error",
     "search_over_train",
     "subset_scoring_speedup",
@@ -116,6 +121,23 @@ def test_bench_quick_writes_every_figure(tmp_path):
     rows = table_rows(proc.stdout)
     assert set(RATIOS) <= set(rows)
     assert rows == {k: str(figures[k]) for k in rows}
+
+
+@pytest.mark.slow
+def test_pipeline_figures_count_the_job_in_epochs_of_its_winner(tmp_path):
+    # The speed suite's pipeline=true on digits at tiny settings: the job, then its winner's epoch.
+    tiny = ["trainer.max_epochs=1", "retrain.max_epochs=1", "search.budget=40", "search.population=20"]
+    cfg = OmegaConf.create({"seed": 0, "epochs": 1, "pipeline_overrides": [*tiny, "logger=none", "figures=false"]})
+    data_cfg = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "data" / "digits.yaml"))
+    figures = bench.run_pipeline(cfg, data_cfg, load_data(data_cfg), tmp_path)
+    assert "pipeline_error" not in figures, figures
+    assert figures["pipeline_winner_epoch_s"] > 0 and figures["job_over_winner_epoch"] > 0
+    ratio = figures["pipeline_s"] / figures["pipeline_winner_epoch_s"]
+    assert figures["job_over_winner_epoch"] == pytest.approx(ratio, rel=2e-2)
+    shares = figures["pipeline_phase_share"]
+    assert set(shares) == {*figures["pipeline_phases_s"], "other"}
+    assert sum(shares.values()) == pytest.approx(1.0, abs=0.01)
+    assert {"pipeline_phase_share", "pipeline_winner_epoch_s", "job_over_winner_epoch"} <= documented_figures()
 
 
 @pytest.mark.slow

@@ -2,6 +2,7 @@
 
     supernet-bench quick=true     # digits: under a minute on a 2-core CPU
     supernet-bench                # Fashion-MNIST with the 16-1024 space
+    supernet-bench suite=job      # the default Fashion-MNIST job in epochs of its winner (bench_job.py)
 
 Writes ``bench.json`` in its run dir and prints its headline figures as a table. Every model is
 trained through Lightning on device-resident data with the same batch and optimiser
@@ -37,6 +38,10 @@ how to read them: docs/experiments/speed.md. The figures of bench.json:
   ``naive_batches`` batches and scaled to the epoch; and over one batched inherited evaluation.
 - ``pipeline_s``, ``pipeline_test_acc``, ``pipeline_phases_s``, ``pipeline_peak_rss_mb`` (``pipeline=true``):
   the full ``supernet`` job as a user runs it, in its own process (so its memory is its own).
+- ``pipeline_phase_share``, ``pipeline_winner_epoch_s``, ``job_over_winner_epoch`` (``pipeline=true``):
+  each phase's wall over the job's (``other``: start-up and the rest), one plain training epoch of
+  the job's winner at the retraining's batch size, timed here after the job, and the job's wall
+  over it (``suite=job``: the median of three runs, `supernet.commands.bench_job`).
 - ``search_over_train`` (``pipeline=true``): that job's search phase wall over its training phase's.
 - ``subset_scoring_speedup``, ``subset_search_s``, ``full_search_s``, ``subset_winner``
   (``pipeline=true``): the same job's search run again on its supernet at the other
@@ -76,6 +81,7 @@ from supernet.commands.bench_figures import (
     step_overhead,
     time_epoch,
 )
+from supernet.commands.bench_job import job_run, phase_figures, winner_epoch_s
 from supernet.commands.common import CONF_DIR
 from supernet.config import build_space
 from supernet.core.device import pick_device
@@ -88,7 +94,7 @@ from supernet.files import to_plain, write_json
 from supernet.train.callbacks import EMAWeights
 from supernet.train.module import SupernetModule, TensorDataModule
 
-SUITES = ("speed", "tabular")
+SUITES = ("speed", "tabular", "job")
 
 
 def run_bench(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
@@ -100,6 +106,10 @@ def run_bench(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         from supernet.commands.bench_tabular import run_tabular
 
         return run_tabular(cfg, out_dir)
+    if cfg.suite == "job":
+        from supernet.commands.bench_job import run_job_suite
+
+        return run_job_suite(cfg, out_dir)
     data_cfg = to_plain(cfg.data)
     if cfg.quick:
         data_cfg = to_plain(OmegaConf.load(CONF_DIR / "data" / "digits.yaml"))
@@ -114,7 +124,7 @@ def run_bench(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     if bundle.input_shape[0] == 1 and len(bundle.input_shape) == 3:
         figures.update(naive_figures(cfg, bundle, space, device, figures["evals_per_s_batched"]))
     if cfg.pipeline:
-        figures.update(run_pipeline(cfg, data_cfg, out_dir))
+        figures.update(run_pipeline(cfg, data_cfg, bundle, out_dir))
         if "pipeline_s" in figures:
             figures.update(subset_search_figures(cfg, out_dir))
     figures["startup_s"] = startup_s()
@@ -220,32 +230,26 @@ def naive_figures(cfg: DictConfig, bundle, space: SearchSpace, device: torch.dev
     }
 
 
-def run_pipeline(cfg: DictConfig, data_cfg: dict, out_dir: Path) -> dict[str, Any]:
-    """The full `supernet` job as a user runs it (its own process: RSS measured on its own)."""
+def run_pipeline(cfg: DictConfig, data_cfg: dict, bundle, out_dir: Path) -> dict[str, Any]:
+    """The full `supernet` job as a user runs it (its own process: RSS measured on its own), and
+    its wall in plain epochs of its own winner."""
     run_dir = out_dir / "pipeline"
-    overrides = [
-        f"data={data_cfg['name']}",
-        f"hydra.run.dir={run_dir}",
-        f"seed={cfg.seed}",
-        "trainer.enable_progress_bar=false",
-    ]
-    if cfg.quick:
-        overrides += ["data=digits"]
-    overrides += [str(o) for o in cfg.pipeline_overrides]
-    t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "supernet", *overrides], capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        return {"pipeline_error": (proc.stderr.strip().splitlines() or ["?"])[-1]}
-    result = json.loads((run_dir / "result.json").read_text())
+    overrides = [f"data={data_cfg['name']}", f"seed={cfg.seed}", *(str(o) for o in cfg.pipeline_overrides)]
+    wall, result = job_run(overrides, run_dir)
+    if "error" in result:
+        return {"pipeline_error": result["error"]}
     phases = result.get("phases") or {}
     train_s, search_s = (phases.get(k, {}).get("wall_s") for k in ("train", "search"))
+    _, epoch_s = winner_epoch_s(run_dir, bundle, int(cfg.epochs), int(cfg.seed))
     return {
         "pipeline_s": round(wall, 2),
         "search_over_train": round(search_s / train_s, 3) if train_s and search_s else None,
         "pipeline_test_acc": (result.get("winner") or {}).get("test_acc"),
-        "pipeline_phases_s": {k: v.get("wall_s") for k, v in (result.get("phases") or {}).items()},
+        "pipeline_phases_s": {k: v.get("wall_s") for k, v in phases.items()},
+        "pipeline_phase_share": phase_figures(wall, result)["phase_share"],
         "pipeline_peak_rss_mb": round(peak_rss_mb(resource.RUSAGE_CHILDREN), 1),
+        "pipeline_winner_epoch_s": round(epoch_s, 3),
+        "job_over_winner_epoch": round(wall / epoch_s, 1),
     }
 
 
@@ -318,7 +322,10 @@ def format_table(figures: dict[str, Any]) -> str:
         "pipeline_s",
         "pipeline_test_acc",
         "pipeline_phases_s",
+        "pipeline_phase_share",
         "pipeline_peak_rss_mb",
+        "pipeline_winner_epoch_s",
+        "job_over_winner_epoch",
         "search_over_train",
         "subset_scoring_speedup",
         "subset_search_s",
