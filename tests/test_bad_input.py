@@ -67,7 +67,8 @@ BAD_INPUTS = [
             "search.finetune.top=0",
             "retrain.ensemble=40",
         ],
-        "retrain.ensemble=40 but the search found 20 distinct feasible archs",  # known after the search, said then
+        # Known before training: the search scores at most its budget.
+        "retrain.ensemble=40 with retrain.ensemble_from=top but search.budget=20 scores at most 20 distinct archs",
     ),
     ("supernet", ["data=bench_table", "data.set=wdbc", "data.scaler=unknown"], "data.scaler='unknown' must be one of"),
     ("supernet", ["data=bench_table", "data.set=wdbc", "data.periodic=0"], "data.periodic=0 must be a whole number"),

@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "supernet"
 
 # docs/architecture.md, first paragraph: each layer may import only the layers before it.
 LAYERS = (
-    ("errors", "files"),
+    ("errors", "files", "signals"),
     ("core",),
     ("data",),
     ("config", "io", "evaluation"),
@@ -35,7 +35,8 @@ def module_name(path: Path) -> str:
 
 
 def imported(node: ast.AST, package: str) -> list[str]:
-    """The dotted names an import statement can load (a `from` import: the module and each name)."""
+    """The dotted names an import statement can load (a `from` import: the module and each name,
+    or only the submodules it names)."""
     if isinstance(node, ast.Import):
         return [alias.name for alias in node.names]
     if not isinstance(node, ast.ImportFrom):
@@ -44,7 +45,9 @@ def imported(node: ast.AST, package: str) -> list[str]:
     if node.level:
         parts = package.split(".")[: len(package.split(".")) - node.level + 1]
         base = ".".join(parts + ([node.module] if node.module else []))
-    return [base] + [f"{base}.{alias.name}" for alias in node.names]
+    names = [f"{base}.{alias.name}" for alias in node.names]
+    # `from supernet import signals` imports the module, not the package's API.
+    return names if all(n in FILES for n in names) else [base, *names]
 
 
 FILES = {module_name(p): p for p in PACKAGE.rglob("*.py")}

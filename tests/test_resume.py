@@ -183,7 +183,7 @@ def test_a_stopped_pipeline_is_continued_by_resume_not_by_its_checkpoint(tmp_pat
 def test_a_resume_may_change_the_ensemble_until_it_is_built(tmp_path):
     """The ensemble's size is checked against the search's result, so its fix is taken on resume."""
     run_dir = tmp_path / "run"
-    small = [*SMALL, "search.budget=40", "search.finetune.top=0", "retrain.max_epochs=1"]
+    small = [*SMALL, "search.budget=40", "search.population=20", "search.finetune.top=0", "retrain.max_epochs=1"]
     proc = run_cli("supernet", *small, f"hydra.run.dir={run_dir}", timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     again = ["retrain.ensemble=2", "retrain.ensemble_from=seeds", "logger=none"]

@@ -111,6 +111,8 @@ def check_appended_keys(overrides: Iterable[str], conf: Path, config_name: str |
         key = item[1:].split("=", 1)[0].split("@", 1)[0]
         if key not in known_keys(conf):
             raise UsageError(f"{item}: no command reads {key}{suggestion(key, conf)}; drop it or fix the key")
+        if (conf / key).is_dir():  # +experiment=<preset>: a group that sets keys anywhere
+            continue
         if (error := _not_read_here(item, key, conf, config_name)) is not None:
             raise error
 

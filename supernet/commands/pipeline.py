@@ -92,7 +92,7 @@ def check_pipeline_config(cfg: DictConfig) -> None:
     """Everything that can be checked before the first phase starts."""
     if cfg.ckpt_path is None:
         check_train_config(cfg)
-    else:
+    elif not cfg.get("resume"):  # a resume keeps the run's own ckpt_path, accepted when it started
         check_finished_training(cfg.ckpt_path)
     space = build_space(cfg.space, cfg.data)
     validate_search_config(_early_search(cfg), space)
