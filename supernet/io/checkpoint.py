@@ -59,7 +59,7 @@ def resolve_checkpoint(path: str | Path, key: str = "ckpt_path") -> Path:
     return p
 
 
-EXPORT_MARKER_FILE = "arch.yaml"  # supernet.io.subnet.ARCH_FILE (that module imports this one)
+EXPORT_MARKER_FILE = "arch.yaml"  # supernet.io.mlp.ARCH_FILE (io.subnet, which reads it, imports this module)
 EXPORT_SUFFIXES = (".yaml", ".safetensors", ".onnx")  # the files of an export folder
 EPOCH_CKPT = re.compile(r"epoch(\d+)\.ckpt")
 # A write in progress (`supernet.files.atomic_write_bytes`): .<name>.<writer pid>.tmp

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from supernet.errors import UsageError
-from supernet.io.subnet import (
+from supernet.io.mlp import (
     ENSEMBLE_KIND,
     FORMAT,
     FORMAT_VERSION,
