@@ -44,3 +44,37 @@ def test_a_loss_of_the_other_task_is_refused_in_one_line():
     with pytest.raises(UsageError, match=r"loss=l1 is unknown: use one of \['mse', 'huber'\]"):
         Task("regression", "mse").with_loss("l1")
     assert Task("regression", "mse").with_loss("huber").loss == "huber"
+
+
+REGRESSION_TASK = Task(kind="regression", loss="huber", targets=("y",), target_mean=(3.0,), target_std=(2.0,))
+
+
+@pytest.mark.parametrize(
+    "task", [Task(), Task(class_weight=(0.5, 9.5)), REGRESSION_TASK], ids=["plain", "weighted", "huber"]
+)
+def test_chunked_and_stacked_losses_equal_the_training_loss(task):
+    """Scoring sums the loss chunk by chunk and divides once; the stand-alone stack sums its nets:
+    both must be what `loss_fn` trains by."""
+    torch.manual_seed(0)
+    if task.is_regression:
+        outputs, y = torch.randn(3, 50, 1), torch.randn(50, 1)
+    else:
+        outputs, y = torch.randn(3, 50, 2), torch.randint(0, 2, (50,))
+    each = [task.loss_fn(out, y) for out in outputs]
+    chunked = sum(task.summed_loss(outputs[0][i : i + 7], y[i : i + 7]) for i in range(0, 50, 7))
+    assert float(chunked) / task.loss_denominator(y) == pytest.approx(float(each[0]), rel=1e-5)
+    assert float(task.stacked_loss(outputs, y)) == pytest.approx(float(sum(each)), rel=1e-5)
+
+
+def test_the_task_decides_its_metric_names_monitor_and_folds():
+    import numpy as np
+
+    classes = Task()
+    assert (classes.default_metric, classes.headline, classes.monitor) == ("accuracy", "acc", ("val/acc", "max"))
+    assert (REGRESSION_TASK.default_metric, REGRESSION_TASK.headline) == ("rmse", "rmse")
+    assert REGRESSION_TASK.monitor == ("val/rmse", "min")
+    assert (classes.format_value(0.9041), REGRESSION_TASK.format_value(0.123456)) == ("90.41%", "0.1235")
+    y = np.array([0] * 30 + [1] * 10)
+    for _, held_out in classes.splitter(5, 0).split(np.zeros(40), classes.strata(y)):
+        assert (y[held_out] == 1).sum() == 2  # stratified: each fold keeps the 3:1 classes
+    assert set(REGRESSION_TASK.strata(y)) == {0.0}

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from supernet.core.task import CLASSIFICATION, REGRESSION, Task
+from supernet.core.task import CLASSIFICATION, DEFAULT_METRICS, REGRESSION, Task
 from supernet.errors import UsageError
 
 if TYPE_CHECKING:  # outputs are tensors; the registry itself imports no torch (supernet-report reads it)
@@ -110,7 +110,7 @@ METRICS: dict[str, Metric] = {
         Metric("r2", REGRESSION, True, _sk("r2_score"), needs="values"),
     )
 }
-DEFAULT_METRIC = {CLASSIFICATION: "accuracy", REGRESSION: "rmse"}
+DEFAULT_METRIC = DEFAULT_METRICS  # the older name
 # Every record field a metric can fill, and its direction (the search's objectives read this).
 METRIC_KEYS: dict[str, int] = {m.key: m.sign for m in METRICS.values()}
 LOWER_IS_BETTER = frozenset(m.name for m in METRICS.values() if not m.higher_is_better)
@@ -119,7 +119,7 @@ LOWER_IS_BETTER = frozenset(m.name for m in METRICS.values() if not m.higher_is_
 def resolve_metric(name: str | None, task: Task, num_classes: int = 2, key: str = "search.metric") -> Metric:
     """The metric `name` (None: the task's default), checked against the task; a clear error
     naming `key` otherwise."""
-    name = str(name) if name else DEFAULT_METRIC[task.kind]
+    name = str(name) if name else task.default_metric
     if name not in METRICS:
         raise UsageError(f"{key}={name!r} is unknown; choose one of {sorted(METRICS)}")
     metric = METRICS[name]
@@ -134,3 +134,8 @@ def resolve_metric(name: str | None, task: Task, num_classes: int = 2, key: str 
 def task_metrics(task: Task, num_classes: int) -> list[Metric]:
     """Every metric that applies to the task (what retraining and the baselines report)."""
     return [m for m in METRICS.values() if m.kind == task.kind and (num_classes == 2 or not m.binary_only)]
+
+
+def default_metric(task: Task | None = None) -> Metric:
+    """The metric of `task` where none is named (no task: a classification, as older records are)."""
+    return METRICS[(task or Task()).default_metric]

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 CLASSIFICATION, REGRESSION = "classification", "regression"
 # The losses each task learns by; the first is its default (``train.loss=null``).
 LOSSES: dict[str, tuple[str, ...]] = {CLASSIFICATION: ("cross_entropy",), REGRESSION: ("mse", "huber")}
+# What each task is scored by when no metric is named (`supernet.core.metrics` holds the metrics).
+DEFAULT_METRICS: dict[str, str] = {CLASSIFICATION: "accuracy", REGRESSION: "rmse"}
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,39 @@ class Task:
     @property
     def is_regression(self) -> bool:
         return self.kind == REGRESSION
+
+    # ------------------------------------------------------------------ the task's decisions
+    @property
+    def default_metric(self) -> str:
+        """The metric used where none is named (``search.metric=null``): accuracy or rmse."""
+        return DEFAULT_METRICS[self.kind]
+
+    @property
+    def headline(self) -> str:
+        """The default metric's name in result fields and logged tags: ``acc`` (``val_acc``,
+        ``val/acc``, the names supernet has always written) or ``rmse``."""
+        return "acc" if self.default_metric == "accuracy" else self.default_metric
+
+    @property
+    def monitor(self) -> tuple[str, str]:
+        """The logged validation tag a best-epoch choice watches, and its direction."""
+        return f"val/{self.headline}", "min" if self.is_regression else "max"
+
+    def format_value(self, value: float) -> str:
+        """A headline value for people: 4 significant digits (regression) or a percentage."""
+        return f"{value:.4g}" if self.is_regression else f"{100 * value:.2f}%"
+
+    def splitter(self, k: int, seed: int) -> Any:
+        """scikit-learn's k-fold splitter for this task: stratified by class, or shuffled rows."""
+        from sklearn.model_selection import KFold, StratifiedKFold
+
+        return (KFold if self.is_regression else StratifiedKFold)(n_splits=k, shuffle=True, random_state=seed)
+
+    def strata(self, y: Any) -> Any:
+        """What a stratified split keeps in proportion: the classes, or nothing (one stratum)."""
+        import numpy as np
+
+        return np.zeros(len(y)) if self.is_regression else y
 
     def with_loss(self, loss: str | None, key: str = "loss") -> Task:
         """This task learning by `loss` (None: unchanged); a loss of the other task is an error."""
@@ -116,6 +151,44 @@ class Task:
         t = temperature
         loss = F.cross_entropy(outputs if t == 1 else outputs / t, targets)
         return loss if t == 1 else loss * (t * t)
+
+    def summed_loss(self, outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The loss of a chunk of rows, summed; divided by `loss_denominator` of all the rows it is
+        the split's mean (what scoring fine-tuned nets chunk by chunk needs)."""
+        import torch.nn.functional as F
+
+        if self.kind == REGRESSION:
+            fn = F.huber_loss if self.loss == "huber" else F.mse_loss
+            return fn(outputs, y, reduction="sum")
+        weight = None if self.class_weight is None else self._weight(outputs)
+        return F.cross_entropy(outputs, y, weight=weight, reduction="sum")
+
+    def loss_denominator(self, y: torch.Tensor) -> float:
+        """What the summed loss is divided by: the rows (classification), the rows' class weights
+        (class-weighted, as ``cross_entropy(weight=)`` averages), or every target value (regression)."""
+        import torch
+
+        if self.kind == REGRESSION:
+            return float(y.numel())
+        if self.class_weight is None:
+            return float(len(y))
+        return float(torch.tensor(self.class_weight, dtype=torch.float64, device=y.device)[y].sum())
+
+    def stacked_loss(self, outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The sum over nets of each net's loss, for the outputs ``(nets, batch, outputs)`` of a
+        stack of nets on one batch: what `loss_fn` gives each net, summed."""
+        import torch.nn.functional as F
+
+        n = outputs.shape[0]
+        if self.kind == REGRESSION:
+            fn = F.huber_loss if self.loss == "huber" else F.mse_loss
+            return fn(outputs, y.expand_as(outputs), reduction="none").flatten(1).mean(1).sum()
+        per_row = F.cross_entropy(outputs.flatten(0, 1), y.repeat(n), reduction="none").view(n, -1)
+        if self.class_weight is None:
+            return per_row.mean(1).sum()
+        # cross_entropy(weight=) averages by the rows' class weights: sum(w_y * loss) / sum(w_y).
+        weight = self._weight(outputs)[y]
+        return ((per_row * weight).sum(1) / weight.sum()).sum()
 
     def _weight(self, outputs: torch.Tensor) -> torch.Tensor:
         import torch

@@ -35,7 +35,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 
 from supernet.core.metrics import Metric
 from supernet.core.space import Arch
@@ -142,10 +141,10 @@ def _val_scores(
             logits = net(xs)
             if not task.is_regression:
                 correct[i] += (logits.argmax(1) == ys).sum()
-            loss[i] += _loss_sum(task, logits, ys).double()
+            loss[i] += task.summed_loss(logits, ys).double()
             if metric is not None:
                 outputs[i].append(logits)
-    total = _loss_weight(task, y)
+    total = task.loss_denominator(y)
     scores = [{"loss": v / total} for v in loss.tolist()]
     if not task.is_regression:
         scores = [{"acc": c / len(x), **s} for c, s in zip(correct.tolist(), scores, strict=True)]
@@ -153,25 +152,3 @@ def _val_scores(
         for s, outs in zip(scores, outputs, strict=True):
             s[metric.name] = metric(torch.cat(outs), y, task)
     return scores
-
-
-def _loss_sum(task: Task, outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """The task's loss of a chunk, summed (its mean over the split: divided by `_loss_weight`)."""
-    if task.is_regression:
-        fn = F.huber_loss if task.loss == "huber" else F.mse_loss
-        return fn(outputs, y, reduction="sum")
-    weight = (
-        None if task.class_weight is None else torch.tensor(task.class_weight, dtype=outputs.dtype, device=y.device)
-    )
-    return F.cross_entropy(outputs, y, weight=weight, reduction="sum")
-
-
-def _loss_weight(task: Task, y: torch.Tensor) -> float:
-    """What the summed loss is divided by: the rows (classification), the rows' class weights
-    (class-weighted, as ``cross_entropy(weight=)`` averages), or every target value (regression)."""
-    if task.is_regression:
-        return float(y.numel())
-    if task.class_weight is None:
-        return float(len(y))
-    weight = torch.tensor(task.class_weight, dtype=torch.float64, device=y.device)
-    return float(weight[y].sum())

@@ -29,7 +29,7 @@ from contextlib import nullcontext
 import torch
 import torch.nn.functional as F
 
-from supernet.core.metrics import METRICS, Metric
+from supernet.core.metrics import Metric, default_metric
 from supernet.core.space import Arch, SearchSpace, as_arch
 from supernet.core.supermlp import SuperMLP, batch_stats
 from supernet.core.task import Task
@@ -51,8 +51,8 @@ class InheritedEvaluator:
         metric: Metric | None = None,
         task: Task | None = None,
     ) -> None:
-        self.metric = metric or METRICS["accuracy"]
         self.task = task or Task()
+        self.metric = metric or default_metric(self.task)
         self.device = torch.device(device) if device is not None else x.device
         self.model = model.to(self.device).eval()
         self.space = space

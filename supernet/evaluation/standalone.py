@@ -45,7 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from supernet.core.metrics import DEFAULT_METRIC, METRICS, Metric, task_metrics
+from supernet.core.metrics import METRICS, Metric, default_metric, task_metrics
 from supernet.core.optim import build_schedule
 from supernet.core.space import Arch, SearchSpace, arch_str, parse_arch
 from supernet.core.task import Task
@@ -111,7 +111,7 @@ def train_standalone(  # noqa: PLR0913 - the recipe's inputs, where it trains an
     (default: on CUDA only) stacks the nets of one depth into zero-padded weight tensors and runs
     one batched matmul per layer for all of them (see `_train_padded`)."""
     archs = list(dict.fromkeys(space.validate(a) for a in archs))
-    metric = metric or METRICS[DEFAULT_METRIC[bundle.task.kind]]
+    metric = metric or default_metric(bundle.task)
     if metric.kind != bundle.task.kind:
         raise UsageError(
             f"stand-alone training scores {metric.name}, a {metric.kind} metric, but data={bundle.name} is a "
@@ -296,18 +296,8 @@ def _train_padded(
 
 
 def stacked_loss(task: Task, outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """The sum over nets of each net's `task` loss, for the outputs ``(nets, batch, outputs)`` of
-    a stack of nets on one batch: what `Task.loss_fn` gives each net, summed."""
-    n = outputs.shape[0]
-    if task.is_regression:
-        fn = F.huber_loss if task.loss == "huber" else F.mse_loss
-        return fn(outputs, y.expand_as(outputs), reduction="none").flatten(1).mean(1).sum()
-    per_row = F.cross_entropy(outputs.flatten(0, 1), y.repeat(n), reduction="none").view(n, -1)
-    if task.class_weight is None:
-        return per_row.mean(1).sum()
-    # cross_entropy(weight=) averages by the rows' class weights: sum(w_y * loss) / sum(w_y).
-    weight = torch.tensor(task.class_weight, dtype=outputs.dtype, device=outputs.device)[y]
-    return ((per_row * weight).sum(1) / weight.sum()).sum()
+    """`Task.stacked_loss` (the name this module has offered)."""
+    return task.stacked_loss(outputs, y)
 
 
 @torch.no_grad()

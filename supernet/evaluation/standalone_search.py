@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import torch
 
-from supernet.core.metrics import DEFAULT_METRIC, METRICS, Metric
+from supernet.core.metrics import Metric, default_metric
 from supernet.core.space import Arch, SearchSpace, as_arch
 from supernet.data.datasets import DataBundle
 from supernet.errors import UsageError
@@ -117,7 +117,7 @@ class StandaloneEvaluator:
         metric: Metric | None = None,
     ) -> None:
         self.space, self.bundle, self.recipe, self.seed = space, bundle, recipe, int(seed)
-        self.metric = metric or METRICS[DEFAULT_METRIC[bundle.task.kind]]
+        self.metric = metric or default_metric(bundle.task)
         self.cache = cache if cache is not None else StandaloneCache(None)
         self.device = torch.device(device)
         self.latency = dict(latency) if latency else None

@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from supernet.core.metrics import METRIC_KEYS, METRICS, Metric
+from supernet.core.metrics import METRIC_KEYS, METRICS, Metric, default_metric
 from supernet.core.space import Arch, SearchSpace, as_arch
 from supernet.errors import UsageError
 from supernet.files import conf_node, to_plain
@@ -235,7 +235,7 @@ def score_objectives(objectives: Sequence[str], metric: Metric | None = None) ->
     """The objectives with ``val_acc`` read as the search `metric`'s field (accuracy when None):
     ``[val_acc, params]`` -> ``[val_rmse, params]`` under rmse. The metric's own field stays; a
     different metric's field is a `UsageError`."""
-    metric = metric or METRICS["accuracy"]
+    metric = metric or default_metric()
     out = []
     for o in check_objectives(objectives):
         if o in METRIC_KEYS and o not in (SCORE_ALIAS, metric.key):

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from supernet.core.metrics import METRICS, Metric
+from supernet.core.metrics import Metric, default_metric
 from supernet.core.space import Arch, as_arch
 from supernet.evaluation.recipe import FinetuneRecipe
 from supernet.search.base import check_range
@@ -33,7 +33,7 @@ METRIC_SCORES = ("acc", "metric")
 
 def score_name(metric: Metric | None = None) -> str:
     """The key of the search metric in a fine-tune score: ``acc`` for accuracy, else its name."""
-    return (metric or METRICS["accuracy"]).short
+    return (metric or default_metric()).short
 
 
 def finetuned_key(metric: Metric | None = None) -> str:
@@ -67,7 +67,7 @@ def rerank(
     lower first; ``acc``/``metric``: the metric, best first in its direction) and return
     ``{"best": record + finetuned_<metric>/loss, "finalists": rows, "changed": bool}``. Ties keep
     the inherited order."""
-    metric = metric or METRICS["accuracy"]
+    metric = metric or default_metric()
     name, key = score_name(metric), finetuned_key(metric)
     scores = score([as_arch(r["arch"]) for r in finalists])
     rows = [

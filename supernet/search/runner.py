@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from supernet import signals
-from supernet.core.metrics import METRICS, Metric
+from supernet.core.metrics import METRICS, Metric, default_metric
 from supernet.core.space import Arch, SearchSpace, as_arch
 from supernet.errors import UsageError
 from supernet.files import to_plain
@@ -164,7 +164,7 @@ def make_strategy(space: SearchSpace, cfg: Mapping, seed: int, metric: Metric | 
 
 def search_metric(evaluator: Evaluator, cfg: Mapping) -> Metric:
     """What the search optimises: the evaluator's metric, which a named ``search.metric`` must be."""
-    metric = getattr(evaluator, "metric", None) or METRICS["accuracy"]
+    metric = getattr(evaluator, "metric", None) or default_metric(getattr(evaluator, "task", None))
     named = cfg.get("metric")
     if named is not None and str(named) != metric.name:
         raise UsageError(

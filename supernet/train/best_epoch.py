@@ -22,7 +22,7 @@ from supernet.errors import UsageError
 
 def monitored(task: Task) -> tuple[str, str]:
     """The logged validation metric retraining selects on, and its direction."""
-    return ("val/rmse", "min") if task.is_regression else ("val/acc", "max")
+    return task.monitor
 
 
 class BestEpoch(pl.Callback):

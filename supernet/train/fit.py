@@ -115,7 +115,7 @@ def _fit(cfg: DictConfig, out_dir: Path, bundle: DataBundle | None, ckpt: Path |
     bundle.task = bundle.task.with_loss(cfg.get("loss"))
     space = build_space(cfg.space, cfg.data, bundle.in_features, bundle.num_classes)
     module, datamodule = build_module(cfg, bundle, space)
-    trainer = build_trainer(cfg, out_dir, "rmse" if bundle.task.is_regression else "acc")
+    trainer = build_trainer(cfg, out_dir, bundle.task.headline)
     with fitting():  # SIGTERM/SIGINT: stop after the batch, keep the last whole checkpoint
         trainer.fit(module, datamodule=datamodule, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
     result = {

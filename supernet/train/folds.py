@@ -42,14 +42,10 @@ def pooled(bundle: DataBundle) -> tuple[torch.Tensor, torch.Tensor]:
 
 def make_folds(bundle: DataBundle, k: int, seed: int) -> list[Fold]:
     """`k` folds of `bundle`'s pooled train+val rows; a `UsageError` when there are too few rows."""
-    from sklearn.model_selection import KFold, StratifiedKFold
-
     _, y = pooled(bundle)
     y = y.cpu().numpy()
-    splitter = (KFold if bundle.task.is_regression else StratifiedKFold)(n_splits=k, shuffle=True, random_state=seed)
-    labels = np.zeros(len(y)) if bundle.task.is_regression else y
     try:
-        splits = list(splitter.split(np.zeros(len(y)), labels))
+        splits = list(bundle.task.splitter(k, seed).split(np.zeros(len(y)), bundle.task.strata(y)))
     except ValueError as exc:
         raise UsageError(f"retrain.ensemble={k} folds of {len(y)} train+val rows: {exc}") from None
     return [Fold(i, k, seed, held_out) for i, (_, held_out) in enumerate(splits)]

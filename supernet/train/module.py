@@ -135,9 +135,9 @@ class SupernetModule(pl.LightningModule):
         self.sampler = ArchSampler.from_config(self.space, sampler, seed)
         self.references = {"min": self.space.smallest(), "mid": self.space.middle(), "max": self.space.largest()}
         self.task = Task.from_dict(data_info.get("task"))
-        # Regression: the RMSE of each reference net, in the targets' units; else its accuracy.
-        metric = MeanSquaredError if self.task.is_regression else MulticlassAccuracy
-        self.val_metric = torch.nn.ModuleDict({r: new_val_metric(metric, self.space.num_classes) for r in REFERENCES})
+        self.val_metric = torch.nn.ModuleDict(
+            {r: validation_metric(self.task, self.space.num_classes) for r in REFERENCES}
+        )
         self.nonfinite_skips = 0
         self._watch = NonFiniteWatch()
 
@@ -211,15 +211,10 @@ class SupernetModule(pl.LightningModule):
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, y = batch
         for ref, arch in self.references.items():
-            out = self.model(x, arch)
-            if self.task.is_regression:
-                out, y_units = self.task.to_units(out), self.task.to_units(y)
-                self.val_metric[ref].update(out, y_units)
-            else:
-                self.val_metric[ref].update(out, y)
+            self.val_metric[ref].update(self.task.to_units(self.model(x, arch)), self.task.to_units(y))
 
     def on_validation_epoch_end(self) -> None:
-        name = "rmse" if self.task.is_regression else "acc"
+        name = self.task.headline
         for ref in REFERENCES:
             value = self.val_metric[ref].compute()
             self.log(f"val/{name}_{ref}", value, prog_bar=ref != "mid", sync_dist=False)
@@ -249,9 +244,11 @@ class SupernetModule(pl.LightningModule):
         self.nonfinite_skips = int(checkpoint.get("nonfinite_skips", 0))
 
 
-def new_val_metric(metric: type, num_outputs: int) -> torch.nn.Module:
-    """A reference net's validation metric: RMSE over every target, or micro accuracy."""
-    if metric is MeanSquaredError:
+def validation_metric(task: Task, num_outputs: int) -> torch.nn.Module:
+    """What both Lightning modules log as ``val/<task.headline>``: the RMSE over every target in
+    the targets' own units (update it with `Task.to_units` of outputs and targets), or micro
+    accuracy (`to_units` leaves logits and labels as they are)."""
+    if task.is_regression:
         return MeanSquaredError(squared=False)
     return MulticlassAccuracy(num_outputs, average="micro")
 

@@ -30,7 +30,7 @@ import torch
 from pytorch_lightning.loggers import TensorBoardLogger
 
 from supernet.config import check_min_steps, check_trainer_config, trainer_kwargs
-from supernet.core.metrics import DEFAULT_METRIC, METRICS, task_metrics
+from supernet.core.metrics import task_metrics
 from supernet.core.optim import check_optim_config
 from supernet.core.task import Task
 from supernet.data.datasets import DataBundle, load_data, per_feature
@@ -174,7 +174,7 @@ def class_recall(outputs: torch.Tensor, y: torch.Tensor, num_classes: int) -> li
 
 def headline_metric(task: Task) -> str:
     """The metric retraining reports first and calls its objective: the task's default."""
-    return METRICS[DEFAULT_METRIC[task.kind]].short
+    return task.headline
 
 
 def training_form(source: Subnet) -> Subnet:
@@ -450,7 +450,7 @@ def compare_table(rows: list[dict], source: Subnet, data_name: str, recipe: Mapp
     def pct(v: float | None) -> str:
         if v is None:
             return "n/a"
-        return f"{v:.4g}" if source.task.is_regression else f"{100 * v:.2f}%"
+        return source.task.format_value(v)
 
     optim = recipe.get("optim") or {}
     lines = [

@@ -13,13 +13,11 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from torchmetrics import MeanSquaredError
-from torchmetrics.classification import MulticlassAccuracy
 
 from supernet.core.optim import build_optimizer, build_schedule
 from supernet.errors import NonFiniteLossError
 from supernet.io.subnet import Subnet
-from supernet.train.module import NonFiniteWatch, logs_this_step
+from supernet.train.module import NonFiniteWatch, logs_this_step, validation_metric
 
 log = logging.getLogger(__name__)
 
@@ -86,10 +84,7 @@ class SubnetModule(pl.LightningModule):
         norm = self.model.normalize
         self.register_buffer("fill", -norm.mean / norm.std, persistent=False)  # a black pixel, normalised
         self.task = self.model.task
-        if self.task.is_regression:
-            self.val_metric = MeanSquaredError(squared=False)  # RMSE in the targets' own units
-        else:
-            self.val_metric = MulticlassAccuracy(self.model.num_classes, average="micro")
+        self.val_metric = validation_metric(self.task, self.model.num_classes)
         self._watch = NonFiniteWatch(retrain_nonfinite_message)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -122,14 +117,11 @@ class SubnetModule(pl.LightningModule):
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, y = batch
-        out = self.model.mlp(x)
-        if self.task.is_regression:
-            out, y = self.task.to_units(out), self.task.to_units(y)
-        self.val_metric.update(out, y)
+        self.val_metric.update(self.task.to_units(self.model.mlp(x)), self.task.to_units(y))
 
     def on_validation_epoch_end(self) -> None:
         value = self.val_metric.compute()
-        name = "rmse" if self.task.is_regression else "acc"
+        name = self.task.headline
         self.log(f"val/{name}", value, prog_bar=True)
         self.log(f"hp/val_{name}", value)
         self.val_metric.reset()
