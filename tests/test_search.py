@@ -525,3 +525,21 @@ def test_tolerance_of_a_lower_is_better_metric_is_a_fraction():
 def test_bad_tolerance_is_one_line(over, match, tmp_path):
     with pytest.raises(UsageError, match=match):
         run_search(SPACE, FakeEvaluator(), cfg_for("evolution", 20, **over), tmp_path, seed=0)
+
+
+def test_checked_settings_are_read_only_and_not_checked_again():
+    import copy
+    import pickle
+
+    settings = validate_search_config(cfg_for("evolution", 60), SPACE)
+    assert validate_search_config(settings, SPACE) is settings  # handed on: taken as it is
+    assert settings.population == settings["population"] and json.loads(json.dumps(settings)) == settings
+    with pytest.raises(TypeError, match="read-only"):
+        settings["budget"] = 10
+    wider = SearchSpace(
+        in_features=16, num_classes=4, depth_min=1, depth_max=3, width_min=8, width_max=256, width_step=8
+    )
+    assert validate_search_config(settings, wider) is not settings  # another space: checked again
+    for copied in (pickle.loads(pickle.dumps(settings)), copy.deepcopy(settings)):
+        assert copied == settings and copied.space == SPACE
+    assert settings.replace(budget=30)["budget"] == 30 and settings["budget"] == 60

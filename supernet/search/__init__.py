@@ -25,12 +25,14 @@ from supernet.search.runner import (
     run_search,
     validate_search_config,
 )
+from supernet.search.settings import SearchSettings
 
 __all__ = [
     "STRATEGIES",
     "Constraints",
     "Evaluator",
     "SearchHooks",
+    "SearchSettings",
     "Strategy",
     "choose_best",
     "make_strategy",

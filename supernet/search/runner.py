@@ -51,6 +51,7 @@ from supernet.search.report import (
     write_outputs,
 )
 from supernet.search.rerank import check_finetune
+from supernet.search.settings import SearchSettings
 from supernet.search.state import STATE_FILE, LoopState, fingerprint, load_state, save_state
 from supernet.search.subset import check_fidelity, fitness_view, promoted, random_rows, stratified_rows, subset_rows
 
@@ -97,9 +98,12 @@ def _exhaustive(cfg: dict, space: SearchSpace) -> dict:
     return {**cfg, "budget": space.size(), "strategy": "random"}
 
 
-def validate_search_config(cfg: Mapping, space: SearchSpace) -> dict:
+def validate_search_config(cfg: Mapping, space: SearchSpace) -> SearchSettings:
     """Check the `search` config node against `space`; return it as a plain dict with the
-    defaults of its strategy filled in. Raises `UsageError` naming the key, value and fix."""
+    defaults of its strategy filled in. Raises `UsageError` naming the key, value and fix.
+    Settings this function returned for the same space come back as they are (`SearchSettings`)."""
+    if isinstance(cfg, SearchSettings) and cfg.checked_for(space):
+        return cfg
     cfg = to_plain(cfg)
     cls = strategy_class(cfg.get("strategy", "evolution"))
     budget = {**COMMON_DEFAULTS, **cls.defaults, **cfg}["budget"]
@@ -127,7 +131,7 @@ def validate_search_config(cfg: Mapping, space: SearchSpace) -> dict:
     check_tolerance(full)
     check_fidelity(full)
     cls.check_config(full, space)
-    return full
+    return SearchSettings(full, space)
 
 
 def check_tolerance(cfg: Mapping) -> None:
@@ -230,7 +234,7 @@ class _Search:
         self.key = self.metric.key  # the score's record field: val_acc, val_rmse, ...
         self.fingerprint = fingerprint(space, cfg, seed)  # the settings as given ([val_acc] stays)
         # From here on the objectives name the metric's field: [val_acc, params] -> [val_rmse, params].
-        self.cfg = cfg = {**cfg, "objectives": score_objectives(cfg["objectives"], self.metric)}
+        self.cfg = cfg = cfg.replace(objectives=score_objectives(cfg["objectives"], self.metric))
         out_dir.mkdir(parents=True, exist_ok=True)
         self.constraints = Constraints.from_cfg(cfg["constraints"])
         self.budget = cfg["budget"]
