@@ -25,7 +25,7 @@ import gzip
 import importlib
 import logging
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -110,28 +110,26 @@ class DataBundle:
         return self.num_classes
 
     def to(self, device: torch.device | str) -> DataBundle:
-        for name in ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y"):
-            t = getattr(self, name)
-            if t is not None:
-                setattr(self, name, t.to(device, non_blocking=True))
-        return self
+        """This data on `device` (a new bundle: the phases share the one they were given)."""
+        moved = {name: getattr(self, name) for name in ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")}
+        return replace(self, **{k: None if t is None else t.to(device, non_blocking=True) for k, t in moved.items()})
 
     def adopt_task(self, task: Task, model: str = "the model") -> DataBundle:
         """This data under a trained model's `task`: its loss and class weights, and a regression's
         targets standardised with the statistics the model learned them with (its outputs are read
-        in those units; a data override such as ``data.limit_train`` would otherwise move them)."""
+        in those units; a data override such as ``data.limit_train`` would otherwise move them).
+        A new bundle: the one given, which other phases read, is left as it is."""
         if task.is_regression != self.task.is_regression:
             raise UsageError(
                 f"data={self.name} is a {self.task.kind} data set but {model} learned a {task.kind}: "
                 "use the data it was trained on"
             )
+        targets = {}
         if task.is_regression and task != self.task:
             for name in ("train_y", "val_y", "test_y"):
                 y = getattr(self, name)
-                if y is not None:
-                    setattr(self, name, task.standardise(self.task.to_units(y)))
-        self.task = task
-        return self
+                targets[name] = None if y is None else task.standardise(self.task.to_units(y))
+        return replace(self, task=task, **targets)
 
     def info(self) -> dict[str, Any]:
         """Everything a model needs to be rebuilt and fed raw inputs (saved in checkpoints/exports)."""

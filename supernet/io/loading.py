@@ -34,6 +34,6 @@ def load_for_scoring(
     if bundle is None:
         bundle = load_data(dict(data_cfg) if data_cfg is not None else data_config(supernet, data_overrides))
     # Its outputs are read in the units, and scored with the class weights, the supernet learned.
-    bundle.adopt_task(Task.from_dict(supernet.data.get("task")), "the supernet")
+    bundle = bundle.adopt_task(Task.from_dict(supernet.data.get("task")), "the supernet")
     supernet.model.calibrate(bundle.train_x)
     return supernet, bundle

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -112,7 +113,7 @@ def _fit(cfg: DictConfig, out_dir: Path, bundle: DataBundle | None, ckpt: Path |
 
     started = time.perf_counter()
     bundle = bundle if bundle is not None else load_data(cfg.data)
-    bundle.task = bundle.task.with_loss(cfg.get("loss"))
+    bundle = replace(bundle, task=bundle.task.with_loss(cfg.get("loss")))  # the caller's bundle stays
     space = build_space(cfg.space, cfg.data, bundle.in_features, bundle.num_classes)
     module, datamodule = build_module(cfg, bundle, space)
     trainer = build_trainer(cfg, out_dir, bundle.task.headline)

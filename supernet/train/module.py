@@ -59,7 +59,7 @@ class TensorDataModule(pl.LightningDataModule):
 
     def to_device(self, device: torch.device) -> None:
         if self.loader == "tensor":
-            self.bundle.to(device)
+            self.bundle = self.bundle.to(device)
 
     def _rank(self) -> tuple[int, int]:
         t = self.trainer

@@ -96,7 +96,8 @@ def export_data_config(meta: Mapping[str, Any], overrides: Mapping[str, Any] | N
 
 def match_normalization(bundle: DataBundle, meta: Mapping[str, Any]) -> DataBundle:
     """Re-normalise the splits with the export's mean/std when the loaded data's differ (e.g. with
-    ``data.limit_train``): the normalisation is part of the model, inherited weights expect it."""
+    ``data.limit_train``): the normalisation is part of the model, inherited weights expect it.
+    A new bundle when they differ; the given one is left as it is."""
     norm = meta["normalization"]
     if torch.allclose(torch.tensor(bundle.mean), torch.tensor(norm["mean"])) and torch.allclose(
         torch.tensor(bundle.std), torch.tensor(norm["std"])
@@ -106,12 +107,11 @@ def match_normalization(bundle: DataBundle, meta: Mapping[str, Any]) -> DataBund
     f = bundle.in_features
     scale = per_feature(bundle.std, f) / per_feature(norm["std"], f)
     shift = (per_feature(bundle.mean, f) - per_feature(norm["mean"], f)) / per_feature(norm["std"], f)
+    moved = {}
     for name in ("train_x", "val_x", "test_x"):
         x = getattr(bundle, name)
-        if x is not None:
-            setattr(bundle, name, x * scale.to(x.device) + shift.to(x.device))
-    bundle.mean, bundle.std = list(norm["mean"]), list(norm["std"])
-    return bundle
+        moved[name] = None if x is None else x * scale.to(x.device) + shift.to(x.device)
+    return replace(bundle, mean=list(norm["mean"]), std=list(norm["std"]), **moved)
 
 
 @torch.no_grad()
