@@ -24,6 +24,7 @@ from omegaconf import DictConfig
 
 from supernet import signals
 from supernet.commands.overrides import differences, explicit_overrides, is_explicit
+from supernet.commands.resume import newest_run
 from supernet.core.device import pick_device
 from supernet.core.metrics import METRICS, Metric, resolve_metric
 from supernet.core.task import Task
@@ -55,17 +56,7 @@ class Scoring(NamedTuple):
 
 def resume_dir(resume: Any) -> Path | None:
     """``resume=true`` -> the newest search run with a saved state; ``resume=<dir>`` -> that dir."""
-    if resume in (False, None, "false"):
-        return None
-    if resume in (True, "true"):
-        runs = sorted(SEARCH_RUNS.glob(f"*/{STATE_FILE}"), key=lambda p: p.stat().st_mtime)
-        if not runs:
-            raise UsageError(f"resume=true: no search run with {STATE_FILE} under {SEARCH_RUNS}/")
-        return runs[-1].parent
-    path = Path(str(resume))
-    if not (path / STATE_FILE).is_file():
-        raise UsageError(f"resume={resume}: {path} has no {STATE_FILE}; pass a search run dir or resume=true")
-    return path
+    return newest_run(resume, SEARCH_RUNS, STATE_FILE, "search")
 
 
 def run(cfg: DictConfig, out_dir: Path, supernet=None, bundle=None) -> dict[str, Any]:
