@@ -55,6 +55,20 @@ def test_random_shift_moves_pixels_and_fills_black():
     assert set(border.unique().tolist()) <= {0.0, -0.5}  # uncovered pixels take the fill value
 
 
+def test_random_shift_equals_slicing_each_padded_image():
+    """The one-gather shift is each image's own window of its fill-padded copy, offsets drawn as before."""
+    shape, s = (3, 6, 7), 2
+    x, fill = torch.randn(40, 3 * 6 * 7), torch.tensor([-0.5, 0.25, 1.0])
+    torch.manual_seed(0)
+    out = random_shift(x, shape, s, fill).reshape(40, 3, 6, 7)
+    torch.manual_seed(0)
+    dy, dx = torch.randint(0, 2 * s + 1, (40,)), torch.randint(0, 2 * s + 1, (40,))
+    padded = fill[None, :, None, None].repeat(40, 1, 6 + 2 * s, 7 + 2 * s)
+    padded[:, :, s:-s, s:-s] = x.reshape(40, 3, 6, 7)
+    for i in range(40):
+        assert torch.equal(out[i], padded[i, :, dy[i] : dy[i] + 6, dx[i] : dx[i] + 7])
+
+
 def test_scratch_init_is_seeded(subnet_dir):
     meta = load_subnet(subnet_dir).meta
     optim = {"name": "adamw", "lr": 1e-3}
