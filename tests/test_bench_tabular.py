@@ -218,3 +218,20 @@ def test_group_selector_keeps_one_group_and_names_a_bad_one():
     cfg = compose_config("bench", ["suite=tabular", "tabular.sets=[wdbc]", "tabular.group=confirm"])
     with pytest.raises(UsageError, match=r"tabular.group=confirm leaves none of the sets \['wdbc'\]"):
         run_tabular(cfg, None)
+
+
+def test_report_shows_the_confirm_group_first_then_tune():
+    records = [
+        record("wdbc", "classification", "supernet", 0.95),  # tune: the recipe was chosen on it
+        record("wdbc", "classification", "hgb", 0.96),
+        record("iris", "classification", "supernet", 0.90),  # confirm
+        record("iris", "classification", "hgb", 0.80),
+        record("sonar", "classification", "supernet", 0.70),  # confirm
+        record("sonar", "classification", "hgb", 0.80),
+    ]
+    table = tabular_md(records)
+    confirm, tune = table.index("# confirm: sets no rule was chosen on (2 sets)"), table.index("# tune:")
+    assert confirm < tune and "(1 sets)" in table[tune:]
+    assert "| mean accuracy | 0.8000 | 0.8000 |" in table[confirm:tune]  # iris and sonar alone
+    assert "| mean accuracy | 0.9500 | 0.9600 |" in table[tune:]
+    assert "| wdbc |" in table[tune:] and "| wdbc |" not in table[:tune]

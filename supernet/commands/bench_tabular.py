@@ -270,25 +270,49 @@ def _progress(r: Mapping[str, Any]) -> str:
 
 # ---------------------------------------------------------------------------- the table
 def tabular_md(records: list[dict[str, Any]], skipped: Sequence[str] = ()) -> str:
-    """Markdown: per set, each method's test metric (params, wall s); then, per task, the mean
+    """Markdown: for each group of sets (``confirm`` first: no rule was chosen on them; then
+    ``tune``), per set each method's test metric (params, wall s); then, per task, the mean
     (accuracy; regression: RMSE over the set's best RMSE) and the number of sets each method wins."""
     seen = list(dict.fromkeys(r["method"] for r in records))
     methods = [m for m in seen if m not in BASELINES] + [m for m in seen if m in BASELINES]  # the baselines last
-    by_set: dict[str, dict[str, dict]] = {}
-    for r in mean_records(records):
-        by_set.setdefault(r["set"], {})[r["method"]] = r
     splits = len({r.get("split") for r in records})
     lines = ["# supernet-bench suite=tabular", ""]
     if splits > 1:
         lines += [f"Each figure is the mean over {splits} test splits (`data.test_seed`); wall s a split.", ""]
+    for group in (*GROUPS, ""):
+        members = [r for r in records if _group(r["set"]) == group]
+        if members:
+            lines += _group_tables(group, members, methods, splits)
+    lines += [f"- {line}" for line in skipped]
+    return "\n".join(lines) + "\n"
+
+
+def _group(name: str) -> str:
+    """A set's group in the registry (a name outside it, as in a hand-made record: none)."""
+    bench = BENCHMARK_SETS.get(name)
+    return "" if bench is None else bench.group
+
+
+GROUP_TITLES = {
+    "confirm": "confirm: sets no rule was chosen on",
+    "tune": "tune: sets the defaults are chosen on",
+}
+
+
+def _group_tables(group: str, records: list[dict[str, Any]], methods: list[str], splits: int) -> list[str]:
+    """One group's task tables and, over several splits, its paired table; each heading names
+    the group (none for sets outside the registry)."""
+    lines = [f"# {GROUP_TITLES[group]} ({len({r['set'] for r in records})} sets)", ""] if group else []
+    by_set: dict[str, dict[str, dict]] = {}
+    for r in mean_records(records):
+        by_set.setdefault(r["set"], {})[r["method"]] = r
     for task in ("classification", "regression"):
         sets = {s: rows for s, rows in by_set.items() if next(iter(rows.values()))["task"] == task}
         if sets:  # the methods of this task (a small classification table's ensemble is not a regression's)
             lines += _task_table(task, sets, [m for m in methods if any(m in rows for rows in sets.values())])
     if splits > 1:
         lines += paired_table(records, methods[0], [m for m in BASELINES if m in methods])
-    lines += [f"- {line}" for line in skipped]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def paired_table(records: list[dict[str, Any]], method: str, baselines: Sequence[str]) -> list[str]:
