@@ -7,12 +7,13 @@ a set whose package is missing skipped with one line, and the table's means and 
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 
-from supernet.commands.bench_tabular import run_tabular, tabular_md
+from supernet.commands.bench_tabular import in_group, run_tabular, tabular_md
 from supernet.commands.compose import compose_config
-from supernet.data.benchmark_sets import BENCHMARK_SETS, missing_package
+from supernet.data.benchmark_sets import BENCHMARK_SETS, group_balance, missing_package
 from supernet.errors import UsageError
 
 from conftest import read_json, run_cli
@@ -186,3 +187,51 @@ def test_a_mistyped_variant_override_fails_before_any_set_trains(tmp_path):
     with pytest.raises(UsageError, match=r"^tabular\.variants\.bad: Could not override 'retrain\.lr': no such key"):
         run_tabular(cfg, tmp_path)
     assert not (tmp_path / "runs").exists()  # nothing trained, nothing written
+
+
+# ---------------------------------------------------------------------------- the registry's groups
+def test_list_prints_the_registry_one_json_object_a_set_and_the_balance(tmp_path):
+    proc = run_cli("supernet-bench", "suite=tabular", "tabular.list=true", f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r["name"] for r in rows] == list(BENCHMARK_SETS) and len(rows) >= 40
+    for r in rows:
+        assert set(r) == {"name", "task", "rows", "group", "package", "installed"}
+        bench = BENCHMARK_SETS[r["name"]]
+        assert (r["task"], r["rows"], r["group"], r["package"]) == (bench.task, bench.rows, bench.group, bench.package)
+        assert r["installed"] is (missing_package(bench) is None)
+    assert next(r for r in rows if r["name"] == "wdbc")["installed"] is True  # scikit-learn's, always there
+    counts = group_balance()["all"]
+    assert f"all: confirm {counts['confirm']}, tune {counts['tune']}" in proc.stderr
+    assert not (tmp_path / "tabular.json").exists()  # nothing ran
+
+
+def test_group_selector_keeps_one_group_and_names_a_bad_one():
+    assert BENCHMARK_SETS["wdbc"].group == "tune" and BENCHMARK_SETS["iris"].group == "confirm"
+    assert in_group(["wdbc", "iris"], "confirm") == ["iris"]
+    assert in_group(["wdbc", "iris"], "tune") == ["wdbc"]
+    assert in_group(["wdbc", "iris"], "all") == ["wdbc", "iris"]
+    everything = in_group(list(BENCHMARK_SETS), "confirm")
+    assert everything and all(BENCHMARK_SETS[n].group == "confirm" for n in everything)
+    with pytest.raises(UsageError, match=r"tabular.group='both' must be one of confirm, tune, all"):
+        in_group(["wdbc"], "both")
+    cfg = compose_config("bench", ["suite=tabular", "tabular.sets=[wdbc]", "tabular.group=confirm"])
+    with pytest.raises(UsageError, match=r"tabular.group=confirm leaves none of the sets \['wdbc'\]"):
+        run_tabular(cfg, None)
+
+
+def test_report_shows_the_confirm_group_first_then_tune():
+    records = [
+        record("wdbc", "classification", "supernet", 0.95),  # tune: the recipe was chosen on it
+        record("wdbc", "classification", "hgb", 0.96),
+        record("iris", "classification", "supernet", 0.90),  # confirm
+        record("iris", "classification", "hgb", 0.80),
+        record("sonar", "classification", "supernet", 0.70),  # confirm
+        record("sonar", "classification", "hgb", 0.80),
+    ]
+    table = tabular_md(records)
+    confirm, tune = table.index("# confirm: sets no rule was chosen on (2 sets)"), table.index("# tune:")
+    assert confirm < tune and "(1 sets)" in table[tune:]
+    assert "| mean accuracy | 0.8000 | 0.8000 |" in table[confirm:tune]  # iris and sonar alone
+    assert "| mean accuracy | 0.9500 | 0.9600 |" in table[tune:]
+    assert "| wdbc |" in table[tune:] and "| wdbc |" not in table[:tune]

@@ -5,10 +5,12 @@ naming it. Real files only: a set is skipped where its package is not installed.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -16,9 +18,13 @@ from omegaconf import OmegaConf
 from supernet.data import benchmark_sets
 from supernet.data.benchmark_sets import (
     BENCHMARK_SETS,
+    TUNED_ON,
     available_sets,
+    group_balance,
+    group_of,
     load_bench_table,
     missing_package,
+    name_hash,
     read_bench_frame,
 )
 from supernet.data.datasets import load_data
@@ -51,13 +57,35 @@ def installed(name: str):
 # ---------------------------------------------------------------------------- the registry
 def test_registry_has_enough_real_sets():
     tasks = [s.task for s in BENCHMARK_SETS.values()]
-    assert tasks.count("classification") >= 10 and tasks.count("regression") >= 3
-    assert all(s.rows >= 500 for s in BENCHMARK_SETS.values())
+    assert len(tasks) >= 40 and tasks.count("classification") >= 25 and tasks.count("regression") >= 10
+    assert all(150 <= s.rows <= 100_000 for s in BENCHMARK_SETS.values())
     assert sum(s.rows > 5000 for s in BENCHMARK_SETS.values()) >= 3
     for s in BENCHMARK_SETS.values():
         assert s.package and s.target and s.description and s.features >= 1, s
         assert s.reader in ("arff", "rda", "rdb", "sklearn"), s
         assert s.reader == "sklearn" or s.files, s
+        assert (s.classes >= 2) == (s.task == "classification") and s.group in ("tune", "confirm"), s
+
+
+def test_groups_follow_the_rule_and_balance_every_band_and_kind():
+    sets = list(BENCHMARK_SETS.values())
+    assert group_of(sets) == {s.name: s.group for s in sets}
+    assert all(BENCHMARK_SETS[name].group == "tune" for name in TUNED_ON)  # every rule was chosen on these
+    balance = group_balance()
+    assert abs(balance["all"]["tune"] - balance["all"]["confirm"]) <= 1
+    for band in ("classification:small", "classification:large", "regression:small", "regression:large"):
+        assert abs(balance[band]["tune"] - balance[band]["confirm"]) <= 1, (band, balance[band])
+    for kind in ("two-class", "many-class", "imbalanced", "balanced", "categorical", "numeric"):
+        assert min(balance[kind].values()) >= 3, (kind, balance[kind])  # each group covers each kind
+
+
+def test_group_rule_is_stable_and_fills_tune_up_to_half_a_band():
+    assert name_hash("wdbc") == hashlib.sha256(b"wdbc").hexdigest()  # not Python's salted hash
+    fresh = [dataclasses.replace(BENCHMARK_SETS["iris"], name=f"t{i}") for i in range(5)]
+    groups = group_of([BENCHMARK_SETS["wdbc"], *fresh])  # wdbc: tuned on, so tune; 2 of 5 fresh join it
+    assert groups["wdbc"] == "tune" and list(groups.values()).count("tune") == 3
+    first = sorted((s.name for s in fresh), key=name_hash)[:2]
+    assert [n for n in first if groups[n] == "tune"] == first
 
 
 def test_docstring_table_matches_the_registry():
@@ -79,7 +107,12 @@ def test_available_sets_names_every_set():
 def test_installed_set_loads_with_its_task(name):
     bench = installed(name)
     df = read_bench_frame(bench)
-    assert len(df) == bench.rows >= 500 and len(df.columns) == bench.features + 1
+    assert len(df) == bench.rows >= 150 and len(df.columns) == bench.features + 1
+    features = df.drop(columns=[bench.target])
+    assert sum(not pd.api.types.is_numeric_dtype(features[c]) for c in features) == bench.categorical
+    if bench.task == "classification":  # the profile the group balance counts
+        shares = df[bench.target].astype(str).value_counts(normalize=True)
+        assert len(shares) == bench.classes and abs(shares.min() - bench.minority) < 1e-3
     assert bench.target in df.columns and not any(c in df.columns for c in bench.drop)
     raw = load_bench_table(bench_cfg(name))
     assert raw.kind == bench.task

@@ -26,7 +26,9 @@ error, and the splits won, level and lost.
 
 from __future__ import annotations
 
+import json
 import logging
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -38,7 +40,7 @@ from supernet.baseline import hgb_baseline, mlp_baseline
 from supernet.commands.compose import compose_config
 from supernet.commands.pipeline import check_pipeline_config, run_pipeline
 from supernet.core.metrics import DEFAULT_METRIC, METRICS
-from supernet.data.benchmark_sets import BENCHMARK_SETS, install_hint, missing_package
+from supernet.data.benchmark_sets import BENCHMARK_SETS, GROUPS, group_balance, install_hint, missing_package
 from supernet.data.datasets import load_data
 from supernet.data.splits import TEST_SEED
 from supernet.errors import UsageError
@@ -65,7 +67,9 @@ BASELINE_DATA = ("data.scaler=standard", "data.periodic=null")
 def run_tabular(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     """Every chosen set through every method; tabular.json and tabular.md in `out_dir`."""
     settings = to_plain(cfg.tabular)
-    names = chosen_sets(settings.get("sets"), bool(cfg.quick))
+    if settings.get("list"):
+        return list_registry()
+    names = in_group(chosen_sets(settings.get("sets"), bool(cfg.quick)), settings.get("group", "all"))
     variants = _variants(settings.get("variants"))
     baselines = _baselines(settings.get("baselines"))
     repeats = _repeats(settings.get("repeats", 1))
@@ -107,6 +111,29 @@ def chosen_sets(sets: Sequence[str] | None, quick: bool) -> list[str]:
     if unknown:
         raise UsageError(f"tabular.sets names unknown set(s) {unknown}; choose from {sorted(BENCHMARK_SETS)}")
     return list(sets)
+
+
+def in_group(names: list[str], group: Any) -> list[str]:
+    """``tabular.group``: the sets of `names` in group ``tune`` or ``confirm`` (``all``: every one)."""
+    if group not in (*GROUPS, "all"):
+        raise UsageError(f"tabular.group={group!r} must be one of {', '.join(GROUPS)}, all")
+    if group == "all":
+        return names
+    kept = [n for n in names if BENCHMARK_SETS[n].group == group]
+    if not kept:
+        raise UsageError(f"tabular.group={group} leaves none of the sets {names}; they are all in the other group")
+    return kept
+
+
+def list_registry() -> dict[str, Any]:
+    """``tabular.list=true``: the registry, one JSON object a set on stdout, and on stderr each
+    kind's count in each group (`group_balance`), the rule's check."""
+    for bench in BENCHMARK_SETS.values():
+        row = {"name": bench.name, "task": bench.task, "rows": bench.rows, "group": bench.group}
+        print(json.dumps({**row, "package": bench.package, "installed": missing_package(bench) is None}))
+    for kind, counts in group_balance().items():
+        print(f"{kind:>22}: " + ", ".join(f"{g} {counts[g]}" for g in GROUPS), file=sys.stderr)
+    return {"task": "bench", "suite": "tabular", "status": "ok", "listed": len(BENCHMARK_SETS)}
 
 
 def _variants(variants: Mapping[str, Sequence[str]] | None) -> dict[str, list[str]]:
@@ -243,25 +270,49 @@ def _progress(r: Mapping[str, Any]) -> str:
 
 # ---------------------------------------------------------------------------- the table
 def tabular_md(records: list[dict[str, Any]], skipped: Sequence[str] = ()) -> str:
-    """Markdown: per set, each method's test metric (params, wall s); then, per task, the mean
+    """Markdown: for each group of sets (``confirm`` first: no rule was chosen on them; then
+    ``tune``), per set each method's test metric (params, wall s); then, per task, the mean
     (accuracy; regression: RMSE over the set's best RMSE) and the number of sets each method wins."""
     seen = list(dict.fromkeys(r["method"] for r in records))
     methods = [m for m in seen if m not in BASELINES] + [m for m in seen if m in BASELINES]  # the baselines last
-    by_set: dict[str, dict[str, dict]] = {}
-    for r in mean_records(records):
-        by_set.setdefault(r["set"], {})[r["method"]] = r
     splits = len({r.get("split") for r in records})
     lines = ["# supernet-bench suite=tabular", ""]
     if splits > 1:
         lines += [f"Each figure is the mean over {splits} test splits (`data.test_seed`); wall s a split.", ""]
+    for group in (*GROUPS, ""):
+        members = [r for r in records if _group(r["set"]) == group]
+        if members:
+            lines += _group_tables(group, members, methods, splits)
+    lines += [f"- {line}" for line in skipped]
+    return "\n".join(lines) + "\n"
+
+
+def _group(name: str) -> str:
+    """A set's group in the registry (a name outside it, as in a hand-made record: none)."""
+    bench = BENCHMARK_SETS.get(name)
+    return "" if bench is None else bench.group
+
+
+GROUP_TITLES = {
+    "confirm": "confirm: sets no rule was chosen on",
+    "tune": "tune: sets the defaults are chosen on",
+}
+
+
+def _group_tables(group: str, records: list[dict[str, Any]], methods: list[str], splits: int) -> list[str]:
+    """One group's task tables and, over several splits, its paired table; each heading names
+    the group (none for sets outside the registry)."""
+    lines = [f"# {GROUP_TITLES[group]} ({len({r['set'] for r in records})} sets)", ""] if group else []
+    by_set: dict[str, dict[str, dict]] = {}
+    for r in mean_records(records):
+        by_set.setdefault(r["set"], {})[r["method"]] = r
     for task in ("classification", "regression"):
         sets = {s: rows for s, rows in by_set.items() if next(iter(rows.values()))["task"] == task}
         if sets:  # the methods of this task (a small classification table's ensemble is not a regression's)
             lines += _task_table(task, sets, [m for m in methods if any(m in rows for rows in sets.values())])
     if splits > 1:
         lines += paired_table(records, methods[0], [m for m in BASELINES if m in methods])
-    lines += [f"- {line}" for line in skipped]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def paired_table(records: list[dict[str, Any]], method: str, baselines: Sequence[str]) -> list[str]:
