@@ -187,3 +187,16 @@ def test_report_lists_unreadable_jobs_instead_of_crashing(tmp_path):
     assert "- `0` ((defaults)): unreadable result.json (UnicodeDecodeError:" in report
     assert "- `1` ((defaults)): unreadable result.json (JSON list, not an object)" in report
     assert "- `2` ((defaults)): boom" in report
+
+
+def test_constant_regression_target_is_refused_before_training(tmp_path):
+    """Issue 39 N5: the regression twin of the one-class refusal; no checkpoint is written."""
+    table = tmp_path / "c.csv"
+    table.write_text("x1,x2,y\n" + "".join(f"{i},{i % 3},3.5\n" for i in range(40)))
+    run_dir = tmp_path / "run"
+    proc = run_cli("supernet", "data=csv", f"data.path={table}", "data.target=y", f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 2, proc.stderr[-1500:]
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"error: data.path={table}: target column 'y' is 3.5 in every row; a regression target must vary"
+    )
+    assert not (run_dir / "train").exists()
