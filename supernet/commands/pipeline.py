@@ -34,7 +34,14 @@ from omegaconf import DictConfig, OmegaConf
 
 from supernet import signals
 from supernet.commands import search as search_job
-from supernet.commands.overrides import differences, explicit_overrides, is_explicit
+from supernet.commands.overrides import (
+    RESUME_FILES,
+    differences,
+    explicit_overrides,
+    is_explicit,
+    resumed_dir,
+    runs_dir,
+)
 from supernet.config import build_space, check_train_config
 from supernet.core.metrics import METRICS, Metric, resolve_metric
 from supernet.core.space import arch_str
@@ -58,8 +65,8 @@ from supernet.train.retrain import AUTO_KEYS, INITS, RetrainRequest, check_recip
 
 log = logging.getLogger(__name__)
 
-PIPELINE_RUNS = Path("outputs/pipeline/runs")
-REQUEST_FILE = "pipeline_request.json"
+PIPELINE_RUNS = runs_dir("pipeline")
+REQUEST_FILE = RESUME_FILES["pipeline"]
 PHASES = ("train", "search", "export", "retrain", "ensemble")  # ensemble: only with retrain.ensemble > 1
 # Keys the tables' data configs may leave at auto, resolved once the training rows and classes are counted
 # (the others, the retraining recipe's and the data's, are resolved where they are read).
@@ -191,15 +198,14 @@ def resume_run_dir(resume: Any) -> Path | None:
     """``resume=true`` -> the newest pipeline run with a saved request; ``resume=<dir>`` -> that dir."""
     if resume in (False, None, "false"):
         return None
-    if resume in (True, "true"):
-        runs = sorted(PIPELINE_RUNS.glob(f"*/{REQUEST_FILE}"), key=lambda p: p.stat().st_mtime)
-        if not runs:
-            raise UsageError(f"resume=true: no pipeline run with {REQUEST_FILE} under {PIPELINE_RUNS}/")
-        return runs[-1].parent
-    path = Path(str(resume))
-    if not (path / REQUEST_FILE).is_file():
-        raise UsageError(f"resume={resume}: {path} has no {REQUEST_FILE}; pass a pipeline run dir or resume=true")
-    return path
+    found = resumed_dir(resume, "pipeline")
+    if found is None and resume in (True, "true"):
+        raise UsageError(f"resume=true: no pipeline run with {REQUEST_FILE} under {PIPELINE_RUNS}/")
+    if found is None:
+        raise UsageError(
+            f"resume={resume}: {Path(str(resume))} has no {REQUEST_FILE}; pass a pipeline run dir or resume=true"
+        )
+    return found
 
 
 def _request(cfg: DictConfig) -> dict[str, Any]:

@@ -23,7 +23,14 @@ import torch
 from omegaconf import DictConfig
 
 from supernet import signals
-from supernet.commands.overrides import differences, explicit_overrides, is_explicit
+from supernet.commands.overrides import (
+    RESUME_FILES,
+    differences,
+    explicit_overrides,
+    is_explicit,
+    resumed_dir,
+    runs_dir,
+)
 from supernet.core.device import pick_device
 from supernet.core.metrics import METRICS, Metric, resolve_metric
 from supernet.core.task import Task
@@ -38,8 +45,8 @@ from supernet.search.rerank import recipe_node
 
 log = logging.getLogger(__name__)
 
-SEARCH_RUNS = Path("outputs/search/runs")
-STATE_FILE = "search_state.json"
+SEARCH_RUNS = runs_dir("search")
+STATE_FILE = RESUME_FILES["search"]
 REQUEST_FILE = "search_request.json"
 
 
@@ -57,15 +64,14 @@ def resume_dir(resume: Any) -> Path | None:
     """``resume=true`` -> the newest search run with a saved state; ``resume=<dir>`` -> that dir."""
     if resume in (False, None, "false"):
         return None
-    if resume in (True, "true"):
-        runs = sorted(SEARCH_RUNS.glob(f"*/{STATE_FILE}"), key=lambda p: p.stat().st_mtime)
-        if not runs:
-            raise UsageError(f"resume=true: no search run with {STATE_FILE} under {SEARCH_RUNS}/")
-        return runs[-1].parent
-    path = Path(str(resume))
-    if not (path / STATE_FILE).is_file():
-        raise UsageError(f"resume={resume}: {path} has no {STATE_FILE}; pass a search run dir or resume=true")
-    return path
+    found = resumed_dir(resume, "search")
+    if found is None and resume in (True, "true"):
+        raise UsageError(f"resume=true: no search run with {STATE_FILE} under {SEARCH_RUNS}/")
+    if found is None:
+        raise UsageError(
+            f"resume={resume}: {Path(str(resume))} has no {STATE_FILE}; pass a search run dir or resume=true"
+        )
+    return found
 
 
 def run(cfg: DictConfig, out_dir: Path, supernet=None, bundle=None) -> dict[str, Any]:
