@@ -90,6 +90,29 @@ def read_json_object(path: Path, key: str) -> dict[str, Any]:
     return doc
 
 
+def check_dir_writable(target: Path, what: str, fix: str) -> None:
+    """`target` (made later where it is absent) can be written: its nearest existing folder is a
+    directory that takes a file. Said in one line before any work, not as an OSError at the first
+    write; `what` names the setting (``hydra.run.dir=X``), `fix` what to do instead."""
+    from supernet.errors import UsageError
+
+    probe_dir = Path(target)
+    while not probe_dir.exists() and probe_dir != probe_dir.parent:
+        probe_dir = probe_dir.parent
+    if probe_dir.exists() and not probe_dir.is_dir():
+        raise UsageError(f"{what}: {probe_dir} is a file, not a directory; {fix}")
+    probe = probe_dir / f".supernet-write-test-{os.getpid()}"
+    try:
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"{what} is not writable ({probe_dir}: {_reason(exc)}); {fix}") from None
+
+
+def _reason(exc: OSError) -> str:
+    return (exc.strerror or type(exc).__name__).lower()
+
+
 @contextlib.contextmanager
 def run_dir_lock(run_dir: Path, what: str) -> Iterator[None]:
     """Hold an exclusive lock on `run_dir` (``.lock`` inside it) while a job writes there, so two
@@ -98,8 +121,11 @@ def run_dir_lock(run_dir: Path, what: str) -> Iterator[None]:
     from supernet.errors import UsageError
 
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    handle = open(run_dir / ".lock", "a+")  # noqa: SIM115 (held for the whole block)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(run_dir / ".lock", "a+")  # noqa: SIM115 (held for the whole block)
+    except OSError as exc:  # a read-only run dir: a job could write nothing there
+        raise UsageError(f"{run_dir} is not writable ({_reason(exc)}); the {what} needs to write there") from None
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError as exc:

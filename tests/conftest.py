@@ -58,6 +58,33 @@ def run_cli(command: str, *args: str, cwd: Path | None = None, env: dict | None 
     )
 
 
+def run_read_only(directory: Path, command: str, *args: str, cwd: Path | None = None, timeout: int = 300):
+    """Run a console script for which `directory` is read-only: file modes for a user, and for root
+    (whom file modes do not stop) a read-only bind mount in a mount namespace of the command's own.
+    Skips the test where the namespace cannot be made."""
+    cmd = [str(BIN / command), *args]
+    if os.geteuid() != 0:
+        modes = {p: p.stat().st_mode for p in [directory, *directory.rglob("*")]}
+        for p in modes:
+            p.chmod(modes[p] & ~0o222)
+        try:
+            return subprocess.run(cmd, cwd=cwd or ROOT, env=cli_env(), capture_output=True, text=True, timeout=timeout)
+        finally:
+            for p, mode in modes.items():
+                p.chmod(mode)
+    if subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode != 0:
+        pytest.skip("no mount namespace here to make a read-only dir for root")
+    mount = 'mount --bind -o ro "$0" "$0" && exec "$@"'
+    return subprocess.run(
+        ["unshare", "-m", "sh", "-c", mount, str(directory), *cmd],
+        cwd=cwd or ROOT,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def pytest_sessionfinish(session, exitstatus):
     if _WARM is not None:
         _WARM.close()

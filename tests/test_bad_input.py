@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from conftest import BIN, ROOT, run_cli
+from conftest import BIN, ROOT, run_cli, run_read_only
 
 BAD_INPUTS = [
     # (command, args, fragment of the one error line)
@@ -187,3 +187,82 @@ def test_report_lists_unreadable_jobs_instead_of_crashing(tmp_path):
     assert "- `0` ((defaults)): unreadable result.json (UnicodeDecodeError:" in report
     assert "- `1` ((defaults)): unreadable result.json (JSON list, not an object)" in report
     assert "- `2` ((defaults)): boom" in report
+
+
+def test_constant_regression_target_is_refused_before_training(tmp_path):
+    """Issue 39 N5: the regression twin of the one-class refusal; no checkpoint is written."""
+    table = tmp_path / "c.csv"
+    table.write_text("x1,x2,y\n" + "".join(f"{i},{i % 3},3.5\n" for i in range(40)))
+    run_dir = tmp_path / "run"
+    proc = run_cli("supernet", "data=csv", f"data.path={table}", "data.target=y", f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 2, proc.stderr[-1500:]
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"error: data.path={table}: target column 'y' is 3.5 in every row; a regression target must vary"
+    )
+    assert not (run_dir / "train").exists()
+
+
+def _sweep(root):
+    """A sweep dir of two jobs, as supernet-report reads them (one failed: no training needed)."""
+    for name in ("0", "1"):
+        (root / name).mkdir(parents=True)
+        (root / name / "result.json").write_text('{"status": "failed", "error": "boom"}')
+    return root
+
+
+def test_report_of_a_read_only_sweep_says_so_and_writes_elsewhere(tmp_path):
+    """Issue 39 N7: one line and exit 2, not a traceback; ``out=`` writes the report elsewhere."""
+    sweep = _sweep(tmp_path / "sweep")
+    proc = run_read_only(sweep, "supernet-report", str(sweep))
+    assert proc.returncode == 2, proc.stderr[-1500:]
+    reason = "read-only file system" if os.geteuid() == 0 else "permission denied"
+    assert proc.stderr.strip().splitlines() == [
+        f"error: supernet-report: {sweep} is not writable ({sweep}: {reason}); "
+        "pass out=<dir> to write the report elsewhere"
+    ]
+    out = tmp_path / "reports" / "sweep"
+    proc = run_read_only(sweep, "supernet-report", str(sweep), f"out={out}")
+    assert proc.returncode == 0, proc.stderr[-1500:]
+    assert "- `0` ((defaults)): boom" in (out / "report.md").read_text()
+    assert {p.name for p in out.iterdir()} >= {"report.md", "report.csv", "report.png"}
+    assert not list(sweep.glob("report*"))
+    proc = run_cli("supernet-report", str(sweep), "output=x")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "error: supernet-report: 'output=x' is no setting; it takes a sweep dir and out=<dir>"
+    ]
+
+
+def test_resume_writes_into_the_resumed_dir_not_a_new_one(tmp_path):
+    """Issue 39 N8: without hydra.run.dir, a resume leaves no ``outputs/<task>/runs/<stamp>/``
+    (Hydra makes its run dir before the job): the run dir is the resumed one, its .hydra/ kept."""
+    run_dir = tmp_path / "run"
+    (run_dir / ".hydra").mkdir(parents=True)
+    (run_dir / ".hydra" / "overrides.yaml").write_text("- seed=3\n")
+    (run_dir / "pipeline_request.json").write_text("{}")  # refused by the job: no training needed
+    proc = run_cli("supernet", f"resume={run_dir}", cwd=tmp_path)
+    assert proc.returncode == 2 and "pipeline_request.json lacks data" in proc.stderr, proc.stderr[-1500:]
+    assert not (tmp_path / "outputs").exists()
+    assert (run_dir / "error.txt").is_file()  # the refused attempt's record, in the run it is about
+    assert (run_dir / ".hydra" / "overrides.yaml").read_text() == "- seed=3\n"
+
+
+def test_resume_of_a_read_only_run_dir_is_one_line(tmp_path):
+    """Issue 39 D11: named before Hydra or the job start, not a PermissionError on ``.lock``."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "pipeline_request.json").write_text("{}")
+    reason = "read-only file system" if os.geteuid() == 0 else "permission denied"
+    proc = run_read_only(run_dir, "supernet", f"resume={run_dir}", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr[-1500:]
+    assert proc.stderr.strip().splitlines() == [
+        f"error: resume={run_dir} is not writable ({run_dir}: {reason}); "
+        "copy the run dir somewhere writable and resume the copy"
+    ]
+    assert not (tmp_path / "outputs").exists()
+    # With a hydra.run.dir of its own, the lock of the resumed dir says the same in one line.
+    proc = run_read_only(run_dir, "supernet", f"resume={run_dir}", f"hydra.run.dir={tmp_path / 'r'}")
+    assert proc.returncode == 2, proc.stderr[-1500:]
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"error: {run_dir} is not writable ({reason}); the pipeline needs to write there"
+    )

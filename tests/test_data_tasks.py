@@ -165,6 +165,17 @@ def test_bad_regression_target_names_column_and_row(tmp_path, edit, target, matc
     one_line_error("data.path=.*t.csv: " + match, load_table, table(tmp_path, df, target=target, task="regression"))
 
 
+@pytest.mark.parametrize("target, constant", [("y1", "y1"), (["y1", "y2"], "y2")], ids=["one target", "second of two"])
+def test_constant_regression_target_is_refused(tmp_path, target, constant):
+    """As a one-class target is refused for classification (issue 39 N5): nothing to learn."""
+    df = regression_frame().assign(**{constant: 7.25})
+    one_line_error(
+        rf"data.path=.*t.csv: target column '{constant}' is 7.25 in every row; a regression target must vary$",
+        load_table,
+        table(tmp_path, df, target=target, task="regression"),
+    )
+
+
 def test_bad_target_in_the_test_table_and_text_targets(tmp_path):
     df = regression_frame()
     test = df.head(8).copy()

@@ -41,8 +41,10 @@ def uninterrupted(tmp_path_factory) -> dict:
 def test_killed_pipeline_resumes_to_the_same_result(tmp_path, uninterrupted, marker):
     run_dir = tmp_path / "run"
     _kill_when(run_dir, marker)
-    proc = run_cli("supernet", f"resume={run_dir}", "logger=none", f"hydra.run.dir={tmp_path / 'again'}", timeout=600)
+    # No hydra.run.dir: the resume writes into run_dir, and no outputs/pipeline/runs/<stamp>/ is left (N8).
+    proc = run_cli("supernet", f"resume={run_dir}", "logger=none", cwd=tmp_path, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert not (tmp_path / "outputs").exists()
     resumed = read_json(run_dir / "result.json")
     assert resumed["status"] == "ok" and resumed["resumed"] is True
     assert resumed["winner"]["arch"] == uninterrupted["winner"]["arch"]

@@ -402,6 +402,21 @@ def test_bad_fit_input_is_a_value_error_naming_it(iris, make, match):
 
 
 @pytest.mark.parametrize(
+    ("y", "match"),
+    [
+        (np.full(40, 3.5), r"^y is 3.5 in every row; a regressor needs a target that varies$"),
+        (np.c_[np.arange(40.0), np.zeros(40)], r"^y's target 'y1' is 0 in every row;"),
+    ],
+    ids=["one-target", "second-of-two"],
+)
+def test_constant_regression_target_is_a_value_error(y, match):
+    """As one class is refused by the classifier (issue 39 N5): nothing to learn, noise to rank."""
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    with pytest.raises(ValueError, match=match):
+        SupernetRegressor(**TINY).fit(X, y)
+
+
+@pytest.mark.parametrize(
     ("weight", "match"),
     [
         (np.ones(149), r"sample_weight.shape == \(149,\), expected \(150,\)"),

@@ -28,7 +28,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from supernet import signals
-from supernet.commands.overrides import check_appended_keys, check_keys, check_writable
+from supernet.commands.overrides import check_appended_keys, check_keys, check_writable, resume_run_dir_args
 from supernet.errors import UsageError
 from supernet.files import CONF_DIR, write_json
 
@@ -139,6 +139,7 @@ def entry_point(config_name: str, job: Job | str) -> Callable[[], None]:
             check_command_line(sys.argv[1:], config_name)
         except UsageError as exc:
             _usage_exit(exc)
+        sys.argv += resume_run_dir_args(sys.argv[1:], config_name)  # a resume writes where it resumes
         try:
             _main()
         except SystemExit as exc:

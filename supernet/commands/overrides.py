@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import yaml
 
 from supernet.errors import UsageError
+from supernet.files import check_dir_writable
 
 # Folders of conf/ that are no config group of ours: Hydra's own settings, and the shared blocks
 # (read through the defaults lists that include them).
@@ -152,22 +154,57 @@ def _dir_arg(argv: Iterable[str], keys: tuple[str, ...]) -> Path | None:
 
 
 def check_writable(argv: list[str], task: str) -> None:
-    """The run dir a command will write must be writable: say so before Hydra or any work starts."""
-    target = _dir_arg(argv, ("hydra.run.dir",)) or Path("outputs") / task
-    probe_dir = target
-    while not probe_dir.exists() and probe_dir != probe_dir.parent:
-        probe_dir = probe_dir.parent
-    key = "hydra.run.dir" if _dir_arg(argv, ("hydra.run.dir",)) else "outputs/"
-    if probe_dir.exists() and not probe_dir.is_dir():
-        raise UsageError(f"{key}={target}: {probe_dir} is a file, not a directory; pick another hydra.run.dir")
-    probe = probe_dir / f".supernet-write-test-{id(argv)}"
-    try:
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise UsageError(
-            f"{key}={target} is not writable ({probe_dir}: {exc.strerror.lower()}); pick another hydra.run.dir"
-        ) from None
+    """The run dir a command will write must be writable: say so before Hydra or any work starts.
+    Without ``hydra.run.dir``, a ``resume=<dir>`` writes into that dir (`resume_run_dir_args`)."""
+    run_dir = _dir_arg(argv, ("hydra.run.dir",))
+    resumed = None if run_dir else resumed_dir(_resume_arg(argv), task)
+    if resumed is not None:
+        fix = "copy the run dir somewhere writable and resume the copy"
+        check_dir_writable(resumed, f"resume={_resume_arg(argv)}", fix)
+        return
+    target = run_dir or Path("outputs") / task
+    key = "hydra.run.dir" if run_dir else "outputs/"
+    check_dir_writable(target, f"{key}={target}", "pick another hydra.run.dir")
+
+
+# ---------------------------------------------------------------------------- resume
+RESUME_FILES = {"pipeline": "pipeline_request.json", "search": "search_state.json"}  # what marks a run to resume
+
+
+def runs_dir(task: str) -> Path:
+    """Where a command's runs go without ``hydra.run.dir`` (conf/hydra/default.yaml)."""
+    return Path("outputs") / task / "runs"
+
+
+def resumed_dir(resume: Any, task: str) -> Path | None:
+    """The run dir ``resume=`` names: ``true`` the newest run under `runs_dir` with the task's
+    `RESUME_FILES` entry, a path that dir when it holds that file; None otherwise (not resuming,
+    or nothing to resume: the job then says which)."""
+    marker = RESUME_FILES.get(task)
+    if marker is None or resume in (False, None, "", "false", "null"):
+        return None
+    if resume in (True, "true"):
+        runs = sorted(runs_dir(task).glob(f"*/{marker}"), key=lambda p: p.stat().st_mtime)
+        return runs[-1].parent if runs else None
+    path = Path(str(resume))
+    return path if (path / marker).is_file() else None
+
+
+def _resume_arg(argv: Iterable[str]) -> str | None:
+    return next((item.partition("=")[2] for item in argv if item.lstrip("+").startswith("resume=")), None)
+
+
+def resume_run_dir_args(argv: list[str], task: str) -> list[str]:
+    """Hydra's run-dir overrides for a ``resume=<dir>`` without ``hydra.run.dir``: the resumed dir
+    itself, and no ``.hydra/`` there (it keeps the first run's config, which supernet-report reads).
+    Hydra makes its run dir before the job starts, so without them a resume would leave an empty
+    ``outputs/<task>/runs/<stamp>/`` behind. None for a sweep, or a path Hydra would parse."""
+    if _dir_arg(argv, ("hydra.run.dir",)) or any(a in ("-m", "--multirun") for a in argv):
+        return []
+    resumed = resumed_dir(_resume_arg(argv), task)
+    if resumed is None or not re.fullmatch(r"[\w./@+:~-]+", str(resumed)):
+        return []
+    return [f"hydra.run.dir={resumed}", "hydra.output_subdir=null"]
 
 
 def explicit_overrides() -> set[str]:

@@ -42,7 +42,7 @@ ENSEMBLE_KEYS = ("retrain.ensemble", "retrain.ensemble_from")  # open to a resum
 
 def resume_run_dir(resume: Any) -> Path | None:
     """``resume=true`` -> the newest pipeline run with a saved request; ``resume=<dir>`` -> that dir."""
-    return newest_run(resume, PIPELINE_RUNS, REQUEST_FILE, "pipeline")
+    return newest_run(resume, "pipeline")
 
 
 def request_of(cfg: DictConfig) -> dict[str, Any]:

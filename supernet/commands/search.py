@@ -23,7 +23,13 @@ import torch
 from omegaconf import DictConfig
 
 from supernet import signals
-from supernet.commands.overrides import differences, explicit_overrides, is_explicit
+from supernet.commands.overrides import (
+    RESUME_FILES,
+    differences,
+    explicit_overrides,
+    is_explicit,
+    runs_dir,
+)
 from supernet.commands.resume import newest_run
 from supernet.core.device import pick_device
 from supernet.core.metrics import METRICS, Metric, resolve_metric
@@ -39,8 +45,8 @@ from supernet.search.rerank import recipe_node
 
 log = logging.getLogger(__name__)
 
-SEARCH_RUNS = Path("outputs/search/runs")
-STATE_FILE = "search_state.json"
+SEARCH_RUNS = runs_dir("search")
+STATE_FILE = RESUME_FILES["search"]
 REQUEST_FILE = "search_request.json"
 
 
@@ -56,7 +62,7 @@ class Scoring(NamedTuple):
 
 def resume_dir(resume: Any) -> Path | None:
     """``resume=true`` -> the newest search run with a saved state; ``resume=<dir>`` -> that dir."""
-    return newest_run(resume, SEARCH_RUNS, STATE_FILE, "search")
+    return newest_run(resume, "search")
 
 
 def run(cfg: DictConfig, out_dir: Path, supernet=None, bundle=None) -> dict[str, Any]:

@@ -311,6 +311,7 @@ def _regression_raw_data(
 ) -> RawData:
     """Float targets ``(rows, targets)`` in their own units; test and validation splits shuffled."""
     y_all = regression_targets(df, columns.targets, source)
+    _check_targets_vary(y_all, columns.targets, source)
     if test_df is None:
         keep, hold = holdout_split(y_all, float(cfg.get("test_size", 0.2)), test_seed(cfg), source, "data.test_size")
         train_df, y_train = df.iloc[keep.numpy()], y_all[keep]
@@ -424,6 +425,16 @@ def _classes(s: pd.Series, target: str, source: str) -> list[str]:
             f"{source}: target column {target!r} has one class ({classes[0]!r}); a classifier needs at least two"
         )
     return classes
+
+
+def _check_targets_vary(y: torch.Tensor, targets: Sequence[str], source: str) -> None:
+    """The regression twin of `_classes`' one-class check: a target that is the same number in
+    every row leaves nothing to learn, and the search would rank noise."""
+    for name, column in zip(targets, y.T, strict=True):
+        if len(column) and bool((column == column[0]).all()):
+            raise UsageError(
+                f"{source}: target column {name!r} is {float(column[0]):g} in every row; a regression target must vary"
+            )
 
 
 def _select_features(df: pd.DataFrame, cfg: Mapping, targets: Sequence[str], source: str) -> list[str]:

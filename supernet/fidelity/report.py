@@ -56,24 +56,27 @@ from supernet.fidelity.sweep import (
     sweep_columns,
 )
 from supernet.fidelity.tables import pooled_tables, rank_tables, search_table, winner_tables
-from supernet.files import write_json
+from supernet.files import check_dir_writable, write_json
 
 
-def write_report(root: Path) -> dict[str, Path]:
+def write_report(root: Path, out: Path | None = None) -> dict[str, Path]:
     """report.md, report.csv and report.png (and pooled.json, report_search.png when they apply)
-    in `root`; returns their paths by kind."""
+    in `out` (default: `root`, the sweep); returns their paths by kind. An `out` that cannot be
+    written is a one-line error before the jobs are read."""
     import matplotlib
 
     matplotlib.use("Agg")
 
-    jobs = [load_job(path) for path in find_jobs(root)]
+    found = find_jobs(root)
+    out = _report_dir(root, out)
+    jobs = [load_job(path) for path in found]
     shared = shared_overrides(jobs)
     rows = [summarize_job(j, root, shared) for j in jobs]
     taus = rank_metrics(rows)
     searched = row_metrics(rows)  # the metrics of pipeline and search jobs (accuracy: as always)
     metrics = [*taus, *METRICS] if taus else aggregated(searched)
     groups = aggregate(rows, metrics)
-    paths = {"md": root / "report.md", "csv": root / "report.csv", "png": root / "report.png"}
+    paths = {"md": out / "report.md", "csv": out / "report.csv", "png": out / "report.png"}
     _write_csv(paths["csv"], rows, groups, taus, metrics, sweep_columns(searched))
 
     failed = [r for r in rows if r["status"] != "ok"]
@@ -97,12 +100,22 @@ def write_report(root: Path) -> dict[str, Path]:
 
     curves = best_so_far_curves([j.path for j in jobs], rows)
     if curves:
-        paths["search_png"] = root / "report_search.png"
+        paths["search_png"] = out / "report_search.png"
         search_figure(curves, paths["search_png"])
         lines += search_table(curves) + ["", "![best so far](report_search.png)"]
     lines += ["", image, ""]
     paths["md"].write_text("\n".join(lines))
     return paths
+
+
+def _report_dir(root: Path, out: Path | None) -> Path:
+    """Where the report goes, checked writable (a read-only sweep takes ``out=``), and made."""
+    if out is None:
+        check_dir_writable(root, f"supernet-report: {root}", "pass out=<dir> to write the report elsewhere")
+        return root
+    check_dir_writable(out, f"supernet-report: out={out}", "pick another out=")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
 
 
 def _rank_section(
@@ -114,7 +127,7 @@ def _rank_section(
     rank_figure(groups, taus, paths["png"], metric)
     pools = pool_rank_jobs([j.path for j in jobs])
     if pools:
-        paths["pooled"] = root / "pooled.json"
+        paths["pooled"] = paths["md"].parent / "pooled.json"
         write_json(paths["pooled"], {"pools": [pool_doc(p, root) for p in pools]})
         lines += pooled_tables(pools)
     return lines

@@ -12,9 +12,10 @@ Two kinds of X:
   * anything else (a NumPy array, a list, a sparse matrix is refused) is numeric features: NaN
     or inf is a ValueError (scikit-learn's ``validate_data``), as is a value beyond float32.
 
-Targets: a classifier's labels are ``classes_ = np.unique(y)``; the net learns their indices. A
-regressor's targets (one column, or several: a multi-output regression) are float32 in their own
-units (load_data standardises them with the training split's statistics).
+Targets: a classifier's labels are ``classes_ = np.unique(y)`` (at least two); the net learns their
+indices. A regressor's targets (one column, or several: a multi-output regression) are float32 in
+their own units (load_data standardises them with the training split's statistics); a target that
+is one number in every row is a ValueError, as one class is a classifier's.
 """
 
 from __future__ import annotations
@@ -155,6 +156,15 @@ def _regression_targets(data: FitData, y: np.ndarray) -> None:
     names = [str(c) for c in getattr(y, "columns", [getattr(y, "name", None)]) if c is not None]
     default = ["y"] if y2.shape[1] == 1 else [f"y{i}" for i in range(y2.shape[1])]
     data.targets = names if len(names) == y2.shape[1] and len(set(names)) == len(names) else default
+    _check_targets_vary(data.y, data.targets)
+
+
+def _check_targets_vary(y: np.ndarray, names: list[str]) -> None:
+    """The regressor's twin of `_labels`' one-class check: a constant target leaves nothing to learn."""
+    for j, name in enumerate(names):
+        if len(y) and np.all(y[:, j] == y[0, j]):
+            which = "y" if len(names) == 1 else f"y's target {name!r}"
+            raise ValueError(f"{which} is {float(y[0, j]):g} in every row; a regressor needs a target that varies")
 
 
 def _eval_set(est: Any, data: FitData, eval_set: Any, regression: bool) -> tuple[Any, np.ndarray]:

@@ -169,10 +169,23 @@ def build_module(cfg: DictConfig, bundle: DataBundle, space: SearchSpace) -> tup
     return module, datamodule
 
 
+class EpochCheckpoints(ModelCheckpoint):
+    """Lightning's `ModelCheckpoint` keeping only what its policy keeps (the newest epoch and
+    ``last.ckpt``) after a resume too: Lightning spares the file a fit resumed from, so resuming
+    from ``epoch000.ckpt`` would leave it beside ``epoch002.ckpt``. A file outside this run's
+    ``checkpoints/`` is spared as before."""
+
+    def _should_remove_checkpoint(self, trainer: pl.Trainer, previous: str, current: str) -> bool:
+        own = self.dirpath is not None and Path(previous).absolute().parent == Path(self.dirpath).absolute()
+        if own and previous != current:
+            return True  # this run's own superseded epoch file, even the one the fit resumed from
+        return super()._should_remove_checkpoint(trainer, previous, current)
+
+
 def build_trainer(cfg: DictConfig, out_dir: Path, metric: str = "acc") -> pl.Trainer:
     """``cfg.trainer`` with the run dir's checkpoints (atomic), TensorBoard and the callbacks;
     `metric` names the reference nets' validation figure (``hp/<metric>_max``...)."""
-    checkpoint = ModelCheckpoint(
+    checkpoint = EpochCheckpoints(
         dirpath=out_dir / "checkpoints",
         filename="epoch{epoch:03d}",
         save_last=True,
