@@ -106,7 +106,9 @@ def test_bench_quick_writes_every_figure(tmp_path):
     # Every ratio is the documented one of the raw figures beside it (rounded on both sides).
     assert {k for k in figures if "_over_" in k} == set(RATIOS) | {"naive_over_oneshot_per_candidate"}
     for ratio, (num, den) in RATIOS.items():
-        assert figures[ratio] == pytest.approx(figures[num] / figures[den], rel=1e-2, abs=2e-3), ratio
+        assert figures[ratio] == pytest.approx(figures[num] / figures[den], rel=2.5e-2, abs=2e-3), (
+            ratio
+        )  # 3-4 digits each
     per_candidate = figures["naive_candidate_s"] * figures["evals_per_s_batched"]
     assert figures["naive_over_oneshot_per_candidate"] == pytest.approx(per_candidate, rel=1e-2)
     # Autocast adds casts: the reason trainer.precision=auto is float32 (op counts are exact, not timings).

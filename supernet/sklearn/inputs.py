@@ -162,7 +162,7 @@ def _regression_targets(data: FitData, y: np.ndarray) -> None:
 def _check_targets_vary(y: np.ndarray, names: list[str]) -> None:
     """The regressor's twin of `_labels`' one-class check: a constant target leaves nothing to learn."""
     for j, name in enumerate(names):
-        if len(y) and np.all(y[:, j] == y[0, j]):
+        if len(y) > 1 and np.all(y[:, j] == y[0, j]):  # one row: the sample-count check names it
             which = "y" if len(names) == 1 else f"y's target {name!r}"
             raise ValueError(f"{which} is {float(y[0, j]):g} in every row; a regressor needs a target that varies")
 
