@@ -146,6 +146,40 @@ def hgb_baseline(bundle: DataBundle, seed: int = 0) -> dict:
     return {"model": name, "iterations": [int(e.n_iter_) for e in estimators], "fit_s": fit_s, **score(model, bundle)}
 
 
+PEER_PACKAGES = {"realmlp": "pytabkit", "lightgbm": "lightgbm"}  # the optional peers and their PyPI packages
+
+
+def missing_peer(name: str) -> str | None:
+    """The PyPI package peer `name` still needs (``pip install ".[bench]"`` has both), or None."""
+    import importlib.util
+
+    package = PEER_PACKAGES[name]
+    return None if importlib.util.find_spec(package) is not None else package
+
+
+def realmlp_baseline(bundle: DataBundle, seed: int = 0) -> dict:
+    """pytabkit's RealMLP-TD (`RealMLP_TD_Classifier` / `RealMLP_TD_Regressor`) with its defaults,
+    on torch's thread count (what the supernet runs use); it holds out its own validation rows."""
+    from pytabkit import RealMLP_TD_Classifier, RealMLP_TD_Regressor
+
+    cls = RealMLP_TD_Regressor if bundle.task.is_regression else RealMLP_TD_Classifier
+    model = cls(random_state=int(seed), n_threads=torch.get_num_threads(), device="cpu", verbosity=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Lightning's and torch's notes on every fit
+        fit_s, _ = _fit(model, bundle)
+    return {"model": f"pytabkit {cls.__name__}()", "fit_s": fit_s, **score(model, bundle)}
+
+
+def lightgbm_baseline(bundle: DataBundle, seed: int = 0) -> dict:
+    """LightGBM's `LGBMClassifier` / `LGBMRegressor` with its defaults, on torch's thread count."""
+    import lightgbm
+
+    cls = lightgbm.LGBMRegressor if bundle.task.is_regression else lightgbm.LGBMClassifier
+    model = cls(random_state=int(seed), n_jobs=torch.get_num_threads(), verbose=-1)
+    fit_s, _ = _fit(model, bundle)
+    return {"model": f"lightgbm {cls.__name__}()", "fit_s": fit_s, **score(model, bundle)}
+
+
 def constant_baseline(bundle: DataBundle) -> dict:
     """The training split's majority class (classification) or mean (regression) for every row."""
     from sklearn.dummy import DummyClassifier, DummyRegressor

@@ -235,3 +235,31 @@ def test_report_shows_the_confirm_group_first_then_tune():
     assert "| mean accuracy | 0.8000 | 0.8000 |" in table[confirm:tune]  # iris and sonar alone
     assert "| mean accuracy | 0.9500 | 0.9600 |" in table[tune:]
     assert "| wdbc |" in table[tune:] and "| wdbc |" not in table[:tune]
+
+
+# ---------------------------------------------------------------------------- the optional peers
+@pytest.mark.slow
+def test_peers_run_on_the_same_split_with_their_wall_time(tmp_path):
+    pytest.importorskip("pytabkit")
+    pytest.importorskip("lightgbm")
+    wanted = ["suite=tabular", "quick=true", "tabular.sets=[iris]", "tabular.variants={}", "tabular.baselines=[hgb]"]
+    cfg = compose_config("bench", [*wanted, "tabular.peers=[realmlp,lightgbm]"])
+    run_tabular(cfg, tmp_path)
+    records = {r["method"]: r for r in read_json(tmp_path / "tabular.json")}
+    assert list(records) == ["hgb", "realmlp", "lightgbm"]
+    for r in records.values():
+        assert r["set"] == "iris" and r["rows"] == 150 and r["wall_s"] > 0
+        assert r["value"] > 0.8  # iris: 3 classes of 50, chance is 1/3
+    assert "| iris | 150 |" in (tmp_path / "tabular.md").read_text()
+
+
+def test_a_peer_without_its_package_is_skipped_in_one_line_and_auto_skips_it(tmp_path, monkeypatch, capsys):
+    from supernet import baseline
+
+    monkeypatch.setitem(baseline.PEER_PACKAGES, "realmlp", "no_such_package_41")
+    wanted = ["suite=tabular", "quick=true", "tabular.sets=[iris]", "tabular.variants={}", "tabular.baselines=[]"]
+    result = run_tabular(compose_config("bench", [*wanted, "tabular.peers=[realmlp]"]), tmp_path)
+    line = "skipped peer realmlp: pip install no_such_package_41"
+    assert result["records"] == 0 and line in capsys.readouterr().out and line in (tmp_path / "tabular.md").read_text()
+    with pytest.raises(UsageError, match=r"tabular.peers names \['rf'\]; choose from \['realmlp', 'lightgbm'\]"):
+        run_tabular(compose_config("bench", [*wanted, "tabular.peers=[rf]"]), tmp_path)

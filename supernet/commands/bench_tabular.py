@@ -36,7 +36,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from supernet.baseline import hgb_baseline, mlp_baseline
+from supernet.baseline import hgb_baseline, lightgbm_baseline, missing_peer, mlp_baseline, realmlp_baseline
 from supernet.commands.compose import compose_config
 from supernet.commands.pipeline import check_pipeline_config, run_pipeline
 from supernet.core.metrics import DEFAULT_METRIC, METRICS
@@ -60,7 +60,8 @@ QUICK_OVERRIDES = (  # short runs: what the tests can afford
 )
 # Every supernet run: no TensorBoard, no progress bar, no ONNX or figures (not part of fitting).
 QUIET = ("logger=none", "trainer.enable_progress_bar=false", "figures=false", "export.onnx=false", "retrain.onnx=false")
-BASELINES = {"mlp": mlp_baseline, "hgb": hgb_baseline}
+BASELINES = {"mlp": mlp_baseline, "hgb": hgb_baseline, "realmlp": realmlp_baseline, "lightgbm": lightgbm_baseline}
+PEERS = ("realmlp", "lightgbm")  # optional: their packages are the `bench` extra (pip install ".[bench]")
 BASELINE_DATA = ("data.scaler=standard", "data.periodic=null")
 
 
@@ -71,11 +72,11 @@ def run_tabular(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         return list_registry()
     names = in_group(chosen_sets(settings.get("sets"), bool(cfg.quick)), settings.get("group", "all"))
     variants = _variants(settings.get("variants"))
-    baselines = _baselines(settings.get("baselines"))
+    skipped: list[str] = []
+    baselines = _baselines(settings.get("baselines")) + _peers(settings.get("peers", "auto"), bool(cfg.quick), skipped)
     repeats = _repeats(settings.get("repeats", 1))
     check_variants(names, variants, cfg)
     records: list[dict[str, Any]] = []
-    skipped: list[str] = []
     _quiet_logs()
     for name in names:
         package = missing_package(BENCHMARK_SETS[name])
@@ -173,11 +174,28 @@ def _splits(repeats: int, first: Any) -> list[int | None]:
     return list(range(first, first + repeats))
 
 
+def _peers(peers: Any, quick: bool, skipped: list[str]) -> list[str]:
+    """``tabular.peers``: the optional peers that run (``auto``: every installed one, none with
+    quick=true, whose defaults are no short runs); a peer whose package is missing is skipped
+    with one line naming it, printed and kept for the table."""
+    if peers == "auto":
+        return [] if quick else [p for p in PEERS if missing_peer(p) is None]
+    peers = [peers] if isinstance(peers, str) else list(peers or [])
+    unknown = [p for p in peers if p not in PEERS]
+    if unknown:
+        raise UsageError(f"tabular.peers names {unknown}; choose from {list(PEERS)} or auto")
+    for peer in [p for p in peers if missing_peer(p) is not None]:
+        line = f"skipped peer {peer}: pip install {missing_peer(peer)}"
+        print(line, flush=True)
+        skipped.append(line)
+    return [p for p in peers if missing_peer(p) is None]
+
+
 def _baselines(names: Sequence[str] | None) -> list[str]:
     names = list(names or [])
-    unknown = [n for n in names if n not in BASELINES]
+    unknown = [n for n in names if n not in BASELINES or n in PEERS]
     if unknown:
-        raise UsageError(f"tabular.baselines names {unknown}; choose from {sorted(BASELINES)}")
+        raise UsageError(f"tabular.baselines names {unknown}; choose from {sorted(set(BASELINES) - set(PEERS))}")
     return names
 
 
