@@ -643,3 +643,34 @@ def test_default_regressor_on_diabetes_trains_long_enough_to_pick_a_small_net(tm
     # 0.283 (8, 24, 240 wide, 6.5k parameters), where MLPRegressor(max_iter=2000) has 0.392 (2026-12-07):
     # the gap is docs/experiments/sklearn.md's to measure; here the old default's 0.146 must not come back
     assert reg.score(X_test, y_test) > 0.2
+
+
+def test_export_onnx_takes_raw_rows_with_the_encoding_in_the_graph(tmp_path):
+    import onnxruntime as ort
+    import yaml
+
+    from supernet.io.onnx_rows import onnx_feeds
+
+    rng = np.random.default_rng(0)
+    n = 300
+    df = pd.DataFrame(
+        {
+            "color": pd.Categorical(rng.choice(["red", "green", "blue"], size=n)),
+            "x1": rng.normal(size=n),
+            "x2": rng.integers(0, 4, size=n).astype(float),  # ties among the quantiles
+            "name": rng.choice(["a", "b", None], size=n),
+        }
+    )
+    df.loc[::17, "x2"] = np.nan
+    y = np.where(df["color"] == "red", "warm", np.where(df["x1"] > 0, "hot", "cold"))
+    over = [o for o in TINY["overrides"] if o != "data.scaler=standard"] + ["data.scaler=quantile", "data.periodic=2"]
+    clf = SupernetClassifier(**{**TINY, "overrides": over}).fit(df, y)
+    clf.export(tmp_path / "e")
+    assert yaml.safe_load((tmp_path / "e" / "arch.yaml").read_text())["onnx"]["checked"].startswith("onnxruntime")
+    session = ort.InferenceSession(str(tmp_path / "e" / "model.onnx"), providers=["CPUExecutionProvider"])
+    assert [(i.name, i.type) for i in session.get_inputs()] == [
+        ("color", "tensor(string)"), ("x1", "tensor(double)"), ("x2", "tensor(double)"), ("name", "tensor(string)")
+    ]  # fmt: skip
+    logits = session.run(None, onnx_feeds(clf.model_.meta["preprocess"], df))[0]
+    proba = np.exp(logits - logits.max(1, keepdims=True))
+    assert np.abs(proba / proba.sum(1, keepdims=True) - clf.predict_proba(df)).max() < 1e-5
