@@ -453,6 +453,13 @@ def _select_features(df: pd.DataFrame, cfg: Mapping, targets: Sequence[str], sou
     return features
 
 
+def array_frame(x: Any) -> pd.DataFrame:
+    """A numeric array ``(N, F)`` as a table of columns ``x0 .. x<F-1>`` (the scikit-learn
+    estimators' arrays go through the table encoder, their export's spec has ``array_width: F``)."""
+    x = np.asarray(x)
+    return pd.DataFrame(x, columns=[f"x{i}" for i in range(x.shape[1])])
+
+
 def raw_features(spec: Mapping[str, Any], inputs: Any) -> torch.Tensor:
     """Apply a saved ``preprocess`` spec: a DataFrame (tables) or images / image paths (image
     folders) -> raw float features ``(N, F)``; the model's normalisation comes after this.
@@ -460,6 +467,8 @@ def raw_features(spec: Mapping[str, Any], inputs: Any) -> torch.Tensor:
     kind = spec.get("kind") if spec else None
     if kind == "table":
         prep = TablePreprocessor.from_spec(spec)
+        if spec.get("array_width") and not isinstance(inputs, pd.DataFrame):
+            inputs = array_frame(inputs)
         report_unseen(prep, inputs, "predict")  # as data.test_path warns: they encode as all zeros
         return prep.transform(inputs, "predict")
     if kind == "image":

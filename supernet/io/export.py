@@ -34,7 +34,7 @@ import logging
 import os
 import secrets
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -146,13 +146,17 @@ def write_export(
     reference: tuple[torch.Tensor, torch.Tensor],
     overwrite: bool = False,
     onnx: bool = True,
+    onnx_writer: Callable[[Subnet, Path], dict[str, Any] | str] | None = None,
 ) -> dict[str, Any]:
     """Write `model` + `meta` as an export directory, atomically, and verify it.
 
     ``reference = (x, logits)``: normalised inputs and the outputs the export must reproduce
     (the supernet's for that arch, or the trained model's) within `VERIFY_ATOL` (relative past 1);
     the files are read back with `load_subnet` for that check, so what is verified is what was written.
-    ``meta["params"]`` must equal the model's parameter count. Returns a summary dict.
+    ``meta["params"]`` must equal the model's parameter count. `onnx_writer(model, path)`, where
+    given, writes ``model.onnx`` of the model read back in place of `export_onnx`'s graph of the
+    encoded features, and returns its ``onnx`` info (the estimators' raw rows: `supernet.io.onnx_rows`).
+    Returns a summary dict.
     """
     out_dir = Path(out_dir)
     check_target(out_dir, overwrite)
@@ -163,7 +167,7 @@ def write_export(
     _remove_leftovers(out_dir)
     tmp = _make_tmp_dir(out_dir)
     try:
-        meta = _write_verified(model, dict(meta), tmp, reference, onnx)
+        meta = _write_verified(model, dict(meta), tmp, reference, onnx, onnx_writer)
         _fsync_dir_files(tmp)
         _publish(tmp, out_dir, overwrite)
     except BaseException:
@@ -190,7 +194,12 @@ def write_export(
 
 
 def _write_verified(
-    model: Subnet, meta: dict[str, Any], tmp: Path, reference: tuple[torch.Tensor, torch.Tensor], onnx: bool
+    model: Subnet,
+    meta: dict[str, Any],
+    tmp: Path,
+    reference: tuple[torch.Tensor, torch.Tensor],
+    onnx: bool,
+    onnx_writer: Callable[[Subnet, Path], dict[str, Any] | str] | None = None,
 ) -> dict[str, Any]:
     """The files of the export in `tmp`: weights, then ``arch.yaml``, read back and compared with
     `reference`, then the ONNX model; returns the final ``arch.yaml`` dict."""
@@ -221,7 +230,12 @@ def _write_verified(
     }
     norm = written.normalize
     raw = x_ref * per_feature(norm.std, written.in_features) + per_feature(norm.mean, written.in_features)
-    meta["onnx"] = export_onnx(written, raw, tmp / ONNX_FILE) if onnx else "skipped: onnx=false"
+    if not onnx:
+        meta["onnx"] = "skipped: onnx=false"
+    elif onnx_writer is not None:
+        meta["onnx"] = onnx_writer(written, tmp / ONNX_FILE)
+    else:
+        meta["onnx"] = export_onnx(written, raw, tmp / ONNX_FILE)
     _write_yaml(tmp / ARCH_FILE, meta)
     return meta
 

@@ -125,7 +125,8 @@ def checked_inputs(spec: Mapping[str, Any], in_features: int, inputs: Any, prepr
     """predict's `inputs` as raw features ``(N, ...)``, or a UsageError saying what is wrong: a
     dict or a Series (pass a DataFrame), no rows, an object array, a width other than the
     net's, NaN or inf (only a table export's DataFrame imputes missing values: by its spec).
-    A table export takes a DataFrame of its columns, or the encoded features as numbers."""
+    A table export takes a DataFrame of its columns, or the encoded features as numbers; one an
+    estimator fitted on an array writes (``array_width`` in its spec) takes that array's rows."""
     import numpy as np
 
     columns = [c["name"] for c in spec.get("columns", [])] if spec.get("kind") == "table" else []
@@ -138,12 +139,14 @@ def checked_inputs(spec: Mapping[str, Any], in_features: int, inputs: Any, prepr
     if hasattr(inputs, "columns") and hasattr(inputs, "iloc"):  # a DataFrame
         if len(inputs) == 0:
             raise UsageError("predict: the DataFrame has no rows")
-        if not columns:
+        if not columns or spec.get("array_width"):
             inputs = inputs.to_numpy()
         else:
             return preprocess(inputs)
     if spec.get("kind") == "image" and not isinstance(inputs, (torch.Tensor, np.ndarray)):
         return preprocess(inputs)
+    if spec.get("kind") == "table" and spec.get("array_width"):  # an estimator fitted on an array
+        return preprocess(_raw_rows(inputs, int(spec["array_width"])))
     if not isinstance(inputs, torch.Tensor):
         array = np.asarray(inputs)
         if array.dtype.kind not in "biuf":
@@ -162,6 +165,25 @@ def checked_inputs(spec: Mapping[str, Any], in_features: int, inputs: Any, prepr
         hint = "; a DataFrame of this export's columns imputes missing values" if columns else ""
         raise UsageError(f"predict: X row {row} holds NaN or inf; the subnet takes finite features{hint}")
     return x
+
+
+def _raw_rows(inputs: Any, width: int) -> Any:
+    """The rows of an estimator fitted on an array (its spec's ``array_width``): numbers, that
+    width, finite, as its ``predict`` takes them; the spec's scaling comes after."""
+    import numpy as np
+
+    array = np.asarray(inputs.detach().cpu() if isinstance(inputs, torch.Tensor) else inputs)
+    if array.dtype.kind not in "biuf":
+        raise UsageError(f"predict: X holds {array.dtype} values, not numbers")
+    if array.ndim == 0 or array.shape[0] == 0:
+        raise UsageError(f"predict: X has no rows (shape {list(array.shape)})")
+    got = int(np.prod(array.shape[1:])) if array.ndim > 1 else 1
+    if array.ndim != 2 or got != width:
+        raise UsageError(f"predict: X has {got} features per row; this subnet takes {width}")
+    if not np.isfinite(array).all():
+        row = int((~np.isfinite(array)).any(1).nonzero()[0][0])
+        raise UsageError(f"predict: X row {row} holds NaN or inf; the subnet takes finite features")
+    return array.astype(np.float64)
 
 
 LABEL_KINDS = "biufUO"  # label dtypes an export keeps: bool, integers, floats, strings, Python objects

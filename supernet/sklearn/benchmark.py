@@ -3,12 +3,19 @@
     python -m supernet.sklearn.benchmark cv                        # 5-fold CV, breast cancer, max_params=20_000
     python -m supernet.sklearn.benchmark cv --data digits --folds 5
     python -m supernet.sklearn.benchmark time_limit --limit 30     # digits, time_limit_s=30
+    python -m supernet.sklearn.benchmark defaults --threads 1      # the estimators at their defaults, 5 sets
+    python -m supernet.sklearn.benchmark checks                    # scikit-learn's checks at the defaults
 
 ``cv``: `cross_val_score` (the same folds) of `SupernetClassifier` against scikit-learn's
 `MLPClassifier` (hidden (100,), standardised inputs) and `HistGradientBoostingClassifier`, with
 each model's wall clock. ``time_limit``: one fit on digits with epochs far above what the limit
 allows, in a fresh process (torch's import counts, as in a notebook's first fit): the fit's wall
-clock against the limit, and each phase's.
+clock against the limit, and each phase's. ``defaults``: `SupernetClassifier()` /
+`SupernetRegressor()` at their defaults against `MLPClassifier`/`MLPRegressor`,
+`HistGradientBoosting*` and, where pytabkit is installed, RealMLP-TD, by 5-fold `cross_validate`
+on breast cancer, digits, wine, diabetes and a generated imbalanced table (`defaults_table`),
+each model limited to ``--threads`` threads. ``checks``: scikit-learn's `check_estimator` on both
+estimators at their default settings, with its wall clock.
 """
 
 from __future__ import annotations
@@ -68,6 +75,99 @@ def time_limited_fit(data: str, limit: float, seed: int) -> dict[str, Any]:
     return {"limit_s": limit, "fit_wall_s": wall, "overrun_s": wall - limit, "phases": phases, "arch": clf.best_arch_}
 
 
+# ---------------------------------------------------------------------------- at the defaults
+DEFAULT_SETS = ("breast_cancer", "digits", "wine", "diabetes", "imbalanced")
+
+
+def _default_set(name: str) -> tuple[Any, Any, bool]:
+    """(X, y, regression): scikit-learn's sets as arrays; ``imbalanced``: 1,000 rows of 20
+    features (8 informative), one class in ten, seed 0."""
+    import sklearn.datasets
+
+    if name == "imbalanced":
+        X, y = sklearn.datasets.make_classification(
+            n_samples=1000, n_features=20, n_informative=8, weights=[0.9, 0.1], random_state=0
+        )
+        return X, y, False
+    if name == "diabetes":
+        return (*sklearn.datasets.load_diabetes(return_X_y=True), True)
+    return (*_load(name, frame=False), False)
+
+
+def _default_models(regression: bool, threads: int, seed: int) -> dict[str, Any]:
+    """The estimators at their defaults beside scikit-learn's (standardised MLP, gradient
+    boosting) and pytabkit's RealMLP-TD where it is installed."""
+    from sklearn import ensemble, neural_network
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from supernet.sklearn import SupernetClassifier, SupernetRegressor
+
+    kind = "Regressor" if regression else "Classifier"
+    mlp = getattr(neural_network, f"MLP{kind}")
+    models = {
+        f"Supernet{kind}()": (SupernetRegressor if regression else SupernetClassifier)(n_jobs=threads),
+        f"MLP{kind}(max_iter=1000), standardised": make_pipeline(
+            StandardScaler(), mlp(max_iter=1000, random_state=seed)
+        ),
+        f"HistGradientBoosting{kind}()": getattr(ensemble, f"HistGradientBoosting{kind}")(random_state=seed),
+    }
+    try:
+        import pytabkit
+    except ImportError:
+        return models
+    realmlp = getattr(pytabkit, f"RealMLP_TD_{kind}")
+    models[f"RealMLP_TD_{kind}()"] = realmlp(random_state=seed, n_threads=threads, device="cpu", verbosity=0)
+    return models
+
+
+def defaults_table(threads: int, seed: int, sets: tuple[str, ...] = DEFAULT_SETS) -> list[dict[str, Any]]:
+    """One row per set and model: the 5 folds' mean and standard deviation (accuracy, or R² for
+    diabetes; the imbalanced table also balanced accuracy) and the seconds per fold (fit + score)."""
+    from sklearn.model_selection import KFold, StratifiedKFold, cross_validate
+    from threadpoolctl import threadpool_limits
+
+    rows = []
+    for name in sets:
+        X, y, regression = _default_set(name)
+        cv = (KFold if regression else StratifiedKFold)(5, shuffle=True, random_state=seed)
+        scoring = ["r2"] if regression else ["accuracy"] + (["balanced_accuracy"] if name == "imbalanced" else [])
+        for model_name, model in _default_models(regression, threads, seed).items():
+            with threadpool_limits(limits=threads):
+                out = cross_validate(model, X, y, cv=cv, scoring=scoring)
+            seconds = out["fit_time"] + out["score_time"]
+            row = {"set": name, "model": model_name, "s_per_fold": float(seconds.mean())}
+            for metric in scoring:
+                row[metric] = (float(out[f"test_{metric}"].mean()), float(out[f"test_{metric}"].std()))
+            rows.append(row)
+            print(_defaults_line(row, threads), flush=True)
+    return rows
+
+
+def _defaults_line(row: dict[str, Any], threads: int) -> str:
+    figures = ", ".join(f"{m} {v[0]:.4f} ± {v[1]:.4f}" for m, v in row.items() if isinstance(v, tuple))
+    return f"| {row['set']} | {row['model']} | {threads} | {figures} | {row['s_per_fold']:.1f} |"
+
+
+def checks_at_defaults() -> dict[str, float]:
+    """scikit-learn's `check_estimator` on each estimator at its defaults (the expected failures
+    listed in `supernet.sklearn.checks`): seconds per estimator; a failing check raises."""
+    from sklearn.utils.estimator_checks import check_estimator
+
+    from supernet.sklearn import SupernetClassifier, SupernetRegressor, expected_failed_checks
+
+    seconds = {}
+    for est in (SupernetClassifier(), SupernetRegressor()):
+        started = time.perf_counter()
+        results = check_estimator(est, expected_failed_checks=expected_failed_checks(est), on_fail=None)
+        seconds[type(est).__name__] = time.perf_counter() - started
+        failed = [r for r in results if r["status"] == "failed"]
+        for r in failed:
+            print(f"{type(est).__name__} {r['check_name']}: {r['exception']!r}"[:300], flush=True)
+        print(f"{type(est).__name__}: {len(results)} checks, {len(failed)} failed, {seconds[type(est).__name__]:.0f} s")
+    return seconds
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m supernet.sklearn.benchmark", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="figure", required=True)
@@ -78,10 +178,19 @@ def main(argv: list[str] | None = None) -> None:
     tl = sub.add_parser("time_limit", help="one fit under time_limit_s")
     tl.add_argument("--data", choices=sorted(DATA), default="digits")
     tl.add_argument("--limit", type=float, default=30.0)
-    for p in (cv, tl):
+    de = sub.add_parser("defaults", help="the estimators at their defaults on five sets, 5-fold")
+    de.add_argument("--threads", type=int, default=1)
+    de.add_argument("--sets", nargs="+", choices=DEFAULT_SETS, default=list(DEFAULT_SETS))
+    sub.add_parser("checks", help="scikit-learn's estimator checks at the default settings")
+    for p in (cv, tl, de):
         p.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    if args.figure == "cv":
+    if args.figure == "defaults":
+        print("| set | model | threads | 5-fold mean ± sd | s per fold |\n|---|---|---:|---|---:|")
+        defaults_table(args.threads, args.seed, tuple(args.sets))
+    elif args.figure == "checks":
+        checks_at_defaults()
+    elif args.figure == "cv":
         print(f"| {args.folds}-fold accuracy, {args.data} | mean | std | wall s |\n|---|---:|---:|---:|")
         for r in cross_validation(args.data, args.folds, args.max_params, args.seed):
             print(f"| {r['model']} | {r['mean']:.4f} | {r['std']:.4f} | {r['wall_s']:.1f} |")

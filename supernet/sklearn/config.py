@@ -303,6 +303,8 @@ def fit_budget(cfg: Any, budget: int | None) -> None:
     shrinks to it, so a small budget is never refused."""
     from supernet.config import build_space
 
+    if budget is None and cfg.search.budget == "auto":
+        return  # the table recipe's, resolved on the fit's rows (`fitting.resolved_recipe`), then capped
     size = build_space(cfg.space, cfg.data).size()
     n = min(int(budget if budget is not None else cfg.search.budget), size)
     cfg.search.budget = n

@@ -199,14 +199,19 @@ class _SupernetEstimator(BaseEstimator):
         from supernet.sklearn.phases import torch_threads
 
         features = predict_features(self, X, self._columns)
-        raw = torch.from_numpy(features) if self._columns is None else self.model_.preprocess(features)
+        encoded = self._columns is not None or self.model_.meta.get("preprocess", {}).get("array_width")
+        # not encoded: an array fit pickled by an earlier version (no encoder for arrays then)
+        raw = self.model_.preprocess(features) if encoded else torch.from_numpy(features)
         with torch.no_grad(), torch_threads(getattr(self, "n_jobs", None)):
             return self.model_(raw.cpu()).double().numpy()
 
     def export(self, path: str | Path, overwrite: bool = False, onnx: bool = True) -> dict[str, Any]:
         """Write ``model_`` as an export (``arch.yaml`` + ``model.safetensors`` + ``model.onnx``,
         verified, as ``supernet-export`` writes; `supernet.load_subnet` reads it without
-        unpickling anything). Returns the export's summary (path, files...)."""
+        unpickling anything). ``model.onnx`` takes raw rows, the encoding in the graph: one input
+        per DataFrame column, or an array fit's ``input`` (`supernet.io.onnx_rows`), checked
+        with onnxruntime against the model on the first 256 training rows. Returns the export's
+        summary (path, files...)."""
         check_is_fitted(self)
         import torch
 
@@ -217,7 +222,17 @@ class _SupernetEstimator(BaseEstimator):
         x = torch.randn(256, model.in_features, generator=torch.Generator().manual_seed(0))
         with torch.no_grad():
             reference = model.mlp(x)
-        return write_export(model, meta, path, (x, reference), overwrite=overwrite, onnx=onnx)
+        return write_export(model, meta, path, (x, reference), overwrite, onnx, self._rows_onnx_writer())
+
+    def _rows_onnx_writer(self) -> Any:
+        """The raw-rows ONNX graph (`supernet.io.onnx_rows`), checked on the first training rows,
+        where the fit kept them (None: an estimator pickled by an earlier version)."""
+        rows = getattr(self, "_reference_rows", None)
+        if rows is None or (self.model_.meta.get("preprocess") or {}).get("kind") != "table":
+            return None
+        from supernet.io.onnx_rows import rows_onnx
+
+        return lambda written, file: rows_onnx(written, rows, written.preprocess(rows), file)
 
     # Pickling: the model as its ``arch.yaml`` meta and its tensors (state_dict), no file handles,
     # no paths into a run dir; everything else is plain data (NumPy arrays, a DataFrame).
@@ -233,9 +248,15 @@ class _SupernetEstimator(BaseEstimator):
         saved = state.pop("_model_state", None)
         super().__setstate__(state)
         if saved is not None:
-            from supernet.io.subnet import Subnet
+            from supernet.io.ensemble import EnsembleSubnet, member_meta
+            from supernet.io.subnet import ENSEMBLE_KIND, Subnet
 
-            model = Subnet.from_meta(saved["meta"])
+            meta = saved["meta"]
+            if meta.get("kind") == ENSEMBLE_KIND:  # the bagged members of a small classification
+                members = [Subnet.from_meta(member_meta(meta, i)) for i in range(len(meta["members"]))]
+                model = EnsembleSubnet(members, meta)
+            else:
+                model = Subnet.from_meta(meta)
             model.load_state_dict(saved["state_dict"])
             self.model_ = model.eval()
 

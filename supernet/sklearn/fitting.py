@@ -20,11 +20,12 @@ from typing import Any
 
 import numpy as np
 
-from supernet.sklearn.config import fit_config, in_param_terms
+from supernet.sklearn.config import fit_budget, fit_config, in_param_terms
 from supernet.sklearn.inputs import FitData, fit_inputs
 from supernet.sklearn.phases import PhaseClock, global_state_kept, quiet, run_dir, torch_threads
 
 SOURCE = "fit(X)"
+REFERENCE_ROWS = 256  # training rows kept to check the export's raw-rows ONNX graph against predict_proba
 
 
 @contextlib.contextmanager
@@ -65,6 +66,7 @@ def fit_estimator(est: Any, x: Any, y: Any, eval_set: Any, sample_weight: Any = 
         cfg = fit_config(est.get_params(), est._task)
         with quiet(int(est.verbose)), global_state_kept(), torch_threads(est.n_jobs), clock.watching():
             bundle = fit_bundle(data, cfg)
+            cfg = resolved_recipe(cfg, bundle)
             check_search(cfg, bundle)
             if est.verbose:
                 print(f"[supernet] {bundle.summary()}")
@@ -83,21 +85,20 @@ def fit_bundle(data: FitData, cfg: Any) -> Any:
     y = torch.from_numpy(np.ascontiguousarray(data.y))
     val_y = None if data.val is None else torch.from_numpy(np.ascontiguousarray(data.val[1]))
     class_names = [] if data.classes is None else [str(c) for c in data.classes]
-    if data.columns is None:
-        xs = [torch.from_numpy(np.array(data.x, dtype=np.float32))]
-        xs += [] if data.val is None else [torch.from_numpy(np.array(data.val[0], dtype=np.float32))]
-        preprocess: dict[str, Any] = {}
-    else:
-        xs, preprocess = _encoded(data, cfg, y, class_names)
+    xs, preprocess = _encoded(data, cfg, y, class_names)
     raw = RawData(xs[0], y, None, None, [xs[0].shape[1]], class_names, preprocess, "feature", data.targets or [])
     bundle = bundle_from_raw(raw, cfg.data, None if data.val is None else (xs[1], val_y))
     _resample(bundle, data, cfg, y)
-    if len(bundle.val_y) == 0 or len(bundle.train_y) == 0:
+    return bundle
+
+
+def _check_split(n: int, keep: Any, held: Any, cfg: Any) -> None:
+    """Both sides of the validation split hold rows (checked before the encoder fits on them)."""
+    if len(keep) == 0 or len(held) == 0:
         raise ValueError(
-            f"n_samples={len(y)} is too few to hold out a validation split (data.val_size={cfg.data.val_size}): "
+            f"n_samples={n} is too few to hold out a validation split (data.val_size={cfg.data.val_size}): "
             "pass more samples or eval_set=(X_val, y_val)"
         )
-    return bundle
 
 
 def _resample(bundle: Any, data: FitData, cfg: Any, y: Any) -> None:
@@ -122,22 +123,41 @@ def _resample(bundle: Any, data: FitData, cfg: Any, y: Any) -> None:
 
 
 def _encoded(data: FitData, cfg: Any, y: Any, class_names: list[str]) -> tuple[list[Any], dict[str, Any]]:
-    """A DataFrame's rows encoded as ``data=csv`` encodes a table, fitted on the rows the net
-    trains on: without eval_set the ones load_data's validation split leaves, else all of X."""
+    """X's rows encoded as ``data=csv`` encodes a table (its scaler and periodic features
+    included), fitted on the rows the net trains on: without eval_set the ones load_data's
+    validation split leaves, else all of X. An array is a table of numeric columns x0, x1, ...
+    (`array_frame`); its spec says so (``array_width``), so that the export takes arrays."""
     from supernet.data.datasets import holdout_indices
-    from supernet.data.tables import TableColumns, encode_features
+    from supernet.data.tables import TableColumns, array_frame, encode_features
 
+    width = None if data.columns is not None else data.x.shape[1]
+    x = data.x if width is None else array_frame(data.x)
     targets = list(data.targets or ["y"])
-    columns = TableColumns(list(data.columns), [], targets, class_names)
-    frames = [(data.x, SOURCE)]
+    columns = TableColumns([str(c) for c in x.columns], [], targets, class_names)
+    frames = [(x, SOURCE)]
     if data.val is None:
-        keep, _ = holdout_indices(y, float(cfg.data.val_size), int(cfg.data.split_seed))
-        fit_rows = data.x.iloc[keep.numpy()]
+        keep, held = holdout_indices(y, float(cfg.data.val_size), int(cfg.data.split_seed))
+        _check_split(len(y), keep, held, cfg)
+        fit_rows = x.iloc[keep.numpy()]
     else:
-        fit_rows = data.x
-        frames.append((data.val[0], "eval_set"))
+        fit_rows = x
+        frames.append((data.val[0] if width is None else array_frame(data.val[0]), "eval_set"))
     prep, encoded = encode_features(fit_rows, frames, cfg.data, columns, SOURCE)
-    return encoded, prep.spec()
+    spec = prep.spec()
+    if width is not None:
+        spec["array_width"] = width
+    return encoded, spec
+
+
+def resolved_recipe(cfg: Any, bundle: Any) -> Any:
+    """The table recipe's ``auto`` keys resolved on the fit's rows by the pipeline's own step
+    (`supernet.commands.pipeline.resolved_for_data`, what ``supernet data=csv`` runs), then the
+    budget capped at the space (`fit_budget`): a search of 500 over a smaller space scores it all."""
+    from supernet.commands.pipeline import resolved_for_data
+
+    cfg = resolved_for_data(cfg, bundle)
+    fit_budget(cfg, None)
+    return cfg
 
 
 def check_search(cfg: Any, bundle: Any) -> None:
@@ -169,7 +189,7 @@ def run_phases(cfg: Any, bundle: Any, output_dir: Any, clock: PhaseClock) -> Out
         with run_dir_lock(path, "pipeline"), observed(lambda phase: EpochHistory(phase, epochs)):
             write_request(cfg, path)
             result, state = run_pipeline(cfg, path, bundle=bundle, hooks=clock.hooks())
-        model = load_subnet(result["paths"]["retrained_subnet"])
+        model = load_subnet(result["paths"]["model"])  # the bagged ensemble where the recipe bags
         history = search_history(pd.read_csv(path / "search" / "history.csv", dtype={"arch": str}), clock)
         search = state.results["search"]
         if temporary:  # nothing may point into the folder about to be removed
@@ -220,6 +240,8 @@ def _store(est: Any, data: FitData, outcome: Outcome) -> None:
     est.result_ = outcome.result
     est.run_dir_ = outcome.run_dir
     est._columns = data.columns
+    rows = data.x.iloc[:REFERENCE_ROWS] if data.columns is not None else data.x[:REFERENCE_ROWS].astype(np.float32)
+    est._reference_rows = rows  # as predict reads them: an array in float32
     if data.classes is not None:
         est.classes_ = data.classes
         est.model_.meta.update(label_fields(data.classes))  # an export predicts these, not strings
