@@ -6,12 +6,13 @@ and the fix, no traceback, and nothing written (no result.json in the run dir).
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 
 import pytest
 
-from conftest import BIN, ROOT, run_cli, run_read_only
+from conftest import BIN, ROOT, make_cfg, run_cli, run_read_only
 
 BAD_INPUTS = [
     # (command, args, fragment of the one error line)
@@ -266,3 +267,25 @@ def test_resume_of_a_read_only_run_dir_is_one_line(tmp_path):
     assert proc.stderr.strip().splitlines()[-1] == (
         f"error: {run_dir} is not writable ({reason}); the pipeline needs to write there"
     )
+
+
+@pytest.mark.parametrize(
+    "args, refused",
+    [
+        (["data=friedman"], "data=friedman but the run has data=digits"),
+        (["optim=sgd"], "optim=sgd but the run has optim=adamw"),
+        (["data=digits", "data.batch_size=64"], "data.batch_size=64 but the run has 16"),
+        (["data=digits", "data.val_size=0.3"], "data.val_size=0.3 but the run has 0.2"),
+    ],
+    ids=["data group", "optim group", "key", "key beside its group"],
+)
+def test_resume_names_the_override_to_drop(tmp_path, args, refused):
+    """Issue 39 N12: ``data=friedman`` is named as typed, not as the data.batch_size it changes."""
+    from supernet.commands.pipeline import REQUEST_FILE, _request
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / REQUEST_FILE).write_text(json.dumps(_request(make_cfg("pipeline"))))
+    proc = run_cli("supernet", f"resume={run_dir}", *args, f"hydra.run.dir={tmp_path / 'r'}")
+    assert proc.returncode == 2, proc.stderr[-1500:]
+    assert proc.stderr.strip().splitlines()[-1].startswith(f"error: resume={run_dir}: {refused}; a resume keeps")

@@ -176,6 +176,40 @@ def test_constant_regression_target_is_refused(tmp_path, target, constant):
     )
 
 
+@pytest.mark.parametrize(
+    "target, task, advice, follow",
+    [
+        (
+            ["y1", "color"],
+            "auto",
+            r"target column 'color' holds '(red|blue)' in row 1, not a number; a regression target must be "
+            r"numeric \(or classify by it: data.target=color data.task=classification\)$",
+            {"target": "color", "task": "classification"},
+        ),
+        (
+            ["y1", "color"],
+            "classification",
+            r"is a list, which means \(multi-output\) regression; pass data.target=color to classify by that column$",
+            {"target": "color", "task": "auto"},
+        ),
+        (
+            ["y1", "y2"],
+            "classification",
+            r"none of its columns holds classes \(text, or a few integers\): use data.task=regression$",
+            {"target": ["y1", "y2"], "task": "regression"},
+        ),
+    ],
+    ids=["text column in a regression list", "list to classify", "list of measurements to classify"],
+)
+def test_advice_for_a_list_target_is_taken_by_the_next_run(tmp_path, target, task, advice, follow):
+    """Issue 39 N12: the fix each refusal names loads (no "set data.task=classification" that a
+    list target refuses next)."""
+    df = regression_frame()
+    one_line_error(advice, load_table, table(tmp_path, df, target=target, task=task))
+    raw = load_table(table(tmp_path, df, **follow))
+    assert raw.kind == ("regression" if follow["task"] == "regression" else "classification")
+
+
 def test_bad_target_in_the_test_table_and_text_targets(tmp_path):
     df = regression_frame()
     test = df.head(8).copy()

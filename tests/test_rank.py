@@ -99,8 +99,16 @@ def test_rank_bad_input_before_any_work(tmp_path, override, message):
 @pytest.mark.parametrize(
     "metric, message",
     [
-        ("roc_auc", "rank.metric=roc_auc needs two classes but the data has 10: use accuracy or log_loss"),
-        ("rmse", "rank.metric=rmse is a regression metric but the task is classification: use one of ["),
+        (
+            "roc_auc",
+            "rank.metric=roc_auc needs two classes but the data has 10: "
+            "use one of ['accuracy', 'balanced_accuracy', 'log_loss']",
+        ),
+        (
+            "rmse",
+            "rank.metric=rmse is a regression metric but the task is classification: "
+            "use one of ['accuracy', 'balanced_accuracy', 'log_loss']",
+        ),
     ],
 )
 def test_rank_metric_that_does_not_fit_the_task(digits_ckpt, tmp_path, metric, message):

@@ -368,3 +368,25 @@ def test_the_command_searches_by_balanced_accuracy(tmp_path):
     best = max(rows, key=lambda r: fitness_key({**r, "feasible": True, "params": int(r["params"])},
                                                "val_balanced_accuracy"))  # fmt: skip
     assert [int(w) for w in best["arch"].split("-")] == result["finetune"]["finalists"][0]["arch"]
+
+
+@pytest.mark.parametrize(
+    "name, task, classes, offered",
+    [
+        ("r2", Task(), 3, ["accuracy", "balanced_accuracy", "log_loss"]),
+        ("roc_auc", Task(), 10, ["accuracy", "balanced_accuracy", "log_loss"]),
+        ("r2", Task(), 2, ["accuracy", "balanced_accuracy", "f1", "log_loss", "roc_auc"]),
+        ("accuracy", REG_TASK, 1, ["mae", "r2", "rmse"]),
+    ],
+    ids=["r2 on 3 classes", "roc_auc on 10", "r2 on 2", "accuracy on a regression"],
+)
+def test_a_refused_metric_offers_only_metrics_this_data_takes(name, task, classes, offered):
+    """Issue 39 N12: no f1 or roc_auc offered to 3 classes; every metric offered is then accepted."""
+    from supernet.core.metrics import resolve_metric
+    from supernet.errors import UsageError
+
+    with pytest.raises(UsageError) as err:
+        resolve_metric(name, task, classes)
+    assert str(err.value).endswith(f": use one of {offered}")
+    for other in offered:
+        assert resolve_metric(other, task, classes).name == other

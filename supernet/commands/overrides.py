@@ -209,19 +209,30 @@ def resume_run_dir_args(argv: list[str], task: str) -> list[str]:
 
 def explicit_overrides() -> set[str]:
     """The keys the user set on this command line (empty outside Hydra)."""
+    return set(typed_overrides())
+
+
+def typed_overrides() -> dict[str, str]:
+    """The overrides of this command line as typed, by key (``data`` -> ``data=friedman``)."""
     from hydra.core.hydra_config import HydraConfig
 
     try:
         overrides = HydraConfig.get().overrides.task
     except ValueError:
-        return set()
-    return {o.lstrip("+~").split("=", 1)[0] for o in overrides}
+        return {}
+    return {o.lstrip("+~").split("=", 1)[0]: str(o) for o in overrides}
+
+
+def explicit_node(key: str, explicit: set[str] | dict[str, str]) -> str | None:
+    """The most specific key set on the command line that `key` is, or lies under (``data`` for
+    ``data.batch_size`` after ``data=friedman``); None when neither was set."""
+    parts = key.split(".")
+    return next((".".join(parts[:i]) for i in range(len(parts), 0, -1) if ".".join(parts[:i]) in explicit), None)
 
 
 def is_explicit(key: str, explicit: set[str]) -> bool:
     """Whether `key` (``search.finetune.top``) or a node above it was set on the command line."""
-    parts = key.split(".")
-    return any(".".join(parts[:i]) in explicit for i in range(1, len(parts) + 1))
+    return explicit_node(key, explicit) is not None
 
 
 def differences(saved: Any, asked: Any, key: str = "") -> list[tuple[str, Any, Any]]:

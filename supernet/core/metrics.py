@@ -123,11 +123,12 @@ def resolve_metric(name: str | None, task: Task, num_classes: int = 2, key: str 
     if name not in METRICS:
         raise UsageError(f"{key}={name!r} is unknown; choose one of {sorted(METRICS)}")
     metric = METRICS[name]
+    # Offer only what this data takes: f1 and roc_auc need two classes.
+    usable = sorted(m.name for m in task_metrics(task, num_classes))
     if metric.kind != task.kind:
-        usable = sorted(m.name for m in METRICS.values() if m.kind == task.kind)
         raise UsageError(f"{key}={name} is a {metric.kind} metric but the task is {task.kind}: use one of {usable}")
     if metric.binary_only and num_classes != 2:
-        raise UsageError(f"{key}={name} needs two classes but the data has {num_classes}: use accuracy or log_loss")
+        raise UsageError(f"{key}={name} needs two classes but the data has {num_classes}: use one of {usable}")
     return metric
 
 

@@ -105,7 +105,7 @@ def choose_task(df: pd.DataFrame, target: Any, cfg: Mapping, source: str) -> str
         if wanted == CLASSIFICATION:
             raise UsageError(
                 f"{source}: data.task=classification takes one class column, but data.target={names} is a list, "
-                f"which means (multi-output) regression; pass data.target={names[0]} to classify"
+                f"which means (multi-output) regression; {_classify_one(df, names)}"
             )
         why = f"data.target lists {len(names)} column(s) {names}" if wanted == "auto" else "as set"
         log.info("%s: data.task=%s -> regression (%s)", source, wanted, why)
@@ -119,6 +119,16 @@ def choose_task(df: pd.DataFrame, target: Any, cfg: Mapping, source: str) -> str
     task, why = _auto(values)
     log.info("%s: data.task=auto -> %s: target %r %s", source, task, names[0], why)
     return task
+
+
+def _classify_one(df: pd.DataFrame, names: Sequence[str]) -> str:
+    """Advice for a list target asked to classify: one of its columns that the auto rule makes
+    classes of (text, or a few integers), or regression when none is."""
+    present = [n for n in names if n in df.columns]
+    classes = [n for n in present if _auto(numeric_values(df[n]))[0] == CLASSIFICATION]
+    if classes:
+        return f"pass data.target={classes[0]} to classify by that column"
+    return "none of its columns holds classes (text, or a few integers): use data.task=regression"
 
 
 def _auto(values: pd.Series | None) -> tuple[str, str]:
@@ -158,7 +168,8 @@ def regression_targets(df: pd.DataFrame, names: Sequence[str], source: str) -> t
             if row is not None:
                 raise UsageError(
                     f"{source}: target column {name!r} holds {s[row]!r} in row {row}, not a number; "
-                    "a regression target must be numeric (or set data.task=classification)"
+                    f"a regression target must be numeric (or classify by it: data.target={name} "
+                    "data.task=classification)"
                 )
             values = pd.to_numeric(s.astype(object), errors="coerce")
         blocks.append(values.to_numpy(dtype=np.float64))
