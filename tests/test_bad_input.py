@@ -281,7 +281,8 @@ def test_resume_of_a_read_only_run_dir_is_one_line(tmp_path):
 )
 def test_resume_names_the_override_to_drop(tmp_path, args, refused):
     """Issue 39 N12: ``data=friedman`` is named as typed, not as the data.batch_size it changes."""
-    from supernet.commands.pipeline import REQUEST_FILE, _request
+    from supernet.commands.pipeline_record import REQUEST_FILE
+    from supernet.commands.pipeline_record import request_of as _request
 
     run_dir = tmp_path / "run"
     run_dir.mkdir()

@@ -14,7 +14,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from supernet.commands.overrides import differences, explicit_overrides, is_explicit
+from supernet.commands.overrides import differences, explicit_node, is_explicit, typed_overrides
 from supernet.commands.resume import newest_run
 from supernet.data.datasets import DataBundle
 from supernet.errors import UsageError
@@ -58,7 +58,7 @@ def resumed_config(cfg: DictConfig, run_dir: Path) -> DictConfig:
     `RESUME_FREE` keys on top; a setting given on the command line that differs is refused."""
     saved = read_json_object(run_dir / REQUEST_FILE, "resume")
     check_request(saved, request_of(cfg), run_dir)
-    explicit = explicit_overrides()
+    explicit = typed_overrides()
     # The ensemble's size and source are checked against the search's result; until the ensemble is
     # built a resume may change them (the fix of a refusal), and the request records the change.
     open_keys = () if finished(run_dir / "ensemble") else ENSEMBLE_KEYS
@@ -69,9 +69,9 @@ def resumed_config(cfg: DictConfig, run_dir: Path) -> DictConfig:
             continue
         if is_explicit(key, explicit):
             raise UsageError(
-                f"resume={run_dir}: {key}={json.dumps(new)} but the run has {json.dumps(old)}; a resume keeps "
-                f"the run's settings (only {', '.join(RESUME_FREE[1:])}, trainer.{'/'.join(RESUME_FREE_TRAINER)} "
-                "may change): drop the override or start a new run"
+                f"resume={run_dir}: {_changed(key, old, new, saved, explicit)}; a resume keeps the run's settings "
+                f"(only {', '.join(RESUME_FREE[1:])}, trainer.{'/'.join(RESUME_FREE_TRAINER)} may change): "
+                "drop the override or start a new run"
             )
     asked = to_plain(cfg)
     merged = {**asked, **saved}
@@ -83,6 +83,19 @@ def resumed_config(cfg: DictConfig, run_dir: Path) -> DictConfig:
         log.info("resume: %s", ", ".join(f"retrain.{k}={v}" for k, v in changed.items()))
         write_request(OmegaConf.create(merged), run_dir)
     return OmegaConf.create(merged)
+
+
+def _changed(key: str, old: Any, new: Any, saved: dict[str, Any], typed: dict[str, str]) -> str:
+    """The override a resume refuses, named as typed: ``data=friedman`` changed data.batch_size, but
+    the override to drop is ``data=friedman`` (the run's option named by its ``name`` key)."""
+    node = explicit_node(key, typed)
+    if node is None or node == key:
+        return f"{key}={json.dumps(new)} but the run has {json.dumps(old)}"
+    section = saved.get(node) if "." not in node else None
+    was = section.get("name") if isinstance(section, dict) else None
+    if was is not None and str(was) != typed[node].split("=", 1)[1]:
+        return f"{typed[node]} but the run has {node}={was}"
+    return f"{typed[node]} sets {key}={json.dumps(new)} but the run has {json.dumps(old)}"
 
 
 def check_request(saved: dict[str, Any], asked: dict[str, Any], run_dir: Path) -> None:
