@@ -14,7 +14,14 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from supernet.commands.overrides import differences, explicit_node, is_explicit, typed_overrides
+from supernet.commands.overrides import (
+    RESUME_FILES,
+    differences,
+    explicit_node,
+    is_explicit,
+    runs_dir,
+    typed_overrides,
+)
 from supernet.commands.resume import newest_run
 from supernet.data.datasets import DataBundle
 from supernet.errors import UsageError
@@ -23,10 +30,8 @@ from supernet.io.checkpoint import LoadedSupernet
 
 log = logging.getLogger("supernet.commands.pipeline")
 
-PIPELINE_RUNS = Path("outputs/pipeline/runs")
-
-
-REQUEST_FILE = "pipeline_request.json"
+PIPELINE_RUNS = runs_dir("pipeline")
+REQUEST_FILE = RESUME_FILES["pipeline"]  # the marker the command line looks for too
 
 
 # Keys a resume may change: they decide where files are read and how progress is shown, never a

@@ -76,17 +76,28 @@ def _save_onnx(model: Subnet, example: torch.Tensor, path: Path) -> None:
             program.save(str(path))
 
 
+def has_onnxruntime() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("onnxruntime") is not None
+
+
+def onnxruntime_outputs(path: Path, feeds: dict[str, Any]) -> torch.Tensor:
+    """The first output of the ONNX file at `path` on `feeds`, run by onnxruntime on the CPU."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return torch.from_numpy(session.run(None, feeds)[0])
+
+
 def _check_onnx(model: Subnet, raw_x: torch.Tensor, path: Path, info: dict[str, Any]) -> dict[str, Any] | str:
     """onnxruntime's logits against PyTorch's; the file is removed (and the export records why)
     when they cannot be compared or differ by more than `ONNX_ATOL`."""
-    try:
-        import onnxruntime as ort
-    except ImportError:
+    if not has_onnxruntime():
         info["checked"] = "no: onnxruntime is not installed"
         return info
     try:
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        got = torch.from_numpy(session.run(None, {"input": raw_x.numpy()})[0])
+        got = onnxruntime_outputs(path, {"input": raw_x.numpy()})
         with torch.no_grad():
             diff = (got - model(raw_x)).abs().max().item()
     except Exception as exc:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from supernet.io.onnx_export import ONNX_ATOL, _save_onnx
+from supernet.io.onnx_export import ONNX_ATOL, _save_onnx, has_onnxruntime, onnxruntime_outputs
 
 ROWS_INPUT = "input"  # an array fit's one input; a DataFrame fit's are its column names
 FEATURES = "features"  # the encoded features: the encoder's output, the net's input
@@ -255,14 +255,11 @@ def onnx_feeds(spec: dict[str, Any], rows: Any) -> dict[str, np.ndarray]:
 def _check_rows(model: Any, rows: Any, encoded: torch.Tensor, path: Path, info: dict[str, Any]) -> dict[str, Any] | str:
     """onnxruntime on the raw rows against the model on their encoding (what ``predict_proba``
     computes from): within `ONNX_ATOL` (relative past 1), else the file is removed."""
-    try:
-        import onnxruntime as ort
-    except ImportError:
+    if not has_onnxruntime():
         info["checked"] = "no: onnxruntime is not installed"
         return info
     try:
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        got = torch.from_numpy(session.run(None, onnx_feeds(model.meta["preprocess"], rows))[0])
+        got = onnxruntime_outputs(path, onnx_feeds(model.meta["preprocess"], rows))
         with torch.no_grad():
             want = model(encoded)
         diff = (got - want).abs().max().item()
