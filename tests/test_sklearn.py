@@ -142,7 +142,8 @@ def test_fitted_attributes(iris, iris_clf):
     assert isinstance(history, pd.DataFrame) and len(history) == 3
     assert {"arch", "params", "flops", "val_acc", "feasible", "time_s"} <= set(history.columns)
     assert clf.best_arch_ in set(history["arch"])  # one form for an arch: a tuple of widths
-    assert (history["time_s"] > 0).all() and history["time_s"].sum() < clf.result_["phases"]["search"]["wall_s"]
+    search_wall = clf.result_["phases"]["search"]["wall_s"]  # rounded to 0.01 s: within half of it
+    assert (history["time_s"] > 0).all() and history["time_s"].sum() < search_wall + 0.005
     epochs = clf.history_  # per epoch: 2 of the supernet, 2 of the retraining
     assert list(epochs["phase"]) == ["train"] * 2 + ["retrain"] * 2 and list(epochs["epoch"]) == [0, 1, 0, 1]
     assert (
