@@ -132,6 +132,7 @@ def defaults_table(threads: int, seed: int, sets: tuple[str, ...] = DEFAULT_SETS
         X, y, regression = _default_set(name)
         cv = (KFold if regression else StratifiedKFold)(5, shuffle=True, random_state=seed)
         scoring = ["r2"] if regression else ["accuracy"] + (["balanced_accuracy"] if name == "imbalanced" else [])
+        set_rows = []
         for model_name, model in _default_models(regression, threads, seed).items():
             with threadpool_limits(limits=threads):
                 out = cross_validate(model, X, y, cv=cv, scoring=scoring)
@@ -139,9 +140,26 @@ def defaults_table(threads: int, seed: int, sets: tuple[str, ...] = DEFAULT_SETS
             row = {"set": name, "model": model_name, "s_per_fold": float(seconds.mean())}
             for metric in scoring:
                 row[metric] = (float(out[f"test_{metric}"].mean()), float(out[f"test_{metric}"].std()))
-            rows.append(row)
+                row[f"{metric}_folds"] = [float(v) for v in out[f"test_{metric}"]]
+            set_rows.append(row)
             print(_defaults_line(row, threads), flush=True)
+        for metric in scoring:
+            print(_paired_line(set_rows, metric), flush=True)
+        rows += set_rows
     return rows
+
+
+def _paired_line(rows: list[dict[str, Any]], metric: str) -> str:
+    """The estimator minus the MLP on the same folds: the mean difference and its standard error
+    (the folds' differences' sd over sqrt(folds)), the bar's test: not below beyond one SE."""
+    import numpy as np
+
+    ours, mlp = (np.array(rows[i][f"{metric}_folds"]) for i in (0, 1))
+    diff = ours - mlp
+    se = float(diff.std(ddof=1) / np.sqrt(len(diff)))
+    verdict = "within" if diff.mean() >= -se else "BELOW"
+    pair = f"{rows[0]['model']} - {rows[1]['model']}"
+    return f"|   {rows[0]['set']} {metric}: {pair} = {diff.mean():+.4f}, SE {se:.4f} ({verdict} 1 SE) |"
 
 
 def _defaults_line(row: dict[str, Any], threads: int) -> str:

@@ -35,16 +35,21 @@ _COMMON_DOC = """
         The search strategy. [evolution]
     budget : int or None
         Candidates scored (``search.budget``), capped at the number of archs in the space; a
-        first batch larger than it (evolution's population, bayes' startup trials) shrinks. [1000]
+        first batch larger than it (evolution's population, bayes' startup trials) shrinks.
+        [auto: the table recipe's, 50 for a classification under 1,000 training rows, else 500;
+        supernet/data/table_recipe.py]
     supernet_epochs, retrain_epochs : int or None
-        Epochs of the supernet's training and of the winner's retraining. [10, 10]
+        Epochs of the supernet's training and of the winner's retraining. [10, 10, raised on a
+        small table to at least 500 and 300 optimizer steps: ``train.min_steps``,
+        ``retrain.min_steps``]
     retrain_init : {"inherited", "scratch"} or None
-        Fine-tune the winner's inherited weights, or retrain it from scratch. [inherited]
+        Fine-tune the winner's inherited weights, or retrain it from scratch. [auto: scratch for a
+        two-class table under 1,000 training rows, else inherited]
     space : "auto" or dict
         ``{"depth": (min, max), "width": (min, max, step)}`` (any part); "auto": depth 1-3,
         widths 8-256 in steps of 8 (``conf/data/sklearn.yaml``).
     batch_size : int or None
-        Training batch size. [64]
+        Training batch size. [128]
     time_limit_s : float or None
         A wall-clock cap over the whole fit, imports included, split across the phases (train
         50%, search 20%, retrain 30% of the time left; `supernet.sklearn.phases`); the re-ranking
