@@ -64,13 +64,15 @@ def test_regression_set_is_scored_by_rmse(tmp_path):
     cfg = compose_config("bench", ["suite=tabular", "quick=true", "tabular.sets=[concrete]"])
     run_tabular(cfg, tmp_path)
     records = {r["method"]: r for r in read_json(tmp_path / "tabular.json")}
-    assert set(records) == METHODS
+    assert set(records) == METHODS | {"supernet:winner"}  # the bag, and its winner alone
     for r in records.values():
         assert r["metric"] == "rmse" and 0 < r["value"] < 16.9  # below the targets' standard deviation
-    # A regression keeps the quantile transform and the plain recipe, however few its rows.
+    # concrete's 659 training rows: a small regression gets the small-table recipe, as a
+    # classification does (standard scaling, dropout 0.2, the bag)
     run = tmp_path / "runs" / "concrete" / "supernet"
-    assert "quantiles:" in (run / "subnet" / "arch.yaml").read_text()
-    assert read_json(run / "retrain" / "result.json")["dropout"] == 0.0
+    assert "quantiles:" not in (run / "subnet" / "arch.yaml").read_text()
+    assert read_json(run / "retrain" / "result.json")["dropout"] == 0.2
+    assert (read_json(run / "result.json")["ensemble"]["k"], records["supernet"]["task"]) == (5, "regression")
 
 
 def record(set_name, task, method, value, wall=1.0):

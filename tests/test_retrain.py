@@ -195,11 +195,12 @@ def test_bad_min_steps(value):
 
 
 @pytest.mark.parametrize(
-    ("rows", "regression", "expected"), [(600, False, (0.2, 0.0)), (1500, False, (0.0, 0.1)), (600, True, (0.0, 0.0))]
+    ("rows", "regression", "expected"),
+    [(600, False, (0.2, 0.0)), (1500, False, (0.0, 0.1)), (600, True, (0.2, 0.0)), (1500, True, (0.0, 0.0))],
 )
 def test_auto_recipe_follows_the_training_rows(rows, regression, expected):
-    """``auto``: dropout and no label smoothing on a small classification table, else the reverse;
-    a regression has no labels to smooth; a number stays itself."""
+    """``auto``: dropout and no label smoothing on a small table, else the reverse; a regression
+    has no labels to smooth; a number stays itself."""
     from types import SimpleNamespace
 
     from supernet.core.task import Task

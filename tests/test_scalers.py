@@ -9,8 +9,10 @@ from sklearn.preprocessing import QuantileTransformer
 
 from supernet.data.scalers import apply_scale, check_scaler, fit_scale
 from supernet.data.table_encoder import TablePreprocessor
-from supernet.data.table_recipe import SMALL_TABLE_ROWS, resolve
+from supernet.data.table_recipe import SMALL, SMALL_TABLE_ROWS, resolve
 from supernet.errors import UsageError
+
+RECIPE_KEYS = tuple(SMALL)
 
 
 def heavy_tailed(n: int = 2000, seed: int = 0) -> np.ndarray:
@@ -59,7 +61,8 @@ def test_spec_round_trip_transforms_new_rows_the_same():
     [
         (SMALL_TABLE_ROWS - 1, False, "standard"),  # a small classification table: noisy quantiles
         (SMALL_TABLE_ROWS, False, "quantile"),
-        (200, True, "quantile"),  # regression: the quantile transform paid on 4 of the 5 benchmark tables
+        (SMALL_TABLE_ROWS - 1, True, "standard"),  # a small regression: the small recipe (tune and confirm groups)
+        (SMALL_TABLE_ROWS, True, "quantile"),
     ],
 )
 def test_auto_scaler_follows_rows_and_task(rows, regression, expected):
@@ -94,3 +97,21 @@ def test_auto_scaler_reaches_the_saved_spec(tmp_path):
 def test_bad_settings(cfg, message):
     with pytest.raises(UsageError, match=message.replace("(", r"\(")):
         check_scaler(cfg)
+
+
+@pytest.mark.parametrize("regression", [False, True])
+def test_a_small_table_of_either_task_gets_the_bagged_recipe(regression):
+    """Chosen on the tune group's small regressions, confirmed on the confirm group's
+    (docs/decisions.md): standard scaling, 50 candidates, dropout 0.2 and a 5-fold bag."""
+    small = {k: resolve(k, "auto", 500, regression, None if regression else 3) for k in RECIPE_KEYS}
+    assert small == {
+        "scaler": "standard",
+        "label_smoothing": 0.0,
+        "dropout": 0.2,
+        "periodic": None,
+        "search_budget": 50,
+        "retrain_init": "inherited",  # scratch only for a two-class classification
+        "ensemble": 5,
+        "ensemble_from": "folds",
+    }
+    assert resolve("periodic", "auto", SMALL_TABLE_ROWS, regression) == (8 if regression else None)

@@ -11,7 +11,7 @@ shape of a column's distribution:
   * ``quantile``: each value -> the normal quantile of its rank among the training rows
     (scikit-learn's ``QuantileTransformer(output_distribution="normal")`` rule, with the
     training rows' quantiles kept as plain numbers): any marginal becomes Gaussian.
-  * ``auto`` (the tables' default): ``standard`` for a small classification table, ``quantile``
+  * ``auto`` (the tables' default): ``standard`` for a small table (either task), ``quantile``
     otherwise (`supernet.data.table_recipe`).
 
 ``data.clip=c`` (null: off) then bounds each scaled value smoothly, ``x / sqrt(1 + (x/c)^2)``

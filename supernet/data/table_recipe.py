@@ -1,14 +1,14 @@
-"""What ``auto`` stands for in the tables' defaults: a recipe by the task and the size of the
-training split.
+"""What ``auto`` stands for in the tables' defaults: a recipe by the size of the training split
+(and, for a small classification, its class count).
 
-A classification whose training split has fewer than `SMALL_TABLE_ROWS` rows gets standard
-scaling (``data.scaler``), a search of 50 candidates (``search.budget``), and its winner is
-retrained without label smoothing and with dropout 0.2 (``retrain.label_smoothing``,
+A table whose training split has fewer than `SMALL_TABLE_ROWS` rows, classification or regression,
+gets standard scaling (``data.scaler``), a search of 50 candidates (``search.budget``), and its
+winner is retrained without label smoothing and with dropout 0.2 (``retrain.label_smoothing``,
 ``retrain.dropout``) and bagged: retrained on 5 folds of the training and validation rows and
 averaged (``retrain.ensemble``, ``retrain.ensemble_from``), the members of a two-class table
 trained from scratch (``retrain.init``). Any other table gets the quantile transform, 500
-candidates, label smoothing 0.1, no dropout and the winner alone, and a regression with at least
-`SMALL_TABLE_ROWS` training rows also 8 periodic features per numeric column (``data.periodic``).
+candidates, label smoothing 0.1, no dropout and the winner alone, and a regression also 8 periodic
+features per numeric column (``data.periodic``).
 
 What each rule was chosen on, and its figures: docs/experiments/tabular.md and docs/decisions.md.
 """
@@ -44,17 +44,15 @@ RECIPES = (SMALL, SMALL_TWO_CLASS, OTHER, LARGE_REGRESSION)
 AUTO = "auto"
 
 
-def is_small(rows: int, regression: bool) -> bool:
-    """A classification with fewer than `SMALL_TABLE_ROWS` training rows."""
-    return not regression and rows < SMALL_TABLE_ROWS
+def is_small(rows: int) -> bool:
+    """A table, classification or regression, with fewer than `SMALL_TABLE_ROWS` training rows."""
+    return rows < SMALL_TABLE_ROWS
 
 
 def _recipe(rows: int, regression: bool, classes: int | None) -> dict[str, Any]:
-    if regression:
-        return LARGE_REGRESSION if rows >= SMALL_TABLE_ROWS else OTHER
-    if not is_small(rows, regression):
-        return OTHER
-    return SMALL_TWO_CLASS if classes == 2 else SMALL
+    if not is_small(rows):
+        return LARGE_REGRESSION if regression else OTHER
+    return SMALL_TWO_CLASS if not regression and classes == 2 else SMALL
 
 
 def resolve(key: str, value: Any, rows: int, regression: bool, classes: int | None = None) -> Any:

@@ -36,7 +36,7 @@ _COMMON_DOC = """
     budget : int or None
         Candidates scored (``search.budget``), capped at the number of archs in the space; a
         first batch larger than it (evolution's population, bayes' startup trials) shrinks.
-        [auto: the table recipe's, 50 for a classification under 1,000 training rows, else 500;
+        [auto: the table recipe's, 50 for a table under 1,000 training rows, else 500;
         supernet/data/table_recipe.py]
     supernet_epochs, retrain_epochs : int or None
         Epochs of the supernet's training and of the winner's retraining. [10, 10, raised on a
@@ -257,7 +257,7 @@ class _SupernetEstimator(BaseEstimator):
             from supernet.io.subnet import ENSEMBLE_KIND, Subnet
 
             meta = saved["meta"]
-            if meta.get("kind") == ENSEMBLE_KIND:  # the bagged members of a small classification
+            if meta.get("kind") == ENSEMBLE_KIND:  # the bagged members of a small table
                 members = [Subnet.from_meta(member_meta(meta, i)) for i in range(len(meta["members"]))]
                 model = EnsembleSubnet(members, meta)
             else:
