@@ -150,16 +150,17 @@ def defaults_table(threads: int, seed: int, sets: tuple[str, ...] = DEFAULT_SETS
 
 
 def _paired_line(rows: list[dict[str, Any]], metric: str) -> str:
-    """The estimator minus the MLP on the same folds: the mean difference and its standard error
-    (the folds' differences' sd over sqrt(folds)), the bar's test: not below beyond one SE."""
+    """The estimator minus the MLP on the same folds, against two standard errors: the estimator's
+    own (its folds' sd over sqrt(folds), the "mean ± sd" columns' reading) and the paired one (the
+    folds' differences' sd over sqrt(folds), which removes what the folds share)."""
     import numpy as np
 
     ours, mlp = (np.array(rows[i][f"{metric}_folds"]) for i in (0, 1))
-    diff = ours - mlp
-    se = float(diff.std(ddof=1) / np.sqrt(len(diff)))
-    verdict = "within" if diff.mean() >= -se else "BELOW"
+    diff, root = ours - mlp, np.sqrt(len(ours))
+    ses = {"SE": float(ours.std() / root), "paired SE": float(diff.std(ddof=1) / root)}
+    tests = ", ".join(f"{name} {se:.4f} ({'within' if diff.mean() >= -se else 'BELOW'})" for name, se in ses.items())
     pair = f"{rows[0]['model']} - {rows[1]['model']}"
-    return f"|   {rows[0]['set']} {metric}: {pair} = {diff.mean():+.4f}, SE {se:.4f} ({verdict} 1 SE) |"
+    return f"|   {rows[0]['set']} {metric}: {pair} = {diff.mean():+.4f}; {tests} |"
 
 
 def _defaults_line(row: dict[str, Any], threads: int) -> str:
