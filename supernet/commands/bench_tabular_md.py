@@ -82,13 +82,21 @@ def paired_table(records: list[dict[str, Any]], method: str, baselines: Sequence
     return [*lines, ""]
 
 
+# Per task: a method's gain over a baseline from (ours, theirs): accuracy points above it, or the
+# percentage of the baseline's RMSE below it; and the summary row's label, digits, and whether each
+# value is read over the set's best (an RMSE / the best RMSE).
+GAINS = {
+    "classification": lambda ours, theirs: 100 * (ours - theirs),
+    "regression": lambda ours, theirs: 100 * (theirs - ours) / theirs,
+}
+SUMMARIES = {"classification": ("mean accuracy", 4, False), "regression": ("mean {} / best", 3, True)}
+
+
 def _gain(value: Mapping[tuple, dict], name: str, method: str, baseline: str, split: Any) -> float | None:
     ours, theirs = value.get((name, method, split)), value.get((name, baseline, split))
     if ours is None or theirs is None or ours["value"] is None or theirs["value"] is None:
         return None
-    if ours["task"] == "regression":
-        return 100 * (theirs["value"] - ours["value"]) / theirs["value"]
-    return 100 * (ours["value"] - theirs["value"])
+    return GAINS[ours["task"]](ours["value"], theirs["value"])
 
 
 def _paired_cell(gains: list[float | None]) -> str:
@@ -148,16 +156,17 @@ def _task_table(task: str, sets: dict[str, dict[str, dict]], methods: list[str])
 
 def _summary_row(task: str, sets: dict[str, dict[str, dict]], methods: list[str], metric) -> str:
     """The mean accuracy, or the mean of RMSE / the set's best RMSE (1.0: best everywhere)."""
+    label, digits, over_best = SUMMARIES[task]
     cells = []
     for m in methods:
-        if task == "classification":
-            values = [rows[m]["value"] for rows in sets.values() if m in rows]
-        else:
-            values = [rows[m]["value"] / min(r["value"] for r in rows.values()) for rows in sets.values() if m in rows]
+        values = [
+            rows[m]["value"] / (min(r["value"] for r in rows.values()) if over_best else 1)
+            for rows in sets.values()
+            if m in rows
+        ]
         partial = "" if len(values) == len(sets) else f" ({len(values)} of {len(sets)} sets)"
-        cells.append(f"{_mean(values):.{4 if task == 'classification' else 3}f}{partial}")
-    label = "mean accuracy" if task == "classification" else f"mean {metric.name} / best"
-    return f"| {label} | " + " | ".join(cells) + " |"
+        cells.append(f"{_mean(values):.{digits}f}{partial}")
+    return f"| {label.format(metric.name)} | " + " | ".join(cells) + " |"
 
 
 def _cell(r: Mapping[str, Any] | None, best: bool) -> str:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from supernet.core.task import CLASSIFICATION
-
 WEKA = Path("/usr/share/doc/weka/examples")
 R_LIBRARY = Path("/usr/lib/R/site-library")  # where Debian's r-cran-* packages install
 R_BASE_LIBRARY = Path("/usr/lib/R/library")  # ...and the recommended ones (MASS) that R itself ships
@@ -49,7 +47,7 @@ class BenchSet:
         two-class or many-class, imbalanced (smallest class under half its even share), and
         whether any column is categorical."""
         kinds = [self.task, f"{self.task}:{self.size}", "categorical" if self.categorical else "numeric"]
-        if self.task == CLASSIFICATION:
+        if self.classes:  # a classification (a regression has no classes)
             kinds.append("two-class" if self.classes == 2 else "many-class")
             kinds.append("imbalanced" if self.minority * self.classes < 0.5 else "balanced")
         return kinds

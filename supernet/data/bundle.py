@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from supernet.core.task import Task, describe
+from supernet.core.task import Task, describe_rows
 from supernet.errors import UsageError
 
 
@@ -39,7 +39,7 @@ class DataBundle:
     @property
     def num_classes(self) -> int:
         """The net's outputs: one per class, or one per regression target."""
-        return len(self.task.targets) if self.task.is_regression else len(self.class_names)
+        return self.task.num_outputs(self.class_names)
 
     @property
     def out_features(self) -> int:
@@ -55,13 +55,13 @@ class DataBundle:
         targets standardised with the statistics the model learned them with (its outputs are read
         in those units; a data override such as ``data.limit_train`` would otherwise move them).
         A new bundle: the one given, which other phases read, is left as it is."""
-        if task.is_regression != self.task.is_regression:
+        if not task.same_kind(self.task):
             raise UsageError(
                 f"data={self.name} is a {self.task.kind} data set but {model} learned a {task.kind}: "
                 "use the data it was trained on"
             )
         targets = {}
-        if task.is_regression and task != self.task:
+        if task != self.task:  # a classification's labels stay as they are
             for name in ("train_y", "val_y", "test_y"):
                 y = getattr(self, name)
                 targets[name] = None if y is None else task.standardise(self.task.to_units(y))
@@ -83,15 +83,7 @@ class DataBundle:
     def summary(self) -> str:
         n_test = 0 if self.test_y is None else len(self.test_y)
         sizes = f"data={self.name}: {len(self.train_y)} train / {len(self.val_y)} val / {n_test} test"
-        if self.task.is_regression:
-            return f"{sizes}, {self.in_features} features, {describe(self.task, self.class_names)}"
-        counts = torch.bincount(self.train_y.cpu(), minlength=self.num_classes)
-        ratio = counts.max().item() / max(counts.min().item(), 1)
-        weights = "" if self.task.class_weight is None else f", {describe(self.task, self.class_names)}"
-        return (
-            f"{sizes}, {self.in_features} features, {self.num_classes} classes "
-            f"(largest/smallest class in train: {ratio:.2f}){weights}"
-        )
+        return f"{sizes}, {self.in_features} features, {describe_rows(self.task, self.class_names, self.train_y)}"
 
 
 class Normalize(torch.nn.Module):

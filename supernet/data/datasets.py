@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 
-from supernet.core.task import CLASSIFICATION, LOSSES, REGRESSION, Task, balanced_weights
+from supernet.core.task import CLASSIFICATION, KINDS, REGRESSION, Task, balanced_weights, check_class_weight
 from supernet.data.bundle import DataBundle, Normalize, per_feature
 from supernet.data.periodic import check_periodic
 from supernet.data.scalers import check_scaler
@@ -305,9 +305,8 @@ def bundle_from_raw(raw: RawData, cfg: Mapping, val: tuple[torch.Tensor, torch.T
         fix = "raise data.val_size or add rows of it"
         warn_absent_classes(raw.class_names, raw.train_y, val_y, f"data={cfg['name']}", "validation", fix)
     task = build_task(cfg, raw, train_y)
-    if task.is_regression:
-        train_y, val_y = task.standardise(train_y), task.standardise(val_y)
-        test_y = None if test_y is None else task.standardise(test_y)
+    train_y, val_y = task.standardise(train_y), task.standardise(val_y)  # a classification's labels: as they are
+    test_y = None if test_y is None else task.standardise(test_y)
 
     groups = raw.input_shape[0] if raw.normalize == "channel" else train_x.shape[1]
     by_group = train_x.reshape(len(train_x), groups, -1)
@@ -337,29 +336,17 @@ def bundle_from_raw(raw: RawData, cfg: Mapping, val: tuple[torch.Tensor, torch.T
 def check_task(cfg: Mapping, raw: RawData) -> None:
     """``data.task`` against what the loader found (tables apply the ``auto`` rule themselves)."""
     wanted = str(cfg.get("task") or "auto")
-    if wanted not in ("auto", CLASSIFICATION, REGRESSION):
+    if wanted not in ("auto", *KINDS):
         raise UsageError(f"data.task={wanted!r} must be auto, classification or regression")
     if wanted != "auto" and wanted != raw.kind:
         raise UsageError(f"data.task={wanted} but data={cfg['name']} is a {raw.kind} data set")
-    if raw.kind == REGRESSION and cfg.get("class_weight") is not None:
-        weight = cfg.get("class_weight")
-        raise UsageError(f"data.class_weight={weight} applies to classification; the task is regression")
+    check_class_weight(raw.kind, cfg.get("class_weight"))
 
 
 def build_task(cfg: Mapping, raw: RawData, train_y: torch.Tensor) -> Task:
     """The task, its class weights or its target scaling measured on the training split."""
-    if raw.kind == REGRESSION:
-        y = train_y.double()
-        std = y.std(dim=0) if len(y) > 1 else torch.ones(y.shape[1], dtype=torch.float64)
-        return Task(
-            REGRESSION,
-            LOSSES[REGRESSION][0],
-            targets=tuple(raw.targets),
-            target_mean=tuple(y.mean(dim=0).tolist()),
-            target_std=tuple(std.clamp_min(1e-12).tolist()),
-        )
-    weights = class_weights(cfg.get("class_weight"), raw.class_names, train_y)
-    return Task(CLASSIFICATION, LOSSES[CLASSIFICATION][0], class_weight=weights)
+    weights = class_weights(cfg.get("class_weight"), raw.class_names, train_y)  # None for a regression
+    return Task.for_training(raw.kind, train_y, raw.targets, weights)
 
 
 def class_weights(spec: Any, class_names: list[str], train_y: torch.Tensor) -> tuple[float, ...] | None:

@@ -54,7 +54,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from supernet.core.task import REGRESSION
+from supernet.core.task import CLASSIFICATION, REGRESSION
 from supernet.data.datasets import RawData, warn_absent_classes
 from supernet.data.splits import TEST_SEED, holdout_split, input_path, report_classes, test_seed  # noqa: F401 (TEST_SEED: importable from here)
 from supernet.data.table_encoder import MISSING, TablePreprocessor, as_category, sorted_values
@@ -135,9 +135,8 @@ def table_raw_data(
     if unknown:
         raise UsageError(f"{source}: data.categorical names {unknown}, not feature columns {features}")
     columns = TableColumns(features, categorical, targets)
-    if choose_task(df, target, cfg, source) == REGRESSION:
-        return _regression_raw_data(df, cfg, columns, source, test_df, test_source)
-    return _classification_raw_data(df, cfg, columns, source, test_df, test_source)
+    raw_data = {CLASSIFICATION: _classification_raw_data, REGRESSION: _regression_raw_data}
+    return raw_data[choose_task(df, target, cfg, source)](df, cfg, columns, source, test_df, test_source)
 
 
 @dataclass
