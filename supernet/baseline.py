@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from supernet.core.metrics import Metric, task_metrics
+from supernet.core.metrics import Metric, task_metrics, y_true
 from supernet.data.datasets import DataBundle, load_data
 
 CONF_DATA = Path(__file__).resolve().parent.parent / "conf" / "data"
@@ -45,12 +45,6 @@ def metric_field(metric: Metric, split: str) -> str:
     """``val_acc``/``test_acc`` for accuracy (the name supernet has always written), else
     ``<split>_<metric>``."""
     return f"{split}_acc" if metric.name == "accuracy" else f"{split}_{metric.name}"
-
-
-def _truth(bundle: DataBundle, y: torch.Tensor) -> np.ndarray:
-    if bundle.task.is_regression:
-        return bundle.task.to_units(y.double()).numpy()
-    return y.numpy()
 
 
 def _predictor(model: Any, bundle: DataBundle) -> Callable[[np.ndarray, str], np.ndarray]:
@@ -84,7 +78,7 @@ def score(model: Any, bundle: DataBundle) -> dict[str, float | None]:
                 continue
             if m.needs not in cache:
                 cache[m.needs] = predict(x.numpy(), m.needs)
-            out[metric_field(m, split)] = float(m.score(_truth(bundle, y), cache[m.needs]))
+            out[metric_field(m, split)] = float(m.score(y_true(y, bundle.task), cache[m.needs]))
     return out
 
 
@@ -93,7 +87,7 @@ def _fit(model: Any, bundle: DataBundle) -> tuple[float, bool]:
     from sklearn.exceptions import ConvergenceWarning
 
     x, y = bundle.train_x.numpy(), bundle.train_y.numpy()
-    if bundle.task.is_regression and y.shape[1] == 1:
+    if y.ndim == 2 and y.shape[1] == 1:  # one regression target: the 1-d y scikit-learn expects
         y = y.ravel()
     kwargs = {}
     if bundle.task.class_weight is not None:
@@ -112,7 +106,7 @@ def mlp_baseline(bundle: DataBundle, hidden: Sequence[int] = (100,), max_iter: i
     "fit_s", "val_acc", "test_acc", ...}`` (every metric of the task, see `score`)."""
     from sklearn.neural_network import MLPClassifier, MLPRegressor
 
-    cls = MLPRegressor if bundle.task.is_regression else MLPClassifier
+    cls = bundle.task.choose(MLPClassifier, MLPRegressor)
     layers = tuple(int(h) for h in hidden)
     model = cls(hidden_layer_sizes=layers, max_iter=int(max_iter), random_state=int(seed))
     fit_s, converged = _fit(model, bundle)
@@ -133,14 +127,12 @@ def hgb_baseline(bundle: DataBundle, seed: int = 0) -> dict:
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
     from sklearn.multioutput import MultiOutputRegressor
 
-    if not bundle.task.is_regression:
-        model: Any = HistGradientBoostingClassifier(random_state=int(seed))
-        name = "sklearn HistGradientBoostingClassifier()"
-    elif bundle.num_classes == 1:
-        model, name = HistGradientBoostingRegressor(random_state=int(seed)), "sklearn HistGradientBoostingRegressor()"
-    else:
-        model = MultiOutputRegressor(HistGradientBoostingRegressor(random_state=int(seed)))
-        name = f"sklearn MultiOutputRegressor(HistGradientBoostingRegressor()) x{bundle.num_classes}"
+    cls = bundle.task.choose(HistGradientBoostingClassifier, HistGradientBoostingRegressor)
+    model: Any = cls(random_state=int(seed))
+    name = f"sklearn {cls.__name__}()"
+    if bundle.task.multi_output:
+        model = MultiOutputRegressor(model)
+        name = f"sklearn MultiOutputRegressor({cls.__name__}()) x{bundle.num_classes}"
     fit_s, _ = _fit(model, bundle)
     estimators = getattr(model, "estimators_", [model])
     return {"model": name, "iterations": [int(e.n_iter_) for e in estimators], "fit_s": fit_s, **score(model, bundle)}
@@ -162,7 +154,7 @@ def realmlp_baseline(bundle: DataBundle, seed: int = 0) -> dict:
     on torch's thread count (what the supernet runs use); it holds out its own validation rows."""
     from pytabkit import RealMLP_TD_Classifier, RealMLP_TD_Regressor
 
-    cls = RealMLP_TD_Regressor if bundle.task.is_regression else RealMLP_TD_Classifier
+    cls = bundle.task.choose(RealMLP_TD_Classifier, RealMLP_TD_Regressor)
     model = cls(random_state=int(seed), n_threads=torch.get_num_threads(), device="cpu", verbosity=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Lightning's and torch's notes on every fit
@@ -174,7 +166,7 @@ def lightgbm_baseline(bundle: DataBundle, seed: int = 0) -> dict:
     """LightGBM's `LGBMClassifier` / `LGBMRegressor` with its defaults, on torch's thread count."""
     import lightgbm
 
-    cls = lightgbm.LGBMRegressor if bundle.task.is_regression else lightgbm.LGBMClassifier
+    cls = bundle.task.choose(lightgbm.LGBMClassifier, lightgbm.LGBMRegressor)
     model = cls(random_state=int(seed), n_jobs=torch.get_num_threads(), verbose=-1)
     fit_s, _ = _fit(model, bundle)
     return {"model": f"lightgbm {cls.__name__}()", "fit_s": fit_s, **score(model, bundle)}

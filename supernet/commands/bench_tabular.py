@@ -37,6 +37,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from supernet.baseline import hgb_baseline, lightgbm_baseline, missing_peer, mlp_baseline, realmlp_baseline
+from supernet.commands.bench_tabular_md import BASELINE_METHODS, mean_records, paired_table, tabular_md
 from supernet.commands.compose import compose_config
 from supernet.commands.pipeline import check_pipeline_config, run_pipeline
 from supernet.core.metrics import DEFAULT_METRIC, METRICS
@@ -45,6 +46,16 @@ from supernet.data.datasets import load_data
 from supernet.data.splits import TEST_SEED
 from supernet.errors import UsageError
 from supernet.files import to_plain, write_json
+
+__all__ = [  # tabular_md, mean_records, paired_table live in supernet.commands.bench_tabular_md
+    "BASELINES",
+    "in_group",
+    "mean_records",
+    "one_set",
+    "paired_table",
+    "run_tabular",
+    "tabular_md",
+]
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +71,7 @@ QUICK_OVERRIDES = (  # short runs: what the tests can afford
 )
 # Every supernet run: no TensorBoard, no progress bar, no ONNX or figures (not part of fitting).
 QUIET = ("logger=none", "trainer.enable_progress_bar=false", "figures=false", "export.onnx=false", "retrain.onnx=false")
-BASELINES = {"mlp": mlp_baseline, "hgb": hgb_baseline, "realmlp": realmlp_baseline, "lightgbm": lightgbm_baseline}
+BASELINES = dict(zip(BASELINE_METHODS, (mlp_baseline, hgb_baseline, realmlp_baseline, lightgbm_baseline), strict=True))
 PEERS = ("realmlp", "lightgbm")  # optional: their packages are the `bench` extra (pip install ".[bench]")
 BASELINE_DATA = ("data.scaler=standard", "data.periodic=null")
 
@@ -284,168 +295,3 @@ def _record(name: str, bundle, method: str, metric, scores: tuple) -> dict[str, 
 
 def _progress(r: Mapping[str, Any]) -> str:
     return f"{r['set']:>14}  {r['method']:<22} test {r['metric']} {r['value']:.4f}  ({r['wall_s']:.1f} s)"
-
-
-# ---------------------------------------------------------------------------- the table
-def tabular_md(records: list[dict[str, Any]], skipped: Sequence[str] = ()) -> str:
-    """Markdown: for each group of sets (``confirm`` first: no rule was chosen on them; then
-    ``tune``), per set each method's test metric (params, wall s); then, per task, the mean
-    (accuracy; regression: RMSE over the set's best RMSE) and the number of sets each method wins."""
-    seen = list(dict.fromkeys(r["method"] for r in records))
-    methods = [m for m in seen if m not in BASELINES] + [m for m in seen if m in BASELINES]  # the baselines last
-    splits = len({r.get("split") for r in records})
-    lines = ["# supernet-bench suite=tabular", ""]
-    if splits > 1:
-        lines += [f"Each figure is the mean over {splits} test splits (`data.test_seed`); wall s a split.", ""]
-    for group in (*GROUPS, ""):
-        members = [r for r in records if _group(r["set"]) == group]
-        if members:
-            lines += _group_tables(group, members, methods, splits)
-    lines += [f"- {line}" for line in skipped]
-    return "\n".join(lines) + "\n"
-
-
-def _group(name: str) -> str:
-    """A set's group in the registry (a name outside it, as in a hand-made record: none)."""
-    bench = BENCHMARK_SETS.get(name)
-    return "" if bench is None else bench.group
-
-
-GROUP_TITLES = {
-    "confirm": "confirm: sets no rule was chosen on",
-    "tune": "tune: sets the defaults are chosen on",
-}
-
-
-def _group_tables(group: str, records: list[dict[str, Any]], methods: list[str], splits: int) -> list[str]:
-    """One group's task tables and, over several splits, its paired table; each heading names
-    the group (none for sets outside the registry)."""
-    lines = [f"# {GROUP_TITLES[group]} ({len({r['set'] for r in records})} sets)", ""] if group else []
-    by_set: dict[str, dict[str, dict]] = {}
-    for r in mean_records(records):
-        by_set.setdefault(r["set"], {})[r["method"]] = r
-    for task in ("classification", "regression"):
-        sets = {s: rows for s, rows in by_set.items() if next(iter(rows.values()))["task"] == task}
-        if sets:  # the methods of this task (a small classification table's ensemble is not a regression's)
-            lines += _task_table(task, sets, [m for m in methods if any(m in rows for rows in sets.values())])
-    if splits > 1:
-        lines += paired_table(records, methods[0], [m for m in BASELINES if m in methods])
-    return lines
-
-
-def paired_table(records: list[dict[str, Any]], method: str, baselines: Sequence[str]) -> list[str]:
-    """`method` against each baseline, paired by test split: per set the mean gain with its
-    standard error over the splits, and the splits won / level / lost. A gain is accuracy points
-    above the baseline, or for a regression the percentage by which the RMSE is below it."""
-    if not baselines:
-        return []
-    value = {(r["set"], r["method"], r.get("split")): r for r in records}
-    sets = list(dict.fromkeys(r["set"] for r in records if r["method"] == method))
-    lines = [
-        f"## {method} against the baselines, paired by test split",
-        "",
-        "Gain: accuracy points above the baseline (regression: % of the baseline's RMSE below it); "
-        "± one standard error over the splits; splits won / level / lost.",
-        "",
-        "| set | " + " | ".join(baselines) + " |",
-        "|---|" + "---|" * len(baselines),
-    ]
-    for name in sets:
-        splits = [k[2] for k in value if k[:2] == (name, method)]
-        cells = [_paired_cell([_gain(value, name, method, b, s) for s in splits]) for b in baselines]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return [*lines, ""]
-
-
-def _gain(value: Mapping[tuple, dict], name: str, method: str, baseline: str, split: Any) -> float | None:
-    ours, theirs = value.get((name, method, split)), value.get((name, baseline, split))
-    if ours is None or theirs is None or ours["value"] is None or theirs["value"] is None:
-        return None
-    if ours["task"] == "regression":
-        return 100 * (theirs["value"] - ours["value"]) / theirs["value"]
-    return 100 * (ours["value"] - theirs["value"])
-
-
-def _paired_cell(gains: list[float | None]) -> str:
-    import numpy as np
-
-    g = np.array([x for x in gains if x is not None], dtype=float)
-    if len(g) == 0:
-        return "-"
-    se = g.std(ddof=1) / np.sqrt(len(g)) if len(g) > 1 else float("nan")
-    won, lost = int((g > 1e-9).sum()), int((g < -1e-9).sum())
-    return f"{g.mean():+.2f} ± {se:.2f} ({won} / {len(g) - won - lost} / {lost})"
-
-
-def mean_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One record per (set, method): the mean value, validation value, params and wall seconds of
-    its test splits (records without ``split`` are their own mean)."""
-    groups: dict[tuple[str, str], list[dict]] = {}
-    for r in records:
-        groups.setdefault((r["set"], r["method"]), []).append(r)
-    means = []
-    for group in groups.values():
-        mean = {k: v for k, v in group[0].items() if k != "split"}
-        for key, digits in (("value", 5), ("val_value", 5), ("params", None), ("wall_s", 2)):
-            values = [r[key] for r in group if r[key] is not None]
-            mean[key] = round(_mean(values), digits) if values else None  # digits None: an int
-        means.append(mean)
-    return means
-
-
-def _task_table(task: str, sets: dict[str, dict[str, dict]], methods: list[str]) -> list[str]:
-    metric = METRICS[next(iter(next(iter(sets.values())).values()))["metric"]]
-    sign = 1 if metric.higher_is_better else -1
-    lines = [
-        f"## {task}: test {metric.name} (params, wall s)",
-        "",
-        "| set | rows | " + " | ".join(methods) + " |",
-        "|---|---|" + "---|" * len(methods),
-    ]
-    wins = dict.fromkeys(methods, 0)
-    for name, rows in sets.items():
-        best = max((r for r in rows.values() if r["value"] is not None), key=lambda r: sign * r["value"])
-        wins[best["method"]] += 1
-        cells = [_cell(rows.get(m), m == best["method"]) for m in methods]
-        lines.append(f"| {name} | {next(iter(rows.values()))['rows']:,} | " + " | ".join(cells) + " |")
-    walls = [sum(rows[m]["wall_s"] for rows in sets.values() if m in rows) for m in methods]
-    return [
-        *lines,
-        "",
-        "| | " + " | ".join(methods) + " |",
-        "|---|" + "---|" * len(methods),
-        _summary_row(task, sets, methods, metric),
-        "| wins | " + " | ".join(str(wins[m]) for m in methods) + " |",
-        "| wall s, all sets | " + " | ".join(f"{w:.0f}" for w in walls) + " |",
-        "",
-    ]
-
-
-def _summary_row(task: str, sets: dict[str, dict[str, dict]], methods: list[str], metric) -> str:
-    """The mean accuracy, or the mean of RMSE / the set's best RMSE (1.0: best everywhere)."""
-    cells = []
-    for m in methods:
-        if task == "classification":
-            values = [rows[m]["value"] for rows in sets.values() if m in rows]
-        else:
-            values = [rows[m]["value"] / min(r["value"] for r in rows.values()) for rows in sets.values() if m in rows]
-        partial = "" if len(values) == len(sets) else f" ({len(values)} of {len(sets)} sets)"
-        cells.append(f"{_mean(values):.{4 if task == 'classification' else 3}f}{partial}")
-    label = "mean accuracy" if task == "classification" else f"mean {metric.name} / best"
-    return f"| {label} | " + " | ".join(cells) + " |"
-
-
-def _cell(r: Mapping[str, Any] | None, best: bool) -> str:
-    if r is None:
-        return "-"
-    value = f"**{r['value']:.4f}**" if best else f"{r['value']:.4f}"
-    params = "" if r["params"] is None else f"{_short(r['params'])}, "
-    return f"{value} ({params}{r['wall_s']:.1f} s)"
-
-
-def _short(n: int) -> str:
-    return f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n / 1e3:.0f}k" if n >= 1e3 else str(n)
-
-
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values) if values else float("nan")

@@ -137,6 +137,18 @@ def task_metrics(task: Task, num_classes: int) -> list[Metric]:
     return [m for m in METRICS.values() if m.kind == task.kind and (num_classes == 2 or not m.binary_only)]
 
 
+def validation_metric(task: Task, num_outputs: int) -> torch.nn.Module:
+    """What both Lightning modules log as ``val/<task.headline>``: the RMSE over every target in
+    the targets' own units (update it with `Task.to_units` of outputs and targets), or micro
+    accuracy (`to_units` leaves logits and labels as they are). A torchmetrics module."""
+    from torchmetrics import MeanSquaredError
+    from torchmetrics.classification import MulticlassAccuracy
+
+    if task.is_regression:
+        return MeanSquaredError(squared=False)
+    return MulticlassAccuracy(num_outputs, average="micro")
+
+
 def default_metric(task: Task | None = None) -> Metric:
     """The metric of `task` where none is named (no task: a classification, as older records are)."""
     return METRICS[(task or Task()).default_metric]

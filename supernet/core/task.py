@@ -17,19 +17,23 @@ without one (older checkpoints) is a classification.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from supernet.errors import UsageError
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
+
+T = TypeVar("T")
 
 # torch is imported where a tensor is computed, not here: the metric registry
 # (supernet.core.metrics) reads this module, and supernet-report reads the registry torch-free.
 
 CLASSIFICATION, REGRESSION = "classification", "regression"
+KINDS = (CLASSIFICATION, REGRESSION)  # what ``data.task`` may name besides ``auto``
 # The losses each task learns by; the first is its default (``train.loss=null``).
 LOSSES: dict[str, tuple[str, ...]] = {CLASSIFICATION: ("cross_entropy",), REGRESSION: ("mse", "huber")}
 # What each task is scored by when no metric is named (`supernet.core.metrics` holds the metrics).
@@ -68,9 +72,37 @@ class Task:
             out[key] = list(out[key])
         return out
 
+    @classmethod
+    def for_training(
+        cls, kind: str, train_y: torch.Tensor, targets: Sequence[str] = (), weights: tuple[float, ...] | None = None
+    ) -> Task:
+        """The task of `kind` learnt from `train_y`: a regression's target scaling measured on
+        those rows (the std of one row: 1), a classification's class `weights`; the default loss."""
+        if kind != REGRESSION:
+            return cls(CLASSIFICATION, LOSSES[CLASSIFICATION][0], class_weight=weights)
+        import torch
+
+        y = train_y.double()
+        std = y.std(dim=0) if len(y) > 1 else torch.ones(y.shape[1], dtype=torch.float64)
+        return cls(
+            REGRESSION,
+            LOSSES[REGRESSION][0],
+            targets=tuple(targets),
+            target_mean=tuple(y.mean(dim=0).tolist()),
+            target_std=tuple(std.clamp_min(1e-12).tolist()),
+        )
+
     @property
     def is_regression(self) -> bool:
         return self.kind == REGRESSION
+
+    def same_kind(self, other: Task | str) -> bool:
+        """Whether `other` (a task, or a kind such as a metric's) is a task of this kind."""
+        return self.kind == (other if isinstance(other, str) else other.kind)
+
+    def choose(self, classification: T, regression: T) -> T:
+        """Of two things, the one that goes with this task (an estimator class, a sampler...)."""
+        return regression if self.is_regression else classification
 
     # ------------------------------------------------------------------ the task's decisions
     @property
@@ -88,6 +120,25 @@ class Task:
     def monitor(self) -> tuple[str, str]:
         """The logged validation tag a best-epoch choice watches, and its direction."""
         return f"val/{self.headline}", "min" if self.is_regression else "max"
+
+    def num_outputs(self, class_names: Sequence[str]) -> int:
+        """The net's outputs: one per class, or one per regression target."""
+        return len(self.targets) if self.is_regression else len(class_names)
+
+    @property
+    def min_outputs(self) -> int:
+        """The fewest outputs a net of this task can have: one target, or two classes."""
+        return self.choose(2, 1)
+
+    @property
+    def multi_output(self) -> bool:
+        """A regression of several target columns (what a one-output estimator fits one by one)."""
+        return self.is_regression and len(self.targets) > 1
+
+    @property
+    def outputs_meaning(self) -> str:
+        """What an export's outputs are (``arch.yaml``'s ``outputs``)."""
+        return self.choose("logits", "values in the targets' units")
 
     def format_value(self, value: float) -> str:
         """A headline value for people: 4 significant digits (regression) or a percentage."""
@@ -204,9 +255,33 @@ class Task:
         return outputs * std + mean
 
     def standardise(self, y: torch.Tensor) -> torch.Tensor:
-        """Targets in their own units -> what the net learns (the inverse of `to_units`)."""
+        """Targets in their own units -> what the net learns (the inverse of `to_units`); class
+        labels unchanged."""
+        if self.kind != REGRESSION:
+            return y
         mean, std = self.scale_tensors(y)
         return (y - mean) / std
+
+    def fold_scale(self, last: torch.nn.Linear, inverse: bool = False) -> None:
+        """Fold `to_units` (``y = out * std + mean``) into the net's `last` Linear layer, in place
+        (``inverse``: take it out again); a classification's logits have nothing to fold."""
+        if self.kind != REGRESSION:
+            return
+        mean, std = self.scale_tensors(last.bias)
+        if inverse:
+            last.weight.div_(std[:, None])
+            last.bias.sub_(mean).div_(std)
+        else:
+            last.weight.mul_(std[:, None])
+            last.bias.mul_(std).add_(mean)
+
+    def predictions(self, outputs: torch.Tensor, labels: Callable[[], np.ndarray]) -> np.ndarray:
+        """What ``predict`` returns for `outputs` (in the targets' units): values ``(N,)`` (one
+        target) or ``(N, T)``, or the class labels (`labels()`, the class names) of the largest logit."""
+        if self.kind != REGRESSION:
+            return labels()[outputs.argmax(-1).numpy()]
+        values = outputs.numpy()
+        return values[:, 0] if values.shape[1] == 1 else values
 
     def scale_tensors(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         import torch
@@ -232,6 +307,25 @@ def balanced_weights(y: torch.Tensor, num_classes: int) -> list[float]:
     for c, w in zip(present, weights, strict=True):
         out[c] = float(w)
     return out
+
+
+def check_class_weight(kind: str, weight: Any) -> None:
+    """``data.class_weight`` weighs classes: set for a regression, a one-line error."""
+    if kind == REGRESSION and weight is not None:
+        raise UsageError(f"data.class_weight={weight} applies to classification; the task is regression")
+
+
+def describe_rows(task: Task, class_names: Sequence[str], train_y: torch.Tensor) -> str:
+    """The log's line on a data set's targets: the task (`describe`), and for a classification
+    its classes and their balance in the training rows (class weights when set)."""
+    if task.kind == REGRESSION:
+        return describe(task, class_names)
+    import torch
+
+    counts = torch.bincount(train_y.cpu(), minlength=len(class_names))
+    ratio = counts.max().item() / max(counts.min().item(), 1)
+    weights = "" if task.class_weight is None else f", {describe(task, class_names)}"
+    return f"{len(class_names)} classes (largest/smallest class in train: {ratio:.2f}){weights}"
 
 
 def describe(task: Task, class_names: Sequence[str]) -> str:

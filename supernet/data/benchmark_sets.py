@@ -89,81 +89,38 @@ are ``confirm``. Every default is chosen on ``tune``; ``confirm`` says whether i
 
 from __future__ import annotations
 
-import bz2
 import dataclasses
 import hashlib
-import logging
-import lzma
-import struct
-import warnings
-import zlib
 from collections.abc import Mapping
-from pathlib import Path
-
-import numpy as np
-import pandas as pd
 
 from supernet.core.task import CLASSIFICATION, REGRESSION
-from supernet.data.datasets import RawData, first_line
+from supernet.data.benchmark_files import (
+    RDATA_READER,
+    install_hint,
+    missing_package,
+    read_bench_frame,
+)
+from supernet.data.benchmark_set import LARGE_ROWS, R_BASE_LIBRARY, R_LIBRARY, WEKA, BenchSet
+from supernet.data.datasets import RawData
 from supernet.errors import UsageError
 
-log = logging.getLogger(__name__)
-
-WEKA = Path("/usr/share/doc/weka/examples")
-R_LIBRARY = Path("/usr/lib/R/site-library")  # where Debian's r-cran-* packages install
-R_BASE_LIBRARY = Path("/usr/lib/R/library")  # ...and the recommended ones (MASS) that R itself ships
-RDATA_READER = "rdata"  # the PyPI package that reads R data files
-
-
-@dataclasses.dataclass(frozen=True)
-class BenchSet:
-    """One benchmark table: where it lives, how to read it and what to predict.
-
-    `reader`: ``arff`` (`path` and then `more_paths`, row-bound), ``rda`` (an R data file holding
-    the data frame `obj`), ``rdb`` (an R package's lazy-load database ``<path>.rdb/.rdx``, object
-    `obj`) or ``sklearn`` (`obj` names the scikit-learn loader)."""
-
-    name: str
-    package: str  # the Debian package that ships the file (or the PyPI package, for sklearn)
-    reader: str
-    path: str
-    obj: str
-    target: str
-    task: str
-    rows: int
-    features: int
-    description: str
-    drop: tuple[str, ...] = ()
-    more_paths: tuple[str, ...] = ()
-    classes: int = 0  # classification: distinct target values (regression: 0)
-    minority: float = 0.0  # classification: the smallest class's share of the rows
-    categorical: int = 0  # feature columns that are categories (one-hot encoded), not numbers
-    group: str = ""  # tune | confirm (`group_of`); set once the registry is complete
-
-    @property
-    def size(self) -> str:
-        """``small`` (under `LARGE_ROWS` rows) or ``large``: the two size bands of the groups."""
-        return "small" if self.rows < LARGE_ROWS else "large"
-
-    @property
-    def kinds(self) -> list[str]:
-        """What the set stands for in the group balance: task and size, and for a classification
-        two-class or many-class, imbalanced (smallest class under half its even share), and
-        whether any column is categorical."""
-        kinds = [self.task, f"{self.task}:{self.size}", "categorical" if self.categorical else "numeric"]
-        if self.task == CLASSIFICATION:
-            kinds.append("two-class" if self.classes == 2 else "many-class")
-            kinds.append("imbalanced" if self.minority * self.classes < 0.5 else "balanced")
-        return kinds
-
-    @property
-    def files(self) -> list[Path]:
-        """The files the set reads (none for a set embedded in a Python package)."""
-        if self.reader == "sklearn":
-            return []
-        if self.reader == "rdb":
-            return [Path(self.path + ".rdb"), Path(self.path + ".rdx")]
-        return [Path(p) for p in (self.path, *self.more_paths)]
+__all__ = [  # BenchSet lives in supernet.data.benchmark_set, the readers in supernet.data.benchmark_files
+    "BENCHMARK_SETS",
+    "GROUPS",
+    "LARGE_ROWS",
+    "RDATA_READER",
+    "TUNED_ON",
+    "BenchSet",
+    "available_sets",
+    "bench_set",
+    "group_balance",
+    "group_of",
+    "install_hint",
+    "load_bench_table",
+    "missing_package",
+    "name_hash",
+    "read_bench_frame",
+]
 
 
 def _rda(package: str, name: str, obj: str, target: str, rows: int, features: int, text: str, **kw) -> BenchSet:
@@ -209,317 +166,86 @@ _SETS = [
     _mlbench("vowel", "Vowel", "Class", 990, 10, "British English vowel from speaker and 9 LPC features"),
     _mlbench("soybean", "Soybean", "Class", 683, 35, "soybean disease from 35 categorical symptoms"),
     _mlbench("pima", "PimaIndiansDiabetes", "diabetes", 768, 8, "diabetes test of Pima women from 8 measurements"),
-    _mlbench(
-        "breast_cancer", "BreastCancer", "Class", 699, 9, "benign/malignant from 9 graded cell traits", drop=("Id",)
-    ),
-    _weka(
-        "segment",
-        ["segment-challenge.arff", "segment-test.arff"],
-        "class",
-        2310,
-        19,
-        "outdoor image region class from 19 region statistics",
-    ),
+    _mlbench("breast_cancer", "BreastCancer", "Class", 699, 9, "benign/malignant from 9 graded cell traits",
+        drop=("Id",)),
+    _weka("segment", ["segment-challenge.arff", "segment-test.arff"], "class", 2310, 19,
+        "outdoor image region class from 19 region statistics"),
     _weka("credit_g", ["credit-g.arff"], "class", 1000, 20, "German credit risk good/bad from 20 mixed attributes"),
-    _lazy(
-        "r-cran-modeldata",
-        "telco_churn",
-        "wa_churn",
-        "churn",
-        7043,
-        19,
-        "telecom customer churn from contract and usage columns",
-        task=CLASSIFICATION,
-    ),
+    _lazy("r-cran-modeldata", "telco_churn", "wa_churn", "churn", 7043, 19,
+        "telecom customer churn from contract and usage columns", task=CLASSIFICATION),
     _sklearn("digits", "load_digits", "digit", 1797, 64, "handwritten digits 0-9 from 8x8 pixel counts"),
     _sklearn("wdbc", "load_breast_cancer", "diagnosis", 569, 30, "malignant/benign from 30 cell nucleus features"),
-    _lazy(
-        "r-cran-ggplot2", "diamonds", "diamonds", "price", 53940, 9, "diamond price from carat, cut, colour, clarity"
-    ),
+    _lazy("r-cran-ggplot2", "diamonds", "diamonds", "price", 53940, 9,
+        "diamond price from carat, cut, colour, clarity"),
     _lazy("r-cran-modeldata", "ames", "ames", "Sale_Price", 2930, 73, "Ames, Iowa house sale prices"),
-    _lazy(
-        "r-cran-modeldata",
-        "concrete",
-        "concrete",
-        "compressive_strength",
-        1030,
-        8,
-        "concrete strength from mixture and age",
-    ),
+    _lazy("r-cran-modeldata", "concrete", "concrete", "compressive_strength", 1030, 8,
+        "concrete strength from mixture and age"),
     _lazy("r-cran-modeldata", "car_prices", "car_prices", "Price", 804, 17, "used GM car prices (Kelley Blue Book)"),
     _mlbench("boston_housing", "BostonHousing", "medv", 506, 13, "Boston median house value by tract", task=REGRESSION),
-    # ---- issue 41: tables that no recipe rule was chosen on (their group: `group_of`)
     _mlbench("glass", "Glass", "Type", 214, 9, "glass type from refractive index and 8 oxides"),
-    _mlbench(
-        "house_votes", "HouseVotes84", "Class", 435, 16, "party from 16 votes of the 1984 US Congress (y/n/missing)"
-    ),
+    _mlbench("house_votes", "HouseVotes84", "Class", 435, 16,
+        "party from 16 votes of the 1984 US Congress (y/n/missing)"),
     _mlbench("ionosphere", "Ionosphere", "Class", 351, 34, "good/bad radar returns from 34 pulse features"),
     _mlbench("sonar", "Sonar", "Class", 208, 60, "rock or mine from 60 sonar band energies"),
     _mlbench("servo", "Servo", "Class", 167, 4, "servo rise time from motor, screw and 2 gains", task=REGRESSION),
-    _lazy(
-        "r-cran-modeldata",
-        "attrition",
-        "attrition",
-        "Attrition",
-        1470,
-        30,
-        "employee attrition (IBM HR)",
-        task=CLASSIFICATION,
-    ),
-    _lazy(
-        "r-cran-modeldata",
-        "cells",
-        "cells",
-        "class",
-        2019,
-        56,
-        "well/poorly segmented cells from image features",
-        task=CLASSIFICATION,
-        drop=("case",),
-    ),
-    _lazy(
-        "r-cran-modeldata",
-        "credit_data",
-        "credit_data",
-        "Status",
-        4454,
-        13,
-        "credit status good/bad from 13 mixed columns",
-        task=CLASSIFICATION,
-    ),
-    _lazy(
-        "r-cran-modeldata",
-        "hpc",
-        "hpc_data",
-        "class",
-        4331,
-        7,
-        "compute job run-time class (VF/F/M/L) from job settings",
-        task=CLASSIFICATION,
-    ),
-    _lazy(
-        "r-cran-modeldata",
-        "lending_club",
-        "lending_club",
-        "Class",
-        9857,
-        22,
-        "Lending Club loans good/bad",
-        task=CLASSIFICATION,
-    ),
-    _lazy(
-        "r-cran-modeldata",
-        "mlc_churn",
-        "mlc_churn",
-        "churn",
-        5000,
-        18,
-        "telephone customer churn (MLC++); the 51 states left out",
-        task=CLASSIFICATION,
-        drop=("state",),
-    ),
-    _lazy(
-        "r-cran-modeldata",
-        "penguins",
-        "penguins",
-        "species",
-        344,
-        6,
-        "Palmer penguin species from bill, flipper, mass",
-        task=CLASSIFICATION,
-    ),
-    _lazy(
-        "r-cran-modeldata",
-        "sacramento",
-        "Sacramento",
-        "price",
-        932,
-        7,
-        "Sacramento house sale prices; the zip codes left out",
-        drop=("zip",),
-    ),
-    _lazy(
-        "r-cran-modeldata",
-        "biomass",
-        "biomass",
-        "HHV",
-        536,
-        5,
-        "biomass heating value from elemental analysis",
-        drop=("sample", "dataset"),
-    ),
-    _lazy(
-        "r-cran-modeldata",
-        "chicago",
-        "Chicago",
-        "ridership",
-        5698,
-        49,
-        "Chicago L ridership at Clark/Lake from lagged stations, weather, games",
-    ),
+    _lazy("r-cran-modeldata", "attrition", "attrition", "Attrition", 1470, 30, "employee attrition (IBM HR)",
+        task=CLASSIFICATION),
+    _lazy("r-cran-modeldata", "cells", "cells", "class", 2019, 56, "well/poorly segmented cells from image features",
+        task=CLASSIFICATION, drop=("case",)),
+    _lazy("r-cran-modeldata", "credit_data", "credit_data", "Status", 4454, 13,
+        "credit status good/bad from 13 mixed columns", task=CLASSIFICATION),
+    _lazy("r-cran-modeldata", "hpc", "hpc_data", "class", 4331, 7,
+        "compute job run-time class (VF/F/M/L) from job settings", task=CLASSIFICATION),
+    _lazy("r-cran-modeldata", "lending_club", "lending_club", "Class", 9857, 22, "Lending Club loans good/bad",
+        task=CLASSIFICATION),
+    _lazy("r-cran-modeldata", "mlc_churn", "mlc_churn", "churn", 5000, 18,
+        "telephone customer churn (MLC++); the 51 states left out", task=CLASSIFICATION, drop=("state",)),
+    _lazy("r-cran-modeldata", "penguins", "penguins", "species", 344, 6,
+        "Palmer penguin species from bill, flipper, mass", task=CLASSIFICATION),
+    _lazy("r-cran-modeldata", "sacramento", "Sacramento", "price", 932, 7,
+        "Sacramento house sale prices; the zip codes left out", drop=("zip",)),
+    _lazy("r-cran-modeldata", "biomass", "biomass", "HHV", 536, 5, "biomass heating value from elemental analysis",
+        drop=("sample", "dataset")),
+    _lazy("r-cran-modeldata", "chicago", "Chicago", "ridership", 5698, 49,
+        "Chicago L ridership at Clark/Lake from lagged stations, weather, games"),
     _lazy("r-cran-ggplot2", "mpg", "mpg", "hwy", 234, 9, "car highway mileage (city mileage left out)", drop=("cty",)),
-    _rda(
-        "r-cran-aer",
-        "hmda",
-        "HMDA",
-        "deny",
-        2380,
-        13,
-        "Boston mortgage denial from applicant ratios and history",
-        folder="AER",
-    ),
-    _rda(
-        "r-cran-aer",
-        "credit_card",
-        "CreditCard",
-        "card",
-        1319,
-        11,
-        "credit card application accepted from income and reports",
-        folder="AER",
-    ),
-    _rda(
-        "r-cran-aer",
-        "bank_wages",
-        "BankWages",
-        "job",
-        474,
-        3,
-        "bank job category from education, gender, minority",
-        folder="AER",
-    ),
-    _rda(
-        "r-cran-aer",
-        "cps1985",
-        "CPS1985",
-        "wage",
-        534,
-        10,
-        "hourly wage from the 1985 Current Population Survey",
-        folder="AER",
-        task=REGRESSION,
-    ),
-    _rda(
-        "r-cran-aer",
-        "house_prices",
-        "HousePrices",
-        "price",
-        546,
-        11,
-        "Windsor (Canada) house prices",
-        folder="AER",
-        task=REGRESSION,
-    ),
-    _rda(
-        "r-cran-aer",
-        "ca_schools",
-        "CASchools",
-        "read",
-        420,
-        10,
-        "California district reading score (math left out)",
-        folder="AER",
-        task=REGRESSION,
-        drop=("district", "school", "math"),
-    ),
-    _rda(
-        "r-cran-aer",
-        "teaching_ratings",
-        "TeachingRatings",
-        "eval",
-        463,
-        10,
-        "course evaluation score from instructor traits",
-        folder="AER",
-        task=REGRESSION,
-        drop=("prof",),
-    ),
-    _rda(
-        "r-cran-aer",
-        "college_distance",
-        "CollegeDistance",
-        "score",
-        4739,
-        13,
-        "high-school test score from family and region",
-        folder="AER",
-        task=REGRESSION,
-    ),
-    _lazy(
-        "r-cran-cardata",
-        "titanic",
-        "TitanicSurvival",
-        "survived",
-        1309,
-        3,
-        "Titanic survival from sex, age, class",
-        folder="carData",
-        task=CLASSIFICATION,
-    ),
-    _lazy(
-        "r-cran-cardata",
-        "mroz",
-        "Mroz",
-        "lfp",
-        753,
-        7,
-        "married women's labour force participation (1975)",
-        folder="carData",
-        task=CLASSIFICATION,
-    ),
-    _lazy(
-        "r-cran-cardata", "salaries", "Salaries", "salary", 397, 5, "US professors' 9-month salaries", folder="carData"
-    ),
-    _lazy(
-        "r-cran-mass",
-        "crabs",
-        "crabs",
-        "sp",
-        200,
-        6,
-        "crab colour form from sex and 5 shell measurements",
-        folder="MASS",
-        library=R_BASE_LIBRARY,
-        task=CLASSIFICATION,
-        drop=("index",),
-    ),
-    _lazy(
-        "r-cran-mass",
-        "nlschools",
-        "nlschools",
-        "lang",
-        2287,
-        4,
-        "Dutch pupils' language score from IQ, class size, SES",
-        folder="MASS",
-        library=R_BASE_LIBRARY,
-        drop=("class",),
-    ),
-    _lazy(
-        "r-cran-dslabs",
-        "olive",
-        "olive",
-        "area",
-        572,
-        8,
-        "Italian olive oil area (9) from 8 fatty acids",
-        task=CLASSIFICATION,
-        drop=("region",),
-    ),
-    _weka(
-        "ljubljana_breast",
-        ["breast-cancer.arff"],
-        "Class",
-        286,
-        9,
-        "breast cancer recurrence from 9 categorical traits",
-    ),
+    _rda("r-cran-aer", "hmda", "HMDA", "deny", 2380, 13, "Boston mortgage denial from applicant ratios and history",
+        folder="AER"),
+    _rda("r-cran-aer", "credit_card", "CreditCard", "card", 1319, 11,
+        "credit card application accepted from income and reports", folder="AER"),
+    _rda("r-cran-aer", "bank_wages", "BankWages", "job", 474, 3, "bank job category from education, gender, minority",
+        folder="AER"),
+    _rda("r-cran-aer", "cps1985", "CPS1985", "wage", 534, 10, "hourly wage from the 1985 Current Population Survey",
+        folder="AER", task=REGRESSION),
+    _rda("r-cran-aer", "house_prices", "HousePrices", "price", 546, 11, "Windsor (Canada) house prices", folder="AER",
+        task=REGRESSION),
+    _rda("r-cran-aer", "ca_schools", "CASchools", "read", 420, 10, "California district reading score (math left out)",
+        folder="AER", task=REGRESSION, drop=("district", "school", "math")),
+    _rda("r-cran-aer", "teaching_ratings", "TeachingRatings", "eval", 463, 10,
+        "course evaluation score from instructor traits", folder="AER", task=REGRESSION, drop=("prof",)),
+    _rda("r-cran-aer", "college_distance", "CollegeDistance", "score", 4739, 13,
+        "high-school test score from family and region", folder="AER", task=REGRESSION),
+    _lazy("r-cran-cardata", "titanic", "TitanicSurvival", "survived", 1309, 3, "Titanic survival from sex, age, class",
+        folder="carData", task=CLASSIFICATION),
+    _lazy("r-cran-cardata", "mroz", "Mroz", "lfp", 753, 7, "married women's labour force participation (1975)",
+        folder="carData", task=CLASSIFICATION),
+    _lazy("r-cran-cardata", "salaries", "Salaries", "salary", 397, 5, "US professors' 9-month salaries",
+        folder="carData"),
+    _lazy("r-cran-mass", "crabs", "crabs", "sp", 200, 6, "crab colour form from sex and 5 shell measurements",
+        folder="MASS", library=R_BASE_LIBRARY, task=CLASSIFICATION, drop=("index",)),
+    _lazy("r-cran-mass", "nlschools", "nlschools", "lang", 2287, 4,
+        "Dutch pupils' language score from IQ, class size, SES", folder="MASS", library=R_BASE_LIBRARY,
+        drop=("class",)),
+    _lazy("r-cran-dslabs", "olive", "olive", "area", 572, 8, "Italian olive oil area (9) from 8 fatty acids",
+        task=CLASSIFICATION, drop=("region",)),
+    _weka("ljubljana_breast", ["breast-cancer.arff"], "Class", 286, 9,
+        "breast cancer recurrence from 9 categorical traits"),
     _weka("unbalanced", ["unbalanced.arff"], "Outcome", 856, 32, "Weka's unbalanced example: a 1-in-8 outcome"),
     _weka("cpu", ["cpu.arff"], "class", 209, 6, "CPU relative performance from 6 hardware columns", task=REGRESSION),
     _sklearn("iris", "load_iris", "species", 150, 4, "iris species from 4 flower measurements"),
     _sklearn("wine", "load_wine", "cultivar", 178, 13, "wine cultivar from 13 chemical measurements"),
     _sklearn("diabetes", "load_diabetes", "progression", 442, 10, "diabetes progression after a year", task=REGRESSION),
-]
+]  # fmt: skip
 # (classes, smallest class's share, categorical columns) of each set, as `read_bench_frame` reads it
 _PROFILES = {
     "letter": (26, 0.037, 0), "satellite": (6, 0.097, 0), "shuttle": (7, 0.0002, 0), "dna": (3, 0.240, 180),
@@ -542,7 +268,6 @@ _SETS = [dataclasses.replace(s, **dict(zip(("classes", "minority", "categorical"
 
 
 # ---------------------------------------------------------------------------- the two groups
-LARGE_ROWS = 2000  # the size bands of the groups: under 2,000 rows (small) and the rest
 GROUPS = ("confirm", "tune")  # the order the benchmark reports them in
 # The sets of the benchmark before issue 41: every rule of the tabular recipe was chosen on them.
 TUNED_ON = (
@@ -584,139 +309,15 @@ def group_balance(sets: list[BenchSet] | None = None) -> dict[str, dict[str, int
     return balance
 
 
-# ---------------------------------------------------------------------------- availability
-def missing_package(bench: BenchSet) -> str | None:
-    """The package to install before `bench` can be read (Debian, or PyPI ``rdata`` for R
-    files), or None when it is ready."""
-    if any(not f.is_file() for f in bench.files):
-        return bench.package
-    if bench.reader in ("rda", "rdb"):
-        try:
-            import rdata  # noqa: F401
-        except ImportError:
-            return RDATA_READER
-    return None
-
-
 def available_sets() -> list[tuple[str, str | None]]:
     """Every registered set as (name, the package it still needs or None), in registry order."""
     return [(name, missing_package(bench)) for name, bench in BENCHMARK_SETS.items()]
 
 
-def install_hint(package: str) -> str:
-    if package == RDATA_READER:
-        return f"pip install {package}"
-    return f"apt-get install {package}"
-
-
-# ---------------------------------------------------------------------------- reading
 def bench_set(name: object) -> BenchSet:
     if name is None or str(name) not in BENCHMARK_SETS:
         raise UsageError(f"data.set={name!r} is unknown; choose one of {', '.join(BENCHMARK_SETS)}")
     return BENCHMARK_SETS[str(name)]
-
-
-def read_bench_frame(bench: BenchSet) -> pd.DataFrame:
-    """The set as one DataFrame (features and target, `drop` columns left out), rows 1, 2, ..."""
-    missing = missing_package(bench)
-    if missing is not None:
-        absent = next((f for f in bench.files if not f.is_file()), None)
-        where = f" ({absent} not found)" if absent is not None and missing != RDATA_READER else ""
-        raise UsageError(f"data.set={bench.name} needs the package {missing}: {install_hint(missing)}{where}")
-    source = f"data.set={bench.name}"
-    if bench.reader == "arff":
-        from supernet.data.tables import read_table
-
-        df = pd.concat([read_table(f, source) for f in bench.files], ignore_index=True)
-    elif bench.reader == "sklearn":
-        df = _sklearn_frame(bench)
-    else:
-        df = _r_frame(bench, source)
-    df.columns = [str(c) for c in df.columns]  # rdata names them with numpy strings
-    df = df.drop(columns=list(bench.drop))
-    df = df.astype({c: np.float64 for c in df.columns if _nullable_number(df[c])})
-    df.index = pd.RangeIndex(1, len(df) + 1)
-    if len(df) != bench.rows or len(df.columns) != bench.features + 1:
-        log.warning(
-            "%s: %d rows, %d features; the registry says %d, %d (another version of %s?)",
-            source,
-            len(df),
-            len(df.columns) - 1,
-            bench.rows,
-            bench.features,
-            bench.package,
-        )
-    return df
-
-
-def _nullable_number(s: pd.Series) -> bool:
-    """pandas' nullable integers (R integer vectors) and booleans: plain floats for the encoder."""
-    return isinstance(s.dtype, pd.api.extensions.ExtensionDtype) and s.dtype.kind in "iub"
-
-
-def _sklearn_frame(bench: BenchSet) -> pd.DataFrame:
-    import sklearn.datasets
-
-    bunch = getattr(sklearn.datasets, bench.obj)(as_frame=True)
-    df = bunch.data.copy()
-    if bench.task == REGRESSION:
-        df[bench.target] = bunch.target.to_numpy(np.float64)
-        return df
-    names = np.asarray(bunch.target_names).astype(str)
-    df[bench.target] = names[bunch.target.to_numpy()]
-    return df
-
-
-def _r_frame(bench: BenchSet, source: str) -> pd.DataFrame:
-    import rdata
-
-    try:
-        with warnings.catch_warnings():
-            # rdata names the R classes it maps to a plain data frame (tibbles) and guesses formats
-            warnings.simplefilter("ignore", UserWarning)
-            if bench.reader == "rda":
-                objects = rdata.read_rda(bench.path)
-            else:
-                objects = {bench.obj: rdata.conversion.convert(rdata.parser.parse_data(_lazy_load(bench)))}
-    except (ValueError, OSError, EOFError, KeyError, NotImplementedError, lzma.LZMAError, zlib.error) as exc:
-        raise UsageError(f"{source}: cannot read {bench.obj} from {bench.path} ({first_line(exc)})") from exc
-    df = objects.get(bench.obj)
-    if not isinstance(df, pd.DataFrame):
-        raise UsageError(f"{source}: {bench.path} holds no data frame {bench.obj!r}")
-    return df.reset_index(drop=True)
-
-
-def _lazy_load(bench: BenchSet) -> bytes:
-    """The serialized object `bench.obj` of an R lazy-load database (``Rdata.rdx`` index and
-    ``Rdata.rdb`` records, as R packages install their data): R's own record format, a 4-byte
-    length and then zlib (compressed=1), or a type byte and bzip2 / raw LZMA2 / nothing."""
-    import rdata
-
-    index = rdata.conversion.convert(rdata.parser.parse_file(bench.path + ".rdx"))
-    if bench.obj not in index["variables"]:
-        raise KeyError(f"no object {bench.obj!r} in {bench.path}.rdx")
-    offset, length = (int(v) for v in index["variables"][bench.obj])
-    with open(bench.path + ".rdb", "rb") as f:
-        f.seek(offset)
-        record = f.read(length)
-    compressed = int(np.asarray(index["compressed"]).ravel()[0])
-    if compressed <= 1:
-        return zlib.decompress(record[4:]) if compressed else record
-    size, kind, body = struct.unpack(">I", record[:4])[0], record[4:5], record[5:]
-    if kind == b"Z":
-        filters = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}]
-        data = lzma.decompress(body, format=lzma.FORMAT_RAW, filters=filters)
-    elif kind == b"2":
-        data = bz2.decompress(body)
-    elif kind == b"1":
-        data = zlib.decompress(body)
-    elif kind == b"0":
-        data = body
-    else:
-        raise ValueError(f"unknown lazy-load compression {kind!r}")
-    if len(data) != size:
-        raise ValueError(f"record of {len(data)} bytes, its header says {size}")
-    return data
 
 
 # ---------------------------------------------------------------------------- the loader

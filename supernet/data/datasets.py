@@ -24,18 +24,38 @@ from __future__ import annotations
 import gzip
 import importlib
 import logging
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from supernet.core.task import CLASSIFICATION, LOSSES, REGRESSION, Task, balanced_weights, describe
+from supernet.core.task import CLASSIFICATION, KINDS, REGRESSION, Task, balanced_weights, check_class_weight
+from supernet.data.bundle import DataBundle, Normalize, per_feature
 from supernet.data.periodic import check_periodic
 from supernet.data.scalers import check_scaler
+from supernet.data.tensor_loader import TensorLoader
 from supernet.errors import UsageError
 from supernet.files import atomic_write_bytes
+
+__all__ = [  # DataBundle, Normalize, per_feature: supernet.data.bundle; TensorLoader: supernet.data.tensor_loader
+    "DEBIAN_FASHION_MNIST",
+    "LOADERS",
+    "DataBundle",
+    "Normalize",
+    "RawData",
+    "TensorLoader",
+    "bundle_from_raw",
+    "check_data_config",
+    "first_line",
+    "holdout_indices",
+    "load_data",
+    "per_feature",
+    "random_split",
+    "stratified_split",
+    "warn_absent_classes",
+]
 
 log = logging.getLogger(__name__)
 
@@ -73,89 +93,6 @@ class RawData:
     @property
     def kind(self) -> str:
         return REGRESSION if self.train_y.is_floating_point() else CLASSIFICATION
-
-
-@dataclass
-class DataBundle:
-    """Normalised, flattened splits (CPU tensors until `to` moves them) and their description.
-
-    Regression targets are standardised with the training split's statistics (`task` holds them
-    and maps outputs back to the targets' units)."""
-
-    name: str
-    train_x: torch.Tensor
-    train_y: torch.Tensor
-    val_x: torch.Tensor
-    val_y: torch.Tensor
-    test_x: torch.Tensor | None
-    test_y: torch.Tensor | None
-    input_shape: list[int]
-    class_names: list[str]
-    mean: list[float]
-    std: list[float]
-    preprocess: dict[str, Any] = field(default_factory=dict)
-    task: Task = field(default_factory=Task)
-
-    @property
-    def in_features(self) -> int:
-        return int(self.train_x.shape[1])
-
-    @property
-    def num_classes(self) -> int:
-        """The net's outputs: one per class, or one per regression target."""
-        return len(self.task.targets) if self.task.is_regression else len(self.class_names)
-
-    @property
-    def out_features(self) -> int:
-        return self.num_classes
-
-    def to(self, device: torch.device | str) -> DataBundle:
-        """This data on `device` (a new bundle: the phases share the one they were given)."""
-        moved = {name: getattr(self, name) for name in ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")}
-        return replace(self, **{k: None if t is None else t.to(device, non_blocking=True) for k, t in moved.items()})
-
-    def adopt_task(self, task: Task, model: str = "the model") -> DataBundle:
-        """This data under a trained model's `task`: its loss and class weights, and a regression's
-        targets standardised with the statistics the model learned them with (its outputs are read
-        in those units; a data override such as ``data.limit_train`` would otherwise move them).
-        A new bundle: the one given, which other phases read, is left as it is."""
-        if task.is_regression != self.task.is_regression:
-            raise UsageError(
-                f"data={self.name} is a {self.task.kind} data set but {model} learned a {task.kind}: "
-                "use the data it was trained on"
-            )
-        targets = {}
-        if task.is_regression and task != self.task:
-            for name in ("train_y", "val_y", "test_y"):
-                y = getattr(self, name)
-                targets[name] = None if y is None else task.standardise(self.task.to_units(y))
-        return replace(self, task=task, **targets)
-
-    def info(self) -> dict[str, Any]:
-        """Everything a model needs to be rebuilt and fed raw inputs (saved in checkpoints/exports)."""
-        return {
-            "name": self.name,
-            "input_shape": list(self.input_shape),
-            "in_features": self.in_features,
-            "num_classes": self.num_classes,
-            "class_names": list(self.class_names),
-            "normalization": {"mean": list(self.mean), "std": list(self.std)},
-            "preprocess": dict(self.preprocess),
-            "task": self.task.to_dict(),
-        }
-
-    def summary(self) -> str:
-        n_test = 0 if self.test_y is None else len(self.test_y)
-        sizes = f"data={self.name}: {len(self.train_y)} train / {len(self.val_y)} val / {n_test} test"
-        if self.task.is_regression:
-            return f"{sizes}, {self.in_features} features, {describe(self.task, self.class_names)}"
-        counts = torch.bincount(self.train_y.cpu(), minlength=self.num_classes)
-        ratio = counts.max().item() / max(counts.min().item(), 1)
-        weights = "" if self.task.class_weight is None else f", {describe(self.task, self.class_names)}"
-        return (
-            f"{sizes}, {self.in_features} features, {self.num_classes} classes "
-            f"(largest/smallest class in train: {ratio:.2f}){weights}"
-        )
 
 
 # ---------------------------------------------------------------------------- registry
@@ -368,9 +305,8 @@ def bundle_from_raw(raw: RawData, cfg: Mapping, val: tuple[torch.Tensor, torch.T
         fix = "raise data.val_size or add rows of it"
         warn_absent_classes(raw.class_names, raw.train_y, val_y, f"data={cfg['name']}", "validation", fix)
     task = build_task(cfg, raw, train_y)
-    if task.is_regression:
-        train_y, val_y = task.standardise(train_y), task.standardise(val_y)
-        test_y = None if test_y is None else task.standardise(test_y)
+    train_y, val_y = task.standardise(train_y), task.standardise(val_y)  # a classification's labels: as they are
+    test_y = None if test_y is None else task.standardise(test_y)
 
     groups = raw.input_shape[0] if raw.normalize == "channel" else train_x.shape[1]
     by_group = train_x.reshape(len(train_x), groups, -1)
@@ -400,29 +336,17 @@ def bundle_from_raw(raw: RawData, cfg: Mapping, val: tuple[torch.Tensor, torch.T
 def check_task(cfg: Mapping, raw: RawData) -> None:
     """``data.task`` against what the loader found (tables apply the ``auto`` rule themselves)."""
     wanted = str(cfg.get("task") or "auto")
-    if wanted not in ("auto", CLASSIFICATION, REGRESSION):
+    if wanted not in ("auto", *KINDS):
         raise UsageError(f"data.task={wanted!r} must be auto, classification or regression")
     if wanted != "auto" and wanted != raw.kind:
         raise UsageError(f"data.task={wanted} but data={cfg['name']} is a {raw.kind} data set")
-    if raw.kind == REGRESSION and cfg.get("class_weight") is not None:
-        weight = cfg.get("class_weight")
-        raise UsageError(f"data.class_weight={weight} applies to classification; the task is regression")
+    check_class_weight(raw.kind, cfg.get("class_weight"))
 
 
 def build_task(cfg: Mapping, raw: RawData, train_y: torch.Tensor) -> Task:
     """The task, its class weights or its target scaling measured on the training split."""
-    if raw.kind == REGRESSION:
-        y = train_y.double()
-        std = y.std(dim=0) if len(y) > 1 else torch.ones(y.shape[1], dtype=torch.float64)
-        return Task(
-            REGRESSION,
-            LOSSES[REGRESSION][0],
-            targets=tuple(raw.targets),
-            target_mean=tuple(y.mean(dim=0).tolist()),
-            target_std=tuple(std.clamp_min(1e-12).tolist()),
-        )
-    weights = class_weights(cfg.get("class_weight"), raw.class_names, train_y)
-    return Task(CLASSIFICATION, LOSSES[CLASSIFICATION][0], class_weight=weights)
+    weights = class_weights(cfg.get("class_weight"), raw.class_names, train_y)  # None for a regression
+    return Task.for_training(raw.kind, train_y, raw.targets, weights)
 
 
 def class_weights(spec: Any, class_names: list[str], train_y: torch.Tensor) -> tuple[float, ...] | None:
@@ -444,71 +368,3 @@ def class_weights(spec: Any, class_names: list[str], train_y: torch.Tensor) -> t
             raise UsageError(f"data.class_weight.{name}={w!r} must be a positive number")
         weights[class_names.index(str(name))] = float(w)
     return tuple(weights)
-
-
-class Normalize(torch.nn.Module):
-    """Raw flattened input -> normalised input, one mean/std per channel (images) or feature."""
-
-    def __init__(self, mean: list[float], std: list[float]) -> None:
-        super().__init__()
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32))
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n = x.shape[0]
-        x = x.reshape(n, len(self.mean), -1)
-        return ((x - self.mean[:, None]) / self.std[:, None]).reshape(n, -1)
-
-
-def per_feature(values: list[float] | torch.Tensor, in_features: int) -> torch.Tensor:
-    """Per-channel (or per-feature) statistics repeated to ``(1, in_features)``, one per input."""
-    v = torch.as_tensor(values, dtype=torch.float32)
-    return v.repeat_interleave(in_features // len(v))[None, :]
-
-
-# ---------------------------------------------------------------------------- batching
-class TensorLoader:
-    """Batches of device-resident tensors by index: no per-sample Python in the hot loop.
-
-    The permutation of epoch ``e`` is drawn from ``seed + e`` so a resumed run sees the same
-    batches. Under DDP each rank takes an equal, disjoint share of every epoch's permutation. An
-    epoch of ``passes`` > 1 is that many permutations from the same generator, each batched alone.
-    """
-
-    def __init__(
-        self,
-        tensors: Callable[[], tuple[torch.Tensor, torch.Tensor]],
-        batch_size: int,
-        shuffle: bool,
-        seed: int = 0,
-        epoch: Callable[[], int] = lambda: 0,
-        rank: Callable[[], tuple[int, int]] = lambda: (0, 1),
-        passes: int = 1,
-    ) -> None:
-        self.tensors, self.batch_size, self.shuffle = tensors, batch_size, shuffle
-        self.seed, self.epoch, self.rank, self.passes = seed, epoch, rank, passes
-
-    def _indices(self) -> list[torch.Tensor]:
-        """Each pass's row indices (this rank's share)."""
-        x, _ = self.tensors()
-        n = len(x)
-        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch()) if self.shuffle else None
-        rank, world = self.rank()
-        passes = []
-        for _ in range(self.passes):
-            idx = torch.randperm(n, generator=g) if self.shuffle else torch.arange(n)
-            if world > 1:
-                idx = idx[: n - n % world][rank::world]
-            passes.append(idx.to(x.device))
-        return passes
-
-    def __len__(self) -> int:
-        x, _ = self.tensors()
-        n = len(x) // self.rank()[1]
-        return self.passes * ((n + self.batch_size - 1) // self.batch_size)
-
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        x, y = self.tensors()
-        for indices in self._indices():
-            for idx in indices.split(self.batch_size):
-                yield x[idx], y[idx]

@@ -7,9 +7,8 @@ column's spec (``periodic``), so an export computes them from a raw DataFrame as
 These are the periodic embeddings of Gorishniy et al. (2022, "On Embeddings for Numerical
 Features in Tabular Deep Learning") with frozen frequencies: the searched MLP learns what to make
 of them, and an export needs no layer outside the plain ``Linear, ReLU`` stack. The tables'
-``auto`` turns them on for a regression with at least 1,000 training rows only: on the benchmark
-they lowered the large regressions' validation RMSE by 7%, and raised a small one's or lowered
-the classification tables' accuracy (`supernet.data.table_recipe`, docs/experiments/tabular.md).
+``auto`` turns them on for a regression with at least 1,000 training rows only
+(`supernet.data.table_recipe`); the figures behind that rule: docs/experiments/tabular.md.
 """
 
 from __future__ import annotations

@@ -101,24 +101,30 @@ def choose_task(df: pd.DataFrame, target: Any, cfg: Mapping, source: str) -> str
     if wanted not in TASKS:
         raise UsageError(f"data.task={wanted!r} must be auto, classification or regression")
     names = target_names(target)
+    if wanted == CLASSIFICATION:
+        _check_classifiable(df, target, names, source)
     if is_list(target):
-        if wanted == CLASSIFICATION:
-            raise UsageError(
-                f"{source}: data.task=classification takes one class column, but data.target={names} is a list, "
-                f"which means (multi-output) regression; {_classify_one(df, names)}"
-            )
         why = f"data.target lists {len(names)} column(s) {names}" if wanted == "auto" else "as set"
         log.info("%s: data.task=%s -> regression (%s)", source, wanted, why)
         return REGRESSION
     values = numeric_values(df[names[0]])
-    if wanted == CLASSIFICATION:
-        _check_classes_are_discrete(values, names[0], source)
     if wanted != "auto":
         log.info("%s: data.task=%s (as set) for target %r", source, wanted, names[0])
         return wanted
     task, why = _auto(values)
     log.info("%s: data.task=auto -> %s: target %r %s", source, task, names[0], why)
     return task
+
+
+def _check_classifiable(df: pd.DataFrame, target: Any, names: Sequence[str], source: str) -> None:
+    """``data.task=classification``: one class column (a list means a regression), whose values
+    are classes rather than a measurement."""
+    if is_list(target):
+        raise UsageError(
+            f"{source}: data.task=classification takes one class column, but data.target={names} is a list, "
+            f"which means (multi-output) regression; {_classify_one(df, names)}"
+        )
+    _check_classes_are_discrete(numeric_values(df[names[0]]), names[0], source)
 
 
 def _classify_one(df: pd.DataFrame, names: Sequence[str]) -> str:

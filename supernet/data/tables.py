@@ -44,29 +44,26 @@ saved spec, before the model's own normalisation.
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
-import re
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
-from supernet.core.task import REGRESSION
-from supernet.data.datasets import RawData, first_line, warn_absent_classes
+from supernet.core.task import CLASSIFICATION, REGRESSION
+from supernet.data.datasets import RawData, warn_absent_classes
 from supernet.data.splits import TEST_SEED, holdout_split, input_path, report_classes, test_seed  # noqa: F401 (TEST_SEED: importable from here)
 from supernet.data.table_encoder import MISSING, TablePreprocessor, as_category, sorted_values
+from supernet.data.table_files import TABLE_SUFFIXES, read_table  # noqa: F401 (TABLE_SUFFIXES: importable from here)
 from supernet.data.table_recipe import AUTO, resolve
 from supernet.data.table_targets import check_target_columns, choose_task, regression_targets, report_targets
 from supernet.errors import UsageError
 
-__all__ = [  # MISSING and TablePreprocessor live in supernet.data.table_encoder
+__all__ = [  # MISSING, TablePreprocessor: supernet.data.table_encoder; read_table: supernet.data.table_files
     "MISSING",
     "TablePreprocessor",
     "holdout_split",
@@ -81,123 +78,7 @@ __all__ = [  # MISSING and TablePreprocessor live in supernet.data.table_encoder
 
 log = logging.getLogger(__name__)
 
-TABLE_SUFFIXES = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet", ".arff": "arff"}
 DEMO_SETS = {"breast_cancer": "load_breast_cancer", "wine": "load_wine", "iris": "load_iris"}
-
-
-# ---------------------------------------------------------------------------- reading tables
-def read_table(path: Path, source: str, sep: str | None = None, na_values: Any = None) -> pd.DataFrame:
-    """Read a CSV/TSV, Parquet or ARFF file (by suffix); rows are labelled 1, 2, ... for messages."""
-    kind = TABLE_SUFFIXES.get(path.suffix.lower())
-    if kind is None:
-        raise UsageError(f"{source}: unsupported suffix {path.suffix!r}; use one of {', '.join(TABLE_SUFFIXES)}")
-    _check_readable(path, source)
-    if kind == "parquet":
-        try:
-            df = pd.read_parquet(path)
-        except (ValueError, OSError) as exc:  # pyarrow.ArrowInvalid is a ValueError
-            raise UsageError(f"{source}: cannot read as Parquet ({first_line(exc)})") from exc
-    elif kind == "arff":
-        df = _read_arff(path, source)
-    else:
-        sep = sep or ("\t" if path.suffix.lower() == ".tsv" else ",")
-        df = _read_csv(path, source, sep, na_values)
-    if len(df) == 0:
-        raise UsageError(f"{source}: the table has no data rows")
-    df.columns = [str(c) for c in df.columns]
-    _check_unique_columns(_csv_header(path, sep) if kind == "csv" else list(df.columns), source)
-    df.index = pd.RangeIndex(1, len(df) + 1)
-    return df
-
-
-def _read_arff(path: Path, source: str) -> pd.DataFrame:
-    """An ARFF file (Weka's format) by scipy: numeric attributes as floats (``?``: missing),
-    nominal ones as pandas categoricals with their declared values (so one-hot encoded, even
-    when the values look like numbers). String, date and sparse data are not supported."""
-    from scipy.io import arff
-
-    try:
-        data, meta = arff.loadarff(path)
-    except (arff.ArffError, NotImplementedError, ValueError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{source}: cannot read as ARFF ({first_line(exc)})") from exc
-    _check_unique_columns(list(meta.names()), source)
-    df = pd.DataFrame({name: data[name] for name in meta.names()})
-    for name in meta.names():
-        kind, values = meta[name]
-        if kind == "nominal":
-            text = [None if v == b"?" else v.decode("utf-8", errors="replace") for v in df[name]]
-            df[name] = pd.Categorical(text, categories=list(values))
-    return df
-
-
-def _check_readable(path: Path, source: str) -> None:
-    try:
-        with open(path, "rb"):
-            pass
-    except PermissionError:
-        raise UsageError(f"{source}: cannot read the file (permission denied); fix its permissions") from None
-
-
-def _csv_header(path: Path, sep: str) -> list[str]:
-    """The header row as written: pandas renames a repeated name ``a`` to ``a.1``. (A separator of
-    several characters is a regex to pandas; the csv module cannot split by it: nothing checked.)"""
-    if len(sep) != 1:
-        return []
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        return next(csv.reader(f, delimiter=sep), [])
-
-
-def _check_unique_columns(names: list[str], source: str) -> None:
-    seen: set[str] = set()
-    for name in names:
-        if name in seen:
-            raise UsageError(
-                f"{source}: column {name!r} appears more than once in the header; rename or remove the repeat"
-            )
-        seen.add(name)
-
-
-def _read_csv(path: Path, source: str, sep: str, na_values: Any) -> pd.DataFrame:
-    na = None if na_values is None else [str(v) for v in na_values]
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", pd.errors.ParserWarning)
-            # index_col=False: a first row with an extra field must not turn column 1 into an index.
-            df = pd.read_csv(path, sep=sep, index_col=False, na_values=na)
-    except pd.errors.EmptyDataError as exc:
-        raise UsageError(f"{source}: the file is empty") from exc
-    except pd.errors.ParserError as exc:
-        m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
-        if m:
-            raise UsageError(
-                f"{source}: line {m[2]} has {m[3]} fields but the header has {m[1]}; fix or remove that row"
-            ) from exc
-        raise UsageError(f"{source}: cannot parse as CSV ({first_line(exc)})") from exc
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{source}: not UTF-8 text ({exc.reason}); save it as UTF-8") from exc
-    # pandas pads short rows with NaN (and only warns about some long ones): when that could have
-    # happened, count the fields of every record to name the row.
-    if len(df) and (caught or df.iloc[:, -1].isna().any()):
-        ragged = _ragged_line(path, sep)
-        if ragged:
-            line, fields, expected = ragged
-            raise UsageError(
-                f"{source}: line {line} has {fields} fields but the header has {expected}; fix or remove that row"
-            )
-    return df
-
-
-def _ragged_line(path: Path, sep: str) -> tuple[int, int, int] | None:
-    """(line, fields, header fields) of the first record whose field count differs, else None."""
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.reader(f, delimiter=sep)
-        header = next(reader, None)
-        if header is None:
-            return None
-        for record in reader:
-            if record and len(record) != len(header):  # pandas skips blank lines too
-                return reader.line_num, len(record), len(header)
-    return None
 
 
 # ---------------------------------------------------------------------------- table loaders
@@ -254,9 +135,8 @@ def table_raw_data(
     if unknown:
         raise UsageError(f"{source}: data.categorical names {unknown}, not feature columns {features}")
     columns = TableColumns(features, categorical, targets)
-    if choose_task(df, target, cfg, source) == REGRESSION:
-        return _regression_raw_data(df, cfg, columns, source, test_df, test_source)
-    return _classification_raw_data(df, cfg, columns, source, test_df, test_source)
+    raw_data = {CLASSIFICATION: _classification_raw_data, REGRESSION: _regression_raw_data}
+    return raw_data[choose_task(df, target, cfg, source)](df, cfg, columns, source, test_df, test_source)
 
 
 @dataclass

@@ -135,18 +135,19 @@ def _val_scores(
     correct = torch.zeros(len(nets), dtype=torch.long, device=x.device)
     loss = torch.zeros(len(nets), dtype=torch.float64, device=x.device)
     outputs: list[list[torch.Tensor]] = [[] for _ in nets]
+    labels = not task.is_regression  # a classification's accuracy is counted beside the loss
     for start in range(0, len(x), chunk):
         xs, ys = x[start : start + chunk], y[start : start + chunk]
         for i, net in enumerate(nets):
             logits = net(xs)
-            if not task.is_regression:
+            if labels:
                 correct[i] += (logits.argmax(1) == ys).sum()
             loss[i] += task.summed_loss(logits, ys).double()
             if metric is not None:
                 outputs[i].append(logits)
     total = task.loss_denominator(y)
     scores = [{"loss": v / total} for v in loss.tolist()]
-    if not task.is_regression:
+    if labels:
         scores = [{"acc": c / len(x), **s} for c, s in zip(correct.tolist(), scores, strict=True)]
     if metric is not None:
         for s, outs in zip(scores, outputs, strict=True):

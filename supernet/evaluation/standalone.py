@@ -112,7 +112,7 @@ def train_standalone(  # noqa: PLR0913 - the recipe's inputs, where it trains an
     one batched matmul per layer for all of them (see `_train_padded`)."""
     archs = list(dict.fromkeys(space.validate(a) for a in archs))
     metric = metric or default_metric(bundle.task)
-    if metric.kind != bundle.task.kind:
+    if not bundle.task.same_kind(metric.kind):
         raise UsageError(
             f"stand-alone training scores {metric.name}, a {metric.kind} metric, but data={bundle.name} is a "
             f"{bundle.task.kind}: score it by one of {[m.name for m in task_metrics(bundle.task, space.num_classes)]}"

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from supernet.core.space import arch_str
+from supernet.core.task import Task
 from supernet.data.datasets import DataBundle
 from supernet.errors import UsageError
 from supernet.files import atomic_write_text
@@ -54,7 +55,7 @@ def data_identity(bundle: DataBundle) -> str:
     h = hashlib.sha256(bundle.name.encode())
     h.update(json.dumps(_rounded({"mean": bundle.mean, "std": bundle.std, "pre": bundle.preprocess})).encode())
     task = getattr(bundle, "task", None)
-    if task is not None and (task.is_regression or task.class_weight is not None):
+    if task is not None and task != Task():  # not the plain, unweighted classification older entries hold
         h.update(json.dumps(_rounded({"task": task.to_dict()})).encode())
     for x, y in ((bundle.train_x, bundle.train_y), (bundle.val_x, bundle.val_y)):
         x, y = x.detach().cpu(), y.detach().cpu()

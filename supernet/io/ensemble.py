@@ -72,7 +72,7 @@ class EnsembleSubnet(nn.Module):
         first = members[0]
         for i, m in enumerate(members[1:], start=1):
             same = (m.in_features, m.num_classes) == (first.in_features, first.num_classes)
-            if not same or m.task.kind != first.task.kind or not _same_normalization(m, first):
+            if not same or not m.task.same_kind(first.task) or not _same_normalization(m, first):
                 raise ValueError(f"member {i} ({list(m.arch)}) does not share member 0's inputs, outputs or task")
         self.members = nn.ModuleList(members)
         self.meta: dict[str, Any] = dict(meta) if meta is not None else shared_fields(first.meta)

@@ -372,7 +372,7 @@ def _extracted(
 def task_fields(info: Mapping[str, Any]) -> dict[str, Any]:
     """``arch.yaml``'s record of the task: its kind, targets, class weights, target scaling."""
     task = Task.from_dict(info.get("task"))
-    return {"task": task.to_dict(), "outputs": "values in the targets' units" if task.is_regression else "logits"}
+    return {"task": task.to_dict(), "outputs": task.outputs_meaning}
 
 
 def _supernet_meta(loaded: Any, arch: Sequence[int], params: int, flops: int) -> dict[str, Any]:

@@ -96,10 +96,7 @@ class Subnet(nn.Module):
         names, as a numpy array) for a classification. `inputs`: a DataFrame (tabular exports),
         raw features as a tensor or array, or images (image-folder exports)."""
         outputs = self(self._raw(inputs)).cpu()
-        if self.task.is_regression:
-            values = outputs.numpy()
-            return values[:, 0] if values.shape[1] == 1 else values
-        return class_labels(self.meta, self.num_classes)[outputs.argmax(-1).numpy()]
+        return self.task.predictions(outputs, lambda: class_labels(self.meta, self.num_classes))
 
     @torch.no_grad()
     def predict_proba(self, inputs: Any) -> Any:
@@ -215,16 +212,7 @@ def class_labels(meta: Mapping[str, Any], num_classes: int) -> Any:
 def fold_output_scale(model: Subnet, task: Task, inverse: bool = False) -> None:
     """Fold a regression's de-standardisation ``y = out * std + mean`` into `model`'s last Linear
     layer, in place (``inverse``: take it out again, back to the standardised form it trains in)."""
-    if not task.is_regression:
-        return
-    last = model.layers[-1]
-    mean, std = task.scale_tensors(last.bias)
-    if inverse:
-        last.weight.div_(std[:, None])
-        last.bias.sub_(mean).div_(std)
-    else:
-        last.weight.mul_(std[:, None])
-        last.bias.mul_(std).add_(mean)
+    task.fold_scale(model.layers[-1], inverse)
 
 
 def expected_shapes(meta: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
@@ -258,7 +246,7 @@ def checked_fields(meta: dict[str, Any], path: Path, key: str) -> dict[str, Any]
             f"{key}={path}: missing or malformed field ({type(exc).__name__}: {exc}); it needs arch, in_features, "
             "num_classes and normalization.mean/std"
         ) from None
-    least = 1 if Task.from_dict(meta.get("task")).is_regression else 2
+    least = Task.from_dict(meta.get("task")).min_outputs
     if not arch or min(arch) < 1 or in_features < 1 or num_classes < least:
         raise UsageError(f"{key}={path}: arch={arch}, in_features={in_features}, num_classes={num_classes} are invalid")
     if not mean or len(mean) != len(std) or in_features % len(mean) or min(std) <= 0:

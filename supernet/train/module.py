@@ -20,9 +20,8 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 from torch.utils.data import DataLoader, RandomSampler, TensorDataset
-from torchmetrics import MeanSquaredError
-from torchmetrics.classification import MulticlassAccuracy
 
+from supernet.core.metrics import validation_metric  # lives in core; importable from here
 from supernet.core.optim import build_optimizer, build_schedule
 from supernet.core.sampling import ArchSampler
 from supernet.core.space import SearchSpace
@@ -242,15 +241,6 @@ class SupernetModule(pl.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.nonfinite_skips = int(checkpoint.get("nonfinite_skips", 0))
-
-
-def validation_metric(task: Task, num_outputs: int) -> torch.nn.Module:
-    """What both Lightning modules log as ``val/<task.headline>``: the RMSE over every target in
-    the targets' own units (update it with `Task.to_units` of outputs and targets), or micro
-    accuracy (`to_units` leaves logits and labels as they are)."""
-    if task.is_regression:
-        return MeanSquaredError(squared=False)
-    return MulticlassAccuracy(num_outputs, average="micro")
 
 
 def logs_this_step(trainer: pl.Trainer) -> bool:

@@ -30,7 +30,6 @@ import torch
 from pytorch_lightning.loggers import TensorBoardLogger
 
 from supernet.config import check_min_steps, check_trainer_config, trainer_kwargs
-from supernet.core.metrics import task_metrics
 from supernet.core.optim import check_optim_config
 from supernet.core.task import Task
 from supernet.data.datasets import DataBundle, load_data, per_feature
@@ -44,7 +43,30 @@ from supernet.train.best_epoch import check_selection, selection_callbacks
 from supernet.train.callbacks import StopOnSignal, fitting, observer_callbacks
 from supernet.train.length import passes_for
 from supernet.train.module import TensorDataModule, plain_hparams
+from supernet.train.split_scores import class_recall, eval_splits, outputs_of, split_figures, top1
 from supernet.train.subnet_module import SubnetModule
+
+__all__ = [  # the scores (outputs_of, eval_splits, split_figures...) live in supernet.train.split_scores
+    "AUTO_KEYS",
+    "INITS",
+    "VERIFY_SAMPLES",
+    "RetrainRequest",
+    "check_recipe",
+    "class_recall",
+    "compare_table",
+    "eval_splits",
+    "export_data_config",
+    "headline_metric",
+    "match_normalization",
+    "matching_bundle",
+    "outputs_of",
+    "resolved_recipe",
+    "retrain_subnet",
+    "split_figures",
+    "top1",
+    "train_variant",
+    "training_form",
+]
 
 log = logging.getLogger(__name__)
 
@@ -114,64 +136,6 @@ def match_normalization(bundle: DataBundle, meta: Mapping[str, Any]) -> DataBund
     return replace(bundle, mean=list(norm["mean"]), std=list(norm["std"]), **moved)
 
 
-@torch.no_grad()
-def outputs_of(model: Subnet, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
-    """``model.mlp`` on normalised inputs, in float32 (no TF32) on the tensors' device."""
-    was_training = model.training
-    precision = torch.get_float32_matmul_precision()
-    torch.set_float32_matmul_precision("highest")  # no TF32: the figures are the exported model's
-    try:
-        model.eval().to(x.device)
-        return torch.cat([model.mlp(xb.float()) for xb in x.split(batch_size)])
-    finally:
-        torch.set_float32_matmul_precision(precision)
-        model.train(was_training)
-
-
-def top1(outputs: torch.Tensor, y: torch.Tensor) -> float:
-    """The share of rows whose largest output is their class (counted exactly, no float mean)."""
-    return int((outputs.argmax(-1) == y).sum()) / max(len(y), 1)
-
-
-def eval_splits(model: Subnet, bundle: DataBundle, batch_size: int) -> dict[str, float | None]:
-    """Every metric of the task on val and test (``val_acc``, ``test_acc``, ``val_rmse``...) of
-    `model` in its training form (a regression's outputs standardised, like the bundle's targets)."""
-    figures: dict[str, float | None] = {}
-    for split in ("val", "test"):
-        x, y = getattr(bundle, f"{split}_x"), getattr(bundle, f"{split}_y")
-        outputs = None if x is None else outputs_of(model, x, batch_size)
-        figures |= split_figures(split, outputs, y, bundle)
-    return figures
-
-
-def split_figures(split: str, outputs: torch.Tensor | None, y: torch.Tensor | None, bundle: DataBundle) -> dict:
-    """Every metric of `bundle`'s task for `outputs` against `y`, named ``<split>_<metric>``
-    (None when `outputs` is None: a split the data does not have)."""
-    task = bundle.task
-    figures: dict[str, Any] = {}
-    for metric in task_metrics(task, bundle.num_classes):
-        name = f"{split}_{metric.short}"
-        if outputs is None:
-            figures[name] = None
-        elif metric.name == "accuracy":
-            figures[name] = top1(outputs, y)
-        else:
-            figures[name] = metric(outputs, y, task)
-    if not task.is_regression:
-        figures[f"{split}_recall"] = None if outputs is None else class_recall(outputs, y, bundle.num_classes)
-    return figures
-
-
-def class_recall(outputs: torch.Tensor, y: torch.Tensor, num_classes: int) -> list[float]:
-    """Each class's recall (the share of its rows predicted as it), in class order: what an
-    imbalanced data set's minority class gets."""
-    from sklearn.metrics import recall_score
-
-    labels = list(range(num_classes))
-    pred = outputs.argmax(-1).cpu().numpy()
-    return [float(r) for r in recall_score(y.cpu().numpy(), pred, labels=labels, average=None, zero_division=0)]
-
-
 def headline_metric(task: Task) -> str:
     """The metric retraining reports first and calls its objective: the task's default."""
     return task.headline
@@ -237,16 +201,7 @@ def train_variant(
     if any(request.recipe.get(key) == AUTO for key in AUTO_KEYS):
         log.info("retrain recipe for %d training rows: %s", len(bundle.train_x), {k: recipe[k] for k in AUTO_KEYS})
     pl.seed_everything(seed, workers=True, verbose=False)
-    module = SubnetModule(
-        meta=source.meta,
-        optim=dict(recipe["optim"]),
-        dropout=float(recipe.get("dropout", 0.0)),
-        label_smoothing=float(recipe.get("label_smoothing", 0.0)),
-        augment_shift=int((recipe.get("augment") or {}).get("shift", 0)),
-        seed=seed,
-    )
-    if init == "inherited":
-        module.model.load_state_dict(training_form(source).state_dict())
+    module = _variant_module(source, recipe, seed, init)
     batch_size = int(recipe.get("batch_size") or data_cfg.get("batch_size", 128))
     eval_batch = int(data_cfg.get("eval_batch_size", 4096))
     rows, min_steps = len(bundle.train_x), recipe.get("min_steps")
@@ -287,6 +242,21 @@ def train_variant(
     if trainer.is_global_zero:
         _write_variant(model.cpu(), source, request, bundle, metrics, out_dir)
     return metrics
+
+
+def _variant_module(source: Subnet, recipe: Mapping[str, Any], seed: int, init: str) -> SubnetModule:
+    """The module that trains `source`'s arch under `recipe`, from its weights (``init=inherited``) or not."""
+    module = SubnetModule(
+        meta=source.meta,
+        optim=dict(recipe["optim"]),
+        dropout=float(recipe.get("dropout", 0.0)),
+        label_smoothing=float(recipe.get("label_smoothing", 0.0)),
+        augment_shift=int((recipe.get("augment") or {}).get("shift", 0)),
+        seed=seed,
+    )
+    if init == "inherited":
+        module.model.load_state_dict(training_form(source).state_dict())
+    return module
 
 
 def _variant_logger(source: Subnet, request: RetrainRequest, init: str, out_dir: Path) -> TensorBoardLogger | None:
