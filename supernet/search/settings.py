@@ -110,6 +110,17 @@ class SearchSettings(dict):
     def checked_for(self, space: SearchSpace) -> bool:
         return self.space == space
 
+    def for_space(self, space: SearchSpace) -> SearchSettings:
+        """These settings for `space`, the same ranges with the data's input and class counts in
+        place of the placeholders: only the closed-form budgets' floor (the smallest arch's size)
+        depends on those, checked again. Another range is a `ValueError`: check anew."""
+        if space == self.space:
+            return self
+        if (space.depths, space.widths) != (self.space.depths, self.space.widths):
+            raise ValueError(f"{space} has other ranges than {self.space}")
+        self.common.constraints.check_space(space)
+        return SearchSettings(self, space, self.own)
+
     def replace(self, **changes: Any) -> SearchSettings:
         own = self.own
         if own is not None and any(f.name in changes for f in fields(own)):
