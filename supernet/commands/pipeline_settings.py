@@ -47,15 +47,17 @@ def recipe_of(cfg: DictConfig) -> dict[str, Any]:
     return recipe_keys(cfg.retrain)
 
 
-def check_pipeline_config(cfg: DictConfig) -> RunSettings:
-    """Everything that can be checked before the first phase starts; the run's settings, built once."""
+def check_pipeline_config(cfg: DictConfig, sizes: tuple[int, int] | None = None) -> RunSettings:
+    """Everything that can be checked before the first phase starts; the run's settings, built once.
+    `sizes`: the data's input and class counts where it is already in memory (the estimators'), so
+    the search is checked against the real space, not the placeholder one."""
     training = None
     if cfg.ckpt_path is None:
         training = TrainingSettings.build(cfg)
     elif not cfg.get("resume"):  # a resume keeps the run's own ckpt_path, accepted when it started
         check_finished_training(cfg.ckpt_path)
     space = SpaceSettings.build(cfg.space, cfg.data)
-    search = validate_search_config(_early_search(cfg), space.space())
+    search = validate_search_config(_early_search(cfg), space.space(*(sizes or ())))
     retrain = RetrainSettings.build(cfg.retrain)
     check_ensemble_budget(cfg, space.space().size())
     return RunSettings(
