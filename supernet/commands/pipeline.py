@@ -105,7 +105,8 @@ def _train(run: PipelineRun, cfg: DictConfig) -> dict[str, Any]:
 
     train_dir = run.out_dir / "train"
     previous = train_dir if run.resuming and any((train_dir / "checkpoints").glob("*.ckpt")) else None
-    return train_supernet(_with(cfg, ckpt_path=str(previous) if previous else None), train_dir, bundle=run.bundle)
+    phase_cfg = _with(cfg, ckpt_path=str(previous) if previous else None)
+    return train_supernet(phase_cfg, train_dir, bundle=run.bundle, settings=run.settings.training)
 
 
 def _load_supernet(run: PipelineRun) -> None:
