@@ -1,6 +1,8 @@
 """Turning the composed Hydra config into objects, with every check done before any work.
 
 Each command calls its ``check_*`` functions first, so a typo costs a second, not a training run.
+`SpaceSettings` and `TrainingSettings` are the space and the supernet's training sections as
+frozen objects, built by those checks once (the pipeline's `RunSettings` holds them).
 """
 
 from __future__ import annotations
@@ -8,6 +10,8 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from types import MappingProxyType
 from typing import Any
 
 import torch
@@ -49,9 +53,31 @@ def space_settings(space_cfg: Mapping, data_cfg: Mapping) -> dict[str, int]:
     return out
 
 
+@dataclass(frozen=True)
+class SpaceSettings:
+    """``space.*`` checked, nulls filled from ``data.default_space``; `space` makes the
+    `SearchSpace` once the input and class counts are known."""
+
+    depth_min: int
+    depth_max: int
+    width_min: int
+    width_max: int
+    width_step: int
+
+    @classmethod
+    def build(cls, space_cfg: Mapping, data_cfg: Mapping) -> SpaceSettings:
+        """The settings, the ranges checked against the placeholder sizes (before data loads)."""
+        settings = cls(**space_settings(space_cfg, data_cfg))
+        settings.space()
+        return settings
+
+    def space(self, in_features: int = 1, num_classes: int = 2) -> SearchSpace:
+        return SearchSpace(in_features=in_features, num_classes=num_classes, **asdict(self))
+
+
 def build_space(space_cfg: Mapping, data_cfg: Mapping, in_features: int = 1, num_classes: int = 2) -> SearchSpace:
     """The space; with the placeholder sizes it only validates the ranges (before data loads)."""
-    return SearchSpace(in_features=in_features, num_classes=num_classes, **space_settings(space_cfg, data_cfg))
+    return SpaceSettings(**space_settings(space_cfg, data_cfg)).space(in_features, num_classes)
 
 
 def check_trainer_config(cfg: Mapping) -> None:
@@ -93,6 +119,35 @@ def check_train_config(cfg: DictConfig) -> None:
     check_trainer_config(cfg.trainer)
     check_ema_decay((cfg.get("train") or {}).get("ema_decay"))
     check_min_steps((cfg.get("train") or {}).get("min_steps"), "train.min_steps")
+
+
+def frozen(node: Any) -> Mapping[str, Any]:
+    """A config section as a read-only plain mapping (a settings object's field)."""
+    return MappingProxyType(to_plain(node or {}))
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """The supernet's training sections once `check_train_config` passed: the model's heads and
+    norm, the data, sampler, optimiser and trainer sections, ``train.*``."""
+
+    heads: str
+    norm: str
+    data: Mapping[str, Any]
+    sampler: Mapping[str, Any]
+    optim: Mapping[str, Any]
+    trainer: Mapping[str, Any]
+    train: Mapping[str, Any]
+
+    @classmethod
+    def build(cls, cfg: DictConfig) -> TrainingSettings:
+        check_train_config(cfg)
+        model = cfg.get("model")
+        return cls(
+            heads=configured_heads(model),
+            norm=configured_norm(model),
+            **{key: frozen(cfg.get(key)) for key in ("data", "sampler", "optim", "trainer", "train")},
+        )
 
 
 # Bytes per supernet weight while training: the weight, its gradient, AdamW's two moments and the

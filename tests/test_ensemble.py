@@ -193,12 +193,12 @@ def test_a_killed_ensemble_resumes_from_its_finished_members(top3, tmp_path):
 def test_retraining_an_ensemble_export_is_a_usage_error(top3, tmp_path):
     from dataclasses import replace
 
-    from supernet.commands.pipeline import _retrain_request
+    from supernet.train.recipe_settings import RetrainSettings
     from supernet.train.retrain import retrain_subnet
 
-    request = replace(
-        _retrain_request(top3["cfg"], top3["out"]), subnet_dir=top3["result"]["ensemble"]["path"], out_dir=tmp_path
-    )
+    cfg, out = top3["cfg"], top3["out"]
+    template = RetrainSettings.build(cfg.retrain).request(out / "subnet", out / "retrain", cfg.trainer, 0, False)
+    request = replace(template, subnet_dir=top3["result"]["ensemble"]["path"], out_dir=tmp_path)
     with pytest.raises(UsageError, match="is an ensemble of 3 subnets; retraining takes one"):
         retrain_subnet(request)
 

@@ -222,6 +222,30 @@ def test_a_tables_auto_search_and_ensemble_follow_its_training_rows(data, expect
     assert (kept.search.budget, kept.retrain.ensemble, kept.retrain.init) == (70, 1, "inherited")  # overrides win
 
 
+def test_the_run_settings_are_built_once_and_resolved_in_one_step(caplog):
+    """Issue 38: one typed, frozen settings object per run, checked where the command starts; each
+    auto resolved in one visible step once the data is read, the same values as the config's."""
+    import dataclasses
+
+    from supernet.commands.pipeline_settings import resolved_settings
+
+    table = make_cfg("pipeline", ["data=csv"])
+    settings = check_pipeline_config(table)
+    assert settings.retrain.init == "auto" and settings.retrain.ensemble.k == "auto" and settings.resolved is None
+    assert settings.search.common.budget == 50  # an auto budget is checked as its smallest value
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.seed = 1  # type: ignore[misc]
+    bundle = load_data(make_cfg("pipeline", ["data=imbalanced"]).data)
+    with caplog.at_level(logging.INFO, logger="supernet.commands.pipeline"):
+        cfg, resolved = resolved_settings(table, settings, bundle)
+    (line,) = [r.getMessage() for r in caplog.records if "=auto -> " in r.getMessage()]
+    assert resolved.resolved == line and settings.resolved is None  # a new object; the old one is as it was
+    got = (resolved.search.common.budget, resolved.retrain.init, resolved.retrain.ensemble.k)
+    assert got == (cfg.search.budget, cfg.retrain.init, cfg.retrain.ensemble)
+    assert resolved.retrain.ensemble.source == cfg.retrain.ensemble_from
+    assert resolved.search.space.in_features == bundle.in_features  # checked against the real space
+
+
 @pytest.mark.parametrize(
     ("overrides", "expected"),
     [

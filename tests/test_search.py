@@ -543,3 +543,42 @@ def test_checked_settings_are_read_only_and_not_checked_again():
     for copied in (pickle.loads(pickle.dumps(settings)), copy.deepcopy(settings)):
         assert copied == settings and copied.space == SPACE
     assert settings.replace(budget=30)["budget"] == 30 and settings["budget"] == 60
+
+
+@pytest.mark.parametrize("strategy", ["evolution", "random", "bayes", "rl"])
+def test_checked_settings_are_typed_and_frozen(strategy):
+    """The block is checked once into frozen objects: the shared settings and the strategy's own,
+    which the strategy reads (issue 38: settings built once)."""
+    import dataclasses
+
+    settings = validate_search_config(cfg_for(strategy, 60), SPACE)
+    common, own = settings.common, settings.own
+    assert (common.strategy, common.budget, common.objectives) == (strategy, 60, ("val_acc",))
+    assert common.constraints.max_params == MAX_PARAMS and common.finetune.top == settings["finetune"]["top"]
+    assert {f.name: getattr(own, f.name) for f in dataclasses.fields(own)} == {
+        f.name: settings[f.name] for f in dataclasses.fields(own)
+    }
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        common.budget = 10  # type: ignore[misc]
+    assert make_strategy(SPACE, settings, seed=0).settings is own  # taken as built, not checked again
+    renamed = settings.replace(objectives=["val_rmse"])
+    assert renamed.common.objectives == ("val_rmse",) and renamed.own is own
+
+
+def test_settings_for_the_data_sizes_recheck_only_the_budget_floor():
+    settings = validate_search_config(cfg_for("random", 60), SPACE)
+    real = dataclasses_replace(SPACE, in_features=SPACE.in_features * 4)
+    moved = settings.for_space(real)
+    assert moved.space == real and moved == settings and moved.own is settings.own
+    assert settings.for_space(SPACE) is settings
+    tight = validate_search_config(
+        {**cfg_for("random", 60), "constraints": {"max_params": SPACE.params(SPACE.smallest())}}, SPACE
+    )
+    with pytest.raises(UsageError, match="is below the smallest arch in the space"):
+        tight.for_space(real)
+
+
+def dataclasses_replace(space, **changes):
+    import dataclasses
+
+    return dataclasses.replace(space, **changes)

@@ -55,8 +55,10 @@ from supernet.commands.pipeline_settings import (  # noqa: F401
     ensemble_size,
     recipe_of,
     resolved_for_data,
+    resolved_settings,
 )
 from supernet.commands.pipeline_summary import interrupted_result, metric_of, run_result, summary_md
+from supernet.commands.run_settings import RunSettings
 from supernet.core.metrics import Metric, resolve_metric
 from supernet.data.datasets import DataBundle, load_data
 from supernet.errors import UsageError
@@ -103,7 +105,8 @@ def _train(run: PipelineRun, cfg: DictConfig) -> dict[str, Any]:
 
     train_dir = run.out_dir / "train"
     previous = train_dir if run.resuming and any((train_dir / "checkpoints").glob("*.ckpt")) else None
-    return train_supernet(_with(cfg, ckpt_path=str(previous) if previous else None), train_dir, bundle=run.bundle)
+    phase_cfg = _with(cfg, ckpt_path=str(previous) if previous else None)
+    return train_supernet(phase_cfg, train_dir, bundle=run.bundle, settings=run.settings.training)
 
 
 def _load_supernet(run: PipelineRun) -> None:
@@ -121,11 +124,13 @@ def _search(run: PipelineRun, cfg: DictConfig) -> dict[str, Any]:
     search_dir = run.out_dir / "search"
     resume = run.resuming and (search_dir / search_job.STATE_FILE).is_file()
     search_cfg = _with(cfg, resume=str(search_dir) if resume else False, ckpt_path=str(run.supernet.path))
-    searched = search_job.run(search_cfg, search_dir, supernet=run.supernet, bundle=run.bundle)
+    # The run's search settings, checked once the data was read (unless a hook changed the block).
+    settings = run.settings.search if cfg.search == run.cfg.search else None
+    searched = search_job.run(search_cfg, search_dir, supernet=run.supernet, bundle=run.bundle, settings=settings)
     if searched["best"] is None:
         raise UsageError("the search found no arch within the constraints")
-    if ensemble_size(cfg) > 1:  # too few archs for the ensemble: said now, before any retraining
-        _ensemble_records(cfg, searched, search_dir)
+    if run.settings.retrain.ensemble.size > 1:  # too few archs for the ensemble: said now, before any retraining
+        _ensemble_records(run, searched, search_dir)
     return searched
 
 
@@ -133,14 +138,14 @@ def _search_summary(result: dict[str, Any], wall_s: float) -> dict[str, Any]:
     return {"wall_s": wall_s, **{k: result[k] for k in ("strategy", "n_evaluations", "best")}}
 
 
-def _ensemble_records(cfg: DictConfig, searched: dict[str, Any], search_dir: Path) -> list[dict]:
-    source = str(cfg.retrain.ensemble_from)
-    history = read_history(search_dir) if source == "top" else []
-    return member_records(searched, history, ensemble_size(cfg), source)
+def _ensemble_records(run: PipelineRun, searched: dict[str, Any], search_dir: Path) -> list[dict]:
+    ensemble = run.settings.retrain.ensemble
+    history = read_history(search_dir) if ensemble.source == "top" else []
+    return member_records(searched, history, ensemble.size, ensemble.source)
 
 
 def _export(run: PipelineRun, cfg: DictConfig) -> dict[str, Any]:
-    searched, bundle = run.results["search"], run.bundle
+    searched, bundle, settings = run.results["search"], run.bundle, run.settings.export
     arch = tuple(searched["best"]["arch"])
     exported = export_subnet(
         run.supernet,
@@ -149,8 +154,8 @@ def _export(run: PipelineRun, cfg: DictConfig) -> dict[str, Any]:
         overwrite=True,
         search_figures=searched["best"],
         budget=searched.get("constraints"),
-        verify_x=bundle.val_x[: int(cfg.export.verify_samples)].cpu(),
-        onnx=bool(cfg.export.onnx),
+        verify_x=bundle.val_x[: settings.verify_samples].cpu(),
+        onnx=settings.onnx,
     )
     if bundle.test_x is not None:
         # The arch is already chosen: the test split only reports how good it is.
@@ -170,25 +175,18 @@ def search_metric(run: PipelineRun) -> Metric:
     return metric_of(run.results["search"])
 
 
-def _retrain_request(cfg: DictConfig, out_dir: Path) -> RetrainRequest:
-    """The winner's retraining (the ensemble's members are retrained the same way)."""
-    trainer_cfg = {**to_plain(cfg.trainer), "max_epochs": int(cfg.retrain.max_epochs)}
-    return RetrainRequest(
-        out_dir / "subnet",
-        recipe_of(cfg),
-        None,
-        trainer_cfg,
-        out_dir / "retrain",
-        init=str(cfg.retrain.init),
-        seed=int(cfg.seed),
-        compare=bool(cfg.retrain.compare),
-        tensorboard=cfg.logger.name == "tensorboard",
+def _retrain_request(run: PipelineRun, cfg: DictConfig) -> RetrainRequest:
+    """The winner's retraining (the ensemble's members are retrained the same way); the trainer is
+    the phase's (a hook may cap its time), the recipe the run's settings."""
+    settings = run.settings
+    return settings.retrain.request(
+        run.out_dir / "subnet", run.out_dir / "retrain", cfg.trainer, settings.seed, settings.tensorboard
     )
 
 
 def _retrain(run: PipelineRun, cfg: DictConfig) -> dict[str, Any]:
     # The export's data config is the pipeline's own: no second read.
-    return retrain_subnet(_retrain_request(cfg, run.out_dir), bundle=run.bundle)
+    return retrain_subnet(_retrain_request(run, cfg), bundle=run.bundle)
 
 
 def _retrain_summary(result: dict[str, Any], wall_s: float) -> dict[str, Any]:
@@ -200,14 +198,14 @@ def _retrain_summary(result: dict[str, Any], wall_s: float) -> dict[str, Any]:
 def _ensemble(run: PipelineRun, cfg: DictConfig) -> dict[str, Any]:
     """``retrain.ensemble=K``: the K members retrained like the winner, averaged (supernet/train/ensemble.py)."""
     plan = EnsemblePlan(
-        records=_ensemble_records(cfg, run.results["search"], run.out_dir / "search"),
-        source=str(cfg.retrain.ensemble_from),
-        template=_retrain_request(cfg, run.out_dir),
+        records=_ensemble_records(run, run.results["search"], run.out_dir / "search"),
+        source=run.settings.retrain.ensemble.source,
+        template=_retrain_request(run, cfg),
         winner=run.results["retrain"],
         out_dir=run.out_dir / "ensemble",
         metric=search_metric(run),
         budget=run.results["search"].get("constraints"),
-        verify_samples=int(cfg.export.verify_samples),
+        verify_samples=run.settings.export.verify_samples,
     )
     return build_ensemble(plan, run.supernet, run.bundle)
 
@@ -278,12 +276,15 @@ def run_pipeline(
     bundle: DataBundle | None = None,
     resuming: bool = False,
     hooks: PhaseHooks | None = None,
+    settings: RunSettings | None = None,
 ) -> tuple[dict[str, Any], PipelineRun]:
     """The phases in `out_dir` (data, train, search, export, retrain, ensemble), then ``result.json`` and
     ``summary.md``: the job below and the scikit-learn estimators (`supernet.sklearn`, which pass
-    their in-memory data as `bundle`). Returns the result and the run's state."""
+    their in-memory data as `bundle`). `settings`: those `check_pipeline_config` built from `cfg`
+    (built here when not given). Returns the result and the run's state."""
     started = time.perf_counter()
     state = PipelineRun(cfg, out_dir, resuming=resuming)
+    state.settings = settings if settings is not None else check_pipeline_config(cfg)
     state.recorded = recorded_phases(out_dir) if resuming else {}
     try:
         _data_phase(state, bundle)
@@ -305,20 +306,21 @@ def _data_phase(state: PipelineRun, bundle: DataBundle | None) -> None:
     # A metric the task cannot use is refused before the supernet trains.
     resolve_metric(state.cfg.search.get("metric"), state.bundle.task, state.bundle.num_classes)
     state.phases["data"] = {"wall_s": round(time.perf_counter() - t0, 2), "summary": state.bundle.summary()}
-    state.cfg = resolved_for_data(state.cfg, state.bundle)
+    state.cfg, state.settings = resolved_settings(state.cfg, state.settings, state.bundle)
 
 
 # ---------------------------------------------------------------------------- the job
 def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
-    check_pipeline_config(cfg)
+    settings = check_pipeline_config(cfg)  # the run's settings, built once before anything is read
     previous = resume_run_dir(cfg.get("resume")) or used_run_dir(out_dir)
     out_dir = previous or out_dir
     with run_dir_lock(out_dir, "pipeline"), signals.advice(f"continue with supernet resume={out_dir}"):
         if previous is not None:  # one job per run dir, locked before anything is read
             cfg = resumed_config(cfg, previous)
+            settings = check_pipeline_config(cfg)  # the run's own settings, as it was started with
         else:
             write_request(cfg, out_dir)
-        result, _ = run_pipeline(cfg, out_dir, resuming=previous is not None)
+        result, _ = run_pipeline(cfg, out_dir, resuming=previous is not None, settings=settings)
         (out_dir / "error.txt").unlink(missing_ok=True)  # a refused or failed earlier attempt's: resolved now
     print(summary_md(result))
     return result

@@ -168,6 +168,7 @@ class PipelineRun:
     ran: list[str] = field(default_factory=list)  # the phases this invocation ran (not skipped)
     skipped: dict[str, float] = field(default_factory=dict)  # finished phase -> its recorded wall_s
     recorded: dict[str, dict] = field(default_factory=dict)  # the phases of the last result.json
+    settings: Any = None  # the run's `RunSettings` (commands/run_settings.py), resolved once the data is read
 
 
 def skip_finished(run: PipelineRun, name: str, phase_dir: Path) -> dict[str, Any] | None:

@@ -1,29 +1,33 @@
 """The pipeline's settings checked before any work, and its ``auto`` keys resolved once the data
 is read.
 
-`check_pipeline_config` checks everything a value alone decides (before the data is loaded);
-`resolved_for_data` turns each ``auto`` of `DATA_AUTO` into its value for the counted training
-rows and classes (`supernet.data.table_recipe`), logs what each became in one line, and checks
-what needed the data (an ensemble's folds, the archs a search can score).
+`check_pipeline_config` checks everything a value alone decides (before the data is loaded) and
+returns the run's typed settings (`RunSettings`, built once); `resolved_settings` turns each
+``auto`` of `DATA_AUTO` into its value for the counted training rows and classes
+(`supernet.data.table_recipe`), logs what each became in one line, checks what needed the data
+(an ensemble's folds, the archs a search can score, the search against the real space) and
+returns the config and the settings resolved; `resolved_for_data` is its config alone.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from supernet.commands.pipeline_record import REQUEST_FILE, finished
-from supernet.config import build_space, check_train_config
+from supernet.commands.run_settings import ExportSettings, RunSettings
+from supernet.config import SpaceSettings, TrainingSettings
 from supernet.data.datasets import DataBundle
 from supernet.data.table_recipe import AUTO, RECIPES, resolve
 from supernet.errors import UsageError
-from supernet.files import conf_node, to_plain
+from supernet.files import to_plain
 from supernet.io.checkpoint import resolve_checkpoint
 from supernet.search import validate_search_config
 from supernet.train.ensemble import check_ensemble_config
-from supernet.train.retrain import INITS, check_recipe
+from supernet.train.recipe_settings import EnsembleSettings, RetrainSettings, recipe_keys
 
 log = logging.getLogger("supernet.commands.pipeline")
 
@@ -40,25 +44,32 @@ DATA_AUTO = {
 def recipe_of(cfg: DictConfig) -> dict[str, Any]:
     """The retraining recipe out of ``retrain.*``: the optimiser and the keys of the shared recipe
     block (conf/blocks/retrain.yaml), not the pipeline's own (init, max_epochs, ensemble...)."""
-    r = to_plain(cfg.retrain)
-    return {k: r[k] for k in ("optim", *conf_node("blocks/retrain"))}
+    return recipe_keys(cfg.retrain)
 
 
-def check_pipeline_config(cfg: DictConfig) -> None:
-    """Everything that can be checked before the first phase starts."""
+def check_pipeline_config(cfg: DictConfig, sizes: tuple[int, int] | None = None) -> RunSettings:
+    """Everything that can be checked before the first phase starts; the run's settings, built once.
+    `sizes`: the data's input and class counts where it is already in memory (the estimators'), so
+    the search is checked against the real space, not the placeholder one."""
+    training = None
     if cfg.ckpt_path is None:
-        check_train_config(cfg)
+        training = TrainingSettings.build(cfg)
     elif not cfg.get("resume"):  # a resume keeps the run's own ckpt_path, accepted when it started
         check_finished_training(cfg.ckpt_path)
-    space = build_space(cfg.space, cfg.data)
-    validate_search_config(_early_search(cfg), space)
-    check_recipe(recipe_of(cfg), optim_key="retrain.optim")
-    if int(cfg.retrain.max_epochs) < 1:
-        raise UsageError(f"retrain.max_epochs={cfg.retrain.max_epochs} must be >= 1")
-    if cfg.retrain.init not in (*INITS, AUTO):
-        raise UsageError(f"retrain.init={cfg.retrain.init!r} must be inherited, scratch or auto")
-    check_ensemble_config(cfg.retrain.ensemble, cfg.retrain.ensemble_from, auto=True)
-    check_ensemble_budget(cfg, space.size())
+    space = SpaceSettings.build(cfg.space, cfg.data)
+    search = validate_search_config(_early_search(cfg), space.space(*(sizes or ())))
+    retrain = RetrainSettings.build(cfg.retrain)
+    check_ensemble_budget(cfg, space.space().size())
+    return RunSettings(
+        seed=int(cfg.seed),
+        ckpt_path=None if cfg.ckpt_path is None else str(cfg.ckpt_path),
+        space=space,
+        training=training,
+        search=search,
+        retrain=retrain,
+        export=ExportSettings.build(cfg.get("export") or {}),
+        tensorboard=cfg.logger.name == "tensorboard",
+    )
 
 
 def check_ensemble_budget(cfg: DictConfig, space_size: int) -> None:
@@ -111,11 +122,9 @@ def _early_search(cfg: DictConfig) -> dict[str, Any]:
     return search
 
 
-def resolved_for_data(cfg: DictConfig, bundle: DataBundle) -> DictConfig:
-    """`cfg` with each ``auto`` of `DATA_AUTO` (``search.budget``, ``retrain.init``,
-    ``retrain.ensemble``, ``retrain.ensemble_from``) replaced by what it stands for on `bundle`'s
-    training rows and classes (`supernet.data.table_recipe`), logged in one line; checked again
-    once resolved."""
+def data_autos(cfg: DictConfig, bundle: DataBundle) -> tuple[dict[str, Any], str | None]:
+    """What each ``auto`` of `DATA_AUTO` stands for on `bundle`'s training rows and classes
+    (`supernet.data.table_recipe`), and the line that says so (None: no auto)."""
     rows, regression = len(bundle.train_x), bundle.task.is_regression
     chosen = {
         key: resolve(name, AUTO, rows, regression, bundle.num_classes)
@@ -123,17 +132,49 @@ def resolved_for_data(cfg: DictConfig, bundle: DataBundle) -> DictConfig:
         if OmegaConf.select(cfg, key) == AUTO
     }
     if not chosen:
+        return chosen, None
+    counted = f"{rows} training rows" + ("" if regression else f", {bundle.num_classes} classes")
+    return chosen, f"{', '.join(f'{k}=auto -> {v}' for k, v in chosen.items())} ({counted})"
+
+
+def resolved_for_data(cfg: DictConfig, bundle: DataBundle) -> DictConfig:
+    """`cfg` with each ``auto`` of `DATA_AUTO` (``search.budget``, ``retrain.init``,
+    ``retrain.ensemble``, ``retrain.ensemble_from``) replaced by what it stands for on `bundle`'s
+    training rows and classes (`supernet.data.table_recipe`), logged in one line; checked again
+    once resolved."""
+    chosen, line = data_autos(cfg, bundle)
+    if not chosen:
         check_ensemble_data(cfg, bundle)
         return cfg
     cfg = OmegaConf.create(to_plain(cfg))
     for key, value in chosen.items():
         OmegaConf.update(cfg, key, value)
-    counted = f"{rows} training rows" + ("" if regression else f", {bundle.num_classes} classes")
-    log.info("%s (%s)", ", ".join(f"{k}=auto -> {v}" for k, v in chosen.items()), counted)
+    log.info("%s", line)
     check_ensemble_config(cfg.retrain.ensemble, cfg.retrain.ensemble_from)
-    check_ensemble_budget(cfg, build_space(cfg.space, cfg.data, bundle.in_features, bundle.num_classes).size())
+    space = SpaceSettings.build(cfg.space, cfg.data).space(bundle.in_features, bundle.num_classes)
+    check_ensemble_budget(cfg, space.size())
     check_ensemble_data(cfg, bundle)
     return cfg
+
+
+def resolved_settings(cfg: DictConfig, settings: RunSettings, bundle: DataBundle) -> tuple[DictConfig, RunSettings]:
+    """The one ``auto`` step of a run, once the data is read: `cfg` resolved (`resolved_for_data`)
+    and `settings` with the same values (``settings.resolved``: the line logged), the search
+    checked against the real space (the smallest arch's size depends on the features and classes)."""
+    chosen, line = data_autos(cfg, bundle)
+    cfg = resolved_for_data(cfg, bundle)
+    r = cfg.retrain
+    retrain = replace(
+        settings.retrain,
+        init=str(r.init),
+        ensemble=EnsembleSettings(1 if r.get("ensemble") is None else int(r.ensemble), str(r.ensemble_from)),
+    )
+    space = settings.space.space(bundle.in_features, bundle.num_classes)
+    if "search.budget" in chosen:  # checked before the data as its smallest value: checked as it is now
+        search = validate_search_config(to_plain(cfg.search), space)
+    else:
+        search = settings.search.for_space(space)
+    return cfg, replace(settings, search=search, retrain=retrain, resolved=line)
 
 
 def ensemble_size(cfg: DictConfig) -> int:

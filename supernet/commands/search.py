@@ -65,8 +65,9 @@ def resume_dir(resume: Any) -> Path | None:
     return newest_run(resume, "search")
 
 
-def run(cfg: DictConfig, out_dir: Path, supernet=None, bundle=None) -> dict[str, Any]:
-    """Run a search. The pipeline passes the already-loaded `supernet` and data `bundle`."""
+def run(cfg: DictConfig, out_dir: Path, supernet=None, bundle=None, settings=None) -> dict[str, Any]:
+    """Run a search. The pipeline passes the already-loaded `supernet` and data `bundle`, and its
+    `settings` (the `SearchSettings` of ``cfg.search``, checked for the space: taken as they are)."""
     previous = resume_dir(cfg.get("resume"))
     out_dir = previous or out_dir
     with run_dir_lock(out_dir, "search"):  # one search per run dir, before anything is read
@@ -76,7 +77,7 @@ def run(cfg: DictConfig, out_dir: Path, supernet=None, bundle=None) -> dict[str,
                 raise UsageError(CKPT_REQUIRED)
             supernet = load_supernet(ckpt_path)
         # The search settings are checked (and recorded for a resume) before any data is read.
-        search_cfg = validate_search_config(to_plain(cfg.search), supernet.space)
+        search_cfg = validate_search_config(settings if settings is not None else to_plain(cfg.search), supernet.space)
         if previous is not None:
             search_cfg = resumed_settings(previous, search_cfg, explicit_overrides())
         # The metric against the checkpoint's task, and the objectives against the metric: fail fast.

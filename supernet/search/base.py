@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from supernet.core.metrics import METRIC_KEYS, METRICS, Metric, default_metric
@@ -318,23 +318,53 @@ def arch_list(archs: Sequence[Sequence[int]]) -> list[list[int]]:
 
 
 # ---------------------------------------------------------------------------- the interface
+_CONVERT: dict[str, Callable[[Any], Any]] = {"int": int, "float": float, "bool": bool, "str": str}
+
+
+@dataclass(frozen=True)
+class StrategySettings:
+    """A strategy's own keys (conf/search/<name>.yaml), checked once and frozen. A subclass
+    declares them as fields (``int``, ``float``, ``bool``, ``str``, or ``... | None``) and checks
+    them in `check`; `build` checks, `of` only converts (the values are checked already)."""
+
+    @classmethod
+    def check(cls, values: Mapping[str, Any], space: SearchSpace) -> None:
+        """Raise `UsageError` for a bad key (`values`: the search block, defaults filled in)."""
+
+    @classmethod
+    def of(cls, values: Mapping[str, Any]) -> StrategySettings:
+        out = {}
+        for f in fields(cls):
+            value, kind = values[f.name], str(f.type).removesuffix(" | None")
+            out[f.name] = None if value is None else _CONVERT.get(kind, lambda v: v)(value)
+        return cls(**out)
+
+    @classmethod
+    def build(cls, values: Mapping[str, Any], space: SearchSpace) -> StrategySettings:
+        cls.check(values, space)
+        return cls.of(values)
+
+
 class Strategy:
-    """Base of every search strategy. Subclasses set `name` and `defaults`, implement `ask`,
-    `tell`, and extend `state_dict` / `load_state_dict` with their own state (plain JSON)."""
+    """Base of every search strategy. Subclasses set `name`, `defaults` and `settings_class`
+    (their own keys, typed), implement `ask`, `tell`, and extend `state_dict` /
+    `load_state_dict` with their own state (plain JSON). `settings` is the strategy's typed
+    settings, or a search block (a mapping or `SearchSettings`) they are taken from."""
 
     name = "base"
     defaults: dict[str, Any] = {}
+    settings_class: type[StrategySettings] = StrategySettings
 
     def __init__(
         self,
         space: SearchSpace,
-        cfg: Mapping,
+        settings: Any,
         constraints: Constraints,
         objectives: list[str],
         seed: int,
     ) -> None:
         self.space = space
-        self.cfg = {**COMMON_DEFAULTS, **self.defaults, **to_plain(cfg)}
+        self.settings = self.own_settings(settings, space)
         self.constraints = constraints
         self.objectives = check_objectives(objectives)
         self.seed = int(seed)
@@ -352,8 +382,20 @@ class Strategy:
         return score_key(self.objectives)
 
     @classmethod
+    def own_settings(cls, settings: Any, space: SearchSpace) -> StrategySettings:
+        """The typed settings of this strategy: `settings` itself, those `validate_search_config`
+        built (``SearchSettings.own``), or, from a plain mapping, built and checked now."""
+        if isinstance(settings, cls.settings_class):
+            return settings
+        own = getattr(settings, "own", None)
+        if isinstance(own, cls.settings_class):
+            return own
+        return cls.settings_class.build({**COMMON_DEFAULTS, **cls.defaults, **to_plain(settings)}, space)
+
+    @classmethod
     def check_config(cls, cfg: Mapping, space: SearchSpace) -> None:
         """Raise `UsageError` for a bad strategy-specific key (`cfg` has defaults filled in)."""
+        cls.settings_class.check(cfg, space)
 
     def ask(self) -> list[Arch]:
         raise NotImplementedError

@@ -32,33 +32,25 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from supernet.core.space import Arch, SearchSpace, as_arch
 from supernet.errors import UsageError
-from supernet.search.base import OBJECTIVES, Strategy, check_range, propose, repair, strategy_defaults
+from supernet.search.base import OBJECTIVES, Strategy, StrategySettings, check_range, propose, repair, strategy_defaults
 
 SAMPLERS = ("tpe", "gp", "nsga2")
 
 
-class BayesStrategy(Strategy):
-    name = "bayes"
-    defaults = strategy_defaults("bayes")
+@dataclass(frozen=True)
+class BayesSettings(StrategySettings):
+    """``search=bayes``'s own keys (conf/search/bayes.yaml), checked."""
 
-    def __init__(self, space, cfg, constraints, objectives, seed) -> None:
-        super().__init__(space, cfg, constraints, objectives, seed)
-        import optuna
-
-        self._optuna = optuna
-        dist = optuna.distributions
-        width = dist.IntDistribution(space.width_min, space.width_max, step=space.width_step)
-        self.distributions = {"depth": dist.IntDistribution(space.depth_min, space.depth_max)}
-        self.distributions.update({f"w{i}": width for i in range(space.depth_max)})
-        self.trials: list[dict] = []  # told trials, JSON: params, values, constraints, system_attrs
-        self.generation = 0
-        self._pending: list[tuple[Arch, dict, dict]] = []
+    sampler: str
+    startup_trials: int
+    batch: int
 
     @classmethod
-    def check_config(cls, cfg: Mapping, space: SearchSpace) -> None:
+    def check(cls, cfg: Mapping, space: SearchSpace) -> None:
         if cfg["sampler"] not in SAMPLERS:
             raise UsageError(f"search.sampler={cfg['sampler']!r} is unknown: use one of {SAMPLERS}")
         check_range("startup_trials", cfg["startup_trials"], 1, integer=True)
@@ -76,6 +68,26 @@ class BayesStrategy(Strategy):
                     f"search.sampler=gp needs optuna>=3.6 (installed: {optuna.__version__}); use search.sampler=tpe"
                 )
 
+
+class BayesStrategy(Strategy):
+    name = "bayes"
+    defaults = strategy_defaults("bayes")
+    settings_class = BayesSettings
+    settings: BayesSettings
+
+    def __init__(self, space, settings, constraints, objectives, seed) -> None:
+        super().__init__(space, settings, constraints, objectives, seed)
+        import optuna
+
+        self._optuna = optuna
+        dist = optuna.distributions
+        width = dist.IntDistribution(space.width_min, space.width_max, step=space.width_step)
+        self.distributions = {"depth": dist.IntDistribution(space.depth_min, space.depth_max)}
+        self.distributions.update({f"w{i}": width for i in range(space.depth_max)})
+        self.trials: list[dict] = []  # told trials, JSON: params, values, constraints, system_attrs
+        self.generation = 0
+        self._pending: list[tuple[Arch, dict, dict]] = []
+
     # ------------------------------------------------------------------ optuna plumbing
     @property
     def _constrained(self) -> bool:
@@ -86,13 +98,13 @@ class BayesStrategy(Strategy):
         # A new seed for every ask, derived from what the study has seen: the same history
         # always gives the same proposals, with no sampler object to pickle.
         seed = (self.seed * 1_000_003 + len(self.trials) * 7_919 + self.generation) % (2**31 - 1)
-        startup = int(self.cfg["startup_trials"])
+        startup = self.settings.startup_trials
         kwargs = {}
         if self._constrained and int(self._optuna.__version__.split(".")[0]) < 5:
             # Before optuna 5 samplers only look at stored constraints when given a function;
             # the values themselves are stored with each trial (system attr "constraints").
             kwargs["constraints_func"] = _stored_constraints
-        name = self.cfg["sampler"]
+        name = self.settings.sampler
         if name == "gp":
             return samplers.GPSampler(seed=seed, n_startup_trials=startup, **kwargs)
         if name == "nsga2":  # its first generation (random) plays the startup trials' part
@@ -134,7 +146,7 @@ class BayesStrategy(Strategy):
             batch: set[Arch] = set()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                for _ in range(int(self.cfg["batch"])):
+                for _ in range(self.settings.batch):
                     # Asked trials stay RUNNING in this throw-away study, so TPE's constant
                     # liar steers the next ask away from them.
                     trial = study.ask(self.distributions)

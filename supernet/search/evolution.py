@@ -20,26 +20,36 @@ which keeps the search from collapsing on one lucky arch). Children avoid archs 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from supernet.core.space import Arch, SearchSpace, as_arch
 from supernet.errors import UsageError
-from supernet.search.base import Strategy, check_range, constrained_ranks, fitness_key, propose, strategy_defaults
+from supernet.search.base import (
+    Strategy,
+    StrategySettings,
+    check_range,
+    constrained_ranks,
+    fitness_key,
+    propose,
+    strategy_defaults,
+)
 
 
-class EvolutionStrategy(Strategy):
-    name = "evolution"
-    defaults = strategy_defaults("evolution")
+@dataclass(frozen=True)
+class EvolutionSettings(StrategySettings):
+    """``search=evolution``'s own keys (conf/search/evolution.yaml), checked."""
 
-    def __init__(self, space, cfg, constraints, objectives, seed) -> None:
-        super().__init__(space, cfg, constraints, objectives, seed)
-        self.pop_size = int(self.cfg["population"])
-        self.n_offspring = int(self.cfg["offspring"] or self.pop_size)
-        # Members in birth order: [arch, record]; aging drops from the front.
-        self.population: list[tuple[Arch, dict]] = []
-        self.generation = 0
+    population: int
+    offspring: int | None
+    selection: str
+    tournament: int
+    parents: int
+    mutation_prob: float
+    crossover_prob: float
+    aging: bool
 
     @classmethod
-    def check_config(cls, cfg: Mapping, space: SearchSpace) -> None:
+    def check(cls, cfg: Mapping, space: SearchSpace) -> None:
         check_range("population", cfg["population"], 2, integer=True)
         if cfg["offspring"] is not None:
             check_range("offspring", cfg["offspring"], 1, integer=True)
@@ -54,6 +64,21 @@ class EvolutionStrategy(Strategy):
                 f"search.budget={cfg['budget']} is below search.population={cfg['population']}: "
                 "raise search.budget or lower search.population"
             )
+
+
+class EvolutionStrategy(Strategy):
+    name = "evolution"
+    defaults = strategy_defaults("evolution")
+    settings_class = EvolutionSettings
+    settings: EvolutionSettings
+
+    def __init__(self, space, settings, constraints, objectives, seed) -> None:
+        super().__init__(space, settings, constraints, objectives, seed)
+        self.pop_size = self.settings.population
+        self.n_offspring = self.settings.offspring or self.pop_size
+        # Members in birth order: [arch, record]; aging drops from the front.
+        self.population: list[tuple[Arch, dict]] = []
+        self.generation = 0
 
     # ------------------------------------------------------------------ ask / tell
     def ask(self) -> list[Arch]:
@@ -75,7 +100,7 @@ class EvolutionStrategy(Strategy):
         born = [(as_arch(a), dict(r)) for a, r in zip(archs, records, strict=True)]
         if not self.population:
             self.population = born
-        elif self.cfg["aging"]:
+        elif self.settings.aging:
             self.population = (self.population + born)[-self.pop_size :]
         else:
             self.population = self._survivors(self.population + born)
@@ -93,22 +118,22 @@ class EvolutionStrategy(Strategy):
         else:
             self._keys = [fitness_key(r, self.score_key) for r in records]
         order = sorted(range(len(records)), key=lambda i: self._keys[i], reverse=True)
-        self._elite = order[: int(self.cfg["parents"])]
+        self._elite = order[: self.settings.parents]
 
     def _select(self) -> Arch:
-        if self.cfg["selection"] == "truncation":
+        if self.settings.selection == "truncation":
             i = self.rng.choice(self._elite)
         else:
-            k = min(int(self.cfg["tournament"]), len(self.population))
+            k = min(self.settings.tournament, len(self.population))
             contenders = self.rng.sample(range(len(self.population)), k)
             i = max(contenders, key=lambda j: self._keys[j])
         return self.population[i][0]
 
     def _breed(self) -> Arch:
         child = self._select()
-        if self.rng.random() < float(self.cfg["crossover_prob"]):
+        if self.rng.random() < self.settings.crossover_prob:
             child = self.space.crossover(child, self._select(), self.rng)
-        return self.space.mutate(child, self.rng, float(self.cfg["mutation_prob"]))
+        return self.space.mutate(child, self.rng, self.settings.mutation_prob)
 
     def _survivors(self, pool: list[tuple[Arch, dict]]) -> list[tuple[Arch, dict]]:
         unique: dict[Arch, dict] = {}

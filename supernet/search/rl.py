@@ -26,6 +26,7 @@ exact in JSON), the baseline and the Python RNG that draws the samples. No pickl
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -33,7 +34,7 @@ from torch import nn
 from supernet.core.metrics import METRIC_KEYS
 from supernet.core.space import Arch, SearchSpace, as_arch
 from supernet.errors import UsageError
-from supernet.search.base import Strategy, allowed_widths, check_range, propose, strategy_defaults
+from supernet.search.base import Strategy, StrategySettings, allowed_widths, check_range, propose, strategy_defaults
 
 # Re-draws per slot when the controller samples an arch already scored or already in the batch.
 RETRIES = 8
@@ -58,26 +59,19 @@ def _masked_log_softmax(logits: torch.Tensor, allowed: list[bool]) -> torch.Tens
     return torch.log_softmax(logits.masked_fill(~mask, float("-inf")), dim=-1)
 
 
-class RLStrategy(Strategy):
-    name = "rl"
-    defaults = strategy_defaults("rl")
+@dataclass(frozen=True)
+class RLSettings(StrategySettings):
+    """``search=rl``'s own keys (conf/search/rl.yaml), checked."""
 
-    def __init__(self, space, cfg, constraints, objectives, seed) -> None:
-        super().__init__(space, cfg, constraints, objectives, seed)
-        # Weights from our own seed, without disturbing the caller's global torch RNG.
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
-            self.policy = Controller(len(space.depths), len(space.widths), space.depth_max, int(self.cfg["hidden"]))
-        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=float(self.cfg["lr"]))
-        self.baseline: float | None = None
-        self.latency_scale: float | None = None
-        self.metric_scale: float | None = None  # lower-is-better metrics: the first batch's worst value
-        self.updates = 0
-        self._pending: list[tuple[Arch, list[int]]] = []
-        self._mask_cache: dict[tuple, list[bool]] = {}
+    batch: int
+    lr: float
+    baseline_decay: float
+    entropy_weight: float
+    cost_weight: float
+    hidden: int
 
     @classmethod
-    def check_config(cls, cfg: Mapping, space: SearchSpace) -> None:
+    def check(cls, cfg: Mapping, space: SearchSpace) -> None:
         check_range("batch", cfg["batch"], 1, integer=True)
         check_range("hidden", cfg["hidden"], 1, integer=True)
         if not (isinstance(cfg["lr"], (int, float)) and cfg["lr"] > 0):
@@ -86,6 +80,27 @@ class RLStrategy(Strategy):
             raise UsageError(f"search.baseline_decay={cfg['baseline_decay']!r} must be in [0, 1), e.g. 0.9")
         check_range("entropy_weight", cfg["entropy_weight"], 0.0)
         check_range("cost_weight", cfg["cost_weight"], 0.0)
+
+
+class RLStrategy(Strategy):
+    name = "rl"
+    defaults = strategy_defaults("rl")
+    settings_class = RLSettings
+    settings: RLSettings
+
+    def __init__(self, space, settings, constraints, objectives, seed) -> None:
+        super().__init__(space, settings, constraints, objectives, seed)
+        # Weights from our own seed, without disturbing the caller's global torch RNG.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            self.policy = Controller(len(space.depths), len(space.widths), space.depth_max, self.settings.hidden)
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self.settings.lr)
+        self.baseline: float | None = None
+        self.latency_scale: float | None = None
+        self.metric_scale: float | None = None  # lower-is-better metrics: the first batch's worst value
+        self.updates = 0
+        self._pending: list[tuple[Arch, list[int]]] = []
+        self._mask_cache: dict[tuple, list[bool]] = {}
 
     # ------------------------------------------------------------------ the policy
     def _allowed_depths(self) -> list[bool]:
@@ -149,7 +164,7 @@ class RLStrategy(Strategy):
         self._pending = []
         batch: set[Arch] = set()
         with torch.no_grad():
-            for _ in range(int(self.cfg["batch"])):
+            for _ in range(self.settings.batch):
                 for _ in range(RETRIES):
                     actions, _, _ = self._walk()
                     arch = self._to_arch(actions)
@@ -187,11 +202,11 @@ class RLStrategy(Strategy):
         logps, entropies = zip(*(self._walk(actions)[1:] for _, actions in pending), strict=True)
         advantage = torch.tensor([r - baseline for r in rewards])
         loss = -(advantage * torch.stack(logps)).mean()
-        loss = loss - float(self.cfg["entropy_weight"]) * torch.stack(entropies).mean()
+        loss = loss - self.settings.entropy_weight * torch.stack(entropies).mean()
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
-        decay = float(self.cfg["baseline_decay"])
+        decay = self.settings.baseline_decay
         self.baseline = decay * baseline + (1 - decay) * mean
         self.updates += 1
 
@@ -206,7 +221,7 @@ class RLStrategy(Strategy):
             "latency_ms": self.latency_scale,
         }
         for o in costs:
-            reward -= float(self.cfg["cost_weight"]) * float(record[o]) / scale[o]
+            reward -= self.settings.cost_weight * float(record[o]) / scale[o]
         if not record.get("feasible", True):
             reward -= 1.0 + float(record.get("violation", 0.0))
         return reward

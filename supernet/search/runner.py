@@ -130,8 +130,7 @@ def validate_search_config(cfg: Mapping, space: SearchSpace) -> SearchSettings:
     check_finetune(full["finetune"])
     check_tolerance(full)
     check_fidelity(full)
-    cls.check_config(full, space)
-    return SearchSettings(full, space)
+    return SearchSettings(full, space, cls.settings_class.build(full, space))
 
 
 def check_tolerance(cfg: Mapping) -> None:
@@ -152,6 +151,8 @@ def check_tolerance(cfg: Mapping) -> None:
 
 def needs_latency(cfg: Mapping) -> bool:
     """Whether the evaluator must measure latency_ms (an objective or a constraint uses it)."""
+    if isinstance(cfg, SearchSettings):
+        return cfg.common.needs_latency
     cfg = to_plain(cfg)
     return "latency_ms" in (cfg.get("objectives") or []) or (
         (cfg.get("constraints") or {}).get("max_latency_ms") is not None
@@ -161,15 +162,15 @@ def needs_latency(cfg: Mapping) -> bool:
 def make_strategy(space: SearchSpace, cfg: Mapping, seed: int, metric: Metric | None = None) -> Strategy:
     """The strategy of `cfg`, optimising `metric` (accuracy when None) and the costs it names."""
     cfg = validate_search_config(cfg, space)
-    cls = strategy_class(cfg["strategy"])
-    constraints = Constraints.from_cfg(cfg["constraints"])
-    return cls(space, cfg, constraints, score_objectives(cfg["objectives"], metric), seed)
+    common = cfg.common
+    objectives = score_objectives(common.objectives, metric)
+    return strategy_class(common.strategy)(space, cfg, common.constraints, objectives, seed)
 
 
-def search_metric(evaluator: Evaluator, cfg: Mapping) -> Metric:
+def search_metric(evaluator: Evaluator, cfg: SearchSettings) -> Metric:
     """What the search optimises: the evaluator's metric, which a named ``search.metric`` must be."""
     metric = getattr(evaluator, "metric", None) or default_metric(getattr(evaluator, "task", None))
-    named = cfg.get("metric")
+    named = cfg.common.metric
     if named is not None and str(named) != metric.name:
         raise UsageError(
             f"search.metric={named} but the evaluator scores {metric.name} ({type(evaluator).__name__}): "
@@ -224,7 +225,13 @@ class _Search:
     """One run of the loop: the strategy, its history and counters, and where they are saved."""
 
     def __init__(
-        self, space: SearchSpace, evaluator: Evaluator, cfg: dict, out_dir: Path, seed: int, hooks: SearchHooks
+        self,
+        space: SearchSpace,
+        evaluator: Evaluator,
+        cfg: SearchSettings,
+        out_dir: Path,
+        seed: int,
+        hooks: SearchHooks,
     ) -> None:
         self.space, self.evaluator, self.cfg, self.out_dir, self.seed, self.hooks = (
             space, evaluator, cfg, out_dir, seed, hooks,
@@ -234,10 +241,11 @@ class _Search:
         self.key = self.metric.key  # the score's record field: val_acc, val_rmse, ...
         self.fingerprint = fingerprint(space, cfg, seed)  # the settings as given ([val_acc] stays)
         # From here on the objectives name the metric's field: [val_acc, params] -> [val_rmse, params].
-        self.cfg = cfg = cfg.replace(objectives=score_objectives(cfg["objectives"], self.metric))
+        self.cfg = cfg = cfg.replace(objectives=score_objectives(cfg.common.objectives, self.metric))
+        self.settings = cfg.common
         out_dir.mkdir(parents=True, exist_ok=True)
-        self.constraints = Constraints.from_cfg(cfg["constraints"])
-        self.budget = cfg["budget"]
+        self.constraints = self.settings.constraints
+        self.budget = self.settings.budget
         self.strategy = make_strategy(space, cfg, seed, self.metric)
         self.loop = LoopState()
         self.by_arch: dict[Arch, dict] = {}
@@ -251,7 +259,7 @@ class _Search:
             self.strategy.load_state_dict(strategy_state)
             self.logger.info(
                 "resuming %s search from %s: generation %d, %d/%d evaluated",
-                self.cfg["strategy"],
+                self.settings.strategy,
                 state_path,
                 self.loop.runner["generation"],
                 len(self.loop.history),
@@ -261,7 +269,7 @@ class _Search:
         elif resume:
             self.logger.info("no %s in %s: starting a new search", STATE_FILE, self.out_dir)
         self.by_arch = {as_arch(r["arch"]): r for r in self.loop.history}
-        if self.cfg["fidelity"] == "subset":
+        if self.settings.fidelity == "subset":
             self._start_subset()
         self.started = time.perf_counter()
         self.wall_before = float(self.loop.runner["wall_s"])
@@ -275,7 +283,7 @@ class _Search:
             )
         if self.loop.subset is None:
             labels = self.evaluator.labels()
-            rows = subset_rows(self.cfg["subset"]["size"], len(labels))
+            rows = subset_rows(self.settings.subset.size, len(labels))
             task = getattr(self.evaluator, "task", None)
             if task is not None and task.is_regression:  # targets, not classes: a plain seeded sample
                 self.loop.subset = random_rows(len(labels), rows, self.seed)
@@ -321,8 +329,8 @@ class _Search:
             return records
         for r in records:
             r[f"{key}_subset"], r[key] = r[key], None
-        node = self.cfg["subset"]
-        keep = promoted(records, self.loop.history, list(self.cfg["objectives"]), node["top"], node["margin"])
+        node = self.settings.subset
+        keep = promoted(records, self.loop.history, list(self.settings.objectives), node.top, node.margin)
         chosen = [r for r, k in zip(records, keep, strict=True) if k]
         for r, raw in zip(chosen, _evaluate(self.evaluator, [as_arch(r["arch"]) for r in chosen], key), strict=True):
             r[key] = float(raw[key])
@@ -342,7 +350,7 @@ class _Search:
                 len(history),
                 self.budget,
             )
-        if runner["latency_scale"] is None and "latency_ms" in self.cfg["objectives"] and history:
+        if runner["latency_scale"] is None and "latency_ms" in self.settings.objectives and history:
             # Fixed once, so hypervolumes of different generations stay comparable.
             runner["latency_scale"] = max(r["latency_ms"] for r in history)
         runner["wall_s"] = self.wall_before + time.perf_counter() - self.started
@@ -350,7 +358,7 @@ class _Search:
     def finish(self) -> dict:
         """Choose (and re-rank) the winner, write the outputs and return the result."""
         history, cfg = self.loop.history, self.cfg
-        best = choose_best(history, list(cfg["objectives"]), cfg.get("tolerance"))
+        best = choose_best(history, list(self.settings.objectives), self.settings.tolerance)
         reranked = rerank_finalists(history, cfg, self.hooks.rescore, self.out_dir, self.logger)
         if reranked is not None:
             best = reranked["best"]
@@ -360,7 +368,7 @@ class _Search:
             result["fidelity"]["rows"] = len(self.loop.subset)
         self.logger.info(
             "%s search done: %d evaluations in %.1f s; best %s",
-            cfg["strategy"],
+            self.settings.strategy,
             len(history),
             self.loop.runner["wall_s"],
             public(best) if best else None,

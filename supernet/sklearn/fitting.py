@@ -67,10 +67,10 @@ def fit_estimator(est: Any, x: Any, y: Any, eval_set: Any, sample_weight: Any = 
         with quiet(int(est.verbose)), global_state_kept(), torch_threads(est.n_jobs), clock.watching():
             bundle = fit_bundle(data, cfg)
             cfg = resolved_recipe(cfg, bundle)
-            check_search(cfg, bundle)
+            settings = check_search(cfg, bundle)
             if est.verbose:
                 print(f"[supernet] {bundle.summary()}")
-            outcome = run_phases(cfg, bundle, est.output_dir, clock)
+            outcome = run_phases(cfg, bundle, est.output_dir, clock, settings)
     _store(est, data, outcome)
 
 
@@ -160,21 +160,17 @@ def resolved_recipe(cfg: Any, bundle: Any) -> Any:
     return cfg
 
 
-def check_search(cfg: Any, bundle: Any) -> None:
-    """The search settings against the real space (its smallest arch's size depends on the
-    features and classes): an impossible budget fails here, before the supernet trains."""
+def check_search(cfg: Any, bundle: Any) -> Any:
+    """The run's settings (`RunSettings`, built once), the search's against the real space (its
+    smallest arch's size depends on the features and classes): an impossible budget fails here,
+    before the supernet trains."""
     from supernet.commands.pipeline import check_pipeline_config
-    from supernet.config import build_space
-    from supernet.files import to_plain
-    from supernet.search import validate_search_config
 
-    space = build_space(cfg.space, cfg.data, bundle.in_features, bundle.num_classes)
-    validate_search_config(to_plain(cfg.search), space)
-    check_pipeline_config(cfg)
+    return check_pipeline_config(cfg, sizes=(bundle.in_features, bundle.num_classes))
 
 
 # ---------------------------------------------------------------------------- the phases
-def run_phases(cfg: Any, bundle: Any, output_dir: Any, clock: PhaseClock) -> Outcome:
+def run_phases(cfg: Any, bundle: Any, output_dir: Any, clock: PhaseClock, settings: Any = None) -> Outcome:
     """`run_pipeline` in a run dir (temporary, or a new one under `output_dir`), locked and with
     its ``pipeline_request.json`` like the command's; the winner read back from its export."""
     import pandas as pd
@@ -188,7 +184,7 @@ def run_phases(cfg: Any, bundle: Any, output_dir: Any, clock: PhaseClock) -> Out
     with run_dir(output_dir) as (path, temporary):
         with run_dir_lock(path, "pipeline"), observed(lambda phase: EpochHistory(phase, epochs)):
             write_request(cfg, path)
-            result, state = run_pipeline(cfg, path, bundle=bundle, hooks=clock.hooks())
+            result, state = run_pipeline(cfg, path, bundle=bundle, hooks=clock.hooks(), settings=settings)
         model = load_subnet(result["paths"]["model"])  # the bagged ensemble where the recipe bags
         history = search_history(pd.read_csv(path / "search" / "history.csv", dtype={"arch": str}), clock)
         search = state.results["search"]

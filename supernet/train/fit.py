@@ -25,7 +25,7 @@ from omegaconf import DictConfig
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import TensorBoardLogger
 
-from supernet.config import build_space, check_train_config, trainer_kwargs
+from supernet.config import TrainingSettings, build_space, check_train_config, trainer_kwargs
 from supernet.core.space import SearchSpace
 from supernet.data.datasets import DataBundle, load_data
 from supernet.errors import UsageError
@@ -66,10 +66,14 @@ def train_supernet(
     out_dir: Path,
     bundle: DataBundle | None = None,
     resume: tuple[Path | None, Path | None] | None = None,
+    settings: TrainingSettings | None = None,
 ) -> dict[str, Any]:
     """Train; `bundle` lets the pipeline load the data once for all its phases, `resume` is
-    `resume_target`'s answer when the caller already checked the checkpoint (it is read once)."""
-    check_train_config(cfg)
+    `resume_target`'s answer when the caller already checked the checkpoint (it is read once);
+    `settings`: the training sections of `cfg` already checked (`TrainingSettings.build`), not
+    checked again."""
+    if settings is None:
+        check_train_config(cfg)
     ckpt, resume_dir = resume or resume_target(cfg.get("ckpt_path"), cfg.get("model"))
     if resume_dir is not None:
         log.info("resuming %s in place from %s", resume_dir, ckpt)
