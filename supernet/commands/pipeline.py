@@ -61,6 +61,7 @@ from supernet.commands.pipeline_summary import interrupted_result, metric_of, ru
 from supernet.commands.run_settings import RunSettings
 from supernet.core.metrics import Metric, resolve_metric
 from supernet.data.datasets import DataBundle, load_data
+from supernet.data.table_recipe import reported_later
 from supernet.errors import UsageError
 from supernet.evaluation.inherited import InheritedEvaluator
 from supernet.files import run_dir_lock, to_plain, write_json
@@ -72,41 +73,45 @@ from supernet.train.retrain import AUTO_KEYS, RetrainRequest, retrain_subnet
 log = logging.getLogger(__name__)
 
 
-def _with(cfg: DictConfig, **keys: Any) -> DictConfig:
-    """A phase's config: the pipeline's, resolved, with a few keys set (not in struct mode)."""
-    return OmegaConf.create({**to_plain(cfg), **keys})
+def _boundary(run: PipelineRun, **keys: Any) -> DictConfig:
+    """The config a lower layer still reads (Lightning's Trainer in `train_supernet`, the search
+    job), built once at that boundary: the run's, resolved, with the phase's `keys` from its
+    settings (not in struct mode)."""
+    return OmegaConf.create({**to_plain(run.cfg), **to_plain(keys)})
 
 
 # ---------------------------------------------------------------------------- the phases
 @dataclass(frozen=True)
 class Phase:
-    """One phase, the same contract for all: `step(run, cfg)` does the work and returns its
-    result (what later phases read); `summary(result, wall_s)` is its entry under result.json's
-    ``phases``; `applies(cfg)` says whether this run has it; a `resumable` phase whose dir's
+    """One phase, the same contract for all: `step(run)` does the work with the run's typed
+    settings (``run.settings``: a hook's copy for this phase) and returns its result (what later
+    phases read); `summary(result, wall_s)` is its entry under result.json's ``phases``;
+    `applies(settings)` says whether this run has it; a `resumable` phase whose dir's
     result.json says ``ok`` is skipped on a resume, its result read back (`skip_finished`);
     `then(run)` follows it, skipped or not."""
 
     name: str
-    step: Callable[[PipelineRun, DictConfig], dict[str, Any]]
+    step: Callable[[PipelineRun], dict[str, Any]]
     summary: Callable[[dict[str, Any], float], dict[str, Any]]
     resumable: bool = True
-    applies: Callable[[DictConfig], bool] = lambda cfg: True
+    applies: Callable[[RunSettings], bool] = lambda settings: True
     then: Callable[[PipelineRun], None] | None = None
 
-    def run(self, run: PipelineRun, cfg: DictConfig) -> dict[str, Any]:
+    def run(self, run: PipelineRun) -> dict[str, Any]:
         done = skip_finished(run, self.name, run.out_dir / self.name) if self.resumable else None
-        return done if done is not None else self.step(run, cfg)
+        return done if done is not None else self.step(run)
 
 
-def _train(run: PipelineRun, cfg: DictConfig) -> dict[str, Any]:
-    if cfg.ckpt_path is not None:
-        return {"skipped": f"ckpt_path={cfg.ckpt_path}", "paths": {"checkpoint": str(cfg.ckpt_path)}}
+def _train(run: PipelineRun) -> dict[str, Any]:
+    settings = run.settings
+    if settings.ckpt_path is not None:
+        return {"skipped": f"ckpt_path={settings.ckpt_path}", "paths": {"checkpoint": settings.ckpt_path}}
     from supernet.train.fit import train_supernet
 
     train_dir = run.out_dir / "train"
     previous = train_dir if run.resuming and any((train_dir / "checkpoints").glob("*.ckpt")) else None
-    phase_cfg = _with(cfg, ckpt_path=str(previous) if previous else None)
-    return train_supernet(phase_cfg, train_dir, bundle=run.bundle, settings=run.settings.training)
+    cfg = _boundary(run, ckpt_path=str(previous) if previous else None, trainer=settings.trainer)
+    return train_supernet(cfg, train_dir, bundle=run.bundle, settings=settings.training)
 
 
 def _load_supernet(run: PipelineRun) -> None:
@@ -120,13 +125,12 @@ def _train_summary(result: dict[str, Any], wall_s: float) -> dict[str, Any]:
     return {"wall_s": wall_s, "metrics": result["metrics"], "epochs": result["epochs"]}
 
 
-def _search(run: PipelineRun, cfg: DictConfig) -> dict[str, Any]:
+def _search(run: PipelineRun) -> dict[str, Any]:
     search_dir = run.out_dir / "search"
     resume = run.resuming and (search_dir / search_job.STATE_FILE).is_file()
-    search_cfg = _with(cfg, resume=str(search_dir) if resume else False, ckpt_path=str(run.supernet.path))
-    # The run's search settings, checked once the data was read (unless a hook changed the block).
-    settings = run.settings.search if cfg.search == run.cfg.search else None
-    searched = search_job.run(search_cfg, search_dir, supernet=run.supernet, bundle=run.bundle, settings=settings)
+    settings = run.settings.search  # checked once the data was read (a hook's copy: taken as it is too)
+    cfg = _boundary(run, resume=str(search_dir) if resume else False, ckpt_path=str(run.supernet.path), search=settings)
+    searched = search_job.run(cfg, search_dir, supernet=run.supernet, bundle=run.bundle, settings=settings)
     if searched["best"] is None:
         raise UsageError("the search found no arch within the constraints")
     if run.settings.retrain.ensemble.size > 1:  # too few archs for the ensemble: said now, before any retraining
@@ -144,7 +148,7 @@ def _ensemble_records(run: PipelineRun, searched: dict[str, Any], search_dir: Pa
     return member_records(searched, history, ensemble.size, ensemble.source)
 
 
-def _export(run: PipelineRun, cfg: DictConfig) -> dict[str, Any]:
+def _export(run: PipelineRun) -> dict[str, Any]:
     searched, bundle, settings = run.results["search"], run.bundle, run.settings.export
     arch = tuple(searched["best"]["arch"])
     exported = export_subnet(
@@ -175,18 +179,19 @@ def search_metric(run: PipelineRun) -> Metric:
     return metric_of(run.results["search"])
 
 
-def _retrain_request(run: PipelineRun, cfg: DictConfig) -> RetrainRequest:
-    """The winner's retraining (the ensemble's members are retrained the same way); the trainer is
-    the phase's (a hook may cap its time), the recipe the run's settings."""
+def _retrain_request(run: PipelineRun) -> RetrainRequest:
+    """The winner's retraining (the ensemble's members are retrained the same way), from the
+    run's settings: the recipe resolved and the trainer (a hook may cap its time), both checked
+    once a run."""
     settings = run.settings
     return settings.retrain.request(
-        run.out_dir / "subnet", run.out_dir / "retrain", cfg.trainer, settings.seed, settings.tensorboard
+        run.out_dir / "subnet", run.out_dir / "retrain", settings.trainer, settings.seed, settings.tensorboard
     )
 
 
-def _retrain(run: PipelineRun, cfg: DictConfig) -> dict[str, Any]:
+def _retrain(run: PipelineRun) -> dict[str, Any]:
     # The export's data config is the pipeline's own: no second read.
-    return retrain_subnet(_retrain_request(run, cfg), bundle=run.bundle)
+    return retrain_subnet(_retrain_request(run), bundle=run.bundle)
 
 
 def _retrain_summary(result: dict[str, Any], wall_s: float) -> dict[str, Any]:
@@ -195,12 +200,12 @@ def _retrain_summary(result: dict[str, Any], wall_s: float) -> dict[str, Any]:
     return {"wall_s": wall_s, "init": metrics["init"], "epochs": metrics["epochs"], **recipe}
 
 
-def _ensemble(run: PipelineRun, cfg: DictConfig) -> dict[str, Any]:
+def _ensemble(run: PipelineRun) -> dict[str, Any]:
     """``retrain.ensemble=K``: the K members retrained like the winner, averaged (supernet/train/ensemble.py)."""
     plan = EnsemblePlan(
         records=_ensemble_records(run, run.results["search"], run.out_dir / "search"),
         source=run.settings.retrain.ensemble.source,
-        template=_retrain_request(run, cfg),
+        template=_retrain_request(run),
         winner=run.results["retrain"],
         out_dir=run.out_dir / "ensemble",
         metric=search_metric(run),
@@ -221,7 +226,7 @@ PIPELINE_PHASES = (
     Phase("search", _search, _search_summary),
     Phase("export", _export, _export_summary, resumable=False),
     Phase("retrain", _retrain, _retrain_summary),
-    Phase("ensemble", _ensemble, _ensemble_summary, applies=lambda cfg: ensemble_size(cfg) > 1),
+    Phase("ensemble", _ensemble, _ensemble_summary, applies=lambda settings: settings.retrain.ensemble.size > 1),
 )
 PHASES = tuple(p.name for p in PIPELINE_PHASES)
 
@@ -230,22 +235,28 @@ PHASES = tuple(p.name for p in PIPELINE_PHASES)
 class PhaseHooks:
     """What a caller of `run_pipeline` may plug in around each phase (both optional).
 
-    `before(name, cfg) -> cfg`: the config phase `name` runs with (e.g. a share of a wall-clock
-    cap; the scikit-learn estimators' ``time_limit_s``); `after(name, summary)`: called with the
-    phase's summary (``wall_s``...) once it is done (their progress lines)."""
+    `before(name, settings) -> settings`: the run's settings phase `name` runs with, a changed
+    copy (`dataclasses.replace`; e.g. a share of a wall-clock cap in ``trainer.max_time`` or the
+    search's ``time_budget_s``: the scikit-learn estimators' ``time_limit_s``), for that phase
+    only; `after(name, summary)`: called with the phase's summary (``wall_s``...) once it is done
+    (their progress lines)."""
 
-    before: Callable[[str, DictConfig], DictConfig] | None = None
+    before: Callable[[str, RunSettings], RunSettings] | None = None
     after: Callable[[str, dict[str, Any]], None] | None = None
 
 
 def _run_phases(run: PipelineRun, hooks: PhaseHooks) -> None:
+    settings = run.settings
     for phase in PIPELINE_PHASES:
-        if not phase.applies(run.cfg):
+        if not phase.applies(settings):
             continue
-        cfg = hooks.before(phase.name, run.cfg) if hooks.before is not None else run.cfg
+        run.settings = hooks.before(phase.name, settings) if hooks.before is not None else settings
         run.current = phase.name
         t0 = time.perf_counter()
-        result = run.results[phase.name] = phase.run(run, cfg)
+        try:
+            result = run.results[phase.name] = phase.run(run)
+        finally:
+            run.settings = settings  # a hook's copy is for its phase only
         wall_s = round(time.perf_counter() - t0, 2)
         if phase.name in run.skipped:
             wall_s = run.skipped[phase.name]  # finished before: its own wall time, not this skip's
@@ -300,9 +311,13 @@ def run_pipeline(
 
 
 def _data_phase(state: PipelineRun, bundle: DataBundle | None) -> None:
-    """Read the data (unless given), check the metric against its task, resolve the ``auto`` keys."""
+    """Read the data (unless given), check the metric against its task, resolve the ``auto`` keys
+    (the loader's decisions are said in that step's one line, with the others)."""
     t0 = time.perf_counter()
-    state.bundle = bundle if bundle is not None else load_data(state.cfg.data)
+    if bundle is None:
+        with reported_later():
+            bundle = load_data(state.cfg.data)
+    state.bundle = bundle
     # A metric the task cannot use is refused before the supernet trains.
     resolve_metric(state.cfg.search.get("metric"), state.bundle.task, state.bundle.num_classes)
     state.phases["data"] = {"wall_s": round(time.perf_counter() - t0, 2), "summary": state.bundle.summary()}

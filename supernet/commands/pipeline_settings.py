@@ -2,43 +2,50 @@
 is read.
 
 `check_pipeline_config` checks everything a value alone decides (before the data is loaded) and
-returns the run's typed settings (`RunSettings`, built once); `resolved_settings` turns each
-``auto`` of `DATA_AUTO` into its value for the counted training rows and classes
-(`supernet.data.table_recipe`), logs what each became in one line, checks what needed the data
-(an ensemble's folds, the archs a search can score, the search against the real space) and
-returns the config and the settings resolved; `resolved_for_data` is its config alone.
+returns the run's typed settings (`RunSettings`, built once: the trainer and the retraining
+recipe are checked there, not again per retraining); `resolved_settings` is the run's one
+``auto`` step: it turns each ``auto`` of `RUN_AUTO` into its value for the counted training rows
+and classes (`supernet.data.table_recipe.decide`), logs in one line what each ``auto`` of the run
+became and why (the loader's ``data.task``, ``data.scaler``, ``data.periodic``, which the bundle
+carries, then these), checks what needed the data (an ensemble's folds, the archs a search can
+score, the search against the real space) and returns the config and the settings resolved;
+`resolved_for_data` is its config alone.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from types import MappingProxyType
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from supernet.commands.pipeline_record import REQUEST_FILE, finished
 from supernet.commands.run_settings import ExportSettings, RunSettings
-from supernet.config import SpaceSettings, TrainingSettings
+from supernet.config import SpaceSettings, TrainingSettings, check_trainer_config, frozen
 from supernet.data.datasets import DataBundle
-from supernet.data.table_recipe import AUTO, RECIPES, resolve
+from supernet.data.table_recipe import AUTO, RECIPES, Auto, auto_line, decide
 from supernet.errors import UsageError
 from supernet.files import to_plain
 from supernet.io.checkpoint import resolve_checkpoint
 from supernet.search import validate_search_config
 from supernet.train.ensemble import check_ensemble_config
 from supernet.train.recipe_settings import EnsembleSettings, RetrainSettings, recipe_keys
+from supernet.train.retrain import AUTO_KEYS, resolved_recipe
 
 log = logging.getLogger("supernet.commands.pipeline")
 
 # Keys the tables' data configs may leave at auto, resolved once the training rows and classes are counted
-# (the others, the retraining recipe's and the data's, are resolved where they are read).
+# (the data's own, data.task, data.scaler, data.periodic, where the table is read, and the bundle
+# carries them: `DataBundle.autos`).
 DATA_AUTO = {
     "search.budget": "search_budget",
     "retrain.init": "retrain_init",
     "retrain.ensemble": "ensemble",
     "retrain.ensemble_from": "ensemble_from",
 }
+RUN_AUTO = (*DATA_AUTO, *(f"retrain.{key}" for key in AUTO_KEYS))  # and the retraining recipe's
 
 
 def recipe_of(cfg: DictConfig) -> dict[str, Any]:
@@ -58,13 +65,16 @@ def check_pipeline_config(cfg: DictConfig, sizes: tuple[int, int] | None = None)
         check_finished_training(cfg.ckpt_path)
     space = SpaceSettings.build(cfg.space, cfg.data)
     search = validate_search_config(_early_search(cfg), space.space(*(sizes or ())))
-    retrain = RetrainSettings.build(cfg.retrain)
+    retrain = RetrainSettings.build(cfg.retrain)  # the recipe checked: once a run
     check_ensemble_budget(cfg, space.space().size())
+    if training is None:  # checked with the training's sections otherwise: once a run either way
+        check_trainer_config(cfg.trainer)
     return RunSettings(
         seed=int(cfg.seed),
         ckpt_path=None if cfg.ckpt_path is None else str(cfg.ckpt_path),
         space=space,
         training=training,
+        trainer=training.trainer if training is not None else frozen(cfg.trainer),
         search=search,
         retrain=retrain,
         export=ExportSettings.build(cfg.get("export") or {}),
@@ -122,34 +132,40 @@ def _early_search(cfg: DictConfig) -> dict[str, Any]:
     return search
 
 
-def data_autos(cfg: DictConfig, bundle: DataBundle) -> tuple[dict[str, Any], str | None]:
-    """What each ``auto`` of `DATA_AUTO` stands for on `bundle`'s training rows and classes
-    (`supernet.data.table_recipe`), and the line that says so (None: no auto)."""
+def data_autos(cfg: DictConfig, bundle: DataBundle) -> tuple[dict[str, Any], tuple[Auto, ...]]:
+    """What each ``auto`` of `RUN_AUTO` stands for on `bundle`'s training rows and classes
+    (`supernet.data.table_recipe.decide`), and every ``auto`` of the run, in order: the loader's
+    (``bundle.autos``), then these."""
     rows, regression = len(bundle.train_x), bundle.task.is_regression
-    chosen = {
-        key: resolve(name, AUTO, rows, regression, bundle.num_classes)
-        for key, name in DATA_AUTO.items()
-        if OmegaConf.select(cfg, key) == AUTO
-    }
-    if not chosen:
-        return chosen, None
-    counted = f"{rows} training rows" + ("" if regression else f", {bundle.num_classes} classes")
-    return chosen, f"{', '.join(f'{k}=auto -> {v}' for k, v in chosen.items())} ({counted})"
+    classes = None if regression else bundle.num_classes
+    chosen, autos = {}, list(bundle.autos)
+    for key in RUN_AUTO:
+        value, auto = decide(key, OmegaConf.select(cfg, key), rows, regression, classes)
+        if auto is not None:
+            chosen[key] = value
+            autos.append(auto)
+    return chosen, tuple(autos)
 
 
 def resolved_for_data(cfg: DictConfig, bundle: DataBundle) -> DictConfig:
-    """`cfg` with each ``auto`` of `DATA_AUTO` (``search.budget``, ``retrain.init``,
-    ``retrain.ensemble``, ``retrain.ensemble_from``) replaced by what it stands for on `bundle`'s
-    training rows and classes (`supernet.data.table_recipe`), logged in one line; checked again
-    once resolved."""
-    chosen, line = data_autos(cfg, bundle)
+    """`cfg` with each ``auto`` of `RUN_AUTO` (``search.budget``, ``retrain.init``,
+    ``retrain.ensemble``, ``retrain.ensemble_from``, ``retrain.dropout``,
+    ``retrain.label_smoothing``) replaced by what it stands for on `bundle`'s training rows and
+    classes, logged in one line with the loader's (`data_autos`); checked again once resolved."""
+    chosen, autos = data_autos(cfg, bundle)
+    if autos:
+        log.info("%s", auto_line(autos))
+    return _resolved_config(cfg, chosen, bundle)
+
+
+def _resolved_config(cfg: DictConfig, chosen: dict[str, Any], bundle: DataBundle) -> DictConfig:
+    """`cfg` with the `chosen` values, checked again where they change what the data must hold."""
     if not chosen:
         check_ensemble_data(cfg, bundle)
         return cfg
     cfg = OmegaConf.create(to_plain(cfg))
     for key, value in chosen.items():
         OmegaConf.update(cfg, key, value)
-    log.info("%s", line)
     check_ensemble_config(cfg.retrain.ensemble, cfg.retrain.ensemble_from)
     space = SpaceSettings.build(cfg.space, cfg.data).space(bundle.in_features, bundle.num_classes)
     check_ensemble_budget(cfg, space.size())
@@ -159,13 +175,20 @@ def resolved_for_data(cfg: DictConfig, bundle: DataBundle) -> DictConfig:
 
 def resolved_settings(cfg: DictConfig, settings: RunSettings, bundle: DataBundle) -> tuple[DictConfig, RunSettings]:
     """The one ``auto`` step of a run, once the data is read: `cfg` resolved (`resolved_for_data`)
-    and `settings` with the same values (``settings.resolved``: the line logged), the search
-    checked against the real space (the smallest arch's size depends on the features and classes)."""
-    chosen, line = data_autos(cfg, bundle)
-    cfg = resolved_for_data(cfg, bundle)
+    and `settings` with the same values (the retraining recipe's ``auto`` too: retraining reads
+    it from here), ``settings.autos`` what each ``auto`` of the run became and why and
+    ``settings.resolved`` the one line logged; the search checked against the real space (the
+    smallest arch's size depends on the features and classes)."""
+    chosen, autos = data_autos(cfg, bundle)
+    line = auto_line(autos)
+    if line is not None:
+        log.info("%s", line)
+    cfg = _resolved_config(cfg, chosen, bundle)
     r = cfg.retrain
+    recipe = {**settings.retrain.recipe, **{key: r[key] for key in AUTO_KEYS if f"retrain.{key}" in chosen}}
     retrain = replace(
         settings.retrain,
+        recipe=MappingProxyType(resolved_recipe(recipe, bundle)),  # no auto left: a regression's smoothing off
         init=str(r.init),
         ensemble=EnsembleSettings(1 if r.get("ensemble") is None else int(r.ensemble), str(r.ensemble_from)),
     )
@@ -174,7 +197,7 @@ def resolved_settings(cfg: DictConfig, settings: RunSettings, bundle: DataBundle
         search = validate_search_config(to_plain(cfg.search), space)
     else:
         search = settings.search.for_space(space)
-    return cfg, replace(settings, search=search, retrain=retrain, resolved=line)
+    return cfg, replace(settings, search=search, retrain=retrain, autos=autos, resolved=line)
 
 
 def ensemble_size(cfg: DictConfig) -> int:

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from supernet.core.task import Task, describe_rows
+from supernet.data.table_recipe import Auto
 from supernet.errors import UsageError
 
 
@@ -31,6 +32,7 @@ class DataBundle:
     std: list[float]
     preprocess: dict[str, Any] = field(default_factory=dict)
     task: Task = field(default_factory=Task)
+    autos: tuple[Auto, ...] = ()  # what the loader's autos became (supernet.data.table_recipe), for the run's line
 
     @property
     def in_features(self) -> int:

@@ -35,6 +35,7 @@ from supernet.core.task import CLASSIFICATION, KINDS, REGRESSION, Task, balanced
 from supernet.data.bundle import DataBundle, Normalize, per_feature
 from supernet.data.periodic import check_periodic
 from supernet.data.scalers import check_scaler
+from supernet.data.table_recipe import Auto
 from supernet.data.tensor_loader import TensorLoader
 from supernet.errors import UsageError
 from supernet.files import atomic_write_bytes
@@ -89,6 +90,7 @@ class RawData:
     # "channel": one mean/std per image channel; "feature": one per input feature (tabular).
     normalize: str = "channel"
     targets: list[str] = field(default_factory=list)  # regression: the target columns
+    autos: tuple[Auto, ...] = ()  # what the loader's autos became (data.task, data.scaler, data.periodic)
 
     @property
     def kind(self) -> str:
@@ -327,6 +329,7 @@ def bundle_from_raw(raw: RawData, cfg: Mapping, val: tuple[torch.Tensor, torch.T
         std=std.tolist(),
         preprocess=raw.preprocess,
         task=task,
+        autos=tuple(raw.autos),
     )
     log.info(bundle.summary())
     return bundle

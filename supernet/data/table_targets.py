@@ -13,7 +13,8 @@ A list ``data.target=[y1, y2]`` is always a (multi-output) regression. Numbers s
 overrides the rule, except that a classification of a numeric target that is not integer-valued
 with more than `AUTO_MAX_CLASSES` distinct values and either more than `FLOAT_CLASS_LIMIT` (100)
 of them or more distinct values than half its rows is refused: that is a measurement, not a set
-of classes. The choice is logged in one line.
+of classes. What ``auto`` became is an `supernet.data.table_recipe.Auto`, logged in one line
+(or in the pipeline's line of every ``auto``).
 
 Regression targets must be finite numbers in every row, training and test: a missing value, an
 inf or a non-number is a one-line error naming the column and the first bad row.
@@ -30,6 +31,7 @@ import pandas as pd
 import torch
 
 from supernet.core.task import CLASSIFICATION, REGRESSION
+from supernet.data.table_recipe import Auto, decide, report
 from supernet.errors import UsageError
 
 log = logging.getLogger(__name__)
@@ -95,8 +97,9 @@ def _integer_valued(values: pd.Series) -> bool:
     return bool(np.isfinite(v).all() and (v == np.round(v)).all())
 
 
-def choose_task(df: pd.DataFrame, target: Any, cfg: Mapping, source: str) -> str:
-    """classification | regression for `target` of `df` under ``data.task`` (module docstring)."""
+def choose_task(df: pd.DataFrame, target: Any, cfg: Mapping, source: str) -> tuple[str, Auto | None]:
+    """classification | regression for `target` of `df` under ``data.task`` (module docstring),
+    and what ``auto`` became and why (`supernet.data.table_recipe.decide`; None: as set)."""
     wanted = str(cfg.get("task") or "auto")
     if wanted not in TASKS:
         raise UsageError(f"data.task={wanted!r} must be auto, classification or regression")
@@ -104,16 +107,23 @@ def choose_task(df: pd.DataFrame, target: Any, cfg: Mapping, source: str) -> str
     if wanted == CLASSIFICATION:
         _check_classifiable(df, target, names, source)
     if is_list(target):
-        why = f"data.target lists {len(names)} column(s) {names}" if wanted == "auto" else "as set"
-        log.info("%s: data.task=%s -> regression (%s)", source, wanted, why)
-        return REGRESSION
-    values = numeric_values(df[names[0]])
-    if wanted != "auto":
+        if wanted != "auto":
+            log.info("%s: data.task=%s -> regression (as set)", source, wanted)
+        reason = f"data.target lists {len(names)} column(s) {names}"
+        task, auto = decide("data.task", wanted, rule=lambda: (REGRESSION, reason))
+    elif wanted != "auto":
         log.info("%s: data.task=%s (as set) for target %r", source, wanted, names[0])
-        return wanted
-    task, why = _auto(values)
-    log.info("%s: data.task=auto -> %s: target %r %s", source, task, names[0], why)
-    return task
+        task, auto = wanted, None
+    else:
+        values = numeric_values(df[names[0]])
+
+        def rule() -> tuple[str, str]:
+            task, why = _auto(values)
+            return task, f"target {names[0]!r} {why}"
+
+        task, auto = decide("data.task", wanted, rule=rule)
+    report(log, source, auto)
+    return task, auto
 
 
 def _check_classifiable(df: pd.DataFrame, target: Any, names: Sequence[str], source: str) -> None:

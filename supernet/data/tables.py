@@ -59,7 +59,7 @@ from supernet.data.datasets import RawData, warn_absent_classes
 from supernet.data.splits import TEST_SEED, holdout_split, input_path, report_classes, test_seed  # noqa: F401 (TEST_SEED: importable from here)
 from supernet.data.table_encoder import MISSING, TablePreprocessor, as_category, sorted_values
 from supernet.data.table_files import TABLE_SUFFIXES, read_table  # noqa: F401 (TABLE_SUFFIXES: importable from here)
-from supernet.data.table_recipe import AUTO, resolve
+from supernet.data.table_recipe import Auto, decide, report
 from supernet.data.table_targets import check_target_columns, choose_task, regression_targets, report_targets
 from supernet.errors import UsageError
 
@@ -136,7 +136,10 @@ def table_raw_data(
         raise UsageError(f"{source}: data.categorical names {unknown}, not feature columns {features}")
     columns = TableColumns(features, categorical, targets)
     raw_data = {CLASSIFICATION: _classification_raw_data, REGRESSION: _regression_raw_data}
-    return raw_data[choose_task(df, target, cfg, source)](df, cfg, columns, source, test_df, test_source)
+    task, auto = choose_task(df, target, cfg, source)
+    raw = raw_data[task](df, cfg, columns, source, test_df, test_source)
+    raw.autos = (auto, *raw.autos) if auto is not None else raw.autos  # what each auto became, in order
+    return raw
 
 
 @dataclass
@@ -174,10 +177,18 @@ def _classification_raw_data(
         y_test = labeller.encode_target(test_df, test_source or "test")
     hint = "raise data.test_size or add rows of it" if carved else "add rows of it to data.test_path"
     warn_absent_classes(classes, y_all, y_test, source, "test", hint)
-    prep, train_x, test_x = _encode(cfg, columns, train_df, y_train, test_df, source, test_source or "test")
+    prep, (train_x, test_x), autos = _encode(cfg, columns, train_df, y_train, test_df, source, test_source or "test")
     report_classes(source, classes, y_train, y_test)
     return RawData(
-        train_x, y_train, test_x, y_test, [prep.in_features], classes, preprocess=prep.spec(), normalize="feature"
+        train_x,
+        y_train,
+        test_x,
+        y_test,
+        [prep.in_features],
+        classes,
+        preprocess=prep.spec(),
+        normalize="feature",
+        autos=autos,
     )
 
 
@@ -199,7 +210,7 @@ def _regression_raw_data(
     else:
         train_df, y_train = df, y_all
         y_test = regression_targets(test_df, columns.targets, test_source or "test")
-    prep, train_x, test_x = _encode(cfg, columns, train_df, y_train, test_df, source, test_source or "test")
+    prep, (train_x, test_x), autos = _encode(cfg, columns, train_df, y_train, test_df, source, test_source or "test")
     report_targets(source, columns.targets, y_train, y_test)
     return RawData(
         train_x,
@@ -211,6 +222,7 @@ def _regression_raw_data(
         preprocess=prep.spec(),
         normalize="feature",
         targets=list(columns.targets),
+        autos=autos,
     )
 
 
@@ -222,15 +234,14 @@ def _encode(
     test_df: pd.DataFrame,
     source: str,
     test_source: str,
-) -> tuple[TablePreprocessor, torch.Tensor, torch.Tensor]:
+) -> tuple[TablePreprocessor, list[torch.Tensor], tuple[Auto, ...]]:
     """Fit the encoding on exactly the rows load_data trains on (it makes this same split of these
     targets), then encode the training and test rows."""
     fit_idx, _ = holdout_split(
         y_train, float(cfg.get("val_size", 0.2)), int(cfg.get("split_seed", 0)), source, "data.val_size"
     )
     frames = [(train_df, source), (test_df, test_source)]
-    prep, (train_x, test_x) = encode_features(train_df.iloc[fit_idx.numpy()], frames, cfg, columns, source)
-    return prep, train_x, test_x
+    return encode_features(train_df.iloc[fit_idx.numpy()], frames, cfg, columns, source)
 
 
 def encode_features(
@@ -239,15 +250,21 @@ def encode_features(
     cfg: Mapping,
     columns: TableColumns,
     source: str,
-) -> tuple[TablePreprocessor, list[torch.Tensor]]:
+) -> tuple[TablePreprocessor, list[torch.Tensor], tuple[Auto, ...]]:
     """Fit the encoding on `fit_df` (exactly the rows the net will train on), then encode each
     ``(frame, source)``: raw float features, one tensor per frame. The categories of the frames
     after the first that `fit_df` never had are logged per column. `columns.classes` is empty
-    for a regression. The table loaders and the scikit-learn estimators (`supernet.sklearn`) share it."""
+    for a regression. Also what ``data.scaler`` and ``data.periodic`` became where they were
+    ``auto`` (`supernet.data.table_recipe.decide`, on `fit_df`'s rows). The table loaders and the
+    scikit-learn estimators (`supernet.sklearn`) share it."""
     regression = not columns.classes
-    scaler = resolve("scaler", str(cfg.get("scaler") or "standard"), len(fit_df), regression)
-    if cfg.get("scaler") == AUTO:
-        log.info("%s: data.scaler=auto -> %s (%d training rows)", source, scaler, len(fit_df))
+    rows, classes = len(fit_df), None if regression else len(columns.classes)
+    scaler, scaler_auto = decide("data.scaler", str(cfg.get("scaler") or "standard"), rows, regression, classes)
+    k, periodic_auto = decide("data.periodic", cfg.get("periodic"), rows, regression, classes)
+    autos = tuple(a for a in (scaler_auto, periodic_auto) if a is not None)
+    for auto in autos:
+        report(log, source, auto)
+    periodic = None if k is None else (int(k), float(cfg["periodic_sigma"]))
     prep = TablePreprocessor.fit(
         fit_df,
         columns.features,
@@ -257,7 +274,7 @@ def encode_features(
         target=None if regression else columns.targets[0],
         classes=columns.classes,
         targets=columns.targets if regression else (),
-    ).fit_scales(fit_df, scaler, cfg.get("clip"), periodic_setting(cfg, len(fit_df), regression, source))
+    ).fit_scales(fit_df, scaler, cfg.get("clip"), periodic)
     encoded = [prep.transform(df, where) for df, where in frames]
     for df, where in frames[1:]:
         report_unseen(prep, df, where)
@@ -268,16 +285,7 @@ def encode_features(
         prep.in_features,
         ", ".join(prep.feature_names[:8]) + (", ..." if prep.in_features > 8 else ""),
     )
-    return prep, encoded
-
-
-def periodic_setting(cfg: Mapping, rows: int, regression: bool, source: str) -> tuple[int, float] | None:
-    """``(data.periodic, data.periodic_sigma)`` (``auto`` resolved for `rows` training rows of the
-    task), or None when the periodic features are off."""
-    k = resolve("periodic", cfg.get("periodic"), rows, regression)
-    if cfg.get("periodic") == AUTO:
-        log.info("%s: data.periodic=auto -> %s (%d training rows)", source, "off" if k is None else k, rows)
-    return None if k is None else (int(k), float(cfg["periodic_sigma"]))
+    return prep, encoded, autos
 
 
 def report_unseen(prep: TablePreprocessor, df: pd.DataFrame, source: str) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +66,8 @@ def fit_estimator(est: Any, x: Any, y: Any, eval_set: Any, sample_weight: Any = 
         cfg = fit_config(est.get_params(), est._task)
         with quiet(int(est.verbose)), global_state_kept(), torch_threads(est.n_jobs), clock.watching():
             bundle = fit_bundle(data, cfg)
-            cfg = resolved_recipe(cfg, bundle)
+            cfg = resolved_recipe(cfg, bundle)  # logs what each auto became, the encoding's too, in one line
+            bundle = replace(bundle, autos=())  # said: the pipeline's step has none left to say
             settings = check_search(cfg, bundle)
             if est.verbose:
                 print(f"[supernet] {bundle.summary()}")
@@ -77,16 +78,21 @@ def fit_estimator(est: Any, x: Any, y: Any, eval_set: Any, sample_weight: Any = 
 # ---------------------------------------------------------------------------- data
 def fit_bundle(data: FitData, cfg: Any) -> Any:
     """The pipeline's data from fit's rows: `RawData` (DataFrames through the table encoder),
-    then load_data's split (or ``eval_set``), task and normalisation (`bundle_from_raw`)."""
+    then load_data's split (or ``eval_set``), task and normalisation (`bundle_from_raw`). What
+    the encoding's ``auto`` became is not logged here: the bundle carries it to the fit's line
+    (`resolved_recipe`)."""
     import torch
 
     from supernet.data.datasets import RawData, bundle_from_raw
+    from supernet.data.table_recipe import reported_later
 
     y = torch.from_numpy(np.ascontiguousarray(data.y))
     val_y = None if data.val is None else torch.from_numpy(np.ascontiguousarray(data.val[1]))
     class_names = [] if data.classes is None else [str(c) for c in data.classes]
-    xs, preprocess = _encoded(data, cfg, y, class_names)
-    raw = RawData(xs[0], y, None, None, [xs[0].shape[1]], class_names, preprocess, "feature", data.targets or [])
+    with reported_later():
+        xs, preprocess, autos = _encoded(data, cfg, y, class_names)
+    targets = data.targets or []
+    raw = RawData(xs[0], y, None, None, [xs[0].shape[1]], class_names, preprocess, "feature", targets, autos)
     bundle = bundle_from_raw(raw, cfg.data, None if data.val is None else (xs[1], val_y))
     _resample(bundle, data, cfg, y)
     return bundle
@@ -122,7 +128,7 @@ def _resample(bundle: Any, data: FitData, cfg: Any, y: Any) -> None:
     bundle.train_x, bundle.train_y = bundle.train_x[rows], bundle.train_y[rows]
 
 
-def _encoded(data: FitData, cfg: Any, y: Any, class_names: list[str]) -> tuple[list[Any], dict[str, Any]]:
+def _encoded(data: FitData, cfg: Any, y: Any, class_names: list[str]) -> tuple[list[Any], dict[str, Any], tuple]:
     """X's rows encoded as ``data=csv`` encodes a table (its scaler and periodic features
     included), fitted on the rows the net trains on: without eval_set the ones load_data's
     validation split leaves, else all of X. An array is a table of numeric columns x0, x1, ...
@@ -142,11 +148,11 @@ def _encoded(data: FitData, cfg: Any, y: Any, class_names: list[str]) -> tuple[l
     else:
         fit_rows = x
         frames.append((data.val[0] if width is None else array_frame(data.val[0]), "eval_set"))
-    prep, encoded = encode_features(fit_rows, frames, cfg.data, columns, SOURCE)
+    prep, encoded, autos = encode_features(fit_rows, frames, cfg.data, columns, SOURCE)
     spec = prep.spec()
     if width is not None:
         spec["array_width"] = width
-    return encoded, spec
+    return encoded, spec, autos
 
 
 def resolved_recipe(cfg: Any, bundle: Any) -> Any:

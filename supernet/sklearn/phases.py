@@ -18,6 +18,7 @@ the measured overrun.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import random
@@ -29,6 +30,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from supernet import signals
@@ -133,27 +135,25 @@ class PhaseClock:
         rest = sum(SHARES[p] for p in phases[phases.index(phase) :])
         return max(left * SHARES[phase] / rest, MIN_PHASE_S)
 
-    def before(self, phase: str, cfg: Any) -> Any:
-        from omegaconf import OmegaConf
-
-        from supernet.files import to_plain
-
+    def before(self, phase: str, settings: Any) -> Any:
+        """The run's settings (`RunSettings`) phase `phase` runs with: a copy with its share of
+        the time (the search's ``time_budget_s``, or the trainer's ``max_time``)."""
         if phase == "search":
             self.progress.started = time.time()
         if self.limit_s is None or SHARES[phase] == 0:
-            return cfg
+            return settings
         seconds = self.seconds_for(phase)
-        out = OmegaConf.create(to_plain(cfg))
         if phase == "search":
+            search = settings.search
             if not self.rerank:
-                out.search.finetune.top = 0
-            finetune = int(out.search.finetune.top) > 0
-            out.search.time_budget_s = round(seconds / 2 if finetune else seconds, 3)
+                search = search.replace(finetune={**search["finetune"], "top": 0})
+            finetune = int(search["finetune"]["top"]) > 0
+            changed = {"search": search.replace(time_budget_s=round(seconds / 2 if finetune else seconds, 3))}
         else:
-            out.trainer.max_time = {"seconds": round(seconds, 3)}
+            changed = {"trainer": MappingProxyType({**settings.trainer, "max_time": {"seconds": round(seconds, 3)}})}
         if self.verbose:
             print(f"[supernet] {phase}: {seconds:.1f} s of time_limit_s={self.limit_s:g}")
-        return out
+        return dataclasses.replace(settings, **changed)
 
     def after(self, phase: str, summary: dict[str, Any]) -> None:
         self.progress.end()

@@ -53,7 +53,6 @@ from supernet.train.retrain import (
     eval_splits,
     export_data_config,
     matching_bundle,
-    resolved_recipe,
     train_variant,
     training_form,
 )
@@ -117,8 +116,8 @@ def member_records(search: Mapping[str, Any], history: Sequence[dict], k: int, s
 @dataclass(frozen=True)
 class EnsemblePlan:
     """What `build_ensemble` builds. `records`: the members' search records (member 0 the winner);
-    `template`: the winner's retraining (recipe, trainer, init, seed; its ``subnet_dir`` the
-    winner's export); `winner`: that retraining's result (``metrics``, ``paths``); `budget`: the
+    `template`: the winner's retraining (recipe, resolved, trainer, init, seed; its ``subnet_dir``
+    the winner's export); `winner`: that retraining's result (``metrics``, ``paths``); `budget`: the
     search's constraints, checked on each member's export; `metric`: the search metric."""
 
     records: Sequence[Mapping[str, Any]]
@@ -138,8 +137,8 @@ def build_ensemble(plan: EnsemblePlan, supernet: Any, bundle: DataBundle) -> dic
     started = time.perf_counter()
     name = plan.metric.short
     folds = make_folds(bundle, len(plan.records), plan.template.seed) if plan.source == "folds" else None
-    # Every member gets the winner's recipe, resolved on the winner's training rows (a fold's differ).
-    plan = replace(plan, template=replace(plan.template, recipe=resolved_recipe(plan.template.recipe, bundle)))
+    # Every member gets the winner's recipe as the run's settings resolved it, on the winner's
+    # training rows (a fold's differ), and checked once: the template is the settings' request.
     members, rows = [], []
     for i, record in enumerate(plan.records):
         metrics = _member(plan, i, record, supernet, bundle, None if folds is None else folds[i])

@@ -3,8 +3,9 @@
 `RetrainSettings` is the retraining recipe (the optimiser and the keys of
 conf/blocks/retrain.yaml), ``retrain.init``, ``retrain.max_epochs``, ``retrain.compare`` and the
 ensemble (`EnsembleSettings`: ``retrain.ensemble``, ``retrain.ensemble_from``); `request` turns
-it into the `RetrainRequest` of one retraining. ``auto`` (init, ensemble, ensemble_from) is
-accepted here and resolved once the data is read (`supernet.commands.pipeline_settings`).
+it into the `RetrainRequest` of one retraining (checked here, once: the request is not checked
+again). ``auto`` (init, ensemble, ensemble_from, dropout, label_smoothing) is accepted here and
+resolved once the data is read (`supernet.commands.pipeline_settings.resolved_settings`).
 """
 
 from __future__ import annotations
@@ -78,15 +79,17 @@ class RetrainSettings:
         self, subnet_dir: Path, out_dir: Path, trainer: Mapping[str, Any], seed: int, tensorboard: bool
     ) -> RetrainRequest:
         """One retraining of the export in `subnet_dir` with this recipe (`trainer`: conf/trainer,
-        its epochs this recipe's)."""
+        checked, its epochs this recipe's). The recipe and trainer were checked where the settings
+        were built (once a run): the request is `verified`, its members' too."""
         return RetrainRequest(
-            subnet_dir,
-            dict(self.recipe),
+            Path(subnet_dir),
+            to_plain(self.recipe),
             None,
             {**to_plain(trainer), "max_epochs": self.max_epochs},
-            out_dir,
+            Path(out_dir),
             init=self.init,
             seed=int(seed),
             compare=self.compare,
             tensorboard=tensorboard,
+            verified=True,
         )

@@ -33,7 +33,7 @@ from supernet.config import check_min_steps, check_trainer_config, trainer_kwarg
 from supernet.core.optim import check_optim_config
 from supernet.core.task import Task
 from supernet.data.datasets import DataBundle, load_data, per_feature
-from supernet.data.table_recipe import AUTO, resolve
+from supernet.data.table_recipe import AUTO, RECIPE_AUTO_KEYS, auto_line, recipe_autos
 from supernet.errors import UsageError
 from supernet.files import to_plain, write_json
 from supernet.io.checkpoint import merged_data_config
@@ -71,7 +71,7 @@ __all__ = [  # the scores (outputs_of, eval_splits, split_figures...) live in su
 log = logging.getLogger(__name__)
 
 INITS = ("inherited", "scratch")
-AUTO_KEYS = ("dropout", "label_smoothing")  # may be auto: chosen by the table's size
+AUTO_KEYS = RECIPE_AUTO_KEYS  # dropout, label_smoothing: may be auto, chosen by the table's size
 VERIFY_SAMPLES = 512
 
 
@@ -98,14 +98,8 @@ def check_recipe(recipe: Mapping[str, Any], optim_key: str = "optim") -> None:
 
 def resolved_recipe(recipe: Mapping[str, Any], bundle: DataBundle) -> dict[str, Any]:
     """`recipe` with each ``auto`` of `AUTO_KEYS` replaced by its value for `bundle`'s training
-    split (`supernet.data.table_recipe`)."""
-    out = dict(recipe)
-    rows, regression = len(bundle.train_x), bundle.task.is_regression
-    for key in AUTO_KEYS:
-        out[key] = resolve(key, out.get(key, 0.0), rows, regression)
-    if regression:
-        out["label_smoothing"] = 0.0  # no labels to smooth: what the record and summary.md show
-    return out
+    split (`supernet.data.table_recipe.recipe_autos`)."""
+    return recipe_autos(recipe, len(bundle.train_x), bundle.task.is_regression)[0]
 
 
 def export_data_config(meta: Mapping[str, Any], overrides: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -158,7 +152,9 @@ class RetrainRequest:
     `recipe`: ``{optim: {...conf/optim}, dropout, label_smoothing, batch_size, augment: {shift}, onnx}``;
     `data_cfg`: overrides of the export's own data config (non-null keys, e.g. ``root``, ``limit_train``);
     `trainer_cfg`: ``conf/trainer``. ``compare=True`` also reports the inherited weights without
-    training and both inits side by side (``compare.md``).
+    training and both inits side by side (``compare.md``). `verified`: its recipe and trainer
+    were checked (`checked`, or the run's settings, built once: `RetrainSettings.request`), and
+    are not checked again.
     """
 
     subnet_dir: str | Path
@@ -170,15 +166,17 @@ class RetrainRequest:
     seed: int = 0
     compare: bool = False
     tensorboard: bool = True
+    verified: bool = False
 
     def checked(self) -> RetrainRequest:
-        """The request as plain data with paths, after the one-line checks of init, recipe and trainer."""
+        """The request as plain data with paths, after the one-line checks of init, recipe and
+        trainer (those two only once: not for a `verified` request)."""
         if self.init not in INITS:
             raise UsageError(f"init={self.init!r} must be one of {list(INITS)}")
-        recipe = to_plain(self.recipe)
-        check_recipe(recipe)
-        trainer_cfg = to_plain(self.trainer_cfg)
-        check_trainer_config(trainer_cfg)
+        recipe, trainer_cfg = to_plain(self.recipe), to_plain(self.trainer_cfg)
+        if not self.verified:
+            check_recipe(recipe)
+            check_trainer_config(trainer_cfg)
         return replace(
             self,
             subnet_dir=Path(self.subnet_dir),
@@ -186,6 +184,7 @@ class RetrainRequest:
             trainer_cfg=trainer_cfg,
             out_dir=Path(self.out_dir),
             data_cfg=to_plain(self.data_cfg),
+            verified=True,
         )
 
 
@@ -194,12 +193,12 @@ def train_variant(
     source: Subnet, request: RetrainRequest, bundle: DataBundle, data_cfg: Mapping[str, Any], init: str, out_dir: Path
 ) -> dict[str, Any]:
     """Train `source`'s arch (from its weights or from scratch) into `out_dir`: metrics.json and
-    the retrained export ``out_dir/subnet``. `data_cfg` is the merged data config. Returns the metrics."""
+    the retrained export ``out_dir/subnet``. `data_cfg` is the merged data config; the request's
+    recipe is resolved (`retrain_subnet` resolves it once, the pipeline's settings did). Returns
+    the metrics."""
     started = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
-    recipe, seed = resolved_recipe(request.recipe, bundle), request.seed
-    if any(request.recipe.get(key) == AUTO for key in AUTO_KEYS):
-        log.info("retrain recipe for %d training rows: %s", len(bundle.train_x), {k: recipe[k] for k in AUTO_KEYS})
+    recipe, seed = request.recipe, request.seed
     pl.seed_everything(seed, workers=True, verbose=False)
     module = _variant_module(source, recipe, seed, init)
     batch_size = int(recipe.get("batch_size") or data_cfg.get("batch_size", 128))
@@ -334,7 +333,10 @@ def retrain_subnet(request: RetrainRequest, bundle: DataBundle | None = None) ->
         )
     data = export_data_config(source.meta, request.data_cfg)
     bundle = matching_bundle(source, request, data, bundle)
-    resolved = resolved_recipe(request.recipe, bundle)  # recorded; train_variant resolves for each run
+    resolved, autos = recipe_autos(request.recipe, len(bundle.train_x), bundle.task.is_regression)  # the run's: none
+    if autos:
+        log.info("retrain recipe: %s", auto_line(autos))
+    request = replace(request, recipe=resolved)  # what each variant trains with, and records
     out_dir = Path(request.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {
