@@ -47,6 +47,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
             seed=int(cfg.seed),
             compare=bool(cfg.compare),
             tensorboard=cfg.logger.name == "tensorboard",
+            verified=True,  # recipe and trainer checked above, before any file is read: not again
         )
     )
     m = result["metrics"]
