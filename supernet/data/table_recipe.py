@@ -187,4 +187,4 @@ def report(log: logging.Logger, source: str, auto: Auto | None) -> None:
     """A loader's decision, logged where it is made (``<source>: data.scaler=auto -> ...``),
     unless a caller reports it later (`reported_later`)."""
     if auto is not None and not _LATER.get():
-        log.info("%s: %s", source, auto)
+        log.info("%s: %s", source, auto, stacklevel=2)
