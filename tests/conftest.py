@@ -94,6 +94,13 @@ def read_json(path: Path) -> dict:
     return json.loads(Path(path).read_text())
 
 
+def _default_signals() -> None:
+    """The child's SIGINT and SIGTERM as a terminal's: a suite started in the background (``make test &``)
+    inherits an ignored SIGINT, which the jobs rightly keep ignoring."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 def kill_when(
     cmd: list[str], ready, timeout: float = 120, signum: int = signal.SIGKILL, env: dict | None = None
 ) -> tuple[int, str]:
@@ -102,7 +109,9 @@ def kill_when(
     env = {**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})}
     env.pop("HYDRA_FULL_ERROR", None)
     with tempfile.TemporaryFile("w+") as err:  # a file, not a pipe: a full pipe would block the process
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err, env=env)
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err, env=env, preexec_fn=_default_signals
+        )
         deadline = time.time() + timeout
         while not ready():
             assert proc.poll() is None, f"the process ended (rc {proc.returncode}) before it could be killed"

@@ -18,7 +18,15 @@ from supernet import signals
 from conftest import BIN, kill_when, read_json
 
 
-def test_a_signal_inside_steps_waits_for_the_check():
+@pytest.fixture
+def python_sigint():
+    """SIGINT as Python sets it in a terminal, also when the suite was started in the background."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
+def test_a_signal_inside_steps_waits_for_the_check(python_sigint):
     before = signal.getsignal(signal.SIGTERM)
     with signals.handled():
         with pytest.raises(signals.Interrupted) as stopped:
