@@ -207,8 +207,11 @@ class _SupernetEstimator(BaseEstimator):
         encoded = self._columns is not None or self.model_.meta.get("preprocess", {}).get("array_width")
         # not encoded: an array fit pickled by an earlier version (no encoder for arrays then)
         raw = self.model_.preprocess(features) if encoded else torch.from_numpy(features)
+        # In float64: a float32 matmul's rounding depends on where a row sits in the batch, and
+        # scikit-learn's checks ask that a row's outputs do not (check_methods_sample_order_invariance).
+        model = copy.deepcopy(self.model_).double()
         with torch.no_grad(), torch_threads(getattr(self, "n_jobs", None)):
-            return self.model_(raw.cpu()).double().numpy()
+            return model(raw.cpu().double()).numpy()
 
     def export(self, path: str | Path, overwrite: bool = False, onnx: bool = True) -> dict[str, Any]:
         """Write ``model_`` as an export (``arch.yaml`` + ``model.safetensors`` + ``model.onnx``,
