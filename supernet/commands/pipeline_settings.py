@@ -25,7 +25,7 @@ from supernet.commands.pipeline_record import REQUEST_FILE, finished
 from supernet.commands.run_settings import ExportSettings, RunSettings
 from supernet.config import SpaceSettings, TrainingSettings, check_trainer_config, frozen
 from supernet.data.datasets import DataBundle
-from supernet.data.table_recipe import AUTO, RECIPES, Auto, auto_line, decide
+from supernet.data.table_recipe import AUTO, RECIPE_KEYS, RECIPES, Auto, auto_line, decide
 from supernet.errors import UsageError
 from supernet.files import to_plain
 from supernet.io.checkpoint import resolve_checkpoint
@@ -40,10 +40,7 @@ log = logging.getLogger("supernet.commands.pipeline")
 # (the data's own, data.task, data.scaler, data.periodic, where the table is read, and the bundle
 # carries them: `DataBundle.autos`).
 DATA_AUTO = {
-    "search.budget": "search_budget",
-    "retrain.init": "retrain_init",
-    "retrain.ensemble": "ensemble",
-    "retrain.ensemble_from": "ensemble_from",
+    key: RECIPE_KEYS[key] for key in ("search.budget", "retrain.init", "retrain.ensemble", "retrain.ensemble_from")
 }
 RUN_AUTO = (*DATA_AUTO, *(f"retrain.{key}" for key in AUTO_KEYS))  # and the retraining recipe's
 
@@ -152,10 +149,17 @@ def resolved_for_data(cfg: DictConfig, bundle: DataBundle) -> DictConfig:
     ``retrain.ensemble``, ``retrain.ensemble_from``, ``retrain.dropout``,
     ``retrain.label_smoothing``) replaced by what it stands for on `bundle`'s training rows and
     classes, logged in one line with the loader's (`data_autos`); checked again once resolved."""
+    return _resolved(cfg, bundle)[0]
+
+
+def _resolved(cfg: DictConfig, bundle: DataBundle) -> tuple[DictConfig, dict[str, Any], tuple[Auto, ...], str | None]:
+    """`cfg` resolved and checked, the values chosen, every ``auto`` of the run and the one line
+    that says what each became (logged here; None: no auto)."""
     chosen, autos = data_autos(cfg, bundle)
-    if autos:
-        log.info("%s", auto_line(autos))
-    return _resolved_config(cfg, chosen, bundle)
+    line = auto_line(autos)
+    if line is not None:
+        log.info("%s", line)
+    return _resolved_config(cfg, chosen, bundle), chosen, autos, line
 
 
 def _resolved_config(cfg: DictConfig, chosen: dict[str, Any], bundle: DataBundle) -> DictConfig:
@@ -179,11 +183,7 @@ def resolved_settings(cfg: DictConfig, settings: RunSettings, bundle: DataBundle
     it from here), ``settings.autos`` what each ``auto`` of the run became and why and
     ``settings.resolved`` the one line logged; the search checked against the real space (the
     smallest arch's size depends on the features and classes)."""
-    chosen, autos = data_autos(cfg, bundle)
-    line = auto_line(autos)
-    if line is not None:
-        log.info("%s", line)
-    cfg = _resolved_config(cfg, chosen, bundle)
+    cfg, chosen, autos, line = _resolved(cfg, bundle)
     r = cfg.retrain
     recipe = {**settings.retrain.recipe, **{key: r[key] for key in AUTO_KEYS if f"retrain.{key}" in chosen}}
     retrain = replace(

@@ -46,9 +46,8 @@ class RunSettings:
     ckpt_path: str | None
     space: SpaceSettings
     training: TrainingSettings | None
-    trainer: Mapping[
-        str, Any
-    ]  # conf/trainer, checked once: the supernet's and the retraining's (a hook may cap its time)
+    # conf/trainer, checked once: the supernet's and the retraining's (a hook may cap its time)
+    trainer: Mapping[str, Any]
     search: SearchSettings
     retrain: RetrainSettings
     export: ExportSettings

@@ -134,7 +134,7 @@ def decide(
     if rule is not None:
         chosen, reason = rule()
         return chosen, Auto(key, chosen, reason=reason)
-    chosen = _recipe(rows, regression, classes)[RECIPE_KEYS[key]]
+    chosen = resolve(RECIPE_KEYS[key], value, rows, regression, classes)
     if key == "retrain.label_smoothing" and regression:
         chosen = 0.0  # no labels to smooth
     return chosen, Auto(key, chosen, counted(rows, regression, classes))
