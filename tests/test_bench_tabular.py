@@ -39,7 +39,7 @@ def test_quick_suite_writes_the_records_and_the_table(tmp_path):
     assert table in proc.stdout  # printed as written
     # wdbc's 364 training rows: the small-table recipe (supernet/data/table_recipe.py)
     retrained = read_json(tmp_path / "runs" / "wdbc" / "supernet" / "retrain" / "result.json")
-    assert (retrained["init"], retrained["dropout"], retrained["label_smoothing"]) == ("scratch", 0.2, 0.0)
+    assert (retrained["init"], retrained["dropout"], retrained["label_smoothing"]) == ("inherited", 0.2, 0.0)
     run = read_json(tmp_path / "runs" / "wdbc" / "supernet" / "result.json")
     assert (run["ensemble"]["k"], run["ensemble"]["from"]) == (5, "folds")
     assert run["paths"]["model"] == run["paths"]["ensemble"]  # the run's model is the bagged one...

@@ -199,8 +199,8 @@ def test_table_step_floor_and_search_size_follow_the_data_set(overrides, expecte
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
-        # a small two-class table: 50 candidates, the winner bagged, its members trained from scratch
-        (["data=bench_table", "data.set=wdbc"], (364, 50, "scratch", 5, "folds")),
+        # a small two-class table: 50 candidates, the winner bagged, its members fine-tuned
+        (["data=bench_table", "data.set=wdbc"], (364, 50, "inherited", 5, "folds")),
         (["data=tabular_demo", "data.dataset=wine"], (115, 50, "inherited", 5, "folds")),  # three classes: fine-tuned
         (["data=digits"], (1151, 500, "inherited", 1, "top")),  # 1,000 training rows or more: the winner alone
     ],

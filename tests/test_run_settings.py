@@ -90,7 +90,7 @@ def test_a_table_run_says_every_auto_in_one_line_and_checks_once(tmp_path, monke
         assert f"{key}=auto -> " in line, key
     assert "retrain.dropout=auto -> 0.2, retrain.label_smoothing=auto -> 0.0 (364 training rows, 2 classes)" in line
     retrained = read_json(tmp_path / "run" / "retrain" / "result.json")
-    assert (retrained["dropout"], retrained["label_smoothing"], retrained["init"]) == (0.2, 0.0, "scratch")
+    assert (retrained["dropout"], retrained["label_smoothing"], retrained["init"]) == (0.2, 0.0, "inherited")
     assert (result["phases"]["retrain"]["dropout"], result["ensemble"]["k"], result["ensemble"]["from"]) == (
         0.2,
         5,

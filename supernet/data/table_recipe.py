@@ -1,12 +1,13 @@
 """What ``auto`` stands for in the tables' defaults: a recipe by the size of the training split
-(and, for a small classification, its class count).
+and the task.
 
 A table whose training split has fewer than `SMALL_TABLE_ROWS` rows, classification or regression,
 gets standard scaling (``data.scaler``), a search of 50 candidates (``search.budget``), and its
 winner is retrained without label smoothing and with dropout 0.2 (``retrain.label_smoothing``,
 ``retrain.dropout``) and bagged: retrained on 5 folds of the training and validation rows and
-averaged (``retrain.ensemble``, ``retrain.ensemble_from``), the members of a two-class table
-trained from scratch (``retrain.init``). Any other table gets the quantile transform, 500
+averaged (``retrain.ensemble``, ``retrain.ensemble_from``), each member fine-tuned from the
+inherited weights (``retrain.init``; the two-class tables' members trained from scratch until the
+`confirm` group did not support it: docs/decisions.md). Any other table gets the quantile transform, 500
 candidates, label smoothing 0.1, no dropout and the winner alone, and a regression also 8 periodic
 features per numeric column (``data.periodic``).
 
@@ -41,7 +42,6 @@ SMALL = {
     "ensemble": 5,
     "ensemble_from": "folds",
 }
-SMALL_TWO_CLASS = {**SMALL, "retrain_init": "scratch"}
 OTHER = {
     "scaler": "quantile",
     "label_smoothing": 0.1,
@@ -53,7 +53,7 @@ OTHER = {
     "ensemble_from": "top",
 }
 LARGE_REGRESSION = {**OTHER, "periodic": 8}
-RECIPES = (SMALL, SMALL_TWO_CLASS, OTHER, LARGE_REGRESSION)
+RECIPES = (SMALL, OTHER, LARGE_REGRESSION)
 AUTO = "auto"
 
 
@@ -62,20 +62,19 @@ def is_small(rows: int) -> bool:
     return rows < SMALL_TABLE_ROWS
 
 
-def _recipe(rows: int, regression: bool, classes: int | None) -> dict[str, Any]:
+def _recipe(rows: int, regression: bool) -> dict[str, Any]:
     if not is_small(rows):
         return LARGE_REGRESSION if regression else OTHER
-    return SMALL_TWO_CLASS if not regression and classes == 2 else SMALL
+    return SMALL
 
 
-def resolve(key: str, value: Any, rows: int, regression: bool, classes: int | None = None) -> Any:
+def resolve(key: str, value: Any, rows: int, regression: bool) -> Any:
     """`value` itself, or what ``auto`` stands for as `key` (scaler, label_smoothing, dropout,
     periodic, search_budget, retrain_init, ensemble, ensemble_from) on `rows` training rows of a
-    classification of `classes` classes (only ``retrain_init`` depends on them) or, `regression`,
-    a regression."""
+    classification or, `regression`, a regression."""
     if value != AUTO:
         return value
-    return _recipe(rows, regression, classes)[key]
+    return _recipe(rows, regression)[key]
 
 
 # ---------------------------------------------------------------------------- the one auto step
@@ -113,7 +112,8 @@ class Auto:
 
 
 def counted(rows: int, regression: bool, classes: int | None = None) -> str:
-    """What the recipe's choices hang on, as the line says it."""
+    """What the recipe's choices hang on (the rows; the class count, shown, decides nothing), as
+    the line says it."""
     return f"{rows} training rows" + ("" if regression or classes is None else f", {classes} classes")
 
 
@@ -126,15 +126,15 @@ def decide(
     rule: Callable[[], tuple[Any, str]] | None = None,
 ) -> tuple[Any, Auto | None]:
     """`value`, and None, when it is not ``auto``; else what ``auto`` stands for as `key` (a key of
-    `RECIPE_KEYS`, by `rows` training rows of a classification of `classes` classes or,
-    `regression`, a regression) and the `Auto` that says so. `rule`: a key whose ``auto`` hangs
+    `RECIPE_KEYS`, by `rows` training rows of a classification (of `classes` classes, which the
+    line shows) or, `regression`, a regression) and the `Auto` that says so. `rule`: a key whose ``auto`` hangs
     on more than the counts (``data.task``: the target column's values), its choice and reason."""
     if value != AUTO:
         return value, None
     if rule is not None:
         chosen, reason = rule()
         return chosen, Auto(key, chosen, reason=reason)
-    chosen = resolve(RECIPE_KEYS[key], value, rows, regression, classes)
+    chosen = resolve(RECIPE_KEYS[key], value, rows, regression)
     if key == "retrain.label_smoothing" and regression:
         chosen = 0.0  # no labels to smooth
     return chosen, Auto(key, chosen, counted(rows, regression, classes))

@@ -43,8 +43,7 @@ _COMMON_DOC = """
         small table to at least 500 and 300 optimizer steps: ``train.min_steps``,
         ``retrain.min_steps``]
     retrain_init : {"inherited", "scratch"} or None
-        Fine-tune the winner's inherited weights, or retrain it from scratch. [auto: scratch for a
-        two-class table under 1,000 training rows, else inherited]
+        Fine-tune the winner's inherited weights, or retrain it from scratch. [auto: inherited]
     space : "auto" or dict
         ``{"depth": (min, max), "width": (min, max, step)}`` (any part); "auto": depth 1-3,
         widths 8-256 in steps of 8 (``conf/data/sklearn.yaml``).
