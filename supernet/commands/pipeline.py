@@ -267,13 +267,26 @@ def _run_phases(run: PipelineRun, hooks: PhaseHooks) -> None:
             phase.then(run)
         if hooks.after is not None:
             hooks.after(phase.name, run.phases[phase.name])
-        release_memory()
+        if data_bytes(run.bundle) >= RELEASE_FROM_BYTES:
+            release_memory()
+
+
+# A full collection costs about 0.15 s with torch and Lightning loaded: 8% of a 569-row table's
+# job at one thread (5 phases), for nothing on data that small (docs/experiments/speed.md).
+RELEASE_FROM_BYTES = 64 * 2**20
+
+
+def data_bytes(bundle: Any) -> int:
+    """The bytes of the run's data tensors (0 before it is read): what a phase's copies scale with."""
+    tensors = [getattr(bundle, name, None) for name in ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")]
+    return sum(int(t.nbytes) for t in tensors if t is not None)
 
 
 def release_memory() -> None:
     """Free what a finished phase held before the next one allocates: its trainer and evaluators
     sit in reference cycles, and glibc keeps freed heap pages unless asked to return them (the
-    Fashion-MNIST job's peak RSS: 3.1 GB without either, 2.9 GB with the collection alone)."""
+    Fashion-MNIST job's peak RSS: 3.1 GB without either, 2.9 GB with the collection alone). The
+    pipeline calls it after a phase on data of `RELEASE_FROM_BYTES` or more."""
     gc.collect()
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
