@@ -53,6 +53,9 @@ def test_report_of_a_rank_sweep_groups_supernets_by_their_training_config(tmp_pa
     for r in rows:
         gap = gaps[int(r["job"])]
         assert float(r["size_gap"]) == pytest.approx(gap["params_gap"])
+        if gap["params_gap_ci"] is None:  # a resample of 8 archs whose targets all tie: no interval
+            assert r["size_gap_low"] == r["size_gap_high"] == ""
+            continue
         assert [float(r["size_gap_low"]), float(r["size_gap_high"])] == pytest.approx(gap["params_gap_ci"])
         assert f"{signed(gap['params_gap'], 3)} [{signed(gap['params_gap_ci'][0], 3)}, " in text
     assert (sweep / "report.png").stat().st_size > 1000

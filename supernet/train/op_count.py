@@ -69,9 +69,9 @@ def ops_per_step(
     module: pl.LightningModule, datamodule: pl.LightningDataModule, precision: str = "32-true", steps: int = 8
 ) -> float:
     """Median number of kernel-launching operations per training step of `module`, run on the CPU.
-    They are the operations a CUDA step launches as long as the module's optimizer is a foreach one
-    (`supernet.core.optim.build_optimizer` makes it so on every device; torch's own default on the CPU
-    loops over the parameters, which would add operations a GPU does not run)."""
+    They are the operations a CUDA step launches as long as the module's optimizer is a fused or
+    foreach one (`supernet.core.optim.build_optimizer` makes it so on every device; torch's own
+    default on the CPU loops over the parameters, which would add operations a GPU does not run)."""
     probe = _StepOps()
     trainer = pl.Trainer(
         max_epochs=1,
