@@ -275,21 +275,16 @@ def test_shared_blocks_load_alone_with_their_defaults():
 def test_the_pipeline_collects_garbage_only_after_phases_on_large_data():
     """A full collection costs ~0.15 s a phase with torch loaded: only data of 64 MB or more
     (Fashion-MNIST's 220 MB) pays it, not a table's few kilobytes."""
-    from types import SimpleNamespace
-
     import torch
 
-    from supernet.commands.pipeline import RELEASE_FROM_BYTES, data_bytes
+    from supernet.commands.pipeline import RELEASE_FROM_BYTES
+    from supernet.data.bundle import DataBundle
 
-    table = SimpleNamespace(
-        train_x=torch.zeros(364, 30),
-        train_y=torch.zeros(364, dtype=torch.int64),
-        val_x=torch.zeros(91, 30),
-        val_y=torch.zeros(91, dtype=torch.int64),
-        test_x=None,
-        test_y=None,
-    )
-    assert data_bytes(table) == (364 + 91) * (30 * 4 + 8) and data_bytes(table) < RELEASE_FROM_BYTES
-    assert data_bytes(None) == 0  # before the data phase
-    images = SimpleNamespace(train_x=torch.zeros(50_000, 784), train_y=torch.zeros(50_000, dtype=torch.int64))
-    assert data_bytes(images) >= RELEASE_FROM_BYTES
+    def bundle(train: int, val: int, features: int, test: bool) -> DataBundle:
+        x, y = (lambda n: torch.zeros(n, features)), (lambda n: torch.zeros(n, dtype=torch.int64))
+        test_x, test_y = (x(val), y(val)) if test else (None, None)
+        return DataBundle("d", x(train), y(train), x(val), y(val), test_x, test_y, [features], ["a", "b"], [0.0], [1.0])
+
+    table = bundle(364, 91, 30, test=False)
+    assert table.nbytes == (364 + 91) * (30 * 4 + 8) and table.nbytes < RELEASE_FROM_BYTES
+    assert bundle(50_000, 10_000, 784, test=True).nbytes >= RELEASE_FROM_BYTES  # Fashion-MNIST's shape

@@ -267,19 +267,13 @@ def _run_phases(run: PipelineRun, hooks: PhaseHooks) -> None:
             phase.then(run)
         if hooks.after is not None:
             hooks.after(phase.name, run.phases[phase.name])
-        if data_bytes(run.bundle) >= RELEASE_FROM_BYTES:
+        if run.bundle is not None and run.bundle.nbytes >= RELEASE_FROM_BYTES:
             release_memory()
 
 
 # A full collection costs about 0.15 s with torch and Lightning loaded: 8% of a 569-row table's
 # job at one thread (5 phases), for nothing on data that small (docs/experiments/speed.md).
 RELEASE_FROM_BYTES = 64 * 2**20
-
-
-def data_bytes(bundle: Any) -> int:
-    """The bytes of the run's data tensors (0 before it is read): what a phase's copies scale with."""
-    tensors = [getattr(bundle, name, None) for name in ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")]
-    return sum(int(t.nbytes) for t in tensors if t is not None)
 
 
 def release_memory() -> None:

@@ -11,6 +11,8 @@ from supernet.core.task import Task, describe_rows
 from supernet.data.table_recipe import Auto
 from supernet.errors import UsageError
 
+SPLIT_TENSORS = ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")
+
 
 @dataclass
 class DataBundle:
@@ -47,9 +49,14 @@ class DataBundle:
     def out_features(self) -> int:
         return self.num_classes
 
+    @property
+    def nbytes(self) -> int:
+        """The bytes of the splits' tensors."""
+        return sum(int(t.nbytes) for t in (getattr(self, name) for name in SPLIT_TENSORS) if t is not None)
+
     def to(self, device: torch.device | str) -> DataBundle:
         """This data on `device` (a new bundle: the phases share the one they were given)."""
-        moved = {name: getattr(self, name) for name in ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")}
+        moved = {name: getattr(self, name) for name in SPLIT_TENSORS}
         return replace(self, **{k: None if t is None else t.to(device, non_blocking=True) for k, t in moved.items()})
 
     def adopt_task(self, task: Task, model: str = "the model") -> DataBundle:
